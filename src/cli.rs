@@ -1,0 +1,327 @@
+//! The command line: clap structs -> library calls. The only module that knows clap. [I/O]
+//!
+//! Exit codes: 0 success (warnings may have been printed), 1 the input has errors (every
+//! diagnostic was printed), 2 an internal or I/O failure (unreadable file, unwritable output).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::attrs::{self, Attrs};
+use crate::diag::{self, Diagnostic};
+use crate::emit::kickstart::{EvalRunner, KickstartOptions};
+use crate::graph::Framework;
+use crate::load::Layer;
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: the input has errors; diagnostics were printed.
+pub const EXIT_DIAGNOSTICS: i32 = 1;
+/// Exit code: internal or I/O failure.
+pub const EXIT_FAILURE: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "rocks-compile", version, about = "Compile Rocks-style node and graph XML into kickstart files", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Print (or write) the kickstart of an appliance.
+    Kickstart(KickstartArgs),
+    /// Check a framework: parse errors, dangling edges, order cycles, unreachable nodes,
+    /// undefined attributes.
+    Check(CheckArgs),
+    /// Print the graph an appliance reaches as Graphviz DOT.
+    Graph(GraphArgs),
+}
+
+/// Where the framework comes from.
+#[derive(Debug, Args)]
+pub struct FrameworkArgs {
+    /// A framework directory holding `nodes/` and `graphs/` (repeatable; later ones override
+    /// earlier ones, like Rocks rolls). Default: the framework built into rocks-compile.
+    #[arg(long = "framework", value_name = "DIR")]
+    pub frameworks: Vec<PathBuf>,
+    /// The graph to use (`graphs/<NAME>/`).
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub graph: String,
+}
+
+/// Attributes given on the command line.
+#[derive(Debug, Args)]
+pub struct AttrArgs {
+    /// A file of attributes: JSON (`.json`), a Python dict literal (`.py`, as Rocks'
+    /// `*.attrs.py`), or TOML (anything else). Values are strings.
+    #[arg(long, value_name = "FILE")]
+    pub attrs: Option<PathBuf>,
+    /// One attribute, `NAME=VALUE` (repeatable; wins over `--attrs`).
+    #[arg(long = "attr", value_name = "NAME=VALUE")]
+    pub attr: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KickstartArgs {
+    /// The appliance (host type) to compile, e.g. `compute`.
+    #[arg(long, value_name = "NAME")]
+    pub appliance: String,
+    #[command(flatten)]
+    pub framework: FrameworkArgs,
+    #[command(flatten)]
+    pub attrs: AttrArgs,
+    /// Write the kickstart here (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Wrap every `<file>` in Rocks' RCS check-out/check-in blocks.
+    #[arg(long)]
+    pub rcs: bool,
+    /// Add Rocks' `begin/end post section` log markers around every `<post>`.
+    #[arg(long)]
+    pub post_log: bool,
+    /// Everything Rocks 7 added: `--rcs`, `--post-log` and the `/var/rocks` copy of files.
+    #[arg(long)]
+    pub rocks7: bool,
+    /// Run `<eval>` bodies on this machine (with the attributes as environment variables).
+    #[arg(long)]
+    pub allow_eval: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub framework: FrameworkArgs,
+    #[command(flatten)]
+    pub attrs: AttrArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The appliance whose reachable graph is drawn.
+    #[arg(long, value_name = "NAME")]
+    pub appliance: String,
+    #[command(flatten)]
+    pub framework: FrameworkArgs,
+    #[command(flatten)]
+    pub attrs: AttrArgs,
+    /// Write the DOT here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Run the command line `args` (including the program name); returns the exit code.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_FAILURE } else { EXIT_OK };
+        }
+    };
+    let mut ui = Ui { color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() };
+    match cli.command {
+        Cmd::Kickstart(a) => kickstart(&mut ui, a),
+        Cmd::Check(a) => check(&mut ui, a),
+        Cmd::Graph(a) => graph(&mut ui, a),
+    }
+}
+
+struct Ui {
+    color: bool,
+}
+
+impl Ui {
+    fn report(&mut self, fw: &Framework, diags: &[Diagnostic]) {
+        let mut sorted = diags.to_vec();
+        diag::sort(&mut sorted);
+        let mut err = std::io::stderr().lock();
+        for d in &sorted {
+            let _ = write!(err, "{}", d.render(&fw.sources, self.color));
+        }
+    }
+
+    fn fail(&mut self, message: &str) -> i32 {
+        let _ = writeln!(std::io::stderr(), "error: {message}");
+        EXIT_FAILURE
+    }
+}
+
+fn open(ui: &mut Ui, a: &FrameworkArgs) -> Result<(Framework, Vec<Diagnostic>), i32> {
+    let layers: Vec<Layer> =
+        if a.frameworks.is_empty() { vec![Layer::Embedded] } else { a.frameworks.iter().cloned().map(Layer::Dir).collect() };
+    crate::open(&layers, &a.graph).map_err(|e| ui.fail(&e.to_string()))
+}
+
+/// Attributes from `--attrs` and `--attr`. Errors are reported and turn into an exit code.
+fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
+    let mut out = Attrs::new();
+    if let Some(path) = &a.attrs {
+        let text = std::fs::read_to_string(path).map_err(|e| ui.fail(&format!("cannot read attributes file `{}`: {e}", path.display())))?;
+        let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("");
+        let parsed = if ext == "py" { attrs::parse_python_dict(&text) } else { attrs::parse_attrs(&text, ext == "json") };
+        match parsed {
+            Ok(v) => out.extend(v),
+            Err(e) => {
+                let mut sources = crate::span::Sources::new();
+                let id = sources.add(path.display().to_string(), text);
+                let span = e.range.map(|(s, t)| crate::span::Span::new(id, s, t));
+                let mut d = Diagnostic::error("attrs::syntax", format!("invalid attributes file: {}", e.message))
+                    .help("an attributes file is a JSON object or TOML table of `name = \"value\"` pairs");
+                if let Some(span) = span {
+                    d = d.label(span, "here");
+                }
+                let _ = write!(std::io::stderr(), "{}", d.render(&sources, ui.color));
+                return Err(EXIT_DIAGNOSTICS);
+            }
+        }
+    }
+    for kv in &a.attr {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                out.insert(k.trim().to_string(), v.to_string());
+            }
+            _ => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "error[attrs::syntax]: `--attr {kv}` is not `NAME=VALUE`\n  help: write e.g. `--attr Kickstart_Timezone=Europe/Paris`"
+                );
+                return Err(EXIT_DIAGNOSTICS);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
+    let (fw, mut diags) = match open(ui, &a.framework) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let given = match given_attrs(ui, &a.attrs) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let runner = ShellEval;
+    let opts = KickstartOptions {
+        rcs: a.rcs || a.rocks7,
+        post_log: a.post_log || a.rocks7,
+        var_rocks_copy: a.rocks7,
+        eval: if a.allow_eval { Some(&runner as &dyn EvalRunner) } else { None },
+    };
+    let attrs = crate::effective_attrs(&fw, &a.appliance, &given);
+    let (ks, d) = crate::kickstart(&fw, &a.appliance, &attrs, &opts);
+    diags.extend(d);
+    ui.report(&fw, &diags);
+    let Some(ks) = ks.filter(|_| !diag::has_errors(&diags)) else { return EXIT_DIAGNOSTICS };
+    emit_text(ui, a.output.as_deref(), &ks.render())
+}
+
+fn check(ui: &mut Ui, a: CheckArgs) -> i32 {
+    let (fw, diags) = match open(ui, &a.framework) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let given = match given_attrs(ui, &a.attrs) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let report = crate::check::check(&fw, diags, &given);
+    if a.json {
+        let json = serde_json::to_string_pretty(&report.to_json(&fw)).expect("the report serialises");
+        println!("{json}");
+    } else {
+        ui.report(&fw, &report.diagnostics);
+        let _ = write!(std::io::stderr(), "{}", report.summary(&fw));
+    }
+    if report.has_errors() { EXIT_DIAGNOSTICS } else { EXIT_OK }
+}
+
+fn graph(ui: &mut Ui, a: GraphArgs) -> i32 {
+    let (fw, mut diags) = match open(ui, &a.framework) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let given = match given_attrs(ui, &a.attrs) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let attrs = crate::effective_attrs(&fw, &a.appliance, &given);
+    let root = fw.root_of(&a.appliance);
+    let reachable = crate::resolve::traverse(&fw, &root, &attrs, &mut diags);
+    ui.report(&fw, &diags);
+    if diag::has_errors(&diags) {
+        return EXIT_DIAGNOSTICS;
+    }
+    let dot = crate::dot::reachable_dot(&fw, &a.appliance, &root, &attrs, &reachable);
+    emit_text(ui, a.output.as_deref(), &dot)
+}
+
+/// Print to stdout, or replace `path` atomically (a failed run never leaves half a file).
+fn emit_text(ui: &mut Ui, path: Option<&Path>, text: &str) -> i32 {
+    match path {
+        None => {
+            let mut out = std::io::stdout().lock();
+            if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
+                return ui.fail("cannot write to standard output");
+            }
+            EXIT_OK
+        }
+        Some(p) => match write_atomic(p, text.as_bytes()) {
+            Ok(()) => EXIT_OK,
+            Err(e) => ui.fail(&format!("cannot write `{}`: {e}", p.display())),
+        },
+    }
+}
+
+/// Write to a temporary file beside `path`, sync it, and rename it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Runs `<eval>` bodies with a real shell: the body on standard input, the attributes (and
+/// the inherited environment) as environment variables.
+struct ShellEval;
+
+impl EvalRunner for ShellEval {
+    fn run(&self, shell: &str, script: &str, env: &Attrs) -> Result<String, String> {
+        let program = match shell {
+            "python" | "/opt/rocks/bin/python" => "python3",
+            other => other,
+        };
+        let mut child = Command::new(program)
+            .envs(env.iter().filter(|(k, _)| !k.is_empty() && !k.contains('=')))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start `{program}`: {e}"))?;
+        let mut stdin = child.stdin.take().expect("stdin was piped");
+        let body = script.to_string();
+        let writer = std::thread::spawn(move || stdin.write_all(body.as_bytes()));
+        let out = child.wait_with_output().map_err(|e| format!("`{program}` failed: {e}"))?;
+        let _ = writer.join();
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(format!("`{program}` exited with {}: {}", out.status, err.trim()));
+        }
+        String::from_utf8(out.stdout).map_err(|_| format!("`{program}` printed bytes that are not UTF-8"))
+    }
+}

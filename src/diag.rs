@@ -1,0 +1,254 @@
+//! Diagnostics: one type for every problem found in user input, rendered rustc-style by miette.
+//!
+//! Stages never stop at the first problem: they return their value plus a list of
+//! [`Diagnostic`]s, so one run reports every broken file.
+
+use std::fmt;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use serde::Serialize;
+
+use crate::span::{Sources, Span};
+
+/// How bad a diagnostic is. Errors make the run fail (exit 1); warnings are reported only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// A span with a short message shown under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+/// One problem in the input: a stable code, a lowercase message, labelled spans, and help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { code, severity: Severity::Error, message: message.into(), labels: Vec::new(), help: None, notes: Vec::new() }
+    }
+
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
+    }
+
+    pub fn label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label { span, message: message.into() });
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Render like rustc: message, `file:line:col`, source excerpt, labels, help.
+    pub fn render(&self, sources: &Sources, color: bool) -> String {
+        let report = Rendered::new(self, sources);
+        let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+        let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false).with_urls(false).tab_width(4);
+        let mut out = String::new();
+        // Rendering into a String cannot fail for lack of space; a formatter error would
+        // mean a bug in miette, and the message alone is still useful then.
+        if handler.render_report(&mut out, &report).is_err() {
+            out = format!("{}[{}]: {}\n", self.severity_word(), self.code, self.message);
+        }
+        out
+    }
+
+    /// A plain one-line form: `file:line:col: error[code]: message`.
+    pub fn short(&self, sources: &Sources) -> String {
+        match self.labels.first() {
+            Some(l) => format!("{}: {}[{}]: {}", sources.location(l.span), self.severity_word(), self.code, self.message),
+            None => format!("{}[{}]: {}", self.severity_word(), self.code, self.message),
+        }
+    }
+
+    pub fn to_json(&self, sources: &Sources) -> JsonDiagnostic {
+        JsonDiagnostic {
+            code: self.code,
+            severity: self.severity,
+            message: self.message.clone(),
+            labels: self
+                .labels
+                .iter()
+                .map(|l| {
+                    let loc = sources.location(l.span);
+                    JsonLabel {
+                        file: loc.file.to_string(),
+                        line: loc.line,
+                        column: loc.column,
+                        start: l.span.start as usize,
+                        end: l.span.end as usize,
+                        message: l.message.clone(),
+                    }
+                })
+                .collect(),
+            help: self.help.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+
+    fn severity_word(&self) -> &'static str {
+        match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// The `--json` form of a diagnostic.
+#[derive(Debug, Clone, Serialize)]
+pub struct JsonDiagnostic {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    pub labels: Vec<JsonLabel>,
+    pub help: Option<String>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JsonLabel {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub start: usize,
+    pub end: usize,
+    pub message: String,
+}
+
+/// Does any diagnostic in the list make the run fail?
+pub fn has_errors(diags: &[Diagnostic]) -> bool {
+    diags.iter().any(Diagnostic::is_error)
+}
+
+/// Sort diagnostics by file and position so reports are stable.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| {
+        let ka = a.labels.first().map(|l| (l.span.source, l.span.start));
+        let kb = b.labels.first().map(|l| (l.span.source, l.span.start));
+        ka.cmp(&kb).then(a.code.cmp(b.code)).then(a.message.cmp(&b.message))
+    });
+}
+
+/// The miette view of a [`Diagnostic`]: labels in the first label's file are drawn in place,
+/// labels in other files become related reports of their own.
+#[derive(Debug)]
+struct Rendered {
+    code: &'static str,
+    severity: Severity,
+    message: String,
+    help: Option<String>,
+    source: Option<NamedSource<String>>,
+    labels: Vec<LabeledSpan>,
+    related: Vec<Rendered>,
+}
+
+impl Rendered {
+    fn new(d: &Diagnostic, sources: &Sources) -> Rendered {
+        let mut help = d.help.clone();
+        for n in &d.notes {
+            let h = help.get_or_insert_with(String::new);
+            if !h.is_empty() {
+                h.push('\n');
+            }
+            h.push_str("note: ");
+            h.push_str(n);
+        }
+        let mut groups: Vec<(crate::span::SourceId, Vec<&Label>)> = Vec::new();
+        for l in &d.labels {
+            match groups.iter_mut().find(|(s, _)| *s == l.span.source) {
+                Some((_, v)) => v.push(l),
+                None => groups.push((l.span.source, vec![l])),
+            }
+        }
+        let mut groups = groups.into_iter();
+        let (source, labels) = match groups.next() {
+            Some((id, ls)) => (Some(named(sources, id)), ls.iter().map(|l| labeled(l)).collect()),
+            None => (None, Vec::new()),
+        };
+        let related = groups
+            .map(|(id, ls)| Rendered {
+                code: d.code,
+                severity: d.severity,
+                message: format!("see also `{}`", sources.name(id)),
+                help: None,
+                source: Some(named(sources, id)),
+                labels: ls.iter().map(|l| labeled(l)).collect(),
+                related: Vec::new(),
+            })
+            .collect();
+        Rendered { code: d.code, severity: d.severity, message: d.message.clone(), help, source, labels, related }
+    }
+}
+
+fn named(sources: &Sources, id: crate::span::SourceId) -> NamedSource<String> {
+    let s = sources.get(id);
+    NamedSource::new(&s.name, s.text.clone())
+}
+
+fn labeled(l: &Label) -> LabeledSpan {
+    let span = SourceSpan::new((l.span.start as usize).into(), l.span.len());
+    let text = if l.message.is_empty() { None } else { Some(l.message.clone()) };
+    LabeledSpan::new_with_span(text, span)
+}
+
+impl fmt::Display for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Rendered {}
+
+impl miette::Diagnostic for Rendered {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() { None } else { Some(Box::new(self.labels.iter().cloned())) }
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.related.is_empty() { None } else { Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic))) }
+    }
+}

@@ -1,0 +1,458 @@
+//! [`Profile`] + host attributes -> a Red Hat kickstart.
+//!
+//! [`build`] computes a typed [`Kickstart`] (every host-dependent value resolved), and
+//! [`Kickstart::render`] turns it into text through the `kickstart.ks.j2` template.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::attrs::Attrs;
+use crate::diag::Diagnostic;
+use crate::emit::shell::{self, FileWrite, ShellStyle};
+use crate::graph::Framework;
+use crate::resolve::Profile;
+use crate::span::{SourceId, Span};
+use crate::syntax::{AttrText, FileEl, FileMode, ItemKind, Script, Seg, Text};
+use crate::xml::Piece;
+
+/// Runs `<eval>` bodies. Only the CLI provides one, and only with `--allow-eval`.
+pub trait EvalRunner: Sync {
+    /// Run `script` with `shell`, the attributes as environment; return stdout.
+    fn run(&self, shell: &str, script: &str, env: &Attrs) -> Result<String, String>;
+}
+
+/// Choices about the generated kickstart.
+#[derive(Clone, Copy, Default)]
+pub struct KickstartOptions<'a> {
+    /// Wrap `<file>`s in Rocks' RCS check-out/check-in blocks.
+    pub rcs: bool,
+    /// Rocks' per-node `begin/end post section` markers around every `<post>`.
+    pub post_log: bool,
+    /// Rocks 7's copy of every written file under `/var/rocks`.
+    pub var_rocks_copy: bool,
+    /// Runs `<eval>`; `None` leaves every `<eval>` out with a warning.
+    pub eval: Option<&'a dyn EvalRunner>,
+}
+
+/// Log files of the generated sections.
+pub const PRE_LOG: &str = "/tmp/ks-pre.log";
+pub const POST_LOG: &str = "/root/ks-post.log";
+pub const POST_LOG_NOCHROOT: &str = "/mnt/sysimage/root/ks-post.log";
+
+/// Everything a kickstart holds, resolved for one host: the template's context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Kickstart {
+    pub appliance: String,
+    pub graph: String,
+    pub root: String,
+    /// The node files in traversal order.
+    pub order: Vec<OrderLine>,
+    pub debug: Vec<String>,
+    /// Kickstart command lines (the main section).
+    pub commands: Vec<String>,
+    /// `%packages` lines: enabled names sorted, then `-disabled` names sorted.
+    pub packages: Vec<String>,
+    pub pre: Vec<Section>,
+    pub post: Vec<Section>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderLine {
+    pub node: String,
+    pub file: String,
+    pub roll: String,
+}
+
+/// One `%pre` or `%post` section: its header line and its body (ending in a newline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Section {
+    pub header: String,
+    pub body: String,
+    /// The node the section came from.
+    pub node: String,
+}
+
+impl Kickstart {
+    pub fn render(&self) -> String {
+        crate::render::render("kickstart.ks.j2", self).expect("the kickstart template renders every Kickstart")
+    }
+}
+
+/// Resolve a profile for one host.
+pub fn build(
+    fw: &Framework,
+    appliance: &str,
+    profile: &Profile<'_>,
+    attrs: &Attrs,
+    opts: &KickstartOptions<'_>,
+) -> (Kickstart, Vec<Diagnostic>) {
+    let mut ex = Expander { fw, attrs, vars: BTreeMap::new(), opts, diags: Vec::new(), warned: BTreeSet::new(), rcs_seen: BTreeMap::new() };
+    let lookup = |n: &str| attrs.get(n).map(String::as_str);
+    let mut ks = Kickstart {
+        appliance: appliance.to_string(),
+        graph: fw.graph.clone(),
+        root: profile.root.clone(),
+        order: Vec::new(),
+        debug: Vec::new(),
+        commands: Vec::new(),
+        packages: Vec::new(),
+        pre: Vec::new(),
+        post: Vec::new(),
+    };
+    let mut enabled: BTreeSet<String> = BTreeSet::new();
+    let mut disabled: BTreeSet<String> = BTreeSet::new();
+    let mut boot_pre = String::new();
+    let mut boot_post = String::new();
+    for node in &profile.nodes {
+        for pf in node.files {
+            let file = fw.short_path(pf.source);
+            ks.order.push(OrderLine { node: node.name.clone(), file: file.clone(), roll: fw.roll_of(pf).to_string() });
+            for item in &pf.file.items {
+                if !item.cond.eval(&lookup) {
+                    continue;
+                }
+                match &item.kind {
+                    ItemKind::Package { name, meta, disable } => {
+                        let n = ex.plain(name);
+                        let n = if *meta { format!("@{n}") } else { n };
+                        if *disable {
+                            if !enabled.contains(&n) {
+                                disabled.insert(n);
+                            }
+                        } else {
+                            disabled.remove(&n);
+                            enabled.insert(n);
+                        }
+                    }
+                    ItemKind::Command { command, text } => ks.commands.push(command_line(command, &ex.plain(text))),
+                    ItemKind::Pre(s) => {
+                        let body = ex.script_body(&s.body);
+                        ks.pre.push(Section { header: pre_header(s), body, node: node.name.clone() });
+                    }
+                    ItemKind::Post(s) => {
+                        let body = ex.script_body(&s.body);
+                        if opts.post_log {
+                            ks.post.push(post_marker(&file, "begin", &node.name));
+                        }
+                        ks.post.push(Section { header: post_header(s), body, node: node.name.clone() });
+                        if opts.post_log {
+                            ks.post.push(post_marker(&file, "end", &node.name));
+                        }
+                    }
+                    ItemKind::Boot { post, body } => {
+                        let b = ex.script_body(body);
+                        if *post { boot_post.push_str(&b) } else { boot_pre.push_str(&b) }
+                    }
+                    ItemKind::Debug { body } => ks.debug.extend(ex.plain(body).lines().map(|l| l.trim_end().to_string())),
+                }
+            }
+        }
+    }
+    let mut rcs_end = String::new();
+    for (name, (owner, perms)) in &ex.rcs_seen {
+        shell::rcs_end(name, owner.as_deref(), perms.as_deref(), &mut rcs_end);
+    }
+    if !boot_pre.is_empty() || !boot_post.is_empty() || !rcs_end.is_empty() {
+        let mut body = String::new();
+        if !rcs_end.is_empty() || !boot_pre.is_empty() {
+            body.push_str(&boot_file("/etc/sysconfig/rocks-pre", &(rcs_end + &boot_pre)));
+        }
+        if !boot_post.is_empty() {
+            body.push_str(&boot_file("/etc/sysconfig/rocks-post", &boot_post));
+        }
+        ks.post.push(Section { header: format!("%post --log={POST_LOG}"), body, node: "boot".to_string() });
+    }
+    ks.packages = enabled.into_iter().chain(disabled.into_iter().map(|d| format!("-{d}"))).collect();
+    (ks, ex.diags)
+}
+
+fn command_line(command: &str, text: &str) -> String {
+    let line = match command {
+        "lilo" | "bootloader" => format!("bootloader {text}"),
+        "langsupport" => format!("langsupport --default={}", text.trim()),
+        "sshpw" => format!("sshpw {}", text.trim()),
+        "include" => format!("%include {}", text.trim()),
+        _ => format!("{command} {text}"),
+    };
+    line.trim_end().to_string()
+}
+
+fn pre_header(s: &Script) -> String {
+    let mut h = format!("%pre --log={PRE_LOG}");
+    if let Some(i) = &s.interpreter {
+        h.push_str(&format!(" --interpreter={}", i.trim()));
+    }
+    if let Some(a) = &s.arg {
+        h.push(' ');
+        h.push_str(a.trim());
+    }
+    h
+}
+
+fn post_header(s: &Script) -> String {
+    let nochroot = s.arg.as_deref().is_some_and(|a| a.split_whitespace().any(|w| w == "--nochroot"));
+    let mut h = format!("%post --log={}", if nochroot { POST_LOG_NOCHROOT } else { POST_LOG });
+    if let Some(i) = &s.interpreter {
+        h.push_str(&format!(" --interpreter={}", i.trim()));
+    }
+    if let Some(a) = &s.arg {
+        h.push(' ');
+        h.push_str(a.trim());
+    }
+    h
+}
+
+/// Rocks' marker section: `F: begin post section` appended to the install log.
+fn post_marker(file: &str, what: &str, node: &str) -> Section {
+    let body = format!("cat >> /var/log/rocks-install.log << 'EOF'\n./{file}: {what} post section\nEOF\n");
+    Section { header: format!("%post --log={POST_LOG}"), body, node: node.to_string() }
+}
+
+fn boot_file(path: &str, text: &str) -> String {
+    let delim = shell::heredoc_delimiter(text);
+    let mut s = format!("cat >> {path} << {delim}\n{text}");
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s.push_str(&delim);
+    s.push('\n');
+    s
+}
+
+/// Resolves [`Text`] for one host: entities, `<var>`, `<include>`, `<eval>`, `<file>`.
+struct Expander<'a, 'o> {
+    fw: &'a Framework,
+    attrs: &'a Attrs,
+    /// Rocks 5.0 `<var name= val=>` assignments.
+    vars: BTreeMap<String, String>,
+    opts: &'a KickstartOptions<'o>,
+    diags: Vec<Diagnostic>,
+    /// Undefined entity names already warned about.
+    warned: BTreeSet<String>,
+    /// RCS-tracked paths: the owner and perms of their last `<file>`.
+    rcs_seen: BTreeMap<String, (Option<String>, Option<String>)>,
+}
+
+impl Expander<'_, '_> {
+    /// Text without `<file>` expansion (package names, commands, debug lines).
+    fn plain(&mut self, text: &Text) -> String {
+        let mut s = String::new();
+        self.expand(text, false, &mut s);
+        s
+    }
+
+    /// A script body; always ends in a newline so `%end` starts its own line.
+    fn script_body(&mut self, text: &Text) -> String {
+        let mut s = String::new();
+        self.expand(text, true, &mut s);
+        if !s.ends_with('\n') {
+            s.push('\n');
+        }
+        s
+    }
+
+    fn entity(&mut self, name: &str, span: Span) -> String {
+        match self.vars.get(name).or_else(|| self.attrs.get(name)) {
+            Some(v) => v.clone(),
+            None => {
+                if self.warned.insert(name.to_string()) {
+                    self.diags.push(
+                        Diagnostic::warning(
+                            "entity::undefined",
+                            format!("attribute `{name}` is not defined; `&{name};` expands to nothing"),
+                        )
+                        .label(span, "undefined attribute")
+                        .help(format!("define it, e.g. `--attr {name}=VALUE`, or in the cluster database")),
+                    );
+                }
+                String::new()
+            }
+        }
+    }
+
+    fn expand(&mut self, text: &Text, scripts: bool, out: &mut String) {
+        for seg in text {
+            match seg {
+                Seg::Lit(s) => out.push_str(s),
+                Seg::Entity { name, span } => {
+                    let v = self.entity(name, *span);
+                    out.push_str(&v);
+                }
+                Seg::Var { name, val, reference, .. } => {
+                    if let Some(v) = val {
+                        if let Some(v) = self.attr_text(v) {
+                            self.vars.insert(name.clone(), v);
+                        }
+                    } else if let Some(r) = reference {
+                        let v = self.vars.get(r).or_else(|| self.attrs.get(r)).cloned().unwrap_or_default();
+                        self.vars.insert(name.clone(), v);
+                    } else {
+                        let v = self.vars.get(name).or_else(|| self.attrs.get(name)).cloned().unwrap_or_default();
+                        out.push_str(&v);
+                    }
+                }
+                Seg::Include { file, xml, optional, span } => match self.fw.includes.get(file) {
+                    Some(t) => {
+                        if *xml {
+                            let segs = self.fragment(t, *span);
+                            self.expand(&segs, scripts, out);
+                        } else {
+                            out.push_str(t);
+                        }
+                    }
+                    None if *optional => {}
+                    None => self.diags.push(
+                        Diagnostic::error("include::missing", format!("included file `{file}` does not exist"))
+                            .label(*span, "no such file in any framework's `include/` folder")
+                            .help(format!("add `include/{file}` to a framework directory, or use `<sinclude>` to make it optional")),
+                    ),
+                },
+                Seg::Eval(ev) => {
+                    let Some(runner) = self.opts.eval else {
+                        self.diags.push(
+                            Diagnostic::warning("eval::disabled", "`<eval>` is left out; it runs only with `--allow-eval`")
+                                .label(ev.span, "not run")
+                                .help("pass `--allow-eval` to run it on this machine with the attributes as environment variables"),
+                        );
+                        continue;
+                    };
+                    let script = self.plain(&ev.body);
+                    let env = self.env();
+                    match runner.run(&ev.shell, &script, &env) {
+                        Ok(output) => {
+                            if ev.xml {
+                                let segs = self.fragment(&output, ev.span);
+                                self.expand(&segs, scripts, out);
+                            } else {
+                                out.push_str(&output);
+                            }
+                        }
+                        Err(e) => self.diags.push(
+                            Diagnostic::error("eval::failed", format!("`<eval>` failed: {e}"))
+                                .label(ev.span, "this eval")
+                                .help(format!("run the body with `{}` by hand to see why", ev.shell)),
+                        ),
+                    }
+                }
+                Seg::File(f) => {
+                    if scripts {
+                        self.file(f, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn env(&self) -> Attrs {
+        let mut env = self.attrs.clone();
+        env.extend(self.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env
+    }
+
+    /// Markup produced by `<eval mode="xml">` or `<include mode="xml">`, as node content.
+    fn fragment(&mut self, text: &str, at: Span) -> Text {
+        let wrapped = format!("<fragment>{text}</fragment>");
+        let (root, d) = crate::xml::parse(SourceId(u32::MAX), &wrapped);
+        let mut diags = d;
+        let segs = root.map(|r| crate::syntax::body(&r, true, &mut diags)).unwrap_or_default();
+        for d in diags.into_iter().filter(|d| d.is_error()) {
+            self.diags.push(
+                Diagnostic::error("eval::bad-xml", format!("generated markup is not valid: {}", d.message))
+                    .label(at, "this produced it")
+                    .help("`mode=\"xml\"` output must be node-file content such as `<file name=...>...</file>`"),
+            );
+        }
+        // Spans inside the fragment point nowhere: re-anchor them at the producing element.
+        reanchor(segs, at)
+    }
+
+    fn attr_text(&mut self, a: &AttrText) -> Option<String> {
+        let mut s = String::new();
+        for p in &a.pieces {
+            match p {
+                Piece::Text(t) => s.push_str(t),
+                Piece::Entity(n) => match self.vars.get(n).or_else(|| self.attrs.get(n)) {
+                    Some(v) => s.push_str(v),
+                    None => {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "entity::undefined-in-attribute",
+                                format!("attribute `{n}` is not defined, and `&{n};` is used in an XML attribute value"),
+                            )
+                            .label(a.span, "used here")
+                            .help(format!("define `{n}`; unlike text, an attribute value cannot fall back to empty")),
+                        );
+                        return None;
+                    }
+                },
+            }
+        }
+        Some(s)
+    }
+
+    fn file(&mut self, f: &FileEl, out: &mut String) {
+        let lookup = |n: &str| self.attrs.get(n).map(String::as_str);
+        if !f.cond.eval(&lookup) {
+            return;
+        }
+        let Some(name) = self.attr_text(&f.name) else { return };
+        let perms = f.perms.as_ref().and_then(|p| self.attr_text(p));
+        let owner = f.owner.as_ref().and_then(|p| self.attr_text(p));
+        let expr = f.expr.as_ref().and_then(|p| self.attr_text(p));
+        let src = f.src.as_ref().and_then(|p| self.attr_text(p));
+        let text = f.body.as_ref().map(|b| self.plain(b));
+        if self.opts.rcs && f.rcs {
+            match self.rcs_seen.get_mut(&name) {
+                Some(seen) => {
+                    if owner.is_some() {
+                        seen.0 = owner.clone();
+                    }
+                    if perms.is_some() {
+                        seen.1 = perms.clone();
+                    }
+                }
+                None => {
+                    shell::rcs_begin(&name, owner.as_deref(), out);
+                    self.rcs_seen.insert(name.clone(), (owner.clone(), perms.clone()));
+                }
+            }
+        }
+        let w = FileWrite {
+            name: &name,
+            append: f.mode == FileMode::Append,
+            pipe: f.mode == FileMode::Pipe,
+            perms: perms.as_deref(),
+            owner: owner.as_deref(),
+            expr: expr.as_deref(),
+            src: src.as_deref(),
+            expanded: f.expanded,
+            text: text.as_deref(),
+        };
+        shell::file_shell(&w, ShellStyle { var_rocks_copy: self.opts.var_rocks_copy }, out);
+    }
+}
+
+fn reanchor(segs: Text, at: Span) -> Text {
+    segs.into_iter()
+        .map(|s| match s {
+            Seg::Entity { name, .. } => Seg::Entity { name, span: at },
+            Seg::Var { name, val, reference, .. } => {
+                Seg::Var { name, val: val.map(|v| AttrText { pieces: v.pieces, span: at }), reference, span: at }
+            }
+            Seg::Include { file, xml, optional, .. } => Seg::Include { file, xml, optional, span: at },
+            Seg::Eval(mut e) => {
+                e.span = at;
+                e.body = reanchor(e.body, at);
+                Seg::Eval(e)
+            }
+            Seg::File(mut f) => {
+                f.span = at;
+                f.name.span = at;
+                f.body = f.body.map(|b| reanchor(b, at));
+                Seg::File(f)
+            }
+            other => other,
+        })
+        .collect()
+}

@@ -1,0 +1,75 @@
+//! # rocks-compile
+//!
+//! A compiler from NPACI Rocks-style node and graph XML (plus cluster facts) to the files
+//! that install and run a cluster, starting with Red Hat kickstart files.
+//!
+//! ## Steps
+//! 1. [`load`] reads framework directories (or the embedded default framework) into
+//!    [`span::Sources`]. *I/O.*
+//! 2. [`xml`] turns each file into a spanned element tree; [`syntax`] turns that into Rocks
+//!    node files and graph files; [`cond`] parses every `cond=`/`arch=`/`os=` once.
+//! 3. [`graph::Framework::build`] merges the layers: node lookup (`extend-`/`replace-`), the
+//!    edge graph and the order graph.
+//! 4. [`resolve::profile`] walks the graph for an appliance and a host's attributes and
+//!    orders the reachable node files.
+//! 5. [`emit::kickstart::build`] resolves entities, files and scripts into a typed
+//!    [`emit::kickstart::Kickstart`], which [`render`] turns into text.
+//! 6. [`cli`] (and `main`) are the only places that write files or print. *I/O.*
+//!
+//! ## Invariants
+//! - Nothing between `load` and the frontends touches the filesystem, the clock or the
+//!   network; `<eval>` runs only through an [`emit::kickstart::EvalRunner`] the caller passes.
+//! - Same inputs, byte-identical output: sorted maps, name tie-breaks, no random names.
+//! - Parsing never stops at the first problem: every stage returns its value plus
+//!   [`diag::Diagnostic`]s with stable codes and spans.
+
+pub mod attrs;
+pub mod check;
+pub mod cli;
+pub mod cond;
+pub mod diag;
+pub mod dot;
+pub mod emit;
+pub mod graph;
+pub mod load;
+pub mod render;
+pub mod resolve;
+pub mod span;
+pub mod syntax;
+pub mod xml;
+
+use attrs::Attrs;
+use diag::Diagnostic;
+use emit::kickstart::{Kickstart, KickstartOptions};
+use graph::Framework;
+
+/// Read `layers` and build the framework for `graph`.
+pub fn open(layers: &[load::Layer], graph: &str) -> Result<(Framework, Vec<Diagnostic>), load::LoadError> {
+    let loaded = load::load(layers)?;
+    Ok(Framework::build(loaded, graph))
+}
+
+/// The attributes a compile sees: the framework's defaults, then built-ins for the appliance,
+/// then the caller's attributes (highest precedence).
+pub fn effective_attrs(fw: &Framework, appliance: &str, given: &Attrs) -> Attrs {
+    let mut a = fw.defaults.clone();
+    a.insert("appliance".into(), appliance.to_string());
+    a.insert("graph".into(), fw.graph.clone());
+    a.insert("root".into(), fw.root_of(appliance));
+    a.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    a
+}
+
+/// Compile the kickstart of `appliance` for a host with `attrs` (already merged, see
+/// [`effective_attrs`]). `None` when an error diagnostic was produced.
+pub fn kickstart(fw: &Framework, appliance: &str, attrs: &Attrs, opts: &KickstartOptions<'_>) -> (Option<Kickstart>, Vec<Diagnostic>) {
+    let root = attrs.get("root").cloned().unwrap_or_else(|| fw.root_of(appliance));
+    let (profile, mut diags) = resolve::profile(fw, &root, attrs);
+    let Some(profile) = profile else { return (None, diags) };
+    let (ks, d) = emit::kickstart::build(fw, appliance, &profile, attrs, opts);
+    diags.extend(d);
+    if diag::has_errors(&diags) {
+        return (None, diags);
+    }
+    (Some(ks), diags)
+}

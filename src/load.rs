@@ -1,0 +1,135 @@
+//! Reading framework directories (or the embedded default framework) into [`Sources`]. [I/O]
+//!
+//! A framework directory holds `nodes/*.xml`, `graphs/<graph>/*.xml`, optionally
+//! `graphs/<graph>/attributes.toml` (default attributes and appliance roots) and `include/`
+//! (files for `<include file=...>`). Several directories are layered like Rocks rolls.
+
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use crate::span::{SourceId, Sources};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// Where one framework layer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layer {
+    /// The framework built into the binary (the repository's `nodes/` and `graphs/`).
+    Embedded,
+    Dir(PathBuf),
+}
+
+/// What a file of a layer is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileKind {
+    /// `nodes/<file_name>`.
+    Node { file_name: String },
+    /// `graphs/<graph>/<file>.xml`.
+    Graph { graph: String },
+    /// `graphs/<graph>/attributes.toml`.
+    Attributes { graph: String },
+    /// `include/<name>`.
+    Include { name: String },
+}
+
+/// One file read from a layer.
+#[derive(Debug, Clone)]
+pub struct RawFile {
+    pub layer: usize,
+    pub kind: FileKind,
+    pub source: SourceId,
+}
+
+/// Every file of every layer, in layer order and then file-name order.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub sources: Sources,
+    /// Display name of each layer (the directory's name, or `builtin`).
+    pub layers: Vec<String>,
+    pub files: Vec<RawFile>,
+}
+
+/// A framework directory could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read framework directory `{path}`: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("`{0}` is not a framework directory: it has neither `nodes/` nor `graphs/`")]
+    NotFramework(String),
+}
+
+/// Read the given layers, lowest first.
+pub fn load(layers: &[Layer]) -> Result<Loaded, LoadError> {
+    let mut loaded = Loaded::default();
+    for (i, layer) in layers.iter().enumerate() {
+        match layer {
+            Layer::Embedded => {
+                loaded.layers.push("builtin".to_string());
+                for (rel, text) in embedded::FILES {
+                    if let Some(kind) = classify(rel) {
+                        let source = loaded.sources.add(format!("<builtin>/{rel}"), *text);
+                        loaded.files.push(RawFile { layer: i, kind, source });
+                    }
+                }
+            }
+            Layer::Dir(dir) => {
+                loaded.layers.push(layer_name(dir));
+                load_dir(&mut loaded, i, dir)?;
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+fn load_dir(loaded: &mut Loaded, layer: usize, dir: &Path) -> Result<(), LoadError> {
+    let io = |e: std::io::Error| LoadError::Io { path: dir.display().to_string(), source: e };
+    if !dir.is_dir() {
+        return Err(io(std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory")));
+    }
+    if !dir.join("nodes").is_dir() && !dir.join("graphs").is_dir() {
+        return Err(LoadError::NotFramework(dir.display().to_string()));
+    }
+    for sub in ["nodes", "graphs", "include"] {
+        let base = dir.join(sub);
+        if !base.is_dir() {
+            continue;
+        }
+        for entry in WalkDir::new(&base).sort_by_file_name().follow_links(true) {
+            let entry = entry.map_err(|e| {
+                let path = e.path().map(|p| p.display().to_string()).unwrap_or_else(|| base.display().to_string());
+                LoadError::Io { path, source: e.into() }
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(dir).expect("walkdir stays under its root");
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            let Some(kind) = classify(&rel) else { continue };
+            let text =
+                std::fs::read_to_string(entry.path()).map_err(|e| LoadError::Io { path: entry.path().display().to_string(), source: e })?;
+            let source = loaded.sources.add(entry.path().display().to_string(), text);
+            loaded.files.push(RawFile { layer, kind, source });
+        }
+    }
+    Ok(())
+}
+
+/// Sort a relative path into its role, or `None` for files we do not read.
+fn classify(rel: &str) -> Option<FileKind> {
+    let parts: Vec<&str> = rel.split('/').collect();
+    match parts.as_slice() {
+        ["nodes", f] if f.ends_with(".xml") => Some(FileKind::Node { file_name: f.to_string() }),
+        ["graphs", g, f] if f.ends_with(".xml") => Some(FileKind::Graph { graph: g.to_string() }),
+        ["graphs", g, "attributes.toml"] => Some(FileKind::Attributes { graph: g.to_string() }),
+        ["include", rest @ ..] if !rest.is_empty() => Some(FileKind::Include { name: rest.join("/") }),
+        _ => None,
+    }
+}
+
+fn layer_name(dir: &Path) -> String {
+    let canon = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    canon.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
+}

@@ -1,0 +1,6 @@
+//! The `rocks-compile` binary: everything happens in [`rocks_compile::cli::run`].
+
+fn main() {
+    let code = rocks_compile::cli::run(std::env::args_os());
+    std::process::exit(code);
+}

@@ -1,0 +1,37 @@
+//! The minijinja environment shared by every output kind: strict undefined, no
+//! auto-escaping, trailing newlines kept, `{##` comments (shell's `${#x}` is common).
+
+use std::sync::OnceLock;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+
+/// Templates compiled into the binary: (name, source).
+const TEMPLATES: &[(&str, &str)] = &[("kickstart.ks.j2", include_str!("emit/templates/kickstart.ks.j2"))];
+
+/// The process-wide environment, built on first use.
+pub fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        let syntax = SyntaxConfig::builder()
+            .comment_delimiters("{##", "##}")
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .expect("valid delimiters");
+        env.set_syntax(syntax);
+        for (name, src) in TEMPLATES {
+            env.add_template(name, src).expect("built-in templates parse");
+        }
+        env
+    })
+}
+
+/// Render a built-in template with a serialisable context.
+pub fn render<T: serde::Serialize>(template: &str, ctx: &T) -> Result<String, minijinja::Error> {
+    env().get_template(template)?.render(minijinja::value::Value::from(minijinja::value::Serde(ctx)))
+}

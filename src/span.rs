@@ -1,0 +1,129 @@
+//! Source files and byte spans into them.
+//!
+//! Every element and attribute read from XML carries a [`Span`]; diagnostics point at spans and
+//! [`Sources`] turns them back into file, line and column.
+
+use std::fmt;
+
+/// Index of one loaded file in [`Sources`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SourceId(pub u32);
+
+/// A byte range inside one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Span {
+    pub source: SourceId,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(source: SourceId, start: usize, end: usize) -> Span {
+        Span { source, start: start as u32, end: end.max(start) as u32 }
+    }
+
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
+    /// The sub-range `start..end` (relative to this span's start), clamped to this span.
+    pub fn sub(&self, start: usize, end: usize) -> Span {
+        let s = (self.start as usize + start).min(self.end as usize);
+        let e = (self.start as usize + end).min(self.end as usize);
+        Span::new(self.source, s, e)
+    }
+}
+
+/// One loaded text file: where it came from and what it holds.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Path as shown to users (`nodes/base.xml`, `/site/nodes/x.xml`, `<embedded>/nodes/a.xml`).
+    pub name: String,
+    pub text: String,
+}
+
+/// Every file that was read in one run, addressed by [`SourceId`].
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    files: Vec<Source>,
+}
+
+impl Sources {
+    pub fn new() -> Sources {
+        Sources::default()
+    }
+
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> SourceId {
+        self.files.push(Source { name: name.into(), text: text.into() });
+        SourceId((self.files.len() - 1) as u32)
+    }
+
+    pub fn get(&self, id: SourceId) -> &Source {
+        &self.files[id.0 as usize]
+    }
+
+    pub fn name(&self, id: SourceId) -> &str {
+        &self.get(id).name
+    }
+
+    pub fn text(&self, span: Span) -> &str {
+        let t = &self.get(span.source).text;
+        t.get(span.start as usize..span.end as usize).unwrap_or("")
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, id: SourceId, offset: usize) -> (usize, usize) {
+        let text = &self.get(id).text;
+        let offset = offset.min(text.len());
+        let before = &text[..floor_char_boundary(text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+        (line, col)
+    }
+
+    /// `file:line:column` of the start of a span.
+    pub fn location(&self, span: Span) -> Location<'_> {
+        let (line, column) = self.line_col(span.source, span.start as usize);
+        Location { file: self.name(span.source), line, column }
+    }
+}
+
+/// A printable `file:line:column`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location<'a> {
+    pub file: &'a str,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column() {
+        let mut s = Sources::new();
+        let id = s.add("a.xml", "ab\ncd\n\tx");
+        assert_eq!(s.line_col(id, 0), (1, 1));
+        assert_eq!(s.line_col(id, 4), (2, 2));
+        assert_eq!(s.line_col(id, 7), (3, 2));
+        assert_eq!(s.location(Span::new(id, 3, 4)).to_string(), "a.xml:2:1");
+    }
+}
