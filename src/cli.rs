@@ -88,6 +88,9 @@ pub struct KickstartArgs {
     /// Run `<eval>` bodies on this machine (with the attributes as environment variables).
     #[arg(long)]
     pub allow_eval: bool,
+    /// Keep each `<eval>`'s body as literal text instead of leaving it out (Rocks' `eval=no`).
+    #[arg(long, conflicts_with = "allow_eval")]
+    pub eval_as_text: bool,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +220,7 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
         post_log: a.post_log || a.rocks7,
         var_rocks_copy: a.rocks7,
         eval: if a.allow_eval { Some(&runner as &dyn EvalRunner) } else { None },
+        eval_as_text: a.eval_as_text,
     };
     let attrs = crate::effective_attrs(&fw, &a.appliance, &given);
     let (ks, d) = crate::kickstart(&fw, &a.appliance, &attrs, &opts);

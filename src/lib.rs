@@ -57,7 +57,21 @@ pub fn effective_attrs(fw: &Framework, appliance: &str, given: &Attrs) -> Attrs 
     a.insert("graph".into(), fw.graph.clone());
     a.insert("root".into(), fw.root_of(appliance));
     a.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    rocks_derived(&mut a);
     a
+}
+
+/// Attributes Rocks derived from `rocks_version` / `rocks_release` when a host had them:
+/// `version`, `rocks_version_major` and `release` (unless given explicitly).
+fn rocks_derived(a: &mut Attrs) {
+    if let Some(v) = a.get("rocks_version").cloned() {
+        let major = v.split('.').next().unwrap_or("").to_string();
+        a.entry("version".into()).or_insert(v);
+        a.entry("rocks_version_major".into()).or_insert(major);
+    }
+    if let Some(r) = a.get("rocks_release").cloned() {
+        a.entry("release".into()).or_insert(r);
+    }
 }
 
 /// Compile the kickstart of `appliance` for a host with `attrs` (already merged, see

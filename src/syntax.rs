@@ -59,6 +59,8 @@ pub struct Script {
     /// Extra section arguments, e.g. `--nochroot`.
     pub arg: Option<String>,
     pub body: Text,
+    /// Came from `<configure>` (which gets no post-log markers).
+    pub configure: bool,
 }
 
 /// Text with host-dependent parts left symbolic.
@@ -492,6 +494,7 @@ fn node_element(el: &Element, items: &mut Vec<Item>, diags: &mut Vec<Diagnostic>
                 interpreter: el.attr_str("interpreter").filter(|s| !s.trim().is_empty()),
                 arg: el.attr_str("arg").filter(|s| !s.trim().is_empty()),
                 body: body(el, true, diags),
+                configure: name == "configure",
             };
             if name == "pre" { ItemKind::Pre(script) } else { ItemKind::Post(script) }
         }
@@ -570,12 +573,14 @@ fn file_el(el: &Element, diags: &mut Vec<Diagnostic>) -> Option<FileEl> {
         Some("append") => FileMode::Append,
         Some("pipe") => FileMode::Pipe,
         Some(other) => {
+            // Rocks wrote any other mode like `create`; keep that, but say so.
             let a = el.attr("mode").expect("mode was read");
             diags.push(
-                Diagnostic::error("node::bad-value", format!("unknown file mode `{other}`"))
-                    .label(a.value_span, "expected `create`, `append` or `pipe`"),
+                Diagnostic::warning("node::bad-value", format!("unknown file mode `{other}` is taken as `create`"))
+                    .label(a.value_span, "expected `create`, `append` or `pipe`")
+                    .help(if other.starts_with("ap") { "did you mean `append`?" } else { "write `mode=\"append\"` to add to the file" }),
             );
-            return None;
+            FileMode::Create
         }
     };
     let body = if el.children.is_empty() { None } else { Some(body(el, false, diags)) };

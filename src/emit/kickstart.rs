@@ -31,8 +31,11 @@ pub struct KickstartOptions<'a> {
     pub post_log: bool,
     /// Rocks 7's copy of every written file under `/var/rocks`.
     pub var_rocks_copy: bool,
-    /// Runs `<eval>`; `None` leaves every `<eval>` out with a warning.
+    /// Runs `<eval>`; `None` leaves every `<eval>` out with a warning (or keeps its text,
+    /// with `eval_as_text`).
     pub eval: Option<&'a dyn EvalRunner>,
+    /// Rocks' `eval=no`: keep each `<eval>`'s body as literal text instead of running it.
+    pub eval_as_text: bool,
 }
 
 /// Log files of the generated sections.
@@ -108,8 +111,24 @@ pub fn build(
         for pf in node.files {
             let file = fw.short_path(pf.source);
             ks.order.push(OrderLine { node: node.name.clone(), file: file.clone(), roll: fw.roll_of(pf).to_string() });
+            let marker_file = format!("./{file}");
             for item in &pf.file.items {
-                if !item.cond.eval(&lookup) {
+                let accepted = item.cond.eval(&lookup);
+                if let (ItemKind::Post(s), true) = (&item.kind, opts.post_log) {
+                    // Rocks marks every `<post>` of a node, taken or not, in the install log.
+                    if !s.configure {
+                        let begin = ex.marker(&marker_file, "begin", item.span);
+                        ks.post.push(Section { header: format!("%post --log={POST_LOG}"), body: begin, node: node.name.clone() });
+                        if accepted {
+                            let body = ex.script_body(&s.body);
+                            ks.post.push(Section { header: post_header(s), body, node: node.name.clone() });
+                        }
+                        let end = ex.marker(&marker_file, "end", item.span);
+                        ks.post.push(Section { header: format!("%post --log={POST_LOG}"), body: end, node: node.name.clone() });
+                        continue;
+                    }
+                }
+                if !accepted {
                     continue;
                 }
                 match &item.kind {
@@ -132,13 +151,7 @@ pub fn build(
                     }
                     ItemKind::Post(s) => {
                         let body = ex.script_body(&s.body);
-                        if opts.post_log {
-                            ks.post.push(post_marker(&file, "begin", &node.name));
-                        }
                         ks.post.push(Section { header: post_header(s), body, node: node.name.clone() });
-                        if opts.post_log {
-                            ks.post.push(post_marker(&file, "end", &node.name));
-                        }
                     }
                     ItemKind::Boot { post, body } => {
                         let b = ex.script_body(body);
@@ -149,14 +162,10 @@ pub fn build(
             }
         }
     }
-    let mut rcs_end = String::new();
-    for (name, (owner, perms)) in &ex.rcs_seen {
-        shell::rcs_end(name, owner.as_deref(), perms.as_deref(), &mut rcs_end);
-    }
-    if !boot_pre.is_empty() || !boot_post.is_empty() || !rcs_end.is_empty() {
+    if !boot_pre.is_empty() || !boot_post.is_empty() {
         let mut body = String::new();
-        if !rcs_end.is_empty() || !boot_pre.is_empty() {
-            body.push_str(&boot_file("/etc/sysconfig/rocks-pre", &(rcs_end + &boot_pre)));
+        if !boot_pre.is_empty() {
+            body.push_str(&boot_file("/etc/sysconfig/rocks-pre", &boot_pre));
         }
         if !boot_post.is_empty() {
             body.push_str(&boot_file("/etc/sysconfig/rocks-post", &boot_post));
@@ -203,12 +212,6 @@ fn post_header(s: &Script) -> String {
     h
 }
 
-/// Rocks' marker section: `F: begin post section` appended to the install log.
-fn post_marker(file: &str, what: &str, node: &str) -> Section {
-    let body = format!("cat >> /var/log/rocks-install.log << 'EOF'\n./{file}: {what} post section\nEOF\n");
-    Section { header: format!("%post --log={POST_LOG}"), body, node: node.to_string() }
-}
-
 fn boot_file(path: &str, text: &str) -> String {
     let delim = shell::heredoc_delimiter(text);
     let mut s = format!("cat >> {path} << {delim}\n{text}");
@@ -230,7 +233,7 @@ struct Expander<'a, 'o> {
     diags: Vec<Diagnostic>,
     /// Undefined entity names already warned about.
     warned: BTreeSet<String>,
-    /// RCS-tracked paths: the owner and perms of their last `<file>`.
+    /// RCS-tracked paths: the owner and perms Rocks remembers for them.
     rcs_seen: BTreeMap<String, (Option<String>, Option<String>)>,
 }
 
@@ -242,14 +245,33 @@ impl Expander<'_, '_> {
         s
     }
 
-    /// A script body; always ends in a newline so `%end` starts its own line.
+    /// A script body: trailing white space dropped, one final newline (as Rocks printed it).
     fn script_body(&mut self, text: &Text) -> String {
         let mut s = String::new();
         self.expand(text, true, &mut s);
-        if !s.ends_with('\n') {
-            s.push('\n');
-        }
-        s
+        finish_body(s)
+    }
+
+    /// Rocks' marker section body: `./nodes/F.xml: begin post section` appended to
+    /// `/var/log/rocks-install.log` through a `<file>`, so RCS and copies apply as usual.
+    fn marker(&mut self, file: &str, what: &str, span: Span) -> String {
+        let f = FileEl {
+            name: AttrText { pieces: vec![Piece::Text("/var/log/rocks-install.log".into())], span },
+            mode: FileMode::Append,
+            perms: None,
+            owner: None,
+            expr: None,
+            src: None,
+            expanded: false,
+            rcs: true,
+            cond: crate::cond::Cond::always(),
+            body: Some(vec![Seg::Lit(format!("\n{file}: {what} post section\n"))]),
+            span,
+        };
+        let mut s = String::from("\n");
+        self.file(&f, &mut s);
+        s.push('\n');
+        finish_body(s)
     }
 
     fn entity(&mut self, name: &str, span: Span) -> String {
@@ -308,6 +330,7 @@ impl Expander<'_, '_> {
                             .help(format!("add `include/{file}` to a framework directory, or use `<sinclude>` to make it optional")),
                     ),
                 },
+                Seg::Eval(ev) if self.opts.eval_as_text && self.opts.eval.is_none() => self.expand(&ev.body, scripts, out),
                 Seg::Eval(ev) => {
                     let Some(runner) = self.opts.eval else {
                         self.diags.push(
@@ -403,20 +426,12 @@ impl Expander<'_, '_> {
         let src = f.src.as_ref().and_then(|p| self.attr_text(p));
         let text = f.body.as_ref().map(|b| self.plain(b));
         if self.opts.rcs && f.rcs {
-            match self.rcs_seen.get_mut(&name) {
-                Some(seen) => {
-                    if owner.is_some() {
-                        seen.0 = owner.clone();
-                    }
-                    if perms.is_some() {
-                        seen.1 = perms.clone();
-                    }
-                }
-                None => {
-                    shell::rcs_begin(&name, owner.as_deref(), out);
-                    self.rcs_seen.insert(name.clone(), (owner.clone(), perms.clone()));
-                }
-            }
+            let (first, known) = match self.rcs_seen.get(&name) {
+                Some((o, p)) => (false, (owner.clone().or(o.clone()), perms.clone().or(p.clone()))),
+                None => (true, (owner.clone(), perms.clone())),
+            };
+            shell::rcs_begin(&name, known.0.as_deref(), first, out);
+            self.rcs_seen.insert(name.clone(), known);
         }
         let w = FileWrite {
             name: &name,
@@ -429,8 +444,16 @@ impl Expander<'_, '_> {
             expanded: f.expanded,
             text: text.as_deref(),
         };
-        shell::file_shell(&w, ShellStyle { var_rocks_copy: self.opts.var_rocks_copy }, out);
+        shell::file_shell(&w, ShellStyle { var_rocks_copy: self.opts.var_rocks_copy, rcs: self.opts.rcs && f.rcs }, out);
     }
+}
+
+/// Drop trailing white space and end with exactly one newline.
+fn finish_body(mut s: String) -> String {
+    let keep = s.trim_end_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']).len();
+    s.truncate(keep);
+    s.push('\n');
+    s
 }
 
 fn reanchor(segs: Text, at: Span) -> Text {

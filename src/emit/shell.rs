@@ -1,4 +1,5 @@
-//! `<file>` elements -> shell that writes the file at install time.
+//! `<file>` elements -> shell that writes the file at install time, the way Rocks'
+//! generator wrote it (so Rocks frameworks give the scripts their authors expect).
 
 /// A `<file>` with every attribute resolved for one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,49 +21,58 @@ pub struct FileWrite<'a> {
 pub struct ShellStyle {
     /// Keep a copy of every written file under `/var/rocks` (Rocks 7).
     pub var_rocks_copy: bool,
+    /// RCS blocks are on: ownership is set there, not after the write.
+    pub rcs: bool,
 }
 
 /// The shell for one `<file>`.
+///
+/// The file's content is the element's text without the newline that usually follows the
+/// start tag: `<file name="/etc/x">\nline\n</file>` writes exactly `line\n`.
 pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) {
-    let redirect = if f.append { ">>" } else { ">" };
+    let gt = if f.append { ">>" } else { ">" };
+    let name = f.name;
     if let Some(expr) = f.expr {
-        out.push_str(&format!("{expr} {redirect} {}\n", f.name));
-    } else if f.pipe {
-        let text = f.text.unwrap_or("").trim();
-        match f.src {
-            Some(src) => out.push_str(&format!("cat {src} | ({text}) > {}\n", f.name)),
-            None => out.push_str(&format!(
-                "cat {name} | ({text}) > {name}.rocks-compile.tmp; mv {name}.rocks-compile.tmp {name}\n",
-                name = f.name
-            )),
+        out.push_str(&format!("{expr} {gt} {name}\n"));
+    }
+    match f.text {
+        None | Some("") => out.push_str(&format!("touch {name}\n")),
+        Some(text) if f.pipe => {
+            let text = text.trim();
+            match f.src {
+                Some(src) => out.push_str(&format!("cat {src} | ({text}) > {name}\n")),
+                None => {
+                    let tmp = format!("{name}.rocks-compile-tmp");
+                    out.push_str(&format!("cat {name} | ({text}) > {tmp}\nmv {tmp} {name}\n"));
+                }
+            }
         }
-    } else {
-        match f.text {
-            None => out.push_str(&format!("touch {}\n", f.name)),
-            Some(text) => {
-                let delim = heredoc_delimiter(text);
-                if f.expanded {
-                    out.push_str(&format!("cat {redirect} {} << {delim}\n", f.name));
-                } else {
-                    out.push_str(&format!("cat {redirect} {} << '{delim}'\n", f.name));
-                }
-                out.push_str(text);
-                if !text.ends_with('\n') {
-                    out.push('\n');
-                }
-                out.push_str(&delim);
+        Some(text) => {
+            let delim = heredoc_delimiter(text);
+            if f.expanded {
+                out.push_str(&format!("cat {gt} {name} << {delim}"));
+            } else {
+                out.push_str(&format!("cat {gt} {name} << '{delim}'"));
+            }
+            if !text.starts_with('\n') {
                 out.push('\n');
             }
+            out.push_str(text);
+            if !text.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&delim);
+            out.push('\n');
         }
     }
     if let Some(perms) = f.perms {
-        out.push_str(&format!("chmod {perms} {}\n", f.name));
+        out.push_str(&format!("chmod {perms} {name}\n"));
     }
-    if let Some(owner) = f.owner {
-        out.push_str(&format!("chown {owner} {}\n", f.name));
+    if let (Some(owner), false) = (f.owner, style.rcs) {
+        out.push_str(&format!("chown {owner} {name}\n"));
     }
     if style.var_rocks_copy {
-        out.push_str(&format!("dn=$(dirname {})\nmkdir -p /var/rocks/$dn \n/bin/cp -p {} /var/rocks/$dn\n", f.name, f.name));
+        out.push_str(&format!("dn=$(dirname {name})\nmkdir -p /var/rocks/$dn \n/bin/cp -p {name} /var/rocks/$dn\n"));
     }
 }
 
@@ -77,28 +87,21 @@ pub fn heredoc_delimiter(text: &str) -> String {
     delim
 }
 
-/// Rocks' RCS check-out block, emitted before the first `<file>` for a path.
-pub fn rcs_begin(name: &str, owner: Option<&str>, out: &mut String) {
+/// Rocks' RCS prologue of a `<file>`: the check-out block the first time a path is seen
+/// (`first`), then `chown` of the file and its `,v` when an owner is known.
+pub fn rcs_begin(name: &str, owner: Option<&str>, first: bool, out: &mut String) {
     let (dir, base) = match name.rfind('/') {
         Some(i) => (&name[..i], &name[i + 1..]),
         None => (".", name),
     };
-    out.push_str(&format!(
-        "if [ ! -f {dir}/RCS/{base},v ]; then\n\tif [ ! -f {name} ]; then\n\t\ttouch {name};\n\tfi\n\tif [ ! -d {dir}/RCS ]; then\n\t\tmkdir -m 700 {dir}/RCS\n\t\tchown 0:0 {dir}/RCS\n\tfi;\n\techo \"original\" | /opt/rocks/bin/ci {name};\n\t/opt/rocks/bin/co -f -l {name};\nfi\n"
-    ));
+    out.push('\n');
+    if first {
+        out.push_str(&format!(
+            "if [ ! -f {dir}/RCS/{base},v ]; then\n\tif [ ! -f {name} ]; then\n\t\ttouch {name};\n\tfi\n\tif [ ! -d {dir}/RCS ]; then\n\t\tmkdir -m 700 {dir}/RCS\n\t\tchown 0:0 {dir}/RCS\n\tfi;\n\techo \"original\" | /opt/rocks/bin/ci {name};\n\t/opt/rocks/bin/co -f -l {name};\nfi\n"
+        ));
+    }
     if let Some(owner) = owner {
         out.push_str(&format!("chown {owner} {name}\nchown {owner} {dir}/RCS/{base},v\n"));
-    }
-}
-
-/// Rocks' final RCS check-in for a tracked file.
-pub fn rcs_end(name: &str, owner: Option<&str>, perms: Option<&str>, out: &mut String) {
-    out.push_str(&format!("echo \"rocks\" | /opt/rocks/bin/ci {name};\n/opt/rocks/bin/co -f -l {name};\n"));
-    if let Some(owner) = owner {
-        out.push_str(&format!("chown {owner} {name}\n"));
-    }
-    if let Some(perms) = perms {
-        out.push_str(&format!("chmod {perms} {name}\n"));
     }
 }
 
@@ -106,7 +109,7 @@ pub fn rcs_end(name: &str, owner: Option<&str>, perms: Option<&str>, out: &mut S
 mod tests {
     use super::*;
 
-    fn w<'a>(text: Option<&'a str>) -> FileWrite<'a> {
+    fn w(text: Option<&str>) -> FileWrite<'_> {
         FileWrite { name: "/etc/x", append: false, pipe: false, perms: None, owner: None, expr: None, src: None, expanded: false, text }
     }
 
@@ -118,11 +121,29 @@ mod tests {
     }
 
     #[test]
+    fn leading_newline_is_not_content() {
+        let mut s = String::new();
+        file_shell(&w(Some("\nline")), ShellStyle::default(), &mut s);
+        assert_eq!(s, "cat > /etc/x << 'EOF'\nline\nEOF\n");
+    }
+
+    #[test]
     fn empty_file_is_touched() {
         let mut s = String::new();
         let mut f = w(None);
         f.perms = Some("0600");
+        f.owner = Some("root:root");
         file_shell(&f, ShellStyle::default(), &mut s);
-        assert_eq!(s, "touch /etc/x\nchmod 0600 /etc/x\n");
+        assert_eq!(s, "touch /etc/x\nchmod 0600 /etc/x\nchown root:root /etc/x\n");
+    }
+
+    #[test]
+    fn rcs_block_once() {
+        let mut s = String::new();
+        rcs_begin("/etc/motd", None, true, &mut s);
+        assert!(s.starts_with("\nif [ ! -f /etc/RCS/motd,v ]; then\n"));
+        let mut t = String::new();
+        rcs_begin("/etc/motd", Some("root"), false, &mut t);
+        assert_eq!(t, "\nchown root /etc/motd\nchown root /etc/RCS/motd,v\n");
     }
 }
