@@ -41,6 +41,7 @@ pub struct Framework {
     pub appliances: BTreeMap<String, String>,
     /// `include/` files by name (later layers win).
     pub includes: BTreeMap<String, String>,
+    cond_names: OnceLock<Vec<String>>,
 }
 
 /// The files that make up one node name: `NAME.xml` (or `replace-NAME.xml`) then every
@@ -153,8 +154,27 @@ impl Framework {
             defaults,
             appliances,
             includes,
+            cond_names: OnceLock::new(),
         };
         (fw, diags)
+    }
+
+    /// Every attribute name any condition of the framework reads (edges, node items, files),
+    /// sorted: hosts that agree on these get the same traversal and expansion.
+    pub fn cond_names(&self) -> &[String] {
+        self.cond_names.get_or_init(|| {
+            let mut names: BTreeSet<String> = self.edge_decls.iter().flat_map(|e| e.cond.names()).collect();
+            for n in self.nodes.keys() {
+                let Some((files, _)) = self.node(n) else { continue };
+                for pf in files {
+                    for item in &pf.file.items {
+                        names.extend(item.cond.names());
+                        item_file_conds(&item.kind, &mut names);
+                    }
+                }
+            }
+            names.into_iter().collect()
+        })
     }
 
     /// Does a node file (or replace file) exist for `name`?
@@ -234,6 +254,28 @@ impl Framework {
             Some(i) => name[i + 1..].to_string(),
             None => name.to_string(),
         }
+    }
+}
+
+fn item_file_conds(kind: &syntax::ItemKind, names: &mut BTreeSet<String>) {
+    fn text(t: &syntax::Text, names: &mut BTreeSet<String>) {
+        for s in t {
+            match s {
+                syntax::Seg::File(f) => {
+                    names.extend(f.cond.names());
+                    if let Some(b) = &f.body {
+                        text(b, names);
+                    }
+                }
+                syntax::Seg::Eval(e) => text(&e.body, names),
+                _ => {}
+            }
+        }
+    }
+    match kind {
+        syntax::ItemKind::Pre(s) | syntax::ItemKind::Post(s) => text(&s.body, names),
+        syntax::ItemKind::Boot { body, .. } => text(body, names),
+        _ => {}
     }
 }
 

@@ -24,6 +24,7 @@
 //!   [`diag::Diagnostic`]s with stable codes and spans.
 
 pub mod attrs;
+pub mod batch;
 pub mod check;
 pub mod cli;
 pub mod cond;

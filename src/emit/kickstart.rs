@@ -90,7 +90,67 @@ pub fn build(
     attrs: &Attrs,
     opts: &KickstartOptions<'_>,
 ) -> (Kickstart, Vec<Diagnostic>) {
-    let mut ex = Expander { fw, attrs, vars: BTreeMap::new(), opts, diags: Vec::new(), warned: BTreeSet::new(), rcs_seen: BTreeMap::new() };
+    let (ks, diags, _) = build_with(fw, appliance, profile, attrs, opts, false);
+    (ks, diags)
+}
+
+/// Entity names used by a symbolic build: where first, and whether inside an XML attribute.
+pub type Uses = BTreeMap<String, (Span, bool)>;
+
+/// Resolve a profile for every host that shares the attributes conditions read: entity
+/// references stay symbolic (see [`crate::emit::template`]) and are substituted per host.
+/// `None` when the profile holds something that cannot be shared (`<var>`, `<eval>` run with
+/// `--allow-eval`); the caller then builds per host.
+pub fn build_symbolic(
+    fw: &Framework,
+    appliance: &str,
+    profile: &Profile<'_>,
+    attrs: &Attrs,
+    opts: &KickstartOptions<'_>,
+) -> Option<(Kickstart, Vec<Diagnostic>, Uses)> {
+    if !shareable(profile, opts) {
+        return None;
+    }
+    Some(build_with(fw, appliance, profile, attrs, opts, true))
+}
+
+fn shareable(profile: &Profile<'_>, opts: &KickstartOptions<'_>) -> bool {
+    fn text_ok(t: &Text, run_eval: bool) -> bool {
+        t.iter().all(|s| match s {
+            Seg::Var { .. } => false,
+            Seg::Eval(e) => !run_eval && text_ok(&e.body, run_eval),
+            Seg::File(f) => f.body.as_ref().is_none_or(|b| text_ok(b, run_eval)),
+            _ => true,
+        })
+    }
+    let run_eval = opts.eval.is_some();
+    profile.nodes.iter().flat_map(|n| n.files.iter()).flat_map(|f| f.file.items.iter()).all(|i| match &i.kind {
+        ItemKind::Package { name, .. } => text_ok(name, run_eval),
+        ItemKind::Command { text, .. } => text_ok(text, run_eval),
+        ItemKind::Pre(s) | ItemKind::Post(s) => text_ok(&s.body, run_eval),
+        ItemKind::Boot { body, .. } | ItemKind::Debug { body } => text_ok(body, run_eval),
+    })
+}
+
+fn build_with(
+    fw: &Framework,
+    appliance: &str,
+    profile: &Profile<'_>,
+    attrs: &Attrs,
+    opts: &KickstartOptions<'_>,
+    symbolic: bool,
+) -> (Kickstart, Vec<Diagnostic>, Uses) {
+    let mut ex = Expander {
+        fw,
+        attrs,
+        vars: BTreeMap::new(),
+        opts,
+        diags: Vec::new(),
+        warned: BTreeSet::new(),
+        rcs_seen: BTreeMap::new(),
+        symbolic,
+        uses: BTreeMap::new(),
+    };
     let lookup = |n: &str| attrs.get(n).map(String::as_str);
     let mut ks = Kickstart {
         appliance: appliance.to_string(),
@@ -173,7 +233,7 @@ pub fn build(
         ks.post.push(Section { header: format!("%post --log={POST_LOG}"), body, node: "boot".to_string() });
     }
     ks.packages = enabled.into_iter().chain(disabled.into_iter().map(|d| format!("-{d}"))).collect();
-    (ks, ex.diags)
+    (ks, ex.diags, ex.uses)
 }
 
 fn command_line(command: &str, text: &str) -> String {
@@ -235,6 +295,10 @@ struct Expander<'a, 'o> {
     warned: BTreeSet<String>,
     /// RCS-tracked paths: the owner and perms Rocks remembers for them.
     rcs_seen: BTreeMap<String, (Option<String>, Option<String>)>,
+    /// Leave entity references symbolic (for [`build_symbolic`]).
+    symbolic: bool,
+    /// Symbolic mode: every entity name used.
+    uses: Uses,
 }
 
 impl Expander<'_, '_> {
@@ -275,6 +339,10 @@ impl Expander<'_, '_> {
     }
 
     fn entity(&mut self, name: &str, span: Span) -> String {
+        if self.symbolic {
+            self.uses.entry(name.to_string()).or_insert((span, false));
+            return crate::emit::template::text_ref(name);
+        }
         match self.vars.get(name).or_else(|| self.attrs.get(name)) {
             Some(v) => v.clone(),
             None => {
@@ -395,6 +463,13 @@ impl Expander<'_, '_> {
         for p in &a.pieces {
             match p {
                 Piece::Text(t) => s.push_str(t),
+                Piece::Entity(n) if self.symbolic => {
+                    let e = self.uses.entry(n.clone()).or_insert((a.span, true));
+                    if !e.1 {
+                        *e = (a.span, true);
+                    }
+                    s.push_str(&crate::emit::template::attr_ref(n));
+                }
                 Piece::Entity(n) => match self.vars.get(n).or_else(|| self.attrs.get(n)) {
                     Some(v) => s.push_str(v),
                     None => {

@@ -3,3 +3,4 @@
 
 pub mod kickstart;
 pub mod shell;
+pub mod template;

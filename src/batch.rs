@@ -1,0 +1,107 @@
+//! Kickstarts for many hosts at once. Work shared by hosts is done once: hosts that agree on
+//! every attribute a condition reads share one traversal and one symbolic expansion
+//! ([`crate::emit::template`]); each host then only substitutes its own values.
+
+use std::collections::HashMap;
+
+use crate::attrs::Attrs;
+use crate::diag::Diagnostic;
+use crate::emit::kickstart::{self, KickstartOptions};
+use crate::emit::template::Template;
+use crate::graph::Framework;
+
+/// One host to compile: its appliance and its attributes (already merged; see
+/// [`crate::effective_attrs`]).
+#[derive(Debug, Clone)]
+pub struct HostJob {
+    pub host: String,
+    pub appliance: String,
+    pub attrs: Attrs,
+}
+
+/// The kickstart of one host, or `None` with error diagnostics.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub host: String,
+    pub text: Option<String>,
+    pub diags: Vec<Diagnostic>,
+}
+
+/// Statistics of a batch: how much work was shared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub hosts: usize,
+    /// Distinct (appliance, condition-relevant attributes) groups, each traversed once.
+    pub groups: usize,
+    /// Hosts compiled alone (their profile used `<var>` or a running `<eval>`).
+    pub unshared: usize,
+}
+
+/// Compile every job, in the order given. Uses up to `threads` threads.
+pub fn kickstarts(fw: &Framework, jobs: &[HostJob], opts: &KickstartOptions<'_>, threads: usize) -> (Vec<Compiled>, Stats) {
+    let names = fw.cond_names();
+    // Group hosts by what their conditions can see.
+    let mut groups: HashMap<(&str, Vec<Option<&str>>), usize> = HashMap::new();
+    let mut group_of = Vec::with_capacity(jobs.len());
+    let mut leaders: Vec<usize> = Vec::new();
+    for (i, j) in jobs.iter().enumerate() {
+        let key = (j.appliance.as_str(), names.iter().map(|n| j.attrs.get(n).map(String::as_str)).collect());
+        let g = *groups.entry(key).or_insert_with(|| {
+            leaders.push(i);
+            leaders.len() - 1
+        });
+        group_of.push(g);
+    }
+    // One symbolic kickstart per group.
+    let templates: Vec<Result<(Template, Vec<Diagnostic>), Vec<Diagnostic>>> =
+        leaders.iter().map(|&i| group_template(fw, &jobs[i], opts)).collect();
+    let unshared = group_of.iter().filter(|&&g| matches!(&templates[g], Err(d) if d.is_empty())).count();
+    let threads = threads.clamp(1, 64).min(jobs.len().max(1));
+    let chunk = jobs.len().div_ceil(threads).max(1);
+    let mut out: Vec<Compiled> = Vec::with_capacity(jobs.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .zip(group_of.chunks(chunk))
+            .map(|(js, gs)| {
+                let templates = &templates;
+                s.spawn(move || js.iter().zip(gs).map(|(j, &g)| one(fw, j, &templates[g], opts)).collect::<Vec<_>>())
+            })
+            .collect();
+        for h in handles {
+            out.extend(h.join().expect("a compile thread panicked"));
+        }
+    });
+    (out, Stats { hosts: jobs.len(), groups: leaders.len(), unshared })
+}
+
+/// `Ok(template, group diagnostics)`, `Err(errors)` when the group cannot compile, or
+/// `Err(empty)` when its hosts must be compiled one by one.
+fn group_template(fw: &Framework, job: &HostJob, opts: &KickstartOptions<'_>) -> Result<(Template, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let root = job.attrs.get("root").cloned().unwrap_or_else(|| fw.root_of(&job.appliance));
+    let (profile, mut diags) = crate::resolve::profile(fw, &root, &job.attrs);
+    let Some(profile) = profile else { return Err(diags) };
+    let Some((ks, d, uses)) = kickstart::build_symbolic(fw, &job.appliance, &profile, &job.attrs, opts) else {
+        return Err(Vec::new());
+    };
+    diags.extend(d);
+    if crate::diag::has_errors(&diags) {
+        return Err(diags);
+    }
+    Ok((Template { text: ks.render(), uses }, diags))
+}
+
+fn one(fw: &Framework, job: &HostJob, t: &Result<(Template, Vec<Diagnostic>), Vec<Diagnostic>>, opts: &KickstartOptions<'_>) -> Compiled {
+    match t {
+        Ok((t, group)) => {
+            let (text, mut diags) = t.instantiate(&job.attrs);
+            diags.extend(group.iter().cloned());
+            Compiled { host: job.host.clone(), text, diags }
+        }
+        Err(errors) if !errors.is_empty() => Compiled { host: job.host.clone(), text: None, diags: errors.clone() },
+        Err(_) => {
+            let (ks, diags) = crate::kickstart(fw, &job.appliance, &job.attrs, opts);
+            Compiled { host: job.host.clone(), text: ks.map(|k| k.render()), diags }
+        }
+    }
+}
