@@ -41,7 +41,11 @@ fn validate(ks: &Path) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let noise: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("Checking kickstart file")).collect();
-    assert!(out.status.success() && stderr.trim().is_empty() && noise.is_empty(), "ksvalidator rejected {}:\n{stdout}\n{stderr}", ks.display());
+    assert!(
+        out.status.success() && stderr.trim().is_empty() && noise.is_empty(),
+        "ksvalidator rejected {}:\n{stdout}\n{stderr}",
+        ks.display()
+    );
 }
 
 #[test]
@@ -82,7 +86,12 @@ fn attributes_change_the_kickstart() {
     let dir = tmpdir();
     let attrs = dir.path().join("site.json");
     std::fs::write(&attrs, r#"{"Kickstart_Timezone": "Europe/Paris", "slurm": "no"}"#).unwrap();
-    let out = bin().args(["kickstart", "--appliance", "compute", "--attrs"]).arg(&attrs).args(["--attr", "hostname=compute-0-3"]).output().unwrap();
+    let out = bin()
+        .args(["kickstart", "--appliance", "compute", "--attrs"])
+        .arg(&attrs)
+        .args(["--attr", "hostname=compute-0-3"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ks = String::from_utf8(out.stdout).unwrap();
     assert!(ks.contains("timezone Europe/Paris"), "{ks}");
