@@ -280,24 +280,11 @@ fn emit_text(ui: &mut Ui, path: Option<&Path>, text: &str) -> i32 {
             }
             EXIT_OK
         }
-        Some(p) => match write_atomic(p, text.as_bytes()) {
+        Some(p) => match crate::write::write_atomic(p, text.as_bytes()) {
             Ok(()) => EXIT_OK,
             Err(e) => ui.fail(&format!("cannot write `{}`: {e}", p.display())),
         },
     }
-}
-
-/// Write to a temporary file beside `path`, sync it, and rename it over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Runs `<eval>` bodies with a real shell: the body on standard input, the attributes (and

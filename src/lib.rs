@@ -14,10 +14,13 @@
 //!    orders the reachable node files.
 //! 5. [`emit::kickstart::build`] resolves entities, files and scripts into a typed
 //!    [`emit::kickstart::Kickstart`], which [`render`] turns into text.
-//! 6. [`cli`] (and `main`) are the only places that write files or print. *I/O.*
+//! 6. [`batch`] compiles many hosts, sharing one traversal per group of hosts that agree on
+//!    every attribute a condition reads.
+//! 7. [`write`] replaces output files atomically; [`cli`] (and `main`) parse the command line
+//!    and print. *I/O.*
 //!
 //! ## Invariants
-//! - Nothing between `load` and the frontends touches the filesystem, the clock or the
+//! - Nothing between `load` and `write` touches the filesystem, the clock or the
 //!   network; `<eval>` runs only through an [`emit::kickstart::EvalRunner`] the caller passes.
 //! - Same inputs, byte-identical output: sorted maps, name tie-breaks, no random names.
 //! - Parsing never stops at the first problem: every stage returns its value plus
@@ -36,6 +39,7 @@ pub mod load;
 pub mod render;
 pub mod resolve;
 pub mod span;
+pub mod write;
 pub mod syntax;
 pub mod xml;
 
