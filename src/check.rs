@@ -47,7 +47,6 @@ pub fn check(fw: &Framework, build_diags: Vec<Diagnostic>, extra: &Attrs) -> Rep
     let names: Vec<String> = fw.node_names().map(str::to_string).collect();
     for name in &names {
         let Some((files, d)) = fw.node(name) else { continue };
-        r.node_files += files.len();
         r.diagnostics.extend(d.iter().cloned());
         for pf in files {
             for item in &pf.file.items {
@@ -61,6 +60,7 @@ pub fn check(fw: &Framework, build_diags: Vec<Diagnostic>, extra: &Attrs) -> Rep
             }
         }
     }
+    r.node_files = fw.node_file_count();
     r.graph_edges = fw.edge_decls.len();
     for e in &fw.edge_decls {
         cond_names(&e.cond, e.span, &mut used);
@@ -93,8 +93,10 @@ pub fn check(fw: &Framework, build_diags: Vec<Diagnostic>, extra: &Attrs) -> Rep
             }
         }
     }
+    if !roots.is_empty() {
+        r.unreachable = names.iter().filter(|n| !seen.contains(*n)).cloned().collect();
+    }
     r.roots = roots.into_iter().collect();
-    r.unreachable = names.iter().filter(|n| !seen.contains(*n)).cloned().collect();
     let defined = |n: &str| BUILTIN_ATTRS.contains(&n) || fw.defaults.contains_key(n) || extra.contains_key(n);
     r.undefined = used.into_iter().filter(|(n, _)| !defined(n)).collect();
     diag::sort(&mut r.diagnostics);
@@ -179,6 +181,11 @@ impl Report {
     /// The plain-text summary printed after the diagnostics.
     pub fn summary(&self, fw: &Framework) -> String {
         let mut s = String::new();
+        if self.roots.is_empty() {
+            s.push_str(
+                "no appliance roots: name them under `[appliances]` in `graphs/<graph>/attributes.toml` to list unreachable nodes\n",
+            );
+        }
         if !self.unreachable.is_empty() {
             s.push_str(&format!("unreachable nodes ({}), from roots {}:\n", self.unreachable.len(), self.roots.join(", ")));
             for n in &self.unreachable {

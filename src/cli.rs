@@ -194,10 +194,9 @@ fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
                 out.insert(k.trim().to_string(), v.to_string());
             }
             _ => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "error[attrs::syntax]: `--attr {kv}` is not `NAME=VALUE`\n  help: write e.g. `--attr Kickstart_Timezone=Europe/Paris`"
-                );
+                let d = Diagnostic::error("attrs::syntax", format!("`--attr {kv}` is not `NAME=VALUE`"))
+                    .help("write e.g. `--attr Kickstart_Timezone=Europe/Paris`");
+                let _ = write!(std::io::stderr(), "{}", d.render(&crate::span::Sources::new(), ui.color));
                 return Err(EXIT_DIAGNOSTICS);
             }
         }

@@ -38,6 +38,11 @@ pub fn reachable_dot(fw: &Framework, appliance: &str, root: &str, attrs: &Attrs,
             orders.insert((&o.head.name, &o.tail.name));
         }
     }
+    for pseudo in [crate::graph::HEAD, crate::graph::TAIL] {
+        if orders.iter().any(|(h, t)| *h == pseudo || *t == pseudo) {
+            let _ = writeln!(s, "\t{} [shape=plaintext, fontcolor=blue];", quote(pseudo));
+        }
+    }
     for (h, t) in orders {
         let _ = writeln!(s, "\t{} -> {} [style=dashed, color=blue, constraint=false];", quote(h), quote(t));
     }

@@ -182,6 +182,11 @@ impl Framework {
         self.nodes.contains_key(name)
     }
 
+    /// How many files (main, replace and extend) make up the framework's nodes.
+    pub fn node_file_count(&self) -> usize {
+        self.nodes.values().map(|e| e.files.len()).sum()
+    }
+
     pub fn node_names(&self) -> impl Iterator<Item = &str> {
         self.nodes.keys().map(String::as_str)
     }

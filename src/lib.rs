@@ -39,8 +39,8 @@ pub mod load;
 pub mod render;
 pub mod resolve;
 pub mod span;
-pub mod write;
 pub mod syntax;
+pub mod write;
 pub mod xml;
 
 use attrs::Attrs;

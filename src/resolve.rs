@@ -103,7 +103,8 @@ pub fn missing_node(fw: &Framework, e: &crate::syntax::EdgeDecl) -> Diagnostic {
 
 fn similar(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len().abs_diff(b.len()) > 2 {
+    let max = if a.len().min(b.len()) < 5 { 1 } else { 2 };
+    if a.len().abs_diff(b.len()) > max || a.len().min(b.len()) < 2 {
         return false;
     }
     // Levenshtein distance <= 2.
@@ -115,7 +116,7 @@ fn similar(a: &str, b: &str) -> bool {
         }
         prev = cur;
     }
-    prev[b.len()] <= 2
+    prev[b.len()] <= max
 }
 
 /// Order the reachable nodes. An order cycle is an error naming the `<order>` elements in it.
@@ -255,5 +256,6 @@ mod tests {
     fn similar_names() {
         assert!(similar("compute", "compte"));
         assert!(!similar("compute", "frontend"));
+        assert!(!similar("a", "b"), "one-letter names are never suggested");
     }
 }

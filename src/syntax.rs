@@ -334,6 +334,7 @@ fn edge(el: &Element, g: &mut GraphFile, diags: &mut Vec<Diagnostic>) {
                         "write `<edge to=\"child\"><from>parent</from></edge>`"
                     }),
                 );
+                any = true; // reported already; one error per mistake
                 continue;
             }
         }
@@ -376,6 +377,7 @@ fn order(el: &Element, g: &mut GraphFile, diags: &mut Vec<Diagnostic>) {
                     .label(child.span, "nothing to order this against")
                     .help("write `<order head=\"first\"><tail>second</tail></order>`"),
                 );
+                any = true; // reported already; one error per mistake
                 continue;
             }
             _ => {
@@ -521,13 +523,13 @@ pub fn body(el: &Element, scripts: bool, diags: &mut Vec<Diagnostic>) -> Text {
             XmlNode::Text(t, _) => push_lit(&mut out, t),
             XmlNode::CData(t, _) => push_lit(&mut out, &drop_xml_decl_lines(t)),
             XmlNode::Entity(name, span) => out.push(Seg::Entity { name: name.clone(), span: *span }),
-            XmlNode::Element(child) => body_element(child, scripts, &mut out, diags),
+            XmlNode::Element(child) => body_element(child, &el.name, scripts, &mut out, diags),
         }
     }
     out
 }
 
-fn body_element(child: &Element, scripts: bool, out: &mut Text, diags: &mut Vec<Diagnostic>) {
+fn body_element(child: &Element, parent: &str, scripts: bool, out: &mut Text, diags: &mut Vec<Diagnostic>) {
     match child.name.as_str() {
         "eval" => {
             let shell = child.attr_str("shell").unwrap_or_else(|| "sh".to_string());
@@ -554,11 +556,20 @@ fn body_element(child: &Element, scripts: bool, out: &mut Text, diags: &mut Vec<
                 out.push(Seg::File(Box::new(f)));
             }
         }
+        "file" => diags.push(
+            Diagnostic::warning("node::unknown-element", format!("`<file>` inside `<{parent}>` is ignored"))
+                .label(child.span, "not allowed here")
+                .help("`<file>` belongs directly inside `<pre>`, `<post>` or `<configure>`"),
+        ),
         n if IGNORED.contains(&n) => {}
         n => diags.push(
-            Diagnostic::warning("node::unknown-element", format!("unknown element `<{n}>` inside `<{}>` is ignored", "script"))
+            Diagnostic::warning("node::unknown-element", format!("unknown element `<{n}>` inside `<{parent}>` is ignored"))
                 .label(child.span, "not allowed here")
-                .help("scripts may contain `<file>`, `<eval>`, `<var>` and `<include>`"),
+                .help(if scripts {
+                    "scripts may contain `<file>`, `<eval>`, `<var>` and `<include>`; write a literal `<` as `&lt;`"
+                } else {
+                    "text may contain `<eval>`, `<var>` and `<include>`; write a literal `<` as `&lt;`"
+                }),
         ),
     }
 }

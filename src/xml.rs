@@ -249,6 +249,14 @@ impl<'a> Parser<'a> {
         }
         let name = raw[1..i].to_string();
         let span = Span::new(self.id, base, base + raw.len());
+        if !is_name(&name) {
+            self.diags.push(
+                Diagnostic::error("xml::syntax", "malformed XML: `<` starts a tag, but no element name follows")
+                    .label(Span::new(self.id, base, base + 1), "a literal `<` in text")
+                    .help("in text, write `<` as `&lt;` (e.g. `if [ $a &lt; $b ]`), or put the script in a CDATA section"),
+            );
+            return None;
+        }
         let mut attrs = Vec::new();
         loop {
             while i < b.len() && is_space(b[i]) {

@@ -449,9 +449,12 @@ impl Expander<'_, '_> {
         let segs = root.map(|r| crate::syntax::body(&r, true, &mut diags)).unwrap_or_default();
         for d in diags.into_iter().filter(|d| d.is_error()) {
             self.diags.push(
-                Diagnostic::error("eval::bad-xml", format!("generated markup is not valid: {}", d.message))
-                    .label(at, "this produced it")
-                    .help("`mode=\"xml\"` output must be node-file content such as `<file name=...>...</file>`"),
+                Diagnostic::error(
+                    "eval::bad-xml",
+                    format!("generated markup is not valid: {}", d.message.replace("`</fragment>`", "the end of the output")),
+                )
+                .label(at, "this produced it")
+                .help("`mode=\"xml\"` output must be node-file content such as `<file name=...>...</file>`"),
             );
         }
         // Spans inside the fragment point nowhere: re-anchor them at the producing element.

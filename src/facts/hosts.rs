@@ -1,0 +1,302 @@
+//! Hosts: add, remove, set a field, show; aliases.
+
+use std::str::FromStr;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::Db;
+use super::appliance::load_appliance;
+use super::boot::Boot;
+use super::error::{FactsError, Result};
+use super::interface::{InterfaceSpec, insert_interface};
+use super::network::check_name;
+
+/// What `host add` is given. `mac`, `ip`, `network` or `device` create the host's primary
+/// interface (device `eth0` and network `private` unless given).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostSpec {
+    pub name: String,
+    pub appliance: String,
+    pub rack: u32,
+    /// `None`: the next rank in the appliance and rack (max + 1, or the appliance's first rank).
+    pub rank: Option<u32>,
+    /// `None`: 1.
+    pub cpus: Option<u32>,
+    pub mac: Option<String>,
+    pub ip: Option<String>,
+    pub network: Option<String>,
+    pub device: Option<String>,
+}
+
+/// A host with its primary interface: one row of the view `host_view`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub appliance: String,
+    pub rack: u32,
+    pub rank: u32,
+    pub cpus: u32,
+    pub arch: String,
+    pub os: String,
+    pub distribution: String,
+    pub boot: Boot,
+    pub install_action: String,
+    pub run_action: String,
+    pub comment: String,
+    pub ip: Option<String>,
+    pub mac: Option<String>,
+    pub network: Option<String>,
+    pub device: Option<String>,
+    pub zone: Option<String>,
+}
+
+/// A field `host set` can change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostField {
+    Appliance,
+    Rack,
+    Rank,
+    Cpus,
+    Comment,
+    Os,
+    Arch,
+    Distribution,
+}
+
+impl HostSpec {
+    /// A host of `appliance` in rack 0 with the next free rank and no interface.
+    pub fn new(name: &str, appliance: &str) -> HostSpec {
+        HostSpec { name: name.to_string(), appliance: appliance.to_string(), ..HostSpec::default() }
+    }
+}
+
+impl FromStr for HostField {
+    type Err = FactsError;
+
+    fn from_str(s: &str) -> Result<HostField> {
+        Ok(match s {
+            "appliance" => HostField::Appliance,
+            "rack" => HostField::Rack,
+            "rank" => HostField::Rank,
+            "cpus" => HostField::Cpus,
+            "comment" => HostField::Comment,
+            "os" => HostField::Os,
+            "arch" => HostField::Arch,
+            "distribution" => HostField::Distribution,
+            other => return Err(FactsError::bad_value("host field", other, "use appliance, rack, rank, cpus, comment, os, arch or distribution")),
+        })
+    }
+}
+
+impl Db {
+    /// Add a host (and its primary interface when the spec has one).
+    pub fn add_host(&mut self, spec: &HostSpec) -> Result<()> {
+        self.write("add host", |tx| insert_host(tx, spec).map(|_| ()))
+    }
+
+    /// Remove a host with its interfaces, aliases and host-scope attributes.
+    pub fn remove_host(&mut self, name: &str) -> Result<()> {
+        self.write("remove host", |tx| {
+            let id = host_id(tx, name)?;
+            tx.execute("DELETE FROM hosts WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    /// `host set NAME field=value`.
+    pub fn set_host(&mut self, name: &str, field: HostField, value: &str) -> Result<()> {
+        self.write("set host", |tx| {
+            let id = host_id(tx, name)?;
+            let number = |what| value.trim().parse::<u32>().map_err(|_| FactsError::bad_value(what, value, "must be a non-negative integer"));
+            let (column, v): (&str, rusqlite::types::Value) = match field {
+                HostField::Appliance => ("appliance_id", load_appliance(tx, value)?.0.into()),
+                HostField::Rack => ("rack", number("rack")?.into()),
+                HostField::Rank => ("rank", number("rank")?.into()),
+                HostField::Cpus => ("cpus", number("cpus")?.into()),
+                HostField::Comment => ("comment", value.to_string().into()),
+                HostField::Os => ("os", checked("os", value)?.into()),
+                HostField::Arch => ("arch", checked("arch", value)?.into()),
+                HostField::Distribution => ("distribution_id", super::distribution::distribution_id(tx, value)?.into()),
+            };
+            tx.execute(&format!("UPDATE hosts SET {column} = ?1 WHERE id = ?2"), params![v, id])?;
+            Ok(())
+        })
+    }
+
+    /// One host with its primary interface.
+    pub fn host(&self, name: &str) -> Result<Host> {
+        self.read("show host", |c| {
+            let sql = format!("SELECT {HOST_COLUMNS} FROM host_view WHERE name = ?1");
+            c.query_row(&sql, [name], host_from_row).optional()?.ok_or_else(|| FactsError::UnknownHost(name.to_string()))
+        })
+    }
+
+    /// Give `host` another name (a CNAME in the private zone).
+    pub fn add_alias(&mut self, host: &str, alias: &str) -> Result<()> {
+        self.write("add alias", |tx| {
+            check_name("alias", alias)?;
+            let id = host_id(tx, host)?;
+            if name_taken(tx, alias)? {
+                return Err(FactsError::DuplicateName { kind: "alias", name: alias.to_string() });
+            }
+            tx.execute("INSERT INTO aliases (host_id, name) VALUES (?1, ?2)", params![id, alias])?;
+            Ok(())
+        })
+    }
+
+    /// The aliases of `host`, sorted.
+    pub fn aliases(&self, host: &str) -> Result<Vec<String>> {
+        self.read("list aliases", |c| {
+            let id = host_id(c, host)?;
+            let mut stmt = c.prepare("SELECT name FROM aliases WHERE host_id = ?1 ORDER BY name")?;
+            let names = stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(names)
+        })
+    }
+}
+
+/// The columns of `host_view` in [`Host`] field order.
+pub(crate) const HOST_COLUMNS: &str =
+    "name, appliance, rack, rank, cpus, arch, os, distribution, boot, install_action, run_action, comment, ip, mac, network, device, zone";
+
+pub(crate) fn host_from_row(r: &Row<'_>) -> rusqlite::Result<Host> {
+    let boot: String = r.get(8)?;
+    Ok(Host {
+        name: r.get(0)?,
+        appliance: r.get(1)?,
+        rack: r.get(2)?,
+        rank: r.get(3)?,
+        cpus: r.get(4)?,
+        arch: r.get(5)?,
+        os: r.get(6)?,
+        distribution: r.get(7)?,
+        boot: if boot == "os" { Boot::Os } else { Boot::Install },
+        install_action: r.get(9)?,
+        run_action: r.get(10)?,
+        comment: r.get(11)?,
+        ip: r.get(12)?,
+        mac: r.get(13)?,
+        network: r.get(14)?,
+        device: r.get(15)?,
+        zone: r.get(16)?,
+    })
+}
+
+/// The row id of host `name`, or [`FactsError::UnknownHost`].
+pub(crate) fn host_id(conn: &Connection, name: &str) -> Result<i64> {
+    conn.query_row("SELECT id FROM hosts WHERE name = ?1", [name], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| FactsError::UnknownHost(name.to_string()))
+}
+
+/// The next rank in an appliance and rack: max + 1, or `first` when the rack is empty.
+pub(crate) fn next_rank(conn: &Connection, appliance_id: i64, rack: u32, first: u32) -> Result<u32> {
+    let max: Option<u32> = conn.query_row("SELECT max(rank) FROM hosts WHERE appliance_id = ?1 AND rack = ?2", params![appliance_id, rack], |r| r.get(0))?;
+    Ok(max.map_or(first, |m| m + 1).max(first))
+}
+
+/// Whether a host or alias is called `name`.
+pub(crate) fn name_taken(conn: &Connection, name: &str) -> Result<bool> {
+    let sql = "SELECT 1 FROM hosts WHERE name = ?1 UNION ALL SELECT 1 FROM aliases WHERE name = ?1";
+    Ok(conn.query_row(sql, [name], |_| Ok(())).optional()?.is_some())
+}
+
+/// Validate and insert a host (and its interface); returns the row id.
+pub(crate) fn insert_host(conn: &Connection, spec: &HostSpec) -> Result<i64> {
+    check_name("host name", &spec.name)?;
+    let (appliance_id, appliance) = load_appliance(conn, &spec.appliance)?;
+    if name_taken(conn, &spec.name)? {
+        return Err(FactsError::DuplicateName { kind: "host", name: spec.name.clone() });
+    }
+    let rank = match spec.rank {
+        Some(r) => r,
+        None => next_rank(conn, appliance_id, spec.rack, appliance.first_rank)?,
+    };
+    let distribution = super::distribution::default_distribution_id(conn)?;
+    conn.execute(
+        "INSERT INTO hosts (name, appliance_id, rack, rank, cpus, distribution_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![spec.name, appliance_id, spec.rack, rank, spec.cpus.unwrap_or(1), distribution],
+    )?;
+    let id = conn.last_insert_rowid();
+    if spec.mac.is_some() || spec.ip.is_some() || spec.network.is_some() || spec.device.is_some() {
+        let iface = InterfaceSpec {
+            host: spec.name.clone(),
+            device: spec.device.clone().unwrap_or_else(|| "eth0".into()),
+            mac: spec.mac.clone(),
+            ip: spec.ip.clone(),
+            network: spec.network.clone(),
+            primary: true,
+        };
+        insert_interface(conn, id, &iface)?;
+    }
+    Ok(id)
+}
+
+fn checked(what: &'static str, value: &str) -> Result<String> {
+    check_name(what, value)?;
+    Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::testutil::{assert_unchanged, temp_db};
+
+    fn spec(name: &str, mac: &str, ip: &str) -> HostSpec {
+        HostSpec { mac: Some(mac.into()), ip: Some(ip.into()), ..HostSpec::new(name, "compute") }
+    }
+
+    #[test]
+    fn add_set_show_remove() {
+        let (_dir, mut db) = temp_db();
+        db.add_host(&spec("compute-0-0", "52:54:00:AA:00:01", "10.1.255.254")).unwrap();
+        db.add_host(&HostSpec::new("compute-0-1", "compute")).unwrap();
+        let h = db.host("compute-0-0").unwrap();
+        assert_eq!((h.rank, h.cpus, h.mac.as_deref(), h.device.as_deref()), (0, 1, Some("52:54:00:aa:00:01"), Some("eth0")));
+        assert_eq!(h.network.as_deref(), Some("private"));
+        assert_eq!(db.host("compute-0-1").unwrap().rank, 1, "next rank in the rack");
+        for (field, value) in [("rack", "2"), ("cpus", "64"), ("comment", "gpu box"), ("os", "linux"), ("arch", "aarch64"), ("appliance", "login"), ("distribution", "rocky-9")] {
+            db.set_host("compute-0-1", field.parse().unwrap(), value).unwrap();
+        }
+        let h = db.host("compute-0-1").unwrap();
+        assert_eq!((h.rack, h.cpus, h.comment.as_str(), h.arch.as_str(), h.appliance.as_str()), (2, 64, "gpu box", "aarch64", "login"));
+        db.add_alias("compute-0-0", "storage").unwrap();
+        assert_eq!(db.aliases("compute-0-0").unwrap(), ["storage"]);
+        db.remove_host("compute-0-0").unwrap();
+        assert_eq!(db.host("compute-0-0").unwrap_err().code(), "facts::unknown-host");
+        db.add_host(&spec("compute-0-0", "52:54:00:aa:00:01", "10.1.255.254")).unwrap();
+    }
+
+    #[test]
+    fn bad_hosts_change_nothing() {
+        let (_dir, mut db) = temp_db();
+        db.add_host(&spec("compute-0-0", "52:54:00:aa:00:01", "10.1.255.254")).unwrap();
+        let cases = [
+            (spec("compute-0-0", "52:54:00:aa:00:02", "10.1.255.253"), "facts::duplicate-name"),
+            (spec("compute-0-1", "52:54:00:AA:00:01", "10.1.255.253"), "facts::duplicate-mac"),
+            (spec("compute-0-1", "52:54:00:aa:00:02", "10.1.255.254"), "facts::duplicate-ip"),
+            (spec("compute-0-1", "52:54:00:aa:00:02", "10.2.0.1"), "facts::ip-outside-network"),
+            (spec("compute-0-1", "52:54:00:aa:00:02", "10.1.255.255"), "facts::ip-outside-network"),
+            (spec("compute-0-1", "52:54:00:aa:00", "10.1.255.253"), "facts::bad-mac"),
+            (spec("compute-0-1", "52:54:00:aa:00:02", "10.1.255.256"), "facts::bad-ip"),
+            (HostSpec { network: Some("ib".into()), ..spec("compute-0-1", "52:54:00:aa:00:02", "10.1.255.253") }, "facts::unknown-network"),
+            (HostSpec::new("compute-0-1", "gpu"), "facts::unknown-appliance"),
+            (HostSpec::new("bad name", "compute"), "facts::bad-value"),
+        ];
+        for (s, code) in cases {
+            let e = assert_unchanged(&mut db, |db| db.add_host(&s));
+            assert_eq!(e.code(), code, "{s:?}: {e}");
+        }
+        let e = assert_unchanged(&mut db, |db| db.set_host("compute-0-0", HostField::Rack, "-1"));
+        assert_eq!(e.code(), "facts::bad-value");
+        let e = assert_unchanged(&mut db, |db| db.set_host("compute-0-0", HostField::Appliance, "gpu"));
+        assert_eq!(e.code(), "facts::unknown-appliance");
+        let e = assert_unchanged(&mut db, |db| db.set_host("compute-0-0", HostField::Distribution, "centos-7"));
+        assert_eq!(e.code(), "facts::unknown-name");
+        let e = assert_unchanged(&mut db, |db| db.remove_host("compute-9-9"));
+        assert_eq!(e.code(), "facts::unknown-host");
+        let e = assert_unchanged(&mut db, |db| db.add_alias("compute-0-0", "compute-0-0"));
+        assert_eq!(e.code(), "facts::duplicate-name");
+        assert_eq!("colour".parse::<HostField>().unwrap_err().code(), "facts::bad-value");
+    }
+}

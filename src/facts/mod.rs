@@ -1,0 +1,229 @@
+//! Cluster facts: hosts, appliances, networks, interfaces and attributes in an embedded
+//! SQLite file, as Rocks kept them in its `cluster` database. *I/O.*
+//!
+//! - [`Db::open`] / [`Db::init`] create the file with [`schema`] and its default rows on first
+//!   use; [`Db::open_readonly`] is for `--query`.
+//! - [`attrs`]: attribute precedence `global < os < appliance < rack < builtin < host` and
+//!   the built-in attributes derived from the facts ([`Db::host_attrs`], [`Db::attrs_map`]).
+//! - [`hosts`], [`interface`], [`network`], [`appliance`], [`boot`], [`distribution`]: the
+//!   management API; [`query`]: `host list --where` and `--query` over the view `host_view`.
+//! - [`discover`]: insert-ethers (dhcpd log lines to new hosts); [`csv`]: import/export;
+//!   [`generate`]: synthetic clusters for benchmarks.
+//!
+//! Every write runs in one `BEGIN IMMEDIATE` transaction (busy timeout 10 s), so a failed call
+//! leaves the database unchanged and concurrent writers never hand out a name or IP twice.
+//! Checks are done in Rust before each insert; unique constraints and triggers are the backstop.
+
+pub mod addr;
+pub mod appliance;
+pub mod attrs;
+pub mod boot;
+pub mod csv;
+pub mod discover;
+pub mod distribution;
+pub mod error;
+pub mod generate;
+pub mod hosts;
+pub mod interface;
+pub mod network;
+pub mod query;
+pub mod schema;
+pub mod template;
+#[cfg(test)]
+mod testutil;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior, params};
+
+pub use appliance::{Appliance, ApplianceSpec, IpPolicy};
+pub use attrs::{REDACTED, ResolvedAttr, Scope, StoredAttr, Target};
+pub use boot::{Boot, BootAction};
+pub use discover::{DhcpKind, DhcpRequest, NewHost, parse_dhcpd_line};
+pub use distribution::Distribution;
+pub use error::{FactsError, Result};
+pub use generate::{Generated, generate};
+pub use hosts::{Host, HostField, HostSpec};
+pub use interface::{Interface, InterfaceSpec};
+pub use network::{Network, NetworkSpec};
+pub use query::HostFilter;
+pub use template::{Template, TemplateVars};
+
+/// How long a connection waits for another writer before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An open facts database.
+#[derive(Debug)]
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+    readonly: bool,
+}
+
+impl Db {
+    /// Open `path`, creating it when missing with the default rows: network `private`
+    /// 10.1.0.0/16 (zone `local`, gateway and DNS 10.1.1.1, MTU 1500), appliances
+    /// `frontend`, `compute`, `login`, `nas` (Rocks naming), boot actions `install` and `os`,
+    /// distribution `rocky-9`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Db> {
+        Db::init(path, &BTreeMap::new())
+    }
+
+    /// [`Db::open`], then store `defaults` as global attributes. Attributes already set are
+    /// kept (so running `init` again does not undo site changes).
+    pub fn init(path: impl AsRef<Path>, defaults: &BTreeMap<String, String>) -> Result<Db> {
+        let mut db = Db::connect(path.as_ref(), false)?;
+        let name = db.name();
+        schema::migrate(&mut db.conn, &name).map_err(|e| e.in_context(&name, "create schema"))?;
+        if !defaults.is_empty() {
+            db.write("store default attributes", |tx| {
+                let mut stmt = tx.prepare("INSERT OR IGNORE INTO attributes (scope, target, key, value) VALUES ('global', '', ?1, ?2)")?;
+                for (k, v) in defaults {
+                    attrs::check_key(k)?;
+                    stmt.execute(params![k, v])?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(db)
+    }
+
+    /// Open an existing database with `SQLITE_OPEN_READ_ONLY` (for `--query` and listings).
+    pub fn open_readonly(path: impl AsRef<Path>) -> Result<Db> {
+        let db = Db::connect(path.as_ref(), true)?;
+        let found = schema::user_version(&db.conn).map_err(|e| e.in_context(&db.name(), "read schema version"))?;
+        if found != schema::SCHEMA_VERSION {
+            return Err(FactsError::SchemaVersion { db: db.name(), found, supported: schema::SCHEMA_VERSION });
+        }
+        Ok(db)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every table's rows in id order, as text: what `show facts` prints and what tests
+    /// compare to prove that a failed call changed nothing.
+    pub fn dump(&self) -> Result<String> {
+        self.read("dump", |c| {
+            let mut out = String::new();
+            let tables: Vec<String> = c
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for table in tables {
+                let _ = writeln!(out, "[{table}]");
+                let mut stmt = c.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))?;
+                let n = stmt.column_count();
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    let cells: Vec<String> = (0..n).map(|i| row.get_ref(i).map(value_text)).collect::<rusqlite::Result<_>>()?;
+                    let _ = writeln!(out, "{}", cells.join("\t"));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn connect(path: &Path, readonly: bool) -> Result<Db> {
+        let name = path.display().to_string();
+        let flags = if readonly {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let setup = || -> Result<Connection> {
+            let conn = Connection::open_with_flags(path, flags)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.pragma_update(None, "foreign_keys", true)?;
+            if readonly {
+                conn.pragma_update(None, "query_only", true)?;
+            } else {
+                let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+            }
+            Ok(conn)
+        };
+        let conn = setup().map_err(|e| e.in_context(&name, if readonly { "open read-only" } else { "open" }))?;
+        Ok(Db { conn, path: path.to_path_buf(), readonly })
+    }
+
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Run `f` in a `BEGIN IMMEDIATE` transaction; commit on `Ok`, roll back on `Err`.
+    pub(crate) fn write<T>(&mut self, op: &str, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let name = self.path.display().to_string();
+        let run = |conn: &mut Connection| -> Result<T> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        };
+        run(&mut self.conn).map_err(|e| e.in_context(&name, op))
+    }
+
+    /// Run a read-only `f` on the connection.
+    pub(crate) fn read<T>(&self, op: &str, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        f(&self.conn).map_err(|e| e.in_context(&self.name(), op))
+    }
+}
+
+fn value_text(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::testutil::temp_db;
+
+    #[test]
+    fn new_database_has_defaults_and_schema_version() {
+        let (dir, db) = temp_db();
+        let dump = db.dump().unwrap();
+        assert!(dump.contains("private\t10.1.0.0/16\tlocal\t1500\t10.1.1.1\t10.1.1.1"), "{dump}");
+        assert!(dump.contains("rocky-9"), "{dump}");
+        assert_eq!(schema::user_version(&db.conn).unwrap(), schema::SCHEMA_VERSION);
+        drop(db);
+        // Reopening does not seed twice.
+        let again = Db::open(dir.path().join("facts.db")).unwrap();
+        assert_eq!(again.appliances().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn init_stores_defaults_without_overwriting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("facts.db");
+        let defaults = BTreeMap::from([("Kickstart_Lang".to_string(), "en_US".to_string())]);
+        let mut db = Db::init(&path, &defaults).unwrap();
+        db.set_attr(&Target::Global, "Kickstart_Lang", "de_DE", false).unwrap();
+        drop(db);
+        let db = Db::init(&path, &defaults).unwrap();
+        assert_eq!(db.attrs(Some(&Target::Global)).unwrap()[0].value, "de_DE");
+    }
+
+    #[test]
+    fn readonly_open_refuses_writes_and_missing_files() {
+        let (dir, db) = temp_db();
+        drop(db);
+        let mut ro = Db::open_readonly(dir.path().join("facts.db")).unwrap();
+        let e = ro.add_host(&HostSpec::new("compute-0-0", "compute")).unwrap_err();
+        assert_eq!(e.code(), "facts::sqlite", "{e}");
+        let e = Db::open_readonly(dir.path().join("missing.db")).unwrap_err();
+        assert_eq!(e.code(), "facts::sqlite");
+        assert!(e.to_string().contains("missing.db"), "{e}");
+    }
+}

@@ -1,0 +1,176 @@
+//! The SQLite schema, its migrations (`PRAGMA user_version`) and the default rows.
+//!
+//! Tables: `appliances`, `hosts`, `networks`, `interfaces`, `aliases`, `attributes`,
+//! `distributions`, `bootactions`; view `host_view` (one row per host with its primary
+//! interface, the view `host list --where` and `--query` read).
+//!
+//! IP addresses are stored as text plus an `ip_key` (fixed-width lower-case hex of the
+//! address) so that SQL can compare them: `networks.first_key`/`last_key` bound the usable
+//! host addresses, and triggers reject an interface whose address is outside its network.
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::error::{FactsError, Result};
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The address the frontend has on the default private network.
+pub const FRONTEND_IP: &str = "10.1.1.1";
+
+const V1: &str = r#"
+CREATE TABLE networks (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    cidr        TEXT NOT NULL,
+    zone        TEXT NOT NULL UNIQUE,
+    mtu         INTEGER NOT NULL DEFAULT 1500 CHECK (mtu BETWEEN 68 AND 65535),
+    gateway     TEXT,
+    dns_servers TEXT NOT NULL DEFAULT '',
+    first_key   TEXT NOT NULL,
+    last_key    TEXT NOT NULL CHECK (length(first_key) = length(last_key) AND first_key <= last_key)
+);
+CREATE TABLE distributions (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    os_release  TEXT NOT NULL,
+    url         TEXT NOT NULL
+);
+CREATE TABLE bootactions (
+    name        TEXT PRIMARY KEY,
+    kernel      TEXT NOT NULL,
+    initrd      TEXT NOT NULL DEFAULT '',
+    args        TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE appliances (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    graph         TEXT NOT NULL DEFAULT 'default',
+    root_node     TEXT NOT NULL,
+    kickstartable INTEGER NOT NULL DEFAULT 1 CHECK (kickstartable IN (0, 1)),
+    name_policy   TEXT NOT NULL DEFAULT '{appliance}-{rack}-{rank}',
+    ip_policy     TEXT NOT NULL DEFAULT 'countdown',
+    first_rank    INTEGER NOT NULL DEFAULT 0 CHECK (first_rank >= 0),
+    network       TEXT NOT NULL DEFAULT 'private' REFERENCES networks(name)
+);
+CREATE TABLE hosts (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL UNIQUE,
+    appliance_id    INTEGER NOT NULL REFERENCES appliances(id),
+    rack            INTEGER NOT NULL DEFAULT 0 CHECK (rack >= 0),
+    rank            INTEGER NOT NULL DEFAULT 0 CHECK (rank >= 0),
+    cpus            INTEGER NOT NULL DEFAULT 1 CHECK (cpus >= 0),
+    arch            TEXT NOT NULL DEFAULT 'x86_64',
+    os              TEXT NOT NULL DEFAULT 'linux',
+    distribution_id INTEGER NOT NULL REFERENCES distributions(id),
+    boot            TEXT NOT NULL DEFAULT 'install' CHECK (boot IN ('install', 'os')),
+    install_action  TEXT NOT NULL DEFAULT 'install' REFERENCES bootactions(name),
+    run_action      TEXT NOT NULL DEFAULT 'os' REFERENCES bootactions(name),
+    comment         TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX hosts_appliance_rack ON hosts(appliance_id, rack, rank);
+CREATE TABLE interfaces (
+    id          INTEGER PRIMARY KEY,
+    host_id     INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+    device      TEXT NOT NULL,
+    mac         TEXT UNIQUE,
+    ip          TEXT,
+    ip_key      TEXT,
+    network_id  INTEGER REFERENCES networks(id),
+    is_primary  INTEGER NOT NULL DEFAULT 0 CHECK (is_primary IN (0, 1)),
+    UNIQUE (host_id, device),
+    UNIQUE (network_id, ip),
+    CHECK ((ip IS NULL) = (ip_key IS NULL)),
+    CHECK (ip IS NULL OR network_id IS NOT NULL)
+);
+CREATE UNIQUE INDEX interfaces_one_primary ON interfaces(host_id) WHERE is_primary = 1;
+CREATE TRIGGER interfaces_ip_inside_insert BEFORE INSERT ON interfaces
+WHEN NEW.ip IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM networks n WHERE n.id = NEW.network_id
+      AND length(NEW.ip_key) = length(n.first_key) AND NEW.ip_key BETWEEN n.first_key AND n.last_key)
+BEGIN SELECT RAISE(ABORT, 'ip-outside-network'); END;
+CREATE TRIGGER interfaces_ip_inside_update BEFORE UPDATE OF ip, ip_key, network_id ON interfaces
+WHEN NEW.ip IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM networks n WHERE n.id = NEW.network_id
+      AND length(NEW.ip_key) = length(n.first_key) AND NEW.ip_key BETWEEN n.first_key AND n.last_key)
+BEGIN SELECT RAISE(ABORT, 'ip-outside-network'); END;
+CREATE TABLE aliases (
+    id          INTEGER PRIMARY KEY,
+    host_id     INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL UNIQUE
+);
+CREATE TABLE attributes (
+    id          INTEGER PRIMARY KEY,
+    scope       TEXT NOT NULL CHECK (scope IN ('global', 'os', 'appliance', 'rack', 'host')),
+    target      TEXT NOT NULL DEFAULT '',
+    key         TEXT NOT NULL CHECK (key <> ''),
+    value       TEXT NOT NULL,
+    secret      INTEGER NOT NULL DEFAULT 0 CHECK (secret IN (0, 1)),
+    UNIQUE (scope, target, key)
+);
+CREATE TRIGGER hosts_delete_attributes AFTER DELETE ON hosts
+BEGIN DELETE FROM attributes WHERE scope = 'host' AND target = OLD.name; END;
+CREATE VIEW host_view AS
+SELECT h.name AS name, a.name AS appliance, h.rack AS rack, h.rank AS rank, h.cpus AS cpus,
+       h.arch AS arch, h.os AS os, d.name AS distribution, h.boot AS boot,
+       h.install_action AS install_action, h.run_action AS run_action, h.comment AS comment,
+       i.ip AS ip, i.mac AS mac, n.name AS network, i.device AS device, n.zone AS zone
+FROM hosts h
+JOIN appliances a ON a.id = h.appliance_id
+JOIN distributions d ON d.id = h.distribution_id
+LEFT JOIN interfaces i ON i.host_id = h.id AND i.is_primary = 1
+LEFT JOIN networks n ON n.id = i.network_id;
+"#;
+
+/// Bring the database up to [`SCHEMA_VERSION`], seeding the defaults when it was empty.
+/// Runs in one `BEGIN IMMEDIATE` transaction, so concurrent first opens are safe.
+pub(crate) fn migrate(conn: &mut Connection, db_path: &str) -> Result<()> {
+    if user_version(conn)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = user_version(&tx)?;
+    if found > SCHEMA_VERSION {
+        return Err(FactsError::SchemaVersion { db: db_path.to_string(), found, supported: SCHEMA_VERSION });
+    }
+    for migration in &MIGRATIONS[found as usize..] {
+        tx.execute_batch(migration)?;
+    }
+    if found == 0 {
+        seed(&tx)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+pub(crate) fn user_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// The rows a new database starts with (see [`super::Db::open`]).
+fn seed(conn: &Connection) -> Result<()> {
+    let private = super::network::NetworkSpec {
+        name: "private".into(),
+        cidr: "10.1.0.0/16".into(),
+        zone: "local".into(),
+        mtu: 1500,
+        gateway: Some(FRONTEND_IP.into()),
+        dns_servers: vec![FRONTEND_IP.into()],
+    };
+    super::network::insert_network(conn, &private)?;
+    conn.execute(
+        "INSERT INTO distributions (name, os_release, url) VALUES ('rocky-9', '9', ?1)",
+        [format!("http://{FRONTEND_IP}/install/distributions/rocky-9")],
+    )?;
+    let install_args = format!("inst.ks=http://{FRONTEND_IP}/install/sbin/kickstart.cgi inst.ks.sendmac ip=dhcp");
+    conn.execute("INSERT INTO bootactions (name, kernel, initrd, args) VALUES ('install', 'vmlinuz', 'initrd.img', ?1)", params![install_args])?;
+    conn.execute("INSERT INTO bootactions (name, kernel, initrd, args) VALUES ('os', 'localboot 0', '', '')", [])?;
+    for name in ["frontend", "compute", "login", "nas"] {
+        super::appliance::insert_appliance(conn, &super::appliance::ApplianceSpec::rocks(name))?;
+    }
+    Ok(())
+}
