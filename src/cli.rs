@@ -225,8 +225,12 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
     let (ks, d) = crate::kickstart(&fw, &a.appliance, &attrs, &opts);
     diags.extend(d);
     ui.report(&fw, &diags);
-    let Some(ks) = ks.filter(|_| !diag::has_errors(&diags)) else { return EXIT_DIAGNOSTICS };
-    emit_text(ui, a.output.as_deref(), &ks.render())
+    let Some(ks) = ks.filter(|_| !diag::has_errors(&diags)) else { return failure_code(&diags) };
+    let code = emit_text(ui, a.output.as_deref(), &ks.render());
+    // The process ends right after this; tearing down thousands of small allocations would
+    // cost more than the compile itself (see the benchmark section of the README).
+    std::mem::forget(fw);
+    code
 }
 
 fn check(ui: &mut Ui, a: CheckArgs) -> i32 {
@@ -246,7 +250,7 @@ fn check(ui: &mut Ui, a: CheckArgs) -> i32 {
         ui.report(&fw, &report.diagnostics);
         let _ = write!(std::io::stderr(), "{}", report.summary(&fw));
     }
-    if report.has_errors() { EXIT_DIAGNOSTICS } else { EXIT_OK }
+    if report.has_errors() { failure_code(&report.diagnostics) } else { EXIT_OK }
 }
 
 fn graph(ui: &mut Ui, a: GraphArgs) -> i32 {
@@ -267,6 +271,12 @@ fn graph(ui: &mut Ui, a: GraphArgs) -> i32 {
     }
     let dot = crate::dot::reachable_dot(&fw, &a.appliance, &root, &attrs, &reachable);
     emit_text(ui, a.output.as_deref(), &dot)
+}
+
+/// Exit code for a run whose diagnostics include errors: I/O trouble (a file that could not
+/// be read) is 2, anything else 1.
+fn failure_code(diags: &[Diagnostic]) -> i32 {
+    if diags.iter().any(|d| d.code == "load::io") { EXIT_FAILURE } else { EXIT_DIAGNOSTICS }
 }
 
 /// Print to stdout, or replace `path` atomically (a failed run never leaves half a file).

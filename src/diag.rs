@@ -207,7 +207,7 @@ impl Rendered {
 
 fn named(sources: &Sources, id: crate::span::SourceId) -> NamedSource<String> {
     let s = sources.get(id);
-    NamedSource::new(&s.name, s.text.clone())
+    NamedSource::new(&s.name, s.text().to_string())
 }
 
 fn labeled(l: &Label) -> LabeledSpan {

@@ -88,7 +88,7 @@ impl Framework {
                 }
                 FileKind::Graph { graph: g } if g == graph => {
                     graph_seen = true;
-                    let (root, mut d) = xml::parse(f.source, &sources.get(f.source).text);
+                    let (root, mut d) = xml::parse(f.source, sources.get(f.source).text());
                     if let Some(root) = root {
                         let gf = syntax::graph_file(&root, &mut d);
                         edge_decls.extend(gf.edges);
@@ -101,7 +101,7 @@ impl Framework {
                     read_attributes(&sources, f.source, &mut defaults, &mut appliances, &mut diags);
                 }
                 FileKind::Include { name } => {
-                    includes.insert(name.clone(), sources.get(f.source).text.clone());
+                    includes.insert(name.clone(), sources.get(f.source).text().to_string());
                 }
                 _ => {}
             }
@@ -198,7 +198,14 @@ impl Framework {
             let mut diags = Vec::new();
             let mut parsed = Vec::new();
             for &(source, layer) in &entry.files {
-                let (root, d) = xml::parse(source, &self.sources.get(source).text);
+                let text = match self.sources.get(source).try_text() {
+                    Ok(t) => t,
+                    Err(e) => {
+                        diags.push(Diagnostic::error("load::io", e.to_string()).label(Span::new(source, 0, 0), "this file"));
+                        continue;
+                    }
+                };
+                let (root, d) = xml::parse(source, text);
                 diags.extend(d);
                 if let Some(root) = root {
                     let file = syntax::node_file(&root, &mut diags);
@@ -291,7 +298,7 @@ fn read_attributes(
     appliances: &mut BTreeMap<String, String>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let text = &sources.get(id).text;
+    let text = sources.get(id).text();
     let table: toml::Table = match text.parse() {
         Ok(t) => t,
         Err(e) => {

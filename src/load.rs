@@ -108,9 +108,14 @@ fn load_dir(loaded: &mut Loaded, layer: usize, dir: &Path) -> Result<(), LoadErr
             let rel = entry.path().strip_prefix(dir).expect("walkdir stays under its root");
             let rel = rel.to_string_lossy().replace('\\', "/");
             let Some(kind) = classify(&rel) else { continue };
-            let text =
-                std::fs::read_to_string(entry.path()).map_err(|e| LoadError::Io { path: entry.path().display().to_string(), source: e })?;
-            let source = loaded.sources.add(entry.path().display().to_string(), text);
+            let name = entry.path().display().to_string();
+            let source = if matches!(kind, FileKind::Node { .. }) {
+                // Node files are read when first reached.
+                loaded.sources.add_lazy(name, entry.path().to_path_buf())
+            } else {
+                let text = std::fs::read_to_string(entry.path()).map_err(|e| LoadError::Io { path: name.clone(), source: e })?;
+                loaded.sources.add(name, text)
+            };
             loaded.files.push(RawFile { layer, kind, source });
         }
     }

@@ -38,12 +38,34 @@ impl Span {
     }
 }
 
-/// One loaded text file: where it came from and what it holds.
+/// One text file: where it came from and what it holds. A file listed from disk is read on
+/// first use ([`Sources::add_lazy`]), so a compile reads only the node files it reaches.
 #[derive(Debug, Clone)]
 pub struct Source {
-    /// Path as shown to users (`nodes/base.xml`, `/site/nodes/x.xml`, `<embedded>/nodes/a.xml`).
+    /// Path as shown to users (`nodes/base.xml`, `/site/nodes/x.xml`, `<builtin>/nodes/a.xml`).
     pub name: String,
-    pub text: String,
+    path: Option<std::path::PathBuf>,
+    text: std::sync::OnceLock<Result<String, String>>,
+}
+
+impl Source {
+    /// The file's text, reading it now if it was listed lazily. A file that cannot be read
+    /// gives the I/O error's message.
+    pub fn try_text(&self) -> Result<&str, &str> {
+        let r = self.text.get_or_init(|| match &self.path {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| format!("cannot read `{}`: {e}", p.display())),
+            None => Ok(String::new()),
+        });
+        match r {
+            Ok(s) => Ok(s.as_str()),
+            Err(e) => Err(e.as_str()),
+        }
+    }
+
+    /// The file's text; empty if it cannot be read (see [`Source::try_text`]).
+    pub fn text(&self) -> &str {
+        self.try_text().unwrap_or("")
+    }
 }
 
 /// Every file that was read in one run, addressed by [`SourceId`].
@@ -58,7 +80,15 @@ impl Sources {
     }
 
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> SourceId {
-        self.files.push(Source { name: name.into(), text: text.into() });
+        let cell = std::sync::OnceLock::new();
+        let _ = cell.set(Ok(text.into()));
+        self.files.push(Source { name: name.into(), path: None, text: cell });
+        SourceId((self.files.len() - 1) as u32)
+    }
+
+    /// A file on disk, read when its text is first asked for. [I/O]
+    pub fn add_lazy(&mut self, name: impl Into<String>, path: std::path::PathBuf) -> SourceId {
+        self.files.push(Source { name: name.into(), path: Some(path), text: std::sync::OnceLock::new() });
         SourceId((self.files.len() - 1) as u32)
     }
 
@@ -71,13 +101,13 @@ impl Sources {
     }
 
     pub fn text(&self, span: Span) -> &str {
-        let t = &self.get(span.source).text;
+        let t = self.get(span.source).text();
         t.get(span.start as usize..span.end as usize).unwrap_or("")
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, id: SourceId, offset: usize) -> (usize, usize) {
-        let text = &self.get(id).text;
+        let text = self.get(id).text();
         let offset = offset.min(text.len());
         let before = &text[..floor_char_boundary(text, offset)];
         let line = before.matches('\n').count() + 1;
