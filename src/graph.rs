@@ -201,7 +201,10 @@ impl Framework {
                 let text = match self.sources.get(source).try_text() {
                     Ok(t) => t,
                     Err(e) => {
-                        diags.push(Diagnostic::error("load::io", e.to_string()).label(Span::new(source, 0, 0), "this file"));
+                        diags.push(
+                            Diagnostic::error("load::io", e.to_string())
+                                .help("node files are read as UTF-8 text; check the file's permissions and encoding (e.g. `iconv -f latin1 -t utf-8`)"),
+                        );
                         continue;
                     }
                 };
