@@ -34,6 +34,7 @@ pub mod cond;
 pub mod diag;
 pub mod dot;
 pub mod emit;
+pub mod facts;
 pub mod graph;
 pub mod load;
 pub mod render;

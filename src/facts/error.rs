@@ -182,7 +182,10 @@ mod tests {
     #[test]
     fn constraint_messages_map_to_typed_errors() {
         assert_eq!(constraint_error("UNIQUE constraint failed: interfaces.mac").unwrap().code(), "facts::duplicate-mac");
-        assert_eq!(constraint_error("UNIQUE constraint failed: interfaces.network_id, interfaces.ip").unwrap().code(), "facts::duplicate-ip");
+        assert_eq!(
+            constraint_error("UNIQUE constraint failed: interfaces.network_id, interfaces.ip").unwrap().code(),
+            "facts::duplicate-ip"
+        );
         assert_eq!(constraint_error("ip-outside-network").unwrap().code(), "facts::ip-outside-network");
         assert!(constraint_error("CHECK constraint failed: mtu").is_none());
     }

@@ -83,7 +83,13 @@ impl FromStr for HostField {
             "os" => HostField::Os,
             "arch" => HostField::Arch,
             "distribution" => HostField::Distribution,
-            other => return Err(FactsError::bad_value("host field", other, "use appliance, rack, rank, cpus, comment, os, arch or distribution")),
+            other => {
+                return Err(FactsError::bad_value(
+                    "host field",
+                    other,
+                    "use appliance, rack, rank, cpus, comment, os, arch or distribution",
+                ));
+            }
         })
     }
 }
@@ -105,24 +111,38 @@ impl Db {
 
     /// `host set NAME field=value`.
     pub fn set_host(&mut self, name: &str, field: HostField, value: &str) -> Result<()> {
+        self.set_host_fields(name, &[(field, value.to_string())])
+    }
+
+    /// Change several fields of a host in one transaction: all of them or none.
+    pub fn set_host_fields(&mut self, name: &str, fields: &[(HostField, String)]) -> Result<()> {
         self.write("set host", |tx| {
             let id = host_id(tx, name)?;
-            let number = |what| value.trim().parse::<u32>().map_err(|_| FactsError::bad_value(what, value, "must be a non-negative integer"));
-            let (column, v): (&str, rusqlite::types::Value) = match field {
-                HostField::Appliance => ("appliance_id", load_appliance(tx, value)?.0.into()),
-                HostField::Rack => ("rack", number("rack")?.into()),
-                HostField::Rank => ("rank", number("rank")?.into()),
-                HostField::Cpus => ("cpus", number("cpus")?.into()),
-                HostField::Comment => ("comment", value.to_string().into()),
-                HostField::Os => ("os", checked("os", value)?.into()),
-                HostField::Arch => ("arch", checked("arch", value)?.into()),
-                HostField::Distribution => ("distribution_id", super::distribution::distribution_id(tx, value)?.into()),
-            };
-            tx.execute(&format!("UPDATE hosts SET {column} = ?1 WHERE id = ?2"), params![v, id])?;
+            for (field, value) in fields {
+                set_field(tx, id, *field, value)?;
+            }
             Ok(())
         })
     }
+}
 
+fn set_field(tx: &rusqlite::Transaction<'_>, id: i64, field: HostField, value: &str) -> Result<()> {
+    let number = |what| value.trim().parse::<u32>().map_err(|_| FactsError::bad_value(what, value, "must be a non-negative integer"));
+    let (column, v): (&str, rusqlite::types::Value) = match field {
+        HostField::Appliance => ("appliance_id", load_appliance(tx, value)?.0.into()),
+        HostField::Rack => ("rack", number("rack")?.into()),
+        HostField::Rank => ("rank", number("rank")?.into()),
+        HostField::Cpus => ("cpus", number("cpus")?.into()),
+        HostField::Comment => ("comment", value.to_string().into()),
+        HostField::Os => ("os", checked("os", value)?.into()),
+        HostField::Arch => ("arch", checked("arch", value)?.into()),
+        HostField::Distribution => ("distribution_id", super::distribution::distribution_id(tx, value)?.into()),
+    };
+    tx.execute(&format!("UPDATE hosts SET {column} = ?1 WHERE id = ?2"), params![v, id])?;
+    Ok(())
+}
+
+impl Db {
     /// One host with its primary interface.
     pub fn host(&self, name: &str) -> Result<Host> {
         self.read("show host", |c| {
@@ -191,7 +211,8 @@ pub(crate) fn host_id(conn: &Connection, name: &str) -> Result<i64> {
 
 /// The next rank in an appliance and rack: max + 1, or `first` when the rack is empty.
 pub(crate) fn next_rank(conn: &Connection, appliance_id: i64, rack: u32, first: u32) -> Result<u32> {
-    let max: Option<u32> = conn.query_row("SELECT max(rank) FROM hosts WHERE appliance_id = ?1 AND rack = ?2", params![appliance_id, rack], |r| r.get(0))?;
+    let max: Option<u32> =
+        conn.query_row("SELECT max(rank) FROM hosts WHERE appliance_id = ?1 AND rack = ?2", params![appliance_id, rack], |r| r.get(0))?;
     Ok(max.map_or(first, |m| m + 1).max(first))
 }
 
@@ -255,7 +276,15 @@ mod tests {
         assert_eq!((h.rank, h.cpus, h.mac.as_deref(), h.device.as_deref()), (0, 1, Some("52:54:00:aa:00:01"), Some("eth0")));
         assert_eq!(h.network.as_deref(), Some("private"));
         assert_eq!(db.host("compute-0-1").unwrap().rank, 1, "next rank in the rack");
-        for (field, value) in [("rack", "2"), ("cpus", "64"), ("comment", "gpu box"), ("os", "linux"), ("arch", "aarch64"), ("appliance", "login"), ("distribution", "rocky-9")] {
+        for (field, value) in [
+            ("rack", "2"),
+            ("cpus", "64"),
+            ("comment", "gpu box"),
+            ("os", "linux"),
+            ("arch", "aarch64"),
+            ("appliance", "login"),
+            ("distribution", "rocky-9"),
+        ] {
             db.set_host("compute-0-1", field.parse().unwrap(), value).unwrap();
         }
         let h = db.host("compute-0-1").unwrap();

@@ -18,6 +18,7 @@ pub mod addr;
 pub mod appliance;
 pub mod attrs;
 pub mod boot;
+pub mod builtin;
 pub mod csv;
 pub mod discover;
 pub mod distribution;
@@ -144,8 +145,9 @@ impl Db {
             if readonly {
                 conn.pragma_update(None, "query_only", true)?;
             } else {
-                let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+                enable_wal(&conn)?;
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
+                conn.pragma_update(None, "cache_size", -65536)?;
             }
             Ok(conn)
         };
@@ -172,6 +174,21 @@ impl Db {
     /// Run a read-only `f` on the connection.
     pub(crate) fn read<T>(&self, op: &str, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         f(&self.conn).map_err(|e| e.in_context(&self.name(), op))
+    }
+}
+
+/// Switch to WAL. Changing the journal mode does not wait on the busy handler, so when
+/// several processes create the file at once, retry until [`BUSY_TIMEOUT`].
+fn enable_wal(conn: &Connection) -> Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) && start.elapsed() < BUSY_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -213,6 +230,21 @@ mod tests {
         drop(db);
         let db = Db::init(&path, &defaults).unwrap();
         assert_eq!(db.attrs(Some(&Target::Global)).unwrap()[0].value, "de_DE");
+    }
+
+    #[test]
+    fn concurrent_first_opens_create_one_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("facts.db");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || Db::open(&path).map(|db| db.appliances().unwrap().len()))
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap().unwrap(), 4);
+        }
     }
 
     #[test]

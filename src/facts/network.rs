@@ -100,9 +100,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Network> {
 /// The row id and contents of network `name`, or [`FactsError::UnknownNetwork`].
 pub(crate) fn load_network(conn: &Connection, name: &str) -> Result<(i64, Network)> {
     let sql = format!("SELECT {COLUMNS}, id FROM networks WHERE name = ?1");
-    conn.query_row(&sql, [name], |r| Ok((r.get(6)?, from_row(r)?)))
-        .optional()?
-        .ok_or_else(|| FactsError::UnknownNetwork(name.to_string()))
+    conn.query_row(&sql, [name], |r| Ok((r.get(6)?, from_row(r)?))).optional()?.ok_or_else(|| FactsError::UnknownNetwork(name.to_string()))
 }
 
 /// Validate and insert; returns the new row id.
@@ -160,7 +158,10 @@ pub(crate) fn check_name(what: &'static str, name: &str) -> Result<()> {
 fn check_zone(zone: &str) -> Result<()> {
     let ok = !zone.is_empty()
         && zone.split('.').all(|label| {
-            !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !label.starts_with('-')
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
         });
     if ok { Ok(()) } else { Err(FactsError::bad_value("DNS zone", zone, "must be dot-separated labels of letters, digits and `-`")) }
 }

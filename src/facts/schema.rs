@@ -167,10 +167,46 @@ fn seed(conn: &Connection) -> Result<()> {
         [format!("http://{FRONTEND_IP}/install/distributions/rocky-9")],
     )?;
     let install_args = format!("inst.ks=http://{FRONTEND_IP}/install/sbin/kickstart.cgi inst.ks.sendmac ip=dhcp");
-    conn.execute("INSERT INTO bootactions (name, kernel, initrd, args) VALUES ('install', 'vmlinuz', 'initrd.img', ?1)", params![install_args])?;
+    conn.execute(
+        "INSERT INTO bootactions (name, kernel, initrd, args) VALUES ('install', 'vmlinuz', 'initrd.img', ?1)",
+        params![install_args],
+    )?;
     conn.execute("INSERT INTO bootactions (name, kernel, initrd, args) VALUES ('os', 'localboot 0', '', '')", [])?;
     for name in ["frontend", "compute", "login", "nas"] {
         super::appliance::insert_appliance(conn, &super::appliance::ApplianceSpec::rocks(name))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::facts::FactsError;
+    use crate::facts::testutil::temp_db;
+
+    #[test]
+    fn triggers_and_constraints_are_the_backstop() {
+        let (_dir, mut db) = temp_db();
+        db.add_host(&crate::facts::HostSpec::new("compute-0-0", "compute")).unwrap();
+        let raw = |db: &mut crate::facts::Db, sql: &'static str| db.write("raw", |tx| Ok(tx.execute(sql, [])?));
+        // 10.2.0.1 on `private` (10.1.0.0/16), bypassing the Rust checks.
+        let e =
+            raw(&mut db, "INSERT INTO interfaces (host_id, device, ip, ip_key, network_id) VALUES (1, 'eth0', '10.2.0.1', '0a020001', 1)")
+                .unwrap_err();
+        assert_eq!(e.code(), "facts::ip-outside-network", "{e}");
+        raw(
+            &mut db,
+            "INSERT INTO interfaces (host_id, device, mac, ip, ip_key, network_id) VALUES (1, 'eth0', 'aa', '10.1.0.9', '0a010009', 1)",
+        )
+        .unwrap();
+        let e = raw(&mut db, "INSERT INTO interfaces (host_id, device, mac) VALUES (1, 'eth1', 'aa')").unwrap_err();
+        assert_eq!(e.code(), "facts::duplicate-mac", "{e}");
+        let e =
+            raw(&mut db, "INSERT INTO interfaces (host_id, device, ip, ip_key, network_id) VALUES (1, 'eth1', '10.1.0.9', '0a010009', 1)")
+                .unwrap_err();
+        assert_eq!(e.code(), "facts::duplicate-ip", "{e}");
+        let e = raw(&mut db, "UPDATE interfaces SET ip = '10.1.255.255', ip_key = '0a01ffff'").unwrap_err();
+        assert_eq!(e.code(), "facts::ip-outside-network", "{e}");
+        let e = raw(&mut db, "INSERT INTO hosts (name, appliance_id, distribution_id) VALUES ('x', 99, 1)").unwrap_err();
+        assert!(matches!(e, FactsError::Sqlite { .. }), "foreign keys are on: {e}");
+    }
 }

@@ -113,7 +113,10 @@ fn parse_placeholder(inner: &str) -> Result<Part, String> {
     let width = match spec {
         None => 0,
         Some(s) => {
-            let digits = s.strip_prefix('0').filter(|d| !d.is_empty()).ok_or_else(|| format!("bad format `{s}` in `{{{inner}}}` (write `:0N`, e.g. `:02`)"))?;
+            let digits = s
+                .strip_prefix('0')
+                .filter(|d| !d.is_empty())
+                .ok_or_else(|| format!("bad format `{s}` in `{{{inner}}}` (write `:0N`, e.g. `:02`)"))?;
             digits.parse::<usize>().ok().filter(|w| *w <= 20).ok_or_else(|| format!("bad width `{digits}` in `{{{inner}}}`"))?
         }
     };

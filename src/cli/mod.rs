@@ -7,13 +7,15 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::attrs::{self, Attrs};
 use crate::diag::{self, Diagnostic};
 use crate::emit::kickstart::{EvalRunner, KickstartOptions};
 use crate::graph::Framework;
 use crate::load::Layer;
+
+mod cluster;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -25,19 +27,44 @@ pub const EXIT_FAILURE: i32 = 2;
 #[derive(Debug, Parser)]
 #[command(name = "rocks-compile", version, about = "Compile Rocks-style node and graph XML into kickstart files", long_about = None)]
 pub struct Cli {
+    /// The cluster database (SQLite), created on first use.
+    #[arg(long, global = true, env = "ROCKS_COMPILE_DB", default_value = "cluster.db", value_name = "PATH")]
+    pub db: PathBuf,
     #[command(subcommand)]
     pub command: Cmd,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Print (or write) the kickstart of an appliance.
+    /// Print (or write) the kickstart of an appliance, a host, or every host a query selects.
     Kickstart(KickstartArgs),
     /// Check a framework: parse errors, dangling edges, order cycles, unreachable nodes,
     /// undefined attributes.
     Check(CheckArgs),
     /// Print the graph an appliance reaches as Graphviz DOT.
     Graph(GraphArgs),
+    /// Create the cluster database with defaults (any command creates it when missing).
+    Init(cluster::InitArgs),
+    /// Hosts: add, list, remove, set, import, export, generate.
+    #[command(subcommand)]
+    Host(cluster::HostCmd),
+    /// Attributes at the global, os, appliance, rack or host scope.
+    #[command(subcommand)]
+    Attr(cluster::AttrCmd),
+    /// Appliances (host types).
+    #[command(subcommand)]
+    Appliance(cluster::ApplianceCmd),
+    /// Networks.
+    #[command(subcommand)]
+    Network(cluster::NetworkCmd),
+    /// Network interfaces of hosts.
+    #[command(subcommand)]
+    Interface(cluster::InterfaceCmd),
+    /// Boot actions of hosts.
+    #[command(subcommand)]
+    Boot(cluster::BootCmd),
+    /// Add hosts for the unknown MACs in an ISC dhcpd log (Rocks' insert-ethers).
+    Discover(cluster::DiscoverArgs),
 }
 
 /// Where the framework comes from.
@@ -65,17 +92,30 @@ pub struct AttrArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("what").required(true).args(["appliance", "host", "query"])))]
 pub struct KickstartArgs {
-    /// The appliance (host type) to compile, e.g. `compute`.
+    /// The appliance (host type) to compile, e.g. `compute`, with attributes from the
+    /// command line only.
     #[arg(long, value_name = "NAME")]
-    pub appliance: String,
+    pub appliance: Option<String>,
+    /// A host of the cluster database: its appliance and attributes come from there.
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Every host whose name the read-only SQL returns (first column); `-o` names a
+    /// directory that receives `<host>.ks` for each.
+    #[arg(long, value_name = "SQL", requires = "output")]
+    pub query: Option<String>,
     #[command(flatten)]
     pub framework: FrameworkArgs,
     #[command(flatten)]
     pub attrs: AttrArgs,
-    /// Write the kickstart here (atomically) instead of standard output.
+    /// Write the kickstart here (atomically) instead of standard output; with `--query`, a
+    /// directory.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Threads for `--query` (default: every core).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Wrap every `<file>` in Rocks' RCS check-out/check-in blocks.
     #[arg(long)]
     pub rcs: bool,
@@ -132,10 +172,20 @@ where
         }
     };
     let mut ui = Ui { color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() };
+    let db = cli.db;
     match cli.command {
-        Cmd::Kickstart(a) => kickstart(&mut ui, a),
+        Cmd::Kickstart(a) if a.appliance.is_some() => kickstart(&mut ui, a),
+        Cmd::Kickstart(a) => cluster::host_kickstarts(&mut ui, &db, a),
         Cmd::Check(a) => check(&mut ui, a),
         Cmd::Graph(a) => graph(&mut ui, a),
+        Cmd::Init(a) => cluster::init(&mut ui, &db, a),
+        Cmd::Host(c) => cluster::host(&mut ui, &db, c),
+        Cmd::Attr(c) => cluster::attr(&mut ui, &db, c),
+        Cmd::Appliance(c) => cluster::appliance(&mut ui, &db, c),
+        Cmd::Network(c) => cluster::network(&mut ui, &db, c),
+        Cmd::Interface(c) => cluster::interface(&mut ui, &db, c),
+        Cmd::Boot(c) => cluster::boot(&mut ui, &db, c),
+        Cmd::Discover(a) => cluster::discover(&mut ui, &db, a),
     }
 }
 
@@ -213,16 +263,10 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let runner = ShellEval;
-    let opts = KickstartOptions {
-        rcs: a.rcs || a.rocks7,
-        post_log: a.post_log || a.rocks7,
-        var_rocks_copy: a.rocks7,
-        eval: if a.allow_eval { Some(&runner as &dyn EvalRunner) } else { None },
-        eval_as_text: a.eval_as_text,
-    };
-    let attrs = crate::effective_attrs(&fw, &a.appliance, &given);
-    let (ks, d) = crate::kickstart(&fw, &a.appliance, &attrs, &opts);
+    let opts = kickstart_options(&a, &ShellEval);
+    let appliance = a.appliance.as_deref().expect("dispatched on --appliance");
+    let attrs = crate::effective_attrs(&fw, appliance, &given);
+    let (ks, d) = crate::kickstart(&fw, appliance, &attrs, &opts);
     diags.extend(d);
     ui.report(&fw, &diags);
     let Some(ks) = ks.filter(|_| !diag::has_errors(&diags)) else { return failure_code(&diags) };
@@ -231,6 +275,16 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
     // cost more than the compile itself (see the benchmark section of the README).
     std::mem::forget(fw);
     code
+}
+
+fn kickstart_options<'a>(a: &KickstartArgs, runner: &'a ShellEval) -> KickstartOptions<'a> {
+    KickstartOptions {
+        rcs: a.rcs || a.rocks7,
+        post_log: a.post_log || a.rocks7,
+        var_rocks_copy: a.rocks7,
+        eval: if a.allow_eval { Some(runner as &dyn EvalRunner) } else { None },
+        eval_as_text: a.eval_as_text,
+    }
 }
 
 fn check(ui: &mut Ui, a: CheckArgs) -> i32 {

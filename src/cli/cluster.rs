@@ -1,0 +1,840 @@
+//! The cluster-database subcommands: `init`, `host`, `attr`, `appliance`, `network`,
+//! `interface`, `boot`, `discover`. Each maps clap arguments onto [`crate::facts::Db`] calls
+//! and prints tables or JSON. [I/O]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{ArgGroup, Args, Subcommand};
+use serde_json::json;
+
+use super::{EXIT_DIAGNOSTICS, EXIT_FAILURE, EXIT_OK, FrameworkArgs, Ui};
+use crate::facts::{self, ApplianceSpec, Boot, Db, FactsError, HostField, HostFilter, HostSpec, InterfaceSpec, NetworkSpec, Target};
+
+/// Attributes every host gets from its facts; they are not copied into a new database.
+const PER_HOST: &[&str] = &["appliance", "arch", "distribution", "hostaddr", "hostname", "ksmac", "membership", "os", "rack", "rank"];
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub framework: FrameworkArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCmd {
+    /// Add a host (and its primary interface when --mac, --ip or --network is given).
+    Add(HostAddArgs),
+    /// List hosts.
+    List(HostListArgs),
+    /// Remove a host and its interfaces, aliases and attributes.
+    Remove { name: String },
+    /// Change fields of a host: --rack 2 --rank 5 --cpus 64 ...
+    Set(HostSetArgs),
+    /// Add hosts from a CSV spreadsheet (all rows or none).
+    Import { file: PathBuf },
+    /// Print every host as CSV (the import format).
+    Export {
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Add N synthetic hosts (for benchmarks and tests).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostAddArgs {
+    pub name: String,
+    #[arg(long)]
+    pub appliance: String,
+    #[arg(long, default_value_t = 0)]
+    pub rack: u32,
+    /// Default: the next free rank in the appliance and rack.
+    #[arg(long)]
+    pub rank: Option<u32>,
+    #[arg(long)]
+    pub mac: Option<String>,
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Network of the primary interface (default `private`).
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Device of the primary interface (default `eth0`).
+    #[arg(long = "interface", value_name = "DEVICE")]
+    pub device: Option<String>,
+    #[arg(long)]
+    pub cpus: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("select").args(["where_sql", "query"])))]
+pub struct HostListArgs {
+    #[arg(long)]
+    pub appliance: Option<String>,
+    /// A SQL expression over the view `host_view`, e.g. `rack = 2 AND cpus >= 32`.
+    #[arg(long = "where", value_name = "SQL_EXPR")]
+    pub where_sql: Option<String>,
+    /// Any read-only SQL whose first column is a host name (joins allowed).
+    #[arg(long, value_name = "SQL")]
+    pub query: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HostSetArgs {
+    pub name: String,
+    #[arg(long)]
+    pub appliance: Option<String>,
+    #[arg(long)]
+    pub rack: Option<u32>,
+    #[arg(long)]
+    pub rank: Option<u32>,
+    #[arg(long)]
+    pub cpus: Option<u32>,
+    #[arg(long)]
+    pub comment: Option<String>,
+    #[arg(long)]
+    pub os: Option<String>,
+    #[arg(long)]
+    pub arch: Option<String>,
+    #[arg(long)]
+    pub distribution: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// How many hosts to add.
+    #[arg(long)]
+    pub hosts: usize,
+    #[arg(long, default_value_t = 40)]
+    pub racks: u32,
+    /// Appliances to spread the hosts over (comma-separated).
+    #[arg(long, default_value = "compute,login,nas", value_delimiter = ',')]
+    pub appliances: Vec<String>,
+}
+
+/// Where an attribute lives: exactly one of these, `--global` by default.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("scope").args(["global", "os", "appliance", "rack", "host"])))]
+pub struct ScopeArgs {
+    #[arg(long)]
+    pub global: bool,
+    #[arg(long)]
+    pub os: Option<String>,
+    #[arg(long)]
+    pub appliance: Option<String>,
+    #[arg(long)]
+    pub rack: Option<u32>,
+    #[arg(long)]
+    pub host: Option<String>,
+}
+
+impl ScopeArgs {
+    fn target(&self) -> Option<Target> {
+        if let Some(o) = &self.os {
+            Some(Target::Os(o.clone()))
+        } else if let Some(a) = &self.appliance {
+            Some(Target::Appliance(a.clone()))
+        } else if let Some(r) = self.rack {
+            Some(Target::Rack(r))
+        } else if let Some(h) = &self.host {
+            Some(Target::Host(h.clone()))
+        } else if self.global {
+            Some(Target::Global)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttrCmd {
+    /// Set an attribute at a scope (default --global).
+    Set {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Redact the value in every listing.
+        #[arg(long)]
+        secret: bool,
+    },
+    /// Remove an attribute from a scope (default --global).
+    Unset {
+        key: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// List stored attributes; with --host, the host's resolved attributes and the scope each
+    /// value came from.
+    List {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApplianceCmd {
+    /// Add an appliance (a host type).
+    Add {
+        name: String,
+        #[arg(long, default_value = "default")]
+        graph: String,
+        /// Root node file (default: the appliance's name).
+        #[arg(long)]
+        root: Option<String>,
+        /// Host name template for discovery, e.g. `r{rack:02}n{rank:02}`.
+        #[arg(long, default_value = facts::appliance::ROCKS_NAME_POLICY)]
+        name_policy: String,
+        /// `countdown` (Rocks: from the top of the network down) or a template such as
+        /// `10.5.{rack}.{rank}`.
+        #[arg(long, default_value = "countdown")]
+        ip_policy: String,
+        /// Network that discovered hosts join.
+        #[arg(long, default_value = "private")]
+        network: String,
+        /// Rank of the first host of a rack.
+        #[arg(long, default_value_t = 0)]
+        first_rank: u32,
+        /// Hosts of this appliance get no kickstart (switches, PDUs).
+        #[arg(long)]
+        not_kickstartable: bool,
+    },
+    /// List appliances.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCmd {
+    /// Add a network.
+    Add {
+        name: String,
+        /// e.g. `10.5.0.0/16`.
+        cidr: String,
+        /// DNS zone (default: the network's name).
+        #[arg(long)]
+        zone: Option<String>,
+        #[arg(long, default_value_t = 1500)]
+        mtu: u32,
+        #[arg(long)]
+        gateway: Option<String>,
+        /// DNS servers (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        dns: Vec<String>,
+    },
+    /// List networks.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InterfaceCmd {
+    /// Add an interface to a host.
+    Add {
+        host: String,
+        device: String,
+        #[arg(long)]
+        mac: Option<String>,
+        #[arg(long)]
+        ip: Option<String>,
+        #[arg(long)]
+        network: Option<String>,
+        /// Make it the host's primary interface.
+        #[arg(long)]
+        primary: bool,
+    },
+    /// List interfaces (of one host, or all).
+    List {
+        host: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an interface.
+    Remove { host: String, device: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BootCmd {
+    /// What the host does at its next network boot: `install` or `os`.
+    Set { host: String, action: String },
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Appliance of the hosts discovered.
+    #[arg(long)]
+    pub appliance: String,
+    #[arg(long, default_value_t = 0)]
+    pub rack: u32,
+    /// ISC dhcpd log to read (`-` for standard input, the default).
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    pub from_log: String,
+}
+
+/// Open the database, creating it (with the framework's default site attributes) when it
+/// does not exist yet.
+pub(super) fn open_db(ui: &mut Ui, path: &Path, fw: &FrameworkArgs) -> Result<Db, i32> {
+    if path.exists() {
+        return Db::open(path).map_err(|e| facts_error(ui, &e));
+    }
+    let (framework, _) = super::open(ui, fw)?;
+    let defaults: BTreeMap<String, String> =
+        framework.defaults.iter().filter(|(k, _)| !PER_HOST.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    Db::init(path, &defaults).map_err(|e| facts_error(ui, &e))
+}
+
+/// Report a facts error; database and I/O failures are exit 2, bad input exit 1.
+pub(super) fn facts_error(ui: &mut Ui, e: &FactsError) -> i32 {
+    let _ = write!(std::io::stderr(), "{}", e.to_diagnostic().render(&crate::span::Sources::new(), ui.color));
+    match e {
+        FactsError::Sqlite { .. } | FactsError::SchemaVersion { .. } => EXIT_FAILURE,
+        _ => EXIT_DIAGNOSTICS,
+    }
+}
+
+fn done(ui: &mut Ui, r: facts::Result<()>) -> i32 {
+    match r {
+        Ok(()) => EXIT_OK,
+        Err(e) => facts_error(ui, &e),
+    }
+}
+
+fn no_framework() -> FrameworkArgs {
+    FrameworkArgs { frameworks: Vec::new(), graph: "default".into() }
+}
+
+pub(super) fn init(ui: &mut Ui, db: &Path, a: InitArgs) -> i32 {
+    let existed = db.exists();
+    match open_db(ui, db, &a.framework) {
+        Ok(_) => {
+            let _ = writeln!(std::io::stderr(), "{} {}", if existed { "database already exists:" } else { "created" }, db.display());
+            EXIT_OK
+        }
+        Err(code) => code,
+    }
+}
+
+pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
+    if let HostCmd::List(a) = &cmd {
+        if let Some(sql) = &a.query {
+            // `--query` runs on a read-only connection.
+            let db = match open_db(ui, path, &no_framework()).and_then(|_| Db::open_readonly(path).map_err(|e| facts_error(ui, &e))) {
+                Ok(db) => db,
+                Err(c) => return c,
+            };
+            return match db.query_hosts(sql).and_then(|names| names.iter().map(|n| db.host(n)).collect::<facts::Result<Vec<_>>>()) {
+                Ok(hosts) => print_hosts(&hosts, a.json),
+                Err(e) => facts_error(ui, &e),
+            };
+        }
+    }
+    let mut db = match open_db(ui, path, &no_framework()) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    match cmd {
+        HostCmd::Add(a) => done(
+            ui,
+            db.add_host(&HostSpec {
+                name: a.name,
+                appliance: a.appliance,
+                rack: a.rack,
+                rank: a.rank,
+                cpus: a.cpus,
+                mac: a.mac,
+                ip: a.ip,
+                network: a.network,
+                device: a.device,
+            }),
+        ),
+        HostCmd::List(a) => match db.hosts(&HostFilter { appliance: a.appliance, where_sql: a.where_sql }) {
+            Ok(hosts) => print_hosts(&hosts, a.json),
+            Err(e) => facts_error(ui, &e),
+        },
+        HostCmd::Remove { name } => done(ui, db.remove_host(&name)),
+        HostCmd::Set(a) => {
+            let fields: Vec<(HostField, String)> = [
+                (HostField::Appliance, a.appliance),
+                (HostField::Rack, a.rack.map(|v| v.to_string())),
+                (HostField::Rank, a.rank.map(|v| v.to_string())),
+                (HostField::Cpus, a.cpus.map(|v| v.to_string())),
+                (HostField::Comment, a.comment),
+                (HostField::Os, a.os),
+                (HostField::Arch, a.arch),
+                (HostField::Distribution, a.distribution),
+            ]
+            .into_iter()
+            .filter_map(|(f, v)| v.map(|v| (f, v)))
+            .collect();
+            if fields.is_empty() {
+                let _ = writeln!(std::io::stderr(), "error: nothing to set; give e.g. `--rack 2` or `--cpus 64`");
+                return EXIT_DIAGNOSTICS;
+            }
+            done(ui, db.set_host_fields(&a.name, &fields))
+        }
+        HostCmd::Import { file } => {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => return ui.fail(&format!("cannot read `{}`: {e}", file.display())),
+            };
+            match db.import_csv(&text) {
+                Ok(n) => {
+                    let _ = writeln!(std::io::stderr(), "imported {n} host{}", if n == 1 { "" } else { "s" });
+                    EXIT_OK
+                }
+                Err(e) => facts_error(ui, &e),
+            }
+        }
+        HostCmd::Export { output } => match db.export_csv() {
+            Ok(csv) => super::emit_text(ui, output.as_deref(), &csv),
+            Err(e) => facts_error(ui, &e),
+        },
+        HostCmd::Generate(a) => {
+            let apps: Vec<&str> = a.appliances.iter().map(String::as_str).collect();
+            match facts::generate(&mut db, a.hosts, a.racks, &apps) {
+                Ok(g) => {
+                    let _ = writeln!(std::io::stderr(), "{g:?}");
+                    EXIT_OK
+                }
+                Err(e) => facts_error(ui, &e),
+            }
+        }
+    }
+}
+
+fn print_hosts(hosts: &[facts::Host], json: bool) -> i32 {
+    if json {
+        let v: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                json!({
+                    "name": h.name, "appliance": h.appliance, "rack": h.rack, "rank": h.rank, "cpus": h.cpus,
+                    "arch": h.arch, "os": h.os, "distribution": h.distribution, "boot": h.boot.as_str(),
+                    "ip": h.ip, "mac": h.mac, "network": h.network, "interface": h.device, "comment": h.comment,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+        return EXIT_OK;
+    }
+    let rows: Vec<Vec<String>> = hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.name.clone(),
+                h.appliance.clone(),
+                h.rack.to_string(),
+                h.rank.to_string(),
+                h.cpus.to_string(),
+                h.ip.clone().unwrap_or_default(),
+                h.mac.clone().unwrap_or_default(),
+                h.boot.as_str().to_string(),
+            ]
+        })
+        .collect();
+    table(&["NAME", "APPLIANCE", "RACK", "RANK", "CPUS", "IP", "MAC", "BOOT"], &rows);
+    EXIT_OK
+}
+
+pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
+    let mut db = match open_db(ui, path, &no_framework()) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    match cmd {
+        AttrCmd::Set { key, value, scope, secret } => {
+            done(ui, db.set_attr(&scope.target().unwrap_or(Target::Global), &key, &value, secret))
+        }
+        AttrCmd::Unset { key, scope } => match db.unset_attr(&scope.target().unwrap_or(Target::Global), &key) {
+            Ok(true) => EXIT_OK,
+            Ok(false) => {
+                let _ = writeln!(std::io::stderr(), "warning: attribute `{key}` was not set at that scope");
+                EXIT_OK
+            }
+            Err(e) => facts_error(ui, &e),
+        },
+        AttrCmd::List { scope, json } => {
+            if let Some(h) = &scope.host {
+                return match db.host_attrs(h) {
+                    Ok(list) => {
+                        if json {
+                            let v: Vec<_> = list
+                                .iter()
+                                .map(|a| json!({"key": a.key, "value": a.redacted(), "scope": a.scope.as_str(), "secret": a.secret}))
+                                .collect();
+                            println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+                        } else {
+                            let rows: Vec<Vec<String>> =
+                                list.iter().map(|a| vec![a.key.clone(), a.scope.as_str().to_string(), a.redacted().to_string()]).collect();
+                            table(&["ATTRIBUTE", "SCOPE", "VALUE"], &rows);
+                        }
+                        EXIT_OK
+                    }
+                    Err(e) => facts_error(ui, &e),
+                };
+            }
+            match db.attrs(scope.target().as_ref()) {
+                Ok(list) => {
+                    if json {
+                        let v: Vec<_> = list
+                            .iter()
+                            .map(|a| json!({"key": a.key, "value": a.redacted(), "scope": a.target.scope().as_str(), "target": target_name(&a.target), "secret": a.secret}))
+                            .collect();
+                        println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+                    } else {
+                        let rows: Vec<Vec<String>> = list
+                            .iter()
+                            .map(|a| {
+                                vec![a.key.clone(), a.target.scope().as_str().to_string(), target_name(&a.target), a.redacted().to_string()]
+                            })
+                            .collect();
+                        table(&["ATTRIBUTE", "SCOPE", "TARGET", "VALUE"], &rows);
+                    }
+                    EXIT_OK
+                }
+                Err(e) => facts_error(ui, &e),
+            }
+        }
+    }
+}
+
+fn target_name(t: &Target) -> String {
+    match t {
+        Target::Global => String::new(),
+        Target::Os(s) | Target::Appliance(s) | Target::Host(s) => s.clone(),
+        Target::Rack(r) => r.to_string(),
+    }
+}
+
+pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
+    let mut db = match open_db(ui, path, &no_framework()) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    match cmd {
+        ApplianceCmd::Add { name, graph, root, name_policy, ip_policy, network, first_rank, not_kickstartable } => {
+            let spec = ApplianceSpec {
+                root: root.unwrap_or_else(|| name.clone()),
+                name,
+                graph,
+                kickstartable: !not_kickstartable,
+                name_policy,
+                ip_policy,
+                first_rank,
+                network,
+            };
+            done(ui, db.add_appliance(&spec))
+        }
+        ApplianceCmd::List { json } => match db.appliances() {
+            Ok(list) => {
+                if json {
+                    let v: Vec<_> = list
+                        .iter()
+                        .map(|a| json!({"name": a.name, "graph": a.graph, "root": a.root, "kickstartable": a.kickstartable, "name_policy": a.name_policy, "ip_policy": a.ip_policy, "network": a.network, "first_rank": a.first_rank}))
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .iter()
+                        .map(|a| {
+                            vec![
+                                a.name.clone(),
+                                a.graph.clone(),
+                                a.root.clone(),
+                                if a.kickstartable { "yes" } else { "no" }.to_string(),
+                                a.name_policy.clone(),
+                                a.ip_policy.clone(),
+                                a.network.clone(),
+                            ]
+                        })
+                        .collect();
+                    table(&["NAME", "GRAPH", "ROOT", "KICKSTART", "NAMES", "IPS", "NETWORK"], &rows);
+                }
+                EXIT_OK
+            }
+            Err(e) => facts_error(ui, &e),
+        },
+    }
+}
+
+pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
+    let mut db = match open_db(ui, path, &no_framework()) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    match cmd {
+        NetworkCmd::Add { name, cidr, zone, mtu, gateway, dns } => {
+            let spec = NetworkSpec { zone: zone.unwrap_or_else(|| name.clone()), name, cidr, mtu, gateway, dns_servers: dns };
+            done(ui, db.add_network(&spec))
+        }
+        NetworkCmd::List { json } => match db.networks() {
+            Ok(list) => {
+                let show = |ips: &[std::net::IpAddr]| ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+                if json {
+                    let v: Vec<_> = list
+                        .iter()
+                        .map(|n| json!({"name": n.name, "cidr": n.cidr.to_string(), "zone": n.zone, "mtu": n.mtu, "gateway": n.gateway.map(|g| g.to_string()), "dns_servers": n.dns_servers.iter().map(|i| i.to_string()).collect::<Vec<_>>()}))
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .iter()
+                        .map(|n| {
+                            vec![
+                                n.name.clone(),
+                                n.cidr.to_string(),
+                                n.zone.clone(),
+                                n.mtu.to_string(),
+                                n.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                                show(&n.dns_servers),
+                            ]
+                        })
+                        .collect();
+                    table(&["NAME", "CIDR", "ZONE", "MTU", "GATEWAY", "DNS"], &rows);
+                }
+                EXIT_OK
+            }
+            Err(e) => facts_error(ui, &e),
+        },
+    }
+}
+
+pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
+    let mut db = match open_db(ui, path, &no_framework()) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    match cmd {
+        InterfaceCmd::Add { host, device, mac, ip, network, primary } => {
+            done(ui, db.add_interface(&InterfaceSpec { host, device, mac, ip, network, primary }))
+        }
+        InterfaceCmd::Remove { host, device } => done(ui, db.remove_interface(&host, &device)),
+        InterfaceCmd::List { host, json } => match db.interfaces(host.as_deref()) {
+            Ok(list) => {
+                if json {
+                    let v: Vec<_> = list
+                        .iter()
+                        .map(|i| json!({"host": i.host, "device": i.device, "mac": i.mac, "ip": i.ip, "network": i.network, "primary": i.primary}))
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .iter()
+                        .map(|i| {
+                            vec![
+                                i.host.clone(),
+                                i.device.clone(),
+                                i.mac.clone().unwrap_or_default(),
+                                i.ip.clone().unwrap_or_default(),
+                                i.network.clone().unwrap_or_default(),
+                                if i.primary { "yes" } else { "" }.to_string(),
+                            ]
+                        })
+                        .collect();
+                    table(&["HOST", "DEVICE", "MAC", "IP", "NETWORK", "PRIMARY"], &rows);
+                }
+                EXIT_OK
+            }
+            Err(e) => facts_error(ui, &e),
+        },
+    }
+}
+
+pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
+    let mut db = match open_db(ui, path, &no_framework()) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    match cmd {
+        BootCmd::Set { host, action } => {
+            let b = match action.as_str() {
+                "install" => Boot::Install,
+                "os" => Boot::Os,
+                other => {
+                    return facts_error(ui, &FactsError::bad_value("boot action", other, "use `install` or `os`"));
+                }
+            };
+            done(ui, db.set_boot(&host, b))
+        }
+    }
+}
+
+pub(super) fn discover(ui: &mut Ui, path: &Path, a: DiscoverArgs) -> i32 {
+    let mut db = match open_db(ui, path, &no_framework()) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    let mut text = String::new();
+    let read = if a.from_log == "-" {
+        std::io::stdin().read_to_string(&mut text)
+    } else {
+        std::fs::File::open(&a.from_log).and_then(|mut f| f.read_to_string(&mut text))
+    };
+    if let Err(e) = read {
+        return ui.fail(&format!("cannot read `{}`: {e}", a.from_log));
+    }
+    match db.discover(&a.appliance, a.rack, text.lines()) {
+        Ok(new) => {
+            let mut out = std::io::stdout().lock();
+            for h in &new {
+                let _ = writeln!(out, "added {} {} {} ({})", h.name, h.mac, h.ip, h.network);
+            }
+            let _ = writeln!(std::io::stderr(), "discovered {} new host{}", new.len(), if new.len() == 1 { "" } else { "s" });
+            EXIT_OK
+        }
+        Err(e) => facts_error(ui, &e),
+    }
+}
+
+/// Print rows under a header, columns padded to their widest cell.
+fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = width[i]));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let _ = writeln!(out, "{}", line(header.to_vec()));
+    for r in rows {
+        let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
+    }
+}
+
+/// `kickstart --host H` and `kickstart --query SQL -o DIR`: hosts from the database, compiled
+/// in one batch (shared work per group of alike hosts). Nothing is written unless every
+/// host compiled.
+pub(super) fn host_kickstarts(ui: &mut Ui, path: &Path, a: super::KickstartArgs) -> i32 {
+    let db = match open_db(ui, path, &a.framework) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    let names = match (&a.host, &a.query) {
+        (Some(h), _) => vec![h.clone()],
+        (None, Some(sql)) => match Db::open_readonly(path).and_then(|ro| ro.query_hosts(sql)) {
+            Ok(n) => n,
+            Err(e) => return facts_error(ui, &e),
+        },
+        (None, None) => unreachable!("clap requires --appliance, --host or --query"),
+    };
+    let given = match super::given_attrs(ui, &a.attrs) {
+        Ok(v) => v,
+        Err(c) => return c,
+    };
+    // Facts of every host, grouped by the graph its appliance uses.
+    let mut by_graph: BTreeMap<String, Vec<(String, facts::Appliance, BTreeMap<String, String>)>> = BTreeMap::new();
+    let mut appliances: BTreeMap<String, facts::Appliance> = BTreeMap::new();
+    for name in &names {
+        let host = match db.host(name) {
+            Ok(h) => h,
+            Err(e) => return facts_error(ui, &e),
+        };
+        let app = match appliances.get(&host.appliance) {
+            Some(a) => a.clone(),
+            None => match db.appliance(&host.appliance) {
+                Ok(a) => {
+                    appliances.insert(a.name.clone(), a.clone());
+                    a
+                }
+                Err(e) => return facts_error(ui, &e),
+            },
+        };
+        if !app.kickstartable {
+            if a.host.is_some() {
+                let _ = writeln!(std::io::stderr(), "error: host `{name}` is a `{}`, which is not kickstartable", app.name);
+                return EXIT_DIAGNOSTICS;
+            }
+            continue;
+        }
+        let mut attrs = match db.attrs_map(name) {
+            Ok(m) => m,
+            Err(e) => return facts_error(ui, &e),
+        };
+        attrs.insert("root".into(), app.root.clone());
+        attrs.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+        by_graph.entry(app.graph.clone()).or_default().push((name.clone(), app, attrs));
+    }
+    let runner = super::ShellEval;
+    let opts = super::kickstart_options(&a, &runner);
+    let threads = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut failed = false;
+    let mut groups = 0;
+    for (graph, hosts) in by_graph {
+        let fa = FrameworkArgs { frameworks: a.framework.frameworks.clone(), graph };
+        let (fw, mut diags) = match super::open(ui, &fa) {
+            Ok(v) => v,
+            Err(c) => return c,
+        };
+        let jobs: Vec<crate::batch::HostJob> = hosts
+            .into_iter()
+            .map(|(host, app, attrs)| crate::batch::HostJob {
+                attrs: crate::effective_attrs(&fw, &app.name, &attrs),
+                host,
+                appliance: app.name,
+            })
+            .collect();
+        let (compiled, stats) = crate::batch::kickstarts(&fw, &jobs, &opts, threads);
+        groups += stats.groups;
+        for c in compiled {
+            for d in c.diags {
+                // Hosts of one group report the same problems: show each once.
+                if !diags.contains(&d) {
+                    diags.push(d);
+                }
+            }
+            match c.text {
+                Some(t) => {
+                    files.insert(format!("{}.ks", c.host), t);
+                }
+                None => failed = true,
+            }
+        }
+        ui.report(&fw, &diags);
+        failed |= crate::diag::has_errors(&diags);
+    }
+    if failed {
+        let _ = writeln!(std::io::stderr(), "error: no kickstart was written because some hosts failed");
+        return EXIT_DIAGNOSTICS;
+    }
+    if a.host.is_some() {
+        let text = files.into_values().next().unwrap_or_default();
+        return super::emit_text(ui, a.output.as_deref(), &text);
+    }
+    let dir = a.output.as_deref().expect("clap requires -o with --query");
+    match crate::write::write_tree(dir, &files) {
+        Ok(s) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{} kickstarts in {} ({} written, {} unchanged; {} shared profile{})",
+                files.len(),
+                dir.display(),
+                s.written,
+                s.unchanged,
+                groups,
+                if groups == 1 { "" } else { "s" }
+            );
+            EXIT_OK
+        }
+        Err(e) => ui.fail(&format!("cannot write to `{}`: {e}", dir.display())),
+    }
+}

@@ -1,0 +1,93 @@
+use super::*;
+use crate::facts::hosts::HostSpec;
+use crate::facts::testutil::{assert_unchanged, temp_db};
+
+fn winner(db: &Db, host: &str, key: &str) -> (String, Scope) {
+    let a = db.host_attrs(host).unwrap().into_iter().find(|a| a.key == key).unwrap();
+    (a.value, a.scope)
+}
+
+#[test]
+fn precedence_at_all_five_scopes() {
+    let (_dir, mut db) = temp_db();
+    db.add_host(&HostSpec { rack: 2, ..HostSpec::new("compute-2-0", "compute") }).unwrap();
+    db.add_host(&HostSpec { rack: 2, ..HostSpec::new("login-2-0", "login") }).unwrap();
+    let layers = [
+        (Target::Global, Scope::Global),
+        (Target::Os("linux".into()), Scope::Os),
+        (Target::Appliance("compute".into()), Scope::Appliance),
+        (Target::Rack(2), Scope::Rack),
+        (Target::Host("compute-2-0".into()), Scope::Host),
+    ];
+    for (i, (target, scope)) in layers.iter().enumerate() {
+        db.set_attr(target, "x", scope.as_str(), false).unwrap();
+        assert_eq!(winner(&db, "compute-2-0", "x"), (scope.as_str().to_string(), *scope), "after setting {} layers", i + 1);
+    }
+    assert_eq!(winner(&db, "login-2-0", "x"), ("rack".into(), Scope::Rack), "other host, same rack");
+    for i in (1..layers.len()).rev() {
+        assert!(db.unset_attr(&layers[i].0, "x").unwrap());
+        let below = layers[i - 1].1;
+        assert_eq!(winner(&db, "compute-2-0", "x"), (below.as_str().to_string(), below), "after unsetting {:?}", layers[i].0);
+    }
+    assert!(!db.unset_attr(&Target::Rack(2), "x").unwrap(), "already unset");
+    let sorted: Vec<String> = db.host_attrs("compute-2-0").unwrap().into_iter().map(|a| a.key).collect();
+    assert!(sorted.windows(2).all(|w| w[0] < w[1]), "sorted by key");
+}
+
+#[test]
+fn builtins_beat_stored_values_but_not_host_scope() {
+    let (_dir, mut db) = temp_db();
+    let spec =
+        HostSpec { mac: Some("52:54:00:00:00:01".into()), ip: Some("10.1.255.254".into()), ..HostSpec::new("compute-0-0", "compute") };
+    db.add_host(&spec).unwrap();
+    db.set_attr(&Target::Appliance("compute".into()), "arch", "i386", false).unwrap();
+    assert_eq!(winner(&db, "compute-0-0", "arch"), ("x86_64".into(), Scope::Builtin));
+    db.set_attr(&Target::Host("compute-0-0".into()), "arch", "aarch64", false).unwrap();
+    assert_eq!(winner(&db, "compute-0-0", "arch"), ("aarch64".into(), Scope::Host));
+    let m = db.attrs_map("compute-0-0").unwrap();
+    let get = |k: &str| m.get(k).map(String::as_str);
+    assert_eq!(get("membership"), Some("Compute"));
+    assert_eq!(get("hostaddr"), Some("10.1.255.254"));
+    assert_eq!(get("ksmac"), Some("52:54:00:00:00:01"));
+    assert_eq!(get("rack"), Some("0"));
+    assert_eq!(get("Kickstart_PrivateAddress"), Some("10.1.1.1"));
+    assert_eq!(get("Kickstart_PrivateNetwork"), Some("10.1.0.0"));
+    assert_eq!(get("Kickstart_PrivateNetmask"), Some("255.255.0.0"));
+    assert_eq!(get("Kickstart_PrivateNetmaskCIDR"), Some("16"));
+    assert_eq!(get("Kickstart_PrivateBroadcast"), Some("10.1.255.255"));
+    assert_eq!(get("Kickstart_PrivateDNSDomain"), Some("local"));
+    assert_eq!(get("Kickstart_PrivateMTU"), Some("1500"));
+}
+
+#[test]
+fn secrets_keep_their_flag_and_are_redacted() {
+    let (_dir, mut db) = temp_db();
+    db.add_host(&HostSpec::new("compute-0-0", "compute")).unwrap();
+    db.set_attr(&Target::Global, "Kickstart_PrivateRootPassword", "$6$hash", true).unwrap();
+    let a = db.host_attrs("compute-0-0").unwrap().into_iter().find(|a| a.key == "Kickstart_PrivateRootPassword").unwrap();
+    assert!(a.secret);
+    assert_eq!(a.value, "$6$hash");
+    assert_eq!(a.redacted(), REDACTED);
+    let stored = db.attrs(Some(&Target::Global)).unwrap();
+    assert_eq!(stored[0].redacted(), "********");
+    assert_eq!(db.attrs_map("compute-0-0").unwrap()["hostname"], "compute-0-0");
+}
+
+#[test]
+fn bad_attributes_change_nothing() {
+    let (_dir, mut db) = temp_db();
+    let cases = [
+        (Target::Host("nope".into()), "k", "facts::unknown-host"),
+        (Target::Appliance("nope".into()), "k", "facts::unknown-appliance"),
+        (Target::Global, "bad key", "facts::bad-value"),
+        (Target::Global, "", "facts::bad-value"),
+    ];
+    for (target, key, code) in cases {
+        let e = assert_unchanged(&mut db, |db| db.set_attr(&target, key, "v", false));
+        assert_eq!(e.code(), code, "{target:?} {key}: {e}");
+    }
+    assert_eq!(Target::parse("cluster", None).unwrap_err().code(), "facts::bad-value");
+    assert_eq!(Target::parse("rack", Some("x")).unwrap_err().code(), "facts::bad-value");
+    assert_eq!(Target::parse("rack", Some("4")).unwrap(), Target::Rack(4));
+    assert_eq!(db.host_attrs("nope").unwrap_err().code(), "facts::unknown-host");
+}

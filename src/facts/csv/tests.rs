@@ -1,0 +1,68 @@
+use super::*;
+use crate::facts::testutil::{assert_unchanged, temp_db};
+
+const GOOD: &str = "name,appliance,rack,rank,mac,ip,network,interface,cpus
+compute-0-0,compute,0,0,52:54:00:00:00:01,10.1.255.254,private,eth0,16
+compute-0-0,compute,0,0,52:54:00:00:00:11,,,eth1,16
+\"login-0-0\",login,,,\"52:54:00:00:00:02\",10.1.255.253,,,
+nas-0-0,nas,0,,,,,,
+";
+
+#[test]
+fn reader_handles_quotes_escapes_and_line_breaks() {
+    let recs = parse_csv("a,\"b,c\",\"say \"\"hi\"\"\"\r\n\n\"multi\nline\",x\nlast,").unwrap();
+    assert_eq!(recs[0], Record { line: 1, fields: vec!["a".into(), "b,c".into(), "say \"hi\"".into()] });
+    assert_eq!(recs[1], Record { line: 3, fields: vec!["multi\nline".into(), "x".into()] });
+    assert_eq!(recs[2], Record { line: 5, fields: vec!["last".into(), "".into()] });
+    assert_eq!(parse_csv("a,\"open\nb").unwrap_err().to_string(), "CSV line 1: unterminated quoted field");
+    assert!(matches!(parse_csv("a\nb\"c").unwrap_err(), FactsError::Csv { line: 2, .. }));
+    assert_eq!(quote("a,b"), "\"a,b\"");
+    assert_eq!(quote("say \"hi\""), "\"say \"\"hi\"\"\"");
+}
+
+#[test]
+fn round_trip() {
+    let (_dir, mut db) = temp_db();
+    assert_eq!(db.import_csv(GOOD).unwrap(), 3);
+    let login = db.host("login-0-0").unwrap();
+    assert_eq!((login.rank, login.cpus, login.device.as_deref(), login.network.as_deref()), (0, 1, Some("eth0"), Some("private")));
+    assert_eq!(db.interfaces(Some("compute-0-0")).unwrap().len(), 2);
+    let exported = db.export_csv().unwrap();
+    assert_eq!(
+        exported,
+        "name,appliance,rack,rank,mac,ip,network,interface,cpus
+compute-0-0,compute,0,0,52:54:00:00:00:01,10.1.255.254,private,eth0,16
+compute-0-0,compute,0,0,52:54:00:00:00:11,,,eth1,16
+login-0-0,login,0,0,52:54:00:00:00:02,10.1.255.253,private,eth0,1
+nas-0-0,nas,0,0,,,,,1
+"
+    );
+    let (_dir2, mut other) = temp_db();
+    other.import_csv(&exported).unwrap();
+    assert_eq!(other.export_csv().unwrap(), exported);
+    assert_eq!(other.dump().unwrap(), db.dump().unwrap());
+}
+
+#[test]
+fn one_bad_row_rejects_the_whole_file() {
+    let (_dir, mut db) = temp_db();
+    let cases = [
+        (format!("{GOOD}compute-0-9,compute,0,9,52:54:00:00:00:01,,,,\n"), 6, "facts::duplicate-mac"),
+        (format!("{GOOD}compute-0-9,compute,0,9,52:54:00:00:00:09,10.9.0.1,,,\n"), 6, "facts::ip-outside-network"),
+        (format!("{GOOD}compute-0-9,compute,zero,9,,,,,\n"), 6, "facts::bad-value"),
+        ("name,appliance\ncompute-0-0,compute\nx,gpu\n".to_string(), 3, "facts::unknown-appliance"),
+        ("name,appliance,mac\nx,compute,52:54\n".to_string(), 2, "facts::bad-mac"),
+        ("name,appliance,colour\n".to_string(), 1, ""),
+        ("name,rack\n".to_string(), 1, ""),
+        (String::new(), 1, ""),
+    ];
+    for (text, line, inner) in cases {
+        let e = assert_unchanged(&mut db, |db| db.import_csv(&text));
+        assert_eq!(e.code(), "facts::csv");
+        let FactsError::Csv { line: got, source, .. } = &e else { unreachable!() };
+        assert_eq!(*got, line, "{text}: {e}");
+        assert_eq!(source.as_ref().map_or("", |s| s.code()), inner, "{e}");
+        assert!(e.to_string().starts_with(&format!("CSV line {line}: ")), "{e}");
+    }
+    assert!(db.hosts(&Default::default()).unwrap().is_empty());
+}
