@@ -38,28 +38,61 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Write `files` (relative name -> content) under `dir`, creating it; files whose bytes are
 /// already there are left alone. A `SHA256SUMS` manifest of all of them is written last.
+///
+/// Every changed file is first written to a temporary file beside its target; one sync of
+/// the file system then makes all of them durable before they are renamed into place, so a
+/// tree of 10,000 kickstarts costs one sync, not 10,000.
 pub fn write_tree(dir: &Path, files: &BTreeMap<String, String>) -> std::io::Result<WriteStats> {
     std::fs::create_dir_all(dir)?;
+    let plain = |e: std::io::Error| std::io::Error::new(e.kind(), e.kind().to_string());
     let mut stats = WriteStats::default();
     let mut manifest = String::new();
+    let mut pending: Vec<(tempfile::TempPath, std::path::PathBuf)> = Vec::new();
+    let mut made: std::collections::BTreeSet<std::path::PathBuf> = std::collections::BTreeSet::new();
+    let mut stage = |path: std::path::PathBuf, bytes: &[u8], pending: &mut Vec<_>| -> std::io::Result<()> {
+        let parent = path.parent().unwrap_or(dir).to_path_buf();
+        if made.insert(parent.clone()) {
+            std::fs::create_dir_all(&parent)?;
+        }
+        let mut tmp = tempfile::Builder::new().prefix(".rocks-compile-").tempfile_in(&parent).map_err(plain)?;
+        tmp.write_all(bytes).map_err(plain)?;
+        pending.push((tmp.into_temp_path(), path));
+        Ok(())
+    };
     for (name, text) in files {
         let path = dir.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
         if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
             stats.unchanged += 1;
         } else {
-            write_atomic(&path, text.as_bytes())?;
+            stage(path, text.as_bytes(), &mut pending)?;
             stats.written += 1;
         }
         manifest.push_str(&format!("{}  {name}\n", sha256_hex(text.as_bytes())));
     }
     let mpath = dir.join(MANIFEST);
     if std::fs::read(&mpath).map_or(true, |old| old != manifest.as_bytes()) {
-        write_atomic(&mpath, manifest.as_bytes())?;
+        stage(mpath, manifest.as_bytes(), &mut pending)?;
     }
+    if pending.is_empty() {
+        return Ok(stats);
+    }
+    sync_filesystem(dir)?;
+    for (tmp, path) in pending {
+        tmp.persist(&path).map_err(|e| plain(e.error))?;
+    }
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(stats)
+}
+
+/// Flush every written file of the file system holding `dir` (one `syncfs`).
+fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dir)?;
+    // SAFETY: `syncfs` only reads the descriptor, which `f` keeps open for the call.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Lower-case hex SHA-256.

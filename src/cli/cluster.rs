@@ -742,36 +742,21 @@ pub(super) fn host_kickstarts(ui: &mut Ui, path: &Path, a: super::KickstartArgs)
     };
     // Facts of every host, grouped by the graph its appliance uses.
     let mut by_graph: BTreeMap<String, Vec<(String, facts::Appliance, BTreeMap<String, String>)>> = BTreeMap::new();
-    let mut appliances: BTreeMap<String, facts::Appliance> = BTreeMap::new();
-    for name in &names {
-        let host = match db.host(name) {
-            Ok(h) => h,
-            Err(e) => return facts_error(ui, &e),
-        };
-        let app = match appliances.get(&host.appliance) {
-            Some(a) => a.clone(),
-            None => match db.appliance(&host.appliance) {
-                Ok(a) => {
-                    appliances.insert(a.name.clone(), a.clone());
-                    a
-                }
-                Err(e) => return facts_error(ui, &e),
-            },
-        };
+    let inputs = match db.compile_inputs(&names) {
+        Ok(v) => v,
+        Err(e) => return facts_error(ui, &e),
+    };
+    for (host, app, mut attrs) in inputs {
         if !app.kickstartable {
             if a.host.is_some() {
-                let _ = writeln!(std::io::stderr(), "error: host `{name}` is a `{}`, which is not kickstartable", app.name);
+                let _ = writeln!(std::io::stderr(), "error: host `{}` is a `{}`, which is not kickstartable", host.name, app.name);
                 return EXIT_DIAGNOSTICS;
             }
             continue;
         }
-        let mut attrs = match db.attrs_map(name) {
-            Ok(m) => m,
-            Err(e) => return facts_error(ui, &e),
-        };
         attrs.insert("root".into(), app.root.clone());
         attrs.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
-        by_graph.entry(app.graph.clone()).or_default().push((name.clone(), app, attrs));
+        by_graph.entry(app.graph.clone()).or_default().push((host.name, app, attrs));
     }
     let runner = super::ShellEval;
     let opts = super::kickstart_options(&a, &runner);

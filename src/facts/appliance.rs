@@ -135,7 +135,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Appliance> {
 /// The row id and contents of appliance `name`, or [`FactsError::UnknownAppliance`].
 pub(crate) fn load_appliance(conn: &Connection, name: &str) -> Result<(i64, Appliance)> {
     let sql = format!("SELECT {COLUMNS}, id FROM appliances WHERE name = ?1");
-    conn.query_row(&sql, [name], |r| Ok((r.get(8)?, from_row(r)?)))
+    conn.prepare_cached(&sql)?
+        .query_row([name], |r| Ok((r.get(8)?, from_row(r)?)))
         .optional()?
         .ok_or_else(|| FactsError::UnknownAppliance(name.to_string()))
 }

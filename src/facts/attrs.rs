@@ -195,6 +195,58 @@ impl Db {
         self.read("resolve attributes", |c| resolve(c, host))
     }
 
+    /// Every named host with its appliance and resolved attributes: what compiling thousands
+    /// of hosts needs. A handful of queries in one transaction, then resolution in memory,
+    /// so the cost grows linearly with the number of hosts.
+    #[allow(clippy::type_complexity)]
+    pub fn compile_inputs(&self, names: &[String]) -> Result<Vec<(super::hosts::Host, super::Appliance, BTreeMap<String, String>)>> {
+        self.read("read hosts", |c| {
+            let tx = c.unchecked_transaction()?;
+            let mut hosts: std::collections::HashMap<String, super::hosts::Host> = std::collections::HashMap::new();
+            {
+                let mut stmt = tx.prepare(&format!("SELECT {HOST_COLUMNS} FROM host_view"))?;
+                for h in stmt.query_map([], host_from_row)? {
+                    let h = h?;
+                    hosts.insert(h.name.clone(), h);
+                }
+            }
+            // Stored attributes grouped by (scope, target).
+            let mut stored: std::collections::HashMap<(String, String), Vec<(String, String)>> = std::collections::HashMap::new();
+            {
+                let mut stmt = tx.prepare("SELECT scope, target, key, value FROM attributes")?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    stored.entry((r.get(0)?, r.get(1)?)).or_default().push((r.get(2)?, r.get(3)?));
+                }
+            }
+            let shared = super::builtin::network_builtins(&tx)?;
+            let mut apps: BTreeMap<String, super::Appliance> = BTreeMap::new();
+            let mut out = Vec::with_capacity(names.len());
+            for name in names {
+                let h = hosts.remove(name).ok_or_else(|| FactsError::UnknownHost(name.clone()))?;
+                if !apps.contains_key(&h.appliance) {
+                    apps.insert(h.appliance.clone(), load_appliance(&tx, &h.appliance)?.1);
+                }
+                let app = apps[&h.appliance].clone();
+                let mut attrs = BTreeMap::new();
+                let rack = h.rack.to_string();
+                for key in [("global", ""), ("os", h.os.as_str()), ("appliance", h.appliance.as_str()), ("rack", rack.as_str())] {
+                    if let Some(kv) = stored.get(&(key.0.to_string(), key.1.to_string())) {
+                        attrs.extend(kv.iter().cloned());
+                    }
+                }
+                attrs.extend(shared.iter().map(|(k, v)| (k.to_string(), v.clone())));
+                attrs.extend(super::builtin::host_builtins(&h, &app).into_iter().map(|(k, v)| (k.to_string(), v)));
+                if let Some(kv) = stored.get(&("host".to_string(), h.name.clone())) {
+                    attrs.extend(kv.iter().cloned());
+                }
+                out.push((h, app, attrs));
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
     /// A host's resolved attributes as a map (what the compiler consumes).
     pub fn attrs_map(&self, host: &str) -> Result<BTreeMap<String, String>> {
         Ok(self.host_attrs(host)?.into_iter().map(|a| (a.key, a.value)).collect())
@@ -220,14 +272,20 @@ fn check_target(conn: &Connection, target: &Target) -> Result<()> {
 
 fn resolve(conn: &Connection, host: &str) -> Result<Vec<ResolvedAttr>> {
     let sql = format!("SELECT {HOST_COLUMNS} FROM host_view WHERE name = ?1");
-    let h = conn.query_row(&sql, [host], host_from_row).optional()?.ok_or_else(|| FactsError::UnknownHost(host.to_string()))?;
+    let h =
+        conn.prepare_cached(&sql)?.query_row([host], host_from_row).optional()?.ok_or_else(|| FactsError::UnknownHost(host.to_string()))?;
+    resolve_host(conn, &h)
+}
+
+/// The resolved attributes of a host already read from `host_view`.
+pub(crate) fn resolve_host(conn: &Connection, h: &super::hosts::Host) -> Result<Vec<ResolvedAttr>> {
     let mut resolved: BTreeMap<String, ResolvedAttr> = BTreeMap::new();
     let mut put = |key: String, value: String, scope: Scope, secret: bool| {
         if resolved.get(&key).is_none_or(|old| old.scope <= scope) {
             resolved.insert(key.clone(), ResolvedAttr { key, value, scope, secret });
         }
     };
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT scope, key, value, secret FROM attributes
          WHERE scope = 'global' OR (scope = 'os' AND target = ?1) OR (scope = 'appliance' AND target = ?2)
             OR (scope = 'rack' AND target = ?3) OR (scope = 'host' AND target = ?4)",
@@ -244,7 +302,7 @@ fn resolve(conn: &Connection, host: &str) -> Result<Vec<ResolvedAttr>> {
         };
         put(r.get(1)?, r.get(2)?, scope, r.get(3)?);
     }
-    for (key, value) in super::builtin::builtins(conn, &h)? {
+    for (key, value) in super::builtin::builtins(conn, h)? {
         put(key.to_string(), value, Scope::Builtin, false);
     }
     Ok(resolved.into_values().collect())

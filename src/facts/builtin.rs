@@ -17,6 +17,13 @@ use super::network::load_network;
 /// The attributes derived from the facts of host `h`.
 pub(crate) fn builtins(conn: &Connection, h: &Host) -> Result<Vec<(&'static str, String)>> {
     let appliance = load_appliance(conn, &h.appliance)?.1;
+    let mut out = host_builtins(h, &appliance);
+    out.extend(network_builtins(conn)?);
+    Ok(out)
+}
+
+/// The built-ins that come from the host row and its appliance.
+pub(crate) fn host_builtins(h: &Host, appliance: &super::Appliance) -> Vec<(&'static str, String)> {
     let mut out = vec![
         ("hostname", h.name.clone()),
         ("rack", h.rack.to_string()),
@@ -27,23 +34,30 @@ pub(crate) fn builtins(conn: &Connection, h: &Host) -> Result<Vec<(&'static str,
         ("os", h.os.clone()),
         ("distribution", h.distribution.clone()),
         ("cpus", h.cpus.to_string()),
-        ("graph", appliance.graph),
-        ("root", appliance.root),
+        ("graph", appliance.graph.clone()),
+        ("root", appliance.root.clone()),
     ];
     out.extend(h.ip.clone().map(|ip| ("hostaddr", ip)));
     out.extend(h.mac.clone().map(|mac| ("ksmac", mac)));
+    out
+}
+
+/// The built-ins every host shares: the `private` network's `Kickstart_Private*` values.
+pub(crate) fn network_builtins(conn: &Connection) -> Result<Vec<(&'static str, String)>> {
+    let mut out = Vec::new();
     let (net_id, net) = match load_network(conn, "private") {
         Ok(found) => found,
         Err(FactsError::UnknownNetwork(_)) => return Ok(out),
         Err(e) => return Err(e),
     };
     let frontend: Option<String> = conn
-        .query_row(
-            "SELECT i.ip FROM interfaces i JOIN hosts h ON h.id = i.host_id JOIN appliances a ON a.id = h.appliance_id
-             WHERE a.name = 'frontend' AND i.network_id = ?1 AND i.ip IS NOT NULL ORDER BY h.name, i.device LIMIT 1",
-            [net_id],
-            |r| r.get(0),
-        )
+        .prepare_cached(
+            // Join order forced (CROSS JOIN, unary +) so the lookup walks the few frontend
+            // hosts, not every interface of the network: this runs once per compiled host.
+            "SELECT i.ip FROM appliances a CROSS JOIN hosts h ON h.appliance_id = a.id CROSS JOIN interfaces i ON i.host_id = h.id
+             WHERE a.name = 'frontend' AND +i.network_id = ?1 AND i.ip IS NOT NULL ORDER BY h.name, i.device LIMIT 1",
+        )?
+        .query_row([net_id], |r| r.get(0))
         .optional()?;
     let address = frontend.or(net.gateway.map(|g| g.to_string()));
     out.extend(address.map(|a| ("Kickstart_PrivateAddress", a)));

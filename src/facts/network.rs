@@ -100,7 +100,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Network> {
 /// The row id and contents of network `name`, or [`FactsError::UnknownNetwork`].
 pub(crate) fn load_network(conn: &Connection, name: &str) -> Result<(i64, Network)> {
     let sql = format!("SELECT {COLUMNS}, id FROM networks WHERE name = ?1");
-    conn.query_row(&sql, [name], |r| Ok((r.get(6)?, from_row(r)?))).optional()?.ok_or_else(|| FactsError::UnknownNetwork(name.to_string()))
+    conn.prepare_cached(&sql)?
+        .query_row([name], |r| Ok((r.get(6)?, from_row(r)?)))
+        .optional()?
+        .ok_or_else(|| FactsError::UnknownNetwork(name.to_string()))
 }
 
 /// Validate and insert; returns the new row id.

@@ -91,3 +91,31 @@ fn bad_attributes_change_nothing() {
     assert_eq!(Target::parse("rack", Some("4")).unwrap(), Target::Rack(4));
     assert_eq!(db.host_attrs("nope").unwrap_err().code(), "facts::unknown-host");
 }
+
+#[test]
+fn bulk_resolution_matches_one_host_at_a_time() {
+    let (_dir, mut db) = temp_db();
+    db.add_host(&HostSpec { rack: 2, mac: Some("52:54:00:00:00:09".into()), ..HostSpec::new("compute-2-0", "compute") }).unwrap();
+    db.add_host(&HostSpec { rack: 3, ..HostSpec::new("compute-3-0", "compute") }).unwrap();
+    db.add_host(&HostSpec { rack: 2, ..HostSpec::new("login-2-0", "login") }).unwrap();
+    db.add_host(&HostSpec { ip: Some("10.1.1.1".into()), ..HostSpec::new("fe", "frontend") }).unwrap();
+    db.set_attr(&Target::Global, "x", "global", false).unwrap();
+    db.set_attr(&Target::Os("linux".into()), "y", "os", false).unwrap();
+    db.set_attr(&Target::Appliance("compute".into()), "x", "appliance", false).unwrap();
+    db.set_attr(&Target::Rack(2), "z", "rack", false).unwrap();
+    db.set_attr(&Target::Host("compute-2-0".into()), "x", "host", true).unwrap();
+    db.set_attr(&Target::Host("compute-2-0".into()), "hostname", "override", false).unwrap();
+    db.set_attr(&Target::Global, "rack", "stored-rack-loses", false).unwrap();
+    let names: Vec<String> = ["compute-2-0", "compute-3-0", "login-2-0", "fe"].iter().map(|s| s.to_string()).collect();
+    let bulk = db.compile_inputs(&names).unwrap();
+    for (name, (h, app, attrs)) in names.iter().zip(&bulk) {
+        assert_eq!(&h.name, name);
+        assert_eq!(app.name, h.appliance);
+        assert_eq!(attrs, &db.attrs_map(name).unwrap(), "host {name}");
+    }
+    assert_eq!(bulk[0].2["x"], "host");
+    assert_eq!(bulk[0].2["hostname"], "override");
+    assert_eq!(bulk[1].2["rack"], "3");
+    assert_eq!(bulk[2].2["Kickstart_PrivateAddress"], "10.1.1.1");
+    assert!(matches!(db.compile_inputs(&["nope".to_string()]), Err(FactsError::UnknownHost(_))));
+}
