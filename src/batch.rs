@@ -39,6 +39,21 @@ pub struct Stats {
 
 /// Compile every job, in the order given. Uses up to `threads` threads.
 pub fn kickstarts(fw: &Framework, jobs: &[HostJob], opts: &KickstartOptions<'_>, threads: usize) -> (Vec<Compiled>, Stats) {
+    let slots: Vec<std::sync::Mutex<Option<Compiled>>> = jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let stats = kickstarts_with(fw, jobs, opts, threads, |i, c| {
+        *slots[i].lock().expect("no thread panics while holding a slot") = Some(c);
+    });
+    let out = slots.into_iter().map(|m| m.into_inner().expect("slot").expect("every job was compiled")).collect();
+    (out, stats)
+}
+
+/// Compile every job and hand each result to `sink` (with the job's index) as soon as it is
+/// ready, from up to `threads` threads: a large cluster's kickstarts never have to be in
+/// memory all at once.
+pub fn kickstarts_with<F>(fw: &Framework, jobs: &[HostJob], opts: &KickstartOptions<'_>, threads: usize, sink: F) -> Stats
+where
+    F: Fn(usize, Compiled) + Sync,
+{
     let names = fw.cond_names();
     // Group hosts by what their conditions can see.
     let mut groups: HashMap<(&str, Vec<Option<&str>>), usize> = HashMap::new();
@@ -58,21 +73,17 @@ pub fn kickstarts(fw: &Framework, jobs: &[HostJob], opts: &KickstartOptions<'_>,
     let unshared = group_of.iter().filter(|&&g| matches!(&templates[g], Err(d) if d.is_empty())).count();
     let threads = threads.clamp(1, 64).min(jobs.len().max(1));
     let chunk = jobs.len().div_ceil(threads).max(1);
-    let mut out: Vec<Compiled> = Vec::with_capacity(jobs.len());
     std::thread::scope(|s| {
-        let handles: Vec<_> = jobs
-            .chunks(chunk)
-            .zip(group_of.chunks(chunk))
-            .map(|(js, gs)| {
-                let templates = &templates;
-                s.spawn(move || js.iter().zip(gs).map(|(j, &g)| one(fw, j, &templates[g], opts)).collect::<Vec<_>>())
-            })
-            .collect();
-        for h in handles {
-            out.extend(h.join().expect("a compile thread panicked"));
+        for (n, (js, gs)) in jobs.chunks(chunk).zip(group_of.chunks(chunk)).enumerate() {
+            let (templates, sink) = (&templates, &sink);
+            s.spawn(move || {
+                for (k, (j, &g)) in js.iter().zip(gs).enumerate() {
+                    sink(n * chunk + k, one(fw, j, &templates[g], opts));
+                }
+            });
         }
     });
-    (out, Stats { hosts: jobs.len(), groups: leaders.len(), unshared })
+    Stats { hosts: jobs.len(), groups: leaders.len(), unshared }
 }
 
 /// `Ok(template, group diagnostics)`, `Err(errors)` when the group cannot compile, or

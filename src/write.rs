@@ -38,50 +38,96 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Write `files` (relative name -> content) under `dir`, creating it; files whose bytes are
 /// already there are left alone. A `SHA256SUMS` manifest of all of them is written last.
-///
-/// Every changed file is first written to a temporary file beside its target; one sync of
-/// the file system then makes all of them durable before they are renamed into place, so a
-/// tree of 10,000 kickstarts costs one sync, not 10,000.
 pub fn write_tree(dir: &Path, files: &BTreeMap<String, String>) -> std::io::Result<WriteStats> {
-    std::fs::create_dir_all(dir)?;
-    let plain = |e: std::io::Error| std::io::Error::new(e.kind(), e.kind().to_string());
-    let mut stats = WriteStats::default();
-    let mut manifest = String::new();
-    let mut pending: Vec<(tempfile::TempPath, std::path::PathBuf)> = Vec::new();
-    let mut made: std::collections::BTreeSet<std::path::PathBuf> = std::collections::BTreeSet::new();
-    let mut stage = |path: std::path::PathBuf, bytes: &[u8], pending: &mut Vec<_>| -> std::io::Result<()> {
-        let parent = path.parent().unwrap_or(dir).to_path_buf();
-        if made.insert(parent.clone()) {
+    let w = TreeWriter::new(dir)?;
+    for (name, text) in files {
+        w.add(name, text.as_bytes())?;
+    }
+    w.commit()
+}
+
+/// Builds a tree of output files that appears all at once or not at all.
+///
+/// [`TreeWriter::add`] (callable from several threads) stages each changed file in a
+/// temporary file beside its target; [`TreeWriter::commit`] makes them durable with one sync
+/// of the file system, renames them into place, and writes the `SHA256SUMS` manifest.
+/// Dropping the writer without committing removes every staged file, so a failed run leaves
+/// the previous outputs untouched. A tree of 10,000 kickstarts costs one sync, not 10,000,
+/// and never has to be held in memory.
+pub struct TreeWriter {
+    dir: std::path::PathBuf,
+    state: std::sync::Mutex<TreeState>,
+}
+
+#[derive(Default)]
+struct TreeState {
+    made: std::collections::BTreeSet<std::path::PathBuf>,
+    pending: Vec<(tempfile::TempPath, std::path::PathBuf)>,
+    /// Name -> sha256 of every file of the tree.
+    sums: BTreeMap<String, String>,
+    stats: WriteStats,
+}
+
+fn plain(e: std::io::Error) -> std::io::Error {
+    // Errors are reported without the temporary file's (random) name.
+    std::io::Error::new(e.kind(), e.kind().to_string())
+}
+
+impl TreeWriter {
+    pub fn new(dir: &Path) -> std::io::Result<TreeWriter> {
+        std::fs::create_dir_all(dir)?;
+        Ok(TreeWriter { dir: dir.to_path_buf(), state: std::sync::Mutex::new(TreeState::default()) })
+    }
+
+    /// Stage `name` (relative to the tree) with `bytes`, unless the file already holds them.
+    pub fn add(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let path = self.dir.join(name);
+        let sum = sha256_hex(bytes);
+        let unchanged = std::fs::read(&path).is_ok_and(|old| old == bytes);
+        let staged = if unchanged { None } else { Some(self.stage(&path, bytes)?) };
+        let mut st = self.state.lock().expect("no panic while holding the writer's lock");
+        st.sums.insert(name.to_string(), sum);
+        match staged {
+            Some(tmp) => {
+                st.pending.push((tmp, path));
+                st.stats.written += 1;
+            }
+            None => st.stats.unchanged += 1,
+        }
+        Ok(())
+    }
+
+    fn stage(&self, path: &Path, bytes: &[u8]) -> std::io::Result<tempfile::TempPath> {
+        let parent = path.parent().unwrap_or(&self.dir).to_path_buf();
+        let fresh = self.state.lock().expect("no panic while holding the writer's lock").made.insert(parent.clone());
+        if fresh {
             std::fs::create_dir_all(&parent)?;
         }
         let mut tmp = tempfile::Builder::new().prefix(".rocks-compile-").tempfile_in(&parent).map_err(plain)?;
         tmp.write_all(bytes).map_err(plain)?;
-        pending.push((tmp.into_temp_path(), path));
-        Ok(())
-    };
-    for (name, text) in files {
-        let path = dir.join(name);
-        if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
-            stats.unchanged += 1;
-        } else {
-            stage(path, text.as_bytes(), &mut pending)?;
-            stats.written += 1;
+        Ok(tmp.into_temp_path())
+    }
+
+    /// Sync, rename every staged file into place, and write the manifest.
+    pub fn commit(self) -> std::io::Result<WriteStats> {
+        let mut st = self.state.into_inner().expect("no panic while holding the writer's lock");
+        let manifest: String = st.sums.iter().map(|(name, sum)| format!("{sum}  {name}\n")).collect();
+        let mpath = self.dir.join(MANIFEST);
+        if std::fs::read(&mpath).map_or(true, |old| old != manifest.as_bytes()) {
+            let mut tmp = tempfile::Builder::new().prefix(".rocks-compile-").tempfile_in(&self.dir).map_err(plain)?;
+            tmp.write_all(manifest.as_bytes()).map_err(plain)?;
+            st.pending.push((tmp.into_temp_path(), mpath));
         }
-        manifest.push_str(&format!("{}  {name}\n", sha256_hex(text.as_bytes())));
+        if st.pending.is_empty() {
+            return Ok(st.stats);
+        }
+        sync_filesystem(&self.dir)?;
+        for (tmp, path) in st.pending {
+            tmp.persist(&path).map_err(|e| plain(e.error))?;
+        }
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(st.stats)
     }
-    let mpath = dir.join(MANIFEST);
-    if std::fs::read(&mpath).map_or(true, |old| old != manifest.as_bytes()) {
-        stage(mpath, manifest.as_bytes(), &mut pending)?;
-    }
-    if pending.is_empty() {
-        return Ok(stats);
-    }
-    sync_filesystem(dir)?;
-    for (tmp, path) in pending {
-        tmp.persist(&path).map_err(|e| plain(e.error))?;
-    }
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(stats)
 }
 
 /// Flush every written file of the file system holding `dir` (one `syncfs`).

@@ -761,9 +761,20 @@ pub(super) fn host_kickstarts(ui: &mut Ui, path: &Path, a: super::KickstartArgs)
     let runner = super::ShellEval;
     let opts = super::kickstart_options(&a, &runner);
     let threads = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    // With --query, kickstarts are staged in the output tree as they are made (nothing
+    // appears there unless every host compiled); with --host the one text is kept.
+    let tree = match (&a.query, a.output.as_deref()) {
+        (Some(_), Some(dir)) => match crate::write::TreeWriter::new(dir) {
+            Ok(w) => Some(w),
+            Err(e) => return ui.fail(&format!("cannot write to `{}`: {e}", dir.display())),
+        },
+        _ => None,
+    };
+    let single: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let io_error: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
     let mut failed = false;
     let mut groups = 0;
+    let mut count = 0;
     for (graph, hosts) in by_graph {
         let fa = FrameworkArgs { frameworks: a.framework.frameworks.clone(), graph };
         let (fw, mut diags) = match super::open(ui, &fa) {
@@ -778,44 +789,57 @@ pub(super) fn host_kickstarts(ui: &mut Ui, path: &Path, a: super::KickstartArgs)
                 appliance: app.name,
             })
             .collect();
-        let (compiled, stats) = crate::batch::kickstarts(&fw, &jobs, &opts, threads);
+        let found: std::sync::Mutex<Vec<crate::diag::Diagnostic>> = std::sync::Mutex::new(Vec::new());
+        let broken = std::sync::atomic::AtomicBool::new(false);
+        let stats = crate::batch::kickstarts_with(&fw, &jobs, &opts, threads, |_, c| {
+            {
+                let mut f = found.lock().expect("no panic while holding the lock");
+                // Hosts of one group report the same problems: keep each once.
+                for d in c.diags {
+                    if !f.contains(&d) {
+                        f.push(d);
+                    }
+                }
+            }
+            let Some(text) = c.text else {
+                broken.store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            };
+            match &tree {
+                Some(w) => {
+                    if let Err(e) = w.add(&format!("{}.ks", c.host), text.as_bytes()) {
+                        io_error.lock().expect("no panic while holding the lock").get_or_insert(e);
+                    }
+                }
+                None => *single.lock().expect("no panic while holding the lock") = Some(text),
+            }
+        });
         groups += stats.groups;
-        for c in compiled {
-            for d in c.diags {
-                // Hosts of one group report the same problems: show each once.
-                if !diags.contains(&d) {
-                    diags.push(d);
-                }
-            }
-            match c.text {
-                Some(t) => {
-                    files.insert(format!("{}.ks", c.host), t);
-                }
-                None => failed = true,
-            }
-        }
+        count += stats.hosts;
+        diags.extend(found.into_inner().expect("no panic while holding the lock"));
         ui.report(&fw, &diags);
-        failed |= crate::diag::has_errors(&diags);
+        failed |= broken.into_inner() || crate::diag::has_errors(&diags);
+    }
+    if let Some(e) = io_error.into_inner().expect("no panic while holding the lock") {
+        return ui.fail(&format!("cannot write kickstarts: {e}"));
     }
     if failed {
         let _ = writeln!(std::io::stderr(), "error: no kickstart was written because some hosts failed");
         return EXIT_DIAGNOSTICS;
     }
-    if a.host.is_some() {
-        let text = files.into_values().next().unwrap_or_default();
+    let Some(tree) = tree else {
+        let text = single.into_inner().expect("no panic while holding the lock").unwrap_or_default();
         return super::emit_text(ui, a.output.as_deref(), &text);
-    }
+    };
     let dir = a.output.as_deref().expect("clap requires -o with --query");
-    match crate::write::write_tree(dir, &files) {
+    match tree.commit() {
         Ok(s) => {
             let _ = writeln!(
                 std::io::stderr(),
-                "{} kickstarts in {} ({} written, {} unchanged; {} shared profile{})",
-                files.len(),
+                "{count} kickstarts in {} ({} written, {} unchanged; {groups} shared profile{})",
                 dir.display(),
                 s.written,
                 s.unchanged,
-                groups,
                 if groups == 1 { "" } else { "s" }
             );
             EXIT_OK
