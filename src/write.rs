@@ -18,6 +18,8 @@ pub const MANIFEST: &str = "SHA256SUMS";
 pub struct WriteStats {
     pub written: usize,
     pub unchanged: usize,
+    /// Files an earlier run wrote (listed in its manifest) that this run no longer produces.
+    pub removed: usize,
 }
 
 /// Replace `path` with `bytes` atomically.
@@ -108,12 +110,19 @@ impl TreeWriter {
         Ok(tmp.into_temp_path())
     }
 
-    /// Sync, rename every staged file into place, and write the manifest.
+    /// Sync, rename every staged file into place, write the manifest, and remove the files
+    /// the previous manifest listed that this tree no longer has (only files we wrote).
     pub fn commit(self) -> std::io::Result<WriteStats> {
         let mut st = self.state.into_inner().expect("no panic while holding the writer's lock");
         let manifest: String = st.sums.iter().map(|(name, sum)| format!("{sum}  {name}\n")).collect();
         let mpath = self.dir.join(MANIFEST);
-        if std::fs::read(&mpath).map_or(true, |old| old != manifest.as_bytes()) {
+        let old_manifest = std::fs::read_to_string(&mpath).unwrap_or_default();
+        let stale: Vec<String> = old_manifest
+            .lines()
+            .filter_map(|l| l.split_once("  ").map(|(_, name)| name.to_string()))
+            .filter(|name| !st.sums.contains_key(name) && !name.contains("..") && !name.starts_with('/'))
+            .collect();
+        if old_manifest.as_bytes() != manifest.as_bytes() {
             let mut tmp = tempfile::Builder::new().prefix(".rocks-compile-").tempfile_in(&self.dir).map_err(plain)?;
             tmp.write_all(manifest.as_bytes()).map_err(plain)?;
             st.pending.push((tmp.into_temp_path(), mpath));
@@ -124,6 +133,13 @@ impl TreeWriter {
         sync_filesystem(&self.dir)?;
         for (tmp, path) in st.pending {
             tmp.persist(&path).map_err(|e| plain(e.error))?;
+        }
+        for name in stale {
+            match std::fs::remove_file(self.dir.join(&name)) {
+                Ok(()) => st.stats.removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
         std::fs::File::open(&self.dir)?.sync_all()?;
         Ok(st.stats)
@@ -154,10 +170,15 @@ mod tests {
     fn tree_is_incremental() {
         let d = tempfile::tempdir().unwrap();
         let files = BTreeMap::from([("a.ks".to_string(), "x\n".to_string()), ("b.ks".to_string(), "y\n".to_string())]);
-        assert_eq!(write_tree(d.path(), &files).unwrap(), WriteStats { written: 2, unchanged: 0 });
-        assert_eq!(write_tree(d.path(), &files).unwrap(), WriteStats { written: 0, unchanged: 2 });
+        assert_eq!(write_tree(d.path(), &files).unwrap(), WriteStats { written: 2, unchanged: 0, removed: 0 });
+        assert_eq!(write_tree(d.path(), &files).unwrap(), WriteStats { written: 0, unchanged: 2, removed: 0 });
         let m = std::fs::read_to_string(d.path().join(MANIFEST)).unwrap();
         assert!(m.starts_with(&format!("{}  a.ks\n", sha256_hex(b"x\n"))));
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 3, "no temporary files are left");
+        std::fs::write(d.path().join("mine.txt"), "not ours").unwrap();
+        let fewer = BTreeMap::from([("b.ks".to_string(), "y\n".to_string())]);
+        assert_eq!(write_tree(d.path(), &fewer).unwrap(), WriteStats { written: 0, unchanged: 1, removed: 1 });
+        assert!(!d.path().join("a.ks").exists(), "a file we wrote and no longer produce is removed");
+        assert!(d.path().join("mine.txt").exists(), "files we did not write are kept");
     }
 }

@@ -196,9 +196,10 @@ pub enum ApplianceCmd {
         /// Network that discovered hosts join.
         #[arg(long, default_value = "private")]
         network: String,
-        /// Rank of the first host of a rack.
-        #[arg(long, default_value_t = 0)]
-        first_rank: u32,
+        /// Rank of the first host of a rack (default: 0 with `countdown` addresses, as in
+        /// Rocks; 1 with an address template, where rank 0 would be the network address).
+        #[arg(long)]
+        first_rank: Option<u32>,
         /// Hosts of this appliance get no kickstart (switches, PDUs).
         #[arg(long)]
         not_kickstartable: bool,
@@ -288,7 +289,18 @@ pub(super) fn open_db(ui: &mut Ui, path: &Path, fw: &FrameworkArgs) -> Result<Db
     let (framework, _) = super::open(ui, fw)?;
     let defaults: BTreeMap<String, String> =
         framework.defaults.iter().filter(|(k, _)| !PER_HOST.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    Db::init(path, &defaults).map_err(|e| facts_error(ui, &e))
+    let mut db = Db::init(path, &defaults).map_err(|e| facts_error(ui, &e))?;
+    // Credentials among the defaults are stored as secrets, so listings never show them.
+    for (k, v) in defaults.iter().filter(|(k, _)| is_credential(k)) {
+        db.set_attr(&Target::Global, k, v, true).map_err(|e| facts_error(ui, &e))?;
+    }
+    Ok(db)
+}
+
+/// Attribute names that hold credentials (passwords, keys).
+fn is_credential(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("password") || k.contains("mungekey") || k.contains("secret")
 }
 
 /// Report a facts error; database and I/O failures are exit 2, bad input exit 1.
@@ -401,7 +413,7 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
             let apps: Vec<&str> = a.appliances.iter().map(String::as_str).collect();
             match facts::generate(&mut db, a.hosts, a.racks, &apps) {
                 Ok(g) => {
-                    let _ = writeln!(std::io::stderr(), "{g:?}");
+                    let _ = writeln!(std::io::stderr(), "added {} hosts on network `{}`", g.hosts, g.network);
                     EXIT_OK
                 }
                 Err(e) => facts_error(ui, &e),
@@ -422,7 +434,7 @@ fn print_hosts(hosts: &[facts::Host], json: bool) -> i32 {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+        print_json(&v);
         return EXIT_OK;
     }
     let rows: Vec<Vec<String>> = hosts
@@ -470,7 +482,7 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
                                 .iter()
                                 .map(|a| json!({"key": a.key, "value": a.redacted(), "scope": a.scope.as_str(), "secret": a.secret}))
                                 .collect();
-                            println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+                            print_json(&v);
                         } else {
                             let rows: Vec<Vec<String>> =
                                 list.iter().map(|a| vec![a.key.clone(), a.scope.as_str().to_string(), a.redacted().to_string()]).collect();
@@ -488,7 +500,7 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
                             .iter()
                             .map(|a| json!({"key": a.key, "value": a.redacted(), "scope": a.target.scope().as_str(), "target": target_name(&a.target), "secret": a.secret}))
                             .collect();
-                        println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+                        print_json(&v);
                     } else {
                         let rows: Vec<Vec<String>> = list
                             .iter()
@@ -521,6 +533,7 @@ pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
     };
     match cmd {
         ApplianceCmd::Add { name, graph, root, name_policy, ip_policy, network, first_rank, not_kickstartable } => {
+            let first_rank = first_rank.unwrap_or(if ip_policy == facts::appliance::COUNTDOWN { 0 } else { 1 });
             let spec = ApplianceSpec {
                 root: root.unwrap_or_else(|| name.clone()),
                 name,
@@ -540,7 +553,7 @@ pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
                         .iter()
                         .map(|a| json!({"name": a.name, "graph": a.graph, "root": a.root, "kickstartable": a.kickstartable, "name_policy": a.name_policy, "ip_policy": a.ip_policy, "network": a.network, "first_rank": a.first_rank}))
                         .collect();
-                    println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+                    print_json(&v);
                 } else {
                     let rows: Vec<Vec<String>> = list
                         .iter()
@@ -583,7 +596,7 @@ pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
                         .iter()
                         .map(|n| json!({"name": n.name, "cidr": n.cidr.to_string(), "zone": n.zone, "mtu": n.mtu, "gateway": n.gateway.map(|g| g.to_string()), "dns_servers": n.dns_servers.iter().map(|i| i.to_string()).collect::<Vec<_>>()}))
                         .collect();
-                    println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+                    print_json(&v);
                 } else {
                     let rows: Vec<Vec<String>> = list
                         .iter()
@@ -624,7 +637,7 @@ pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
                         .iter()
                         .map(|i| json!({"host": i.host, "device": i.device, "mac": i.mac, "ip": i.ip, "network": i.network, "primary": i.primary}))
                         .collect();
-                    println!("{}", serde_json::to_string_pretty(&v).expect("JSON of strings"));
+                    print_json(&v);
                 } else {
                     let rows: Vec<Vec<String>> = list
                         .iter()
@@ -692,6 +705,12 @@ pub(super) fn discover(ui: &mut Ui, path: &Path, a: DiscoverArgs) -> i32 {
         }
         Err(e) => facts_error(ui, &e),
     }
+}
+
+/// Print JSON on standard output (a closed pipe, as in `| head`, just ends the output).
+fn print_json<T: serde::Serialize>(v: &T) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", serde_json::to_string_pretty(v).expect("JSON of strings"));
 }
 
 /// Print rows under a header, columns padded to their widest cell.
@@ -836,10 +855,11 @@ pub(super) fn host_kickstarts(ui: &mut Ui, path: &Path, a: super::KickstartArgs)
         Ok(s) => {
             let _ = writeln!(
                 std::io::stderr(),
-                "{count} kickstarts in {} ({} written, {} unchanged; {groups} shared profile{})",
+                "{count} kickstarts in {} ({} written, {} unchanged, {} removed; {groups} shared profile{})",
                 dir.display(),
                 s.written,
                 s.unchanged,
+                s.removed,
                 if groups == 1 { "" } else { "s" }
             );
             EXIT_OK

@@ -168,7 +168,8 @@ where
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { EXIT_FAILURE } else { EXIT_OK };
+            // A malformed command line is bad user input, like a malformed file.
+            return if e.use_stderr() { EXIT_DIAGNOSTICS } else { EXIT_OK };
         }
     };
     let mut ui = Ui { color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() };
@@ -299,7 +300,7 @@ fn check(ui: &mut Ui, a: CheckArgs) -> i32 {
     let report = crate::check::check(&fw, diags, &given);
     if a.json {
         let json = serde_json::to_string_pretty(&report.to_json(&fw)).expect("the report serialises");
-        println!("{json}");
+        let _ = writeln!(std::io::stdout().lock(), "{json}");
     } else {
         ui.report(&fw, &report.diagnostics);
         let _ = write!(std::io::stderr(), "{}", report.summary(&fw));
