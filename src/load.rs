@@ -97,12 +97,15 @@ fn load_dir(loaded: &mut Loaded, layer: usize, dir: &Path) -> Result<(), LoadErr
         if !base.is_dir() {
             continue;
         }
-        for entry in WalkDir::new(&base).sort_by_file_name().follow_links(true) {
+        // Not following links lets walkdir use the directory entries' types instead of a
+        // stat per file; a link is followed below only when it is one.
+        for entry in WalkDir::new(&base).sort_by_file_name() {
             let entry = entry.map_err(|e| {
                 let path = e.path().map(|p| p.display().to_string()).unwrap_or_else(|| base.display().to_string());
                 LoadError::Io { path, source: e.into() }
             })?;
-            if !entry.file_type().is_file() {
+            let is_file = entry.file_type().is_file() || (entry.path_is_symlink() && entry.path().is_file());
+            if !is_file {
                 continue;
             }
             let rel = entry.path().strip_prefix(dir).expect("walkdir stays under its root");
@@ -134,7 +137,14 @@ fn classify(rel: &str) -> Option<FileKind> {
     }
 }
 
+/// The directory's own name (`base` for `rolls/base/`); for `.` or `..`, the name of the
+/// directory it stands for.
 fn layer_name(dir: &Path) -> String {
-    let canon = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    canon.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
+    match dir.file_name() {
+        Some(n) => n.to_string_lossy().into_owned(),
+        None => {
+            let canon = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+            canon.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
+        }
+    }
 }

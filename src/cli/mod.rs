@@ -1,7 +1,8 @@
 //! The command line: clap structs -> library calls. The only module that knows clap. [I/O]
 //!
-//! Exit codes: 0 success (warnings may have been printed), 1 the input has errors (every
-//! diagnostic was printed), 2 an internal or I/O failure (unreadable file, unwritable output).
+//! Exit codes: 0 success (warnings may have been printed), 1 the input has errors (files,
+//! facts or the command line; every diagnostic was printed), 2 an internal, database or I/O
+//! failure (unreadable file, unwritable output).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
