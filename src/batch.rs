@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
 use crate::emit::kickstart::{self, KickstartOptions};
-use crate::emit::template::Template;
+use crate::emit::template::{Instance, Template};
 use crate::graph::Framework;
 
 /// One host to compile: its appliance and its attributes (already merged; see
@@ -103,16 +103,19 @@ fn group_template(fw: &Framework, job: &HostJob, opts: &KickstartOptions<'_>) ->
 }
 
 fn one(fw: &Framework, job: &HostJob, t: &Result<(Template, Vec<Diagnostic>), Vec<Diagnostic>>, opts: &KickstartOptions<'_>) -> Compiled {
+    let alone = || {
+        let (ks, diags) = crate::kickstart(fw, &job.appliance, &job.attrs, opts);
+        Compiled { host: job.host.clone(), text: ks.map(|k| k.render()), diags }
+    };
     match t {
-        Ok((t, group)) => {
-            let (text, mut diags) = t.instantiate(&job.attrs);
-            diags.extend(group.iter().cloned());
-            Compiled { host: job.host.clone(), text, diags }
-        }
+        Ok((t, group)) => match t.instantiate(&job.attrs) {
+            Instance::Text(text, mut diags) => {
+                diags.extend(group.iter().cloned());
+                Compiled { host: job.host.clone(), text, diags }
+            }
+            Instance::Alone => alone(),
+        },
         Err(errors) if !errors.is_empty() => Compiled { host: job.host.clone(), text: None, diags: errors.clone() },
-        Err(_) => {
-            let (ks, diags) = crate::kickstart(fw, &job.appliance, &job.attrs, opts);
-            Compiled { host: job.host.clone(), text: ks.map(|k| k.render()), diags }
-        }
+        Err(_) => alone(),
     }
 }

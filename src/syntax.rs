@@ -55,9 +55,9 @@ pub enum ItemKind {
 /// The body and options of a `%pre` or `%post` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Script {
-    pub interpreter: Option<String>,
+    pub interpreter: Option<AttrText>,
     /// Extra section arguments, e.g. `--nochroot`.
-    pub arg: Option<String>,
+    pub arg: Option<AttrText>,
     pub body: Text,
     /// Came from `<configure>` (which gets no post-log markers).
     pub configure: bool,
@@ -493,8 +493,8 @@ fn node_element(el: &Element, items: &mut Vec<Item>, diags: &mut Vec<Diagnostic>
         }
         "pre" | "post" | "configure" => {
             let script = Script {
-                interpreter: el.attr_str("interpreter").filter(|s| !s.trim().is_empty()),
-                arg: el.attr_str("arg").filter(|s| !s.trim().is_empty()),
+                interpreter: el.attr("interpreter").filter(|a| !a.literal().trim().is_empty()).map(attr_text),
+                arg: el.attr("arg").filter(|a| !a.literal().trim().is_empty()).map(attr_text),
                 body: body(el, true, diags),
                 configure: name == "configure",
             };

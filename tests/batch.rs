@@ -47,3 +47,50 @@ fn unknown_appliance_fails_only_its_hosts() {
     assert!(out[1].text.is_none());
     assert_eq!(out[1].diags[0].code, "graph::missing-root");
 }
+
+/// Values that could change the shape of the text (empty, blank, a heredoc delimiter, a
+/// newline, marker characters) must give, in a batch, exactly what compiling alone gives:
+/// through the shared path where the framework allows it, one by one where it does not.
+#[test]
+fn tricky_values_give_the_same_bytes_as_one_by_one() {
+    // Entities only where substitution cannot change the text's shape: hosts share.
+    let shared = "<kickstart>\n<package>zsh</package>\n<main>\n<timezone>--utc &tz;</timezone>\n</main>\n\
+        <post>\necho &v;\n</post>\n<post>&v;</post>\n<post>\n&v;\n\n</post>\n\
+        <post>\n<file name=\"/etc/b\">\nline\n&v;\nx=&v;\n</file>\n</post>\n</kickstart>\n";
+    // Entities that decide sorting, splitting or trimming: every host compiles alone.
+    let alone = "<kickstart>\n<package>&pkg;</package>\n<main>\n<sshpw>&pw;</sshpw>\n</main>\n<debug>&v;</debug>\n\
+        <post interpreter=\"&interp;\">\necho\n</post>\n<post>\n<file name=\"/etc/a\">&v;</file>\n\
+        <file name=\"&path;\" perms=\"0644\">\nx\n</file>\n</post>\n</kickstart>\n";
+    let values = ["", "  ", "EOF", "EOF_1", "a\nEOF\nb", "plain", "tab\t", "\u{E000}x\u{E001}", "a'b\"c"];
+    for (node, expect_shared) in [(shared, true), (alone, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("nodes")).unwrap();
+        std::fs::create_dir_all(dir.path().join("graphs/default")).unwrap();
+        std::fs::write(dir.path().join("graphs/default/g.xml"), "<graph><edge from=\"compute\" to=\"compute\"/></graph>\n").unwrap();
+        std::fs::write(dir.path().join("nodes/compute.xml"), node).unwrap();
+        let (fw, d) = rocks_compile::open(&[Layer::Dir(dir.path().to_path_buf())], "default").unwrap();
+        assert!(d.is_empty(), "{d:?}");
+        let jobs: Vec<HostJob> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let extra = [("v", *v), ("pkg", "emacs"), ("tz", *v), ("pw", *v), ("interp", "/bin/sh"), ("path", "/etc/c")];
+                job(&fw, &format!("h{i}"), "compute", &extra)
+            })
+            .collect();
+        for rcs in [false, true] {
+            let opts = KickstartOptions { rcs, post_log: rcs, ..KickstartOptions::default() };
+            let (out, stats) = batch::kickstarts(&fw, &jobs, &opts, 2);
+            assert_eq!(stats.groups, 1, "no condition reads these attributes");
+            if expect_shared {
+                assert_eq!(stats.unshared, 0, "this framework is compiled once for all hosts");
+            } else {
+                assert_eq!(stats.unshared, jobs.len(), "these entities decide the text's shape");
+            }
+            for (j, c) in jobs.iter().zip(&out) {
+                let (ks, _) = rocks_compile::kickstart(&fw, &j.appliance, &j.attrs, &opts);
+                assert_eq!(c.text.as_deref(), Some(ks.unwrap().render().as_str()), "host {} (v = {:?}, rcs {rcs})", j.host, j.attrs["v"]);
+            }
+        }
+    }
+}

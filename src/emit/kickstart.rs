@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
 use crate::emit::shell::{self, FileWrite, ShellStyle};
+use crate::emit::template;
 use crate::graph::Framework;
 use crate::resolve::Profile;
 use crate::span::{SourceId, Span};
@@ -111,7 +112,8 @@ pub fn build_symbolic(
     if !shareable(profile, opts) {
         return None;
     }
-    Some(build_with(fw, appliance, profile, attrs, opts, true))
+    let (ks, diags, uses) = build_with(fw, appliance, profile, attrs, opts, true);
+    Some((ks, diags, uses?))
 }
 
 fn shareable(profile: &Profile<'_>, opts: &KickstartOptions<'_>) -> bool {
@@ -139,7 +141,7 @@ fn build_with(
     attrs: &Attrs,
     opts: &KickstartOptions<'_>,
     symbolic: bool,
-) -> (Kickstart, Vec<Diagnostic>, Uses) {
+) -> (Kickstart, Vec<Diagnostic>, Option<Uses>) {
     let mut ex = Expander {
         fw,
         attrs,
@@ -150,6 +152,7 @@ fn build_with(
         rcs_seen: BTreeMap::new(),
         symbolic,
         uses: BTreeMap::new(),
+        unshareable: false,
     };
     let lookup = |n: &str| attrs.get(n).map(String::as_str);
     let mut ks = Kickstart {
@@ -181,7 +184,7 @@ fn build_with(
                         ks.post.push(Section { header: format!("%post --log={POST_LOG}"), body: begin, node: node.name.clone() });
                         if accepted {
                             let body = ex.script_body(&s.body);
-                            ks.post.push(Section { header: post_header(s), body, node: node.name.clone() });
+                            ks.post.push(Section { header: ex.header(false, s), body, node: node.name.clone() });
                         }
                         let end = ex.marker(&marker_file, "end", item.span);
                         ks.post.push(Section { header: format!("%post --log={POST_LOG}"), body: end, node: node.name.clone() });
@@ -193,6 +196,8 @@ fn build_with(
                 }
                 match &item.kind {
                     ItemKind::Package { name, meta, disable } => {
+                        // Sorting and de-duplication need the real name.
+                        ex.shape_depends_on(name);
                         let n = ex.plain(name);
                         let n = if *meta { format!("@{n}") } else { n };
                         if *disable {
@@ -204,20 +209,29 @@ fn build_with(
                             enabled.insert(n);
                         }
                     }
-                    ItemKind::Command { command, text } => ks.commands.push(command_line(command, &ex.plain(text))),
+                    ItemKind::Command { command, text } => {
+                        if matches!(command.as_str(), "langsupport" | "sshpw" | "include") {
+                            ex.shape_depends_on(text);
+                        }
+                        let line = command_line(command, &ex.plain(text));
+                        ks.commands.push(ex.trimmed(line));
+                    }
                     ItemKind::Pre(s) => {
                         let body = ex.script_body(&s.body);
-                        ks.pre.push(Section { header: pre_header(s), body, node: node.name.clone() });
+                        ks.pre.push(Section { header: ex.header(true, s), body, node: node.name.clone() });
                     }
                     ItemKind::Post(s) => {
                         let body = ex.script_body(&s.body);
-                        ks.post.push(Section { header: post_header(s), body, node: node.name.clone() });
+                        ks.post.push(Section { header: ex.header(false, s), body, node: node.name.clone() });
                     }
                     ItemKind::Boot { post, body } => {
                         let b = ex.script_body(body);
                         if *post { boot_post.push_str(&b) } else { boot_pre.push_str(&b) }
                     }
-                    ItemKind::Debug { body } => ks.debug.extend(ex.plain(body).lines().map(|l| l.trim_end().to_string())),
+                    ItemKind::Debug { body } => {
+                        ex.shape_depends_on(body);
+                        ks.debug.extend(ex.plain(body).lines().map(|l| l.trim_end().to_string()));
+                    }
                 }
             }
         }
@@ -233,7 +247,8 @@ fn build_with(
         ks.post.push(Section { header: format!("%post --log={POST_LOG}"), body, node: "boot".to_string() });
     }
     ks.packages = enabled.into_iter().chain(disabled.into_iter().map(|d| format!("-{d}"))).collect();
-    (ks, ex.diags, ex.uses)
+    let uses = if ex.unshareable { None } else { Some(ex.uses) };
+    (ks, ex.diags, uses)
 }
 
 fn command_line(command: &str, text: &str) -> String {
@@ -247,25 +262,18 @@ fn command_line(command: &str, text: &str) -> String {
     line.trim_end().to_string()
 }
 
-fn pre_header(s: &Script) -> String {
-    let mut h = format!("%pre --log={PRE_LOG}");
-    if let Some(i) = &s.interpreter {
+/// `%pre` / `%post` header of a script whose `interpreter=` and `arg=` are resolved.
+fn section_header(pre: bool, interpreter: Option<&str>, arg: Option<&str>) -> String {
+    let mut h = if pre {
+        format!("%pre --log={PRE_LOG}")
+    } else {
+        let nochroot = arg.is_some_and(|a| a.split_whitespace().any(|w| w == "--nochroot"));
+        format!("%post --log={}", if nochroot { POST_LOG_NOCHROOT } else { POST_LOG })
+    };
+    if let Some(i) = interpreter {
         h.push_str(&format!(" --interpreter={}", i.trim()));
     }
-    if let Some(a) = &s.arg {
-        h.push(' ');
-        h.push_str(a.trim());
-    }
-    h
-}
-
-fn post_header(s: &Script) -> String {
-    let nochroot = s.arg.as_deref().is_some_and(|a| a.split_whitespace().any(|w| w == "--nochroot"));
-    let mut h = format!("%post --log={}", if nochroot { POST_LOG_NOCHROOT } else { POST_LOG });
-    if let Some(i) = &s.interpreter {
-        h.push_str(&format!(" --interpreter={}", i.trim()));
-    }
-    if let Some(a) = &s.arg {
+    if let Some(a) = arg {
         h.push(' ');
         h.push_str(a.trim());
     }
@@ -299,9 +307,37 @@ struct Expander<'a, 'o> {
     symbolic: bool,
     /// Symbolic mode: every entity name used.
     uses: Uses,
+    /// Symbolic mode: a host's values could change more than the substituted text (a
+    /// package name to sort, a path to split, ...), so hosts must be compiled one by one.
+    unshareable: bool,
 }
 
 impl Expander<'_, '_> {
+    /// Symbolic mode: the text's real value decides more than its own bytes (sorting,
+    /// splitting, trimming at both ends): hosts cannot share this expansion.
+    fn shape_depends_on(&mut self, text: &Text) {
+        if self.symbolic && text.iter().any(|s| !matches!(s, Seg::Lit(_))) {
+            self.unshareable = true;
+        }
+    }
+
+    /// A command line, right-trimmed (after substitution, in symbolic mode).
+    fn trimmed(&self, line: String) -> String {
+        if self.symbolic { format!("{}{line}{}", template::FLOOR, template::TRIM) } else { line.trim_end().to_string() }
+    }
+
+    /// The resolved `%pre`/`%post` header of a script.
+    fn header(&mut self, pre: bool, s: &Script) -> String {
+        for a in [&s.interpreter, &s.arg].into_iter().flatten() {
+            if self.symbolic && a.pieces.iter().any(|p| matches!(p, Piece::Entity(_))) {
+                self.unshareable = true;
+            }
+        }
+        let interpreter = s.interpreter.as_ref().and_then(|a| self.attr_text(a));
+        let arg = s.arg.as_ref().and_then(|a| self.attr_text(a));
+        section_header(pre, interpreter.as_deref(), arg.as_deref())
+    }
+
     /// Text without `<file>` expansion (package names, commands, debug lines).
     fn plain(&mut self, text: &Text) -> String {
         let mut s = String::new();
@@ -313,7 +349,11 @@ impl Expander<'_, '_> {
     fn script_body(&mut self, text: &Text) -> String {
         let mut s = String::new();
         self.expand(text, true, &mut s);
-        finish_body(s)
+        self.finish_body(s)
+    }
+
+    fn finish_body(&self, s: String) -> String {
+        if self.symbolic { format!("{}{s}{}\n", template::FLOOR, template::TRIM) } else { finish_body(s) }
     }
 
     /// Rocks' marker section body: `./nodes/F.xml: begin post section` appended to
@@ -335,7 +375,7 @@ impl Expander<'_, '_> {
         let mut s = String::from("\n");
         self.file(&f, &mut s);
         s.push('\n');
-        finish_body(s)
+        self.finish_body(s)
     }
 
     fn entity(&mut self, name: &str, span: Span) -> String {
@@ -364,7 +404,12 @@ impl Expander<'_, '_> {
     fn expand(&mut self, text: &Text, scripts: bool, out: &mut String) {
         for seg in text {
             match seg {
-                Seg::Lit(s) => out.push_str(s),
+                Seg::Lit(s) => {
+                    if self.symbolic && s.contains(template::is_marker) {
+                        self.unshareable = true;
+                    }
+                    out.push_str(s)
+                }
                 Seg::Entity { name, span } => {
                     let v = self.entity(name, *span);
                     out.push_str(&v);
@@ -503,6 +548,21 @@ impl Expander<'_, '_> {
         let expr = f.expr.as_ref().and_then(|p| self.attr_text(p));
         let src = f.src.as_ref().and_then(|p| self.attr_text(p));
         let text = f.body.as_ref().map(|b| self.plain(b));
+        if self.symbolic {
+            // The real name is split into directory and file (RCS) and the real text decides
+            // `touch` versus heredoc, pipe trimming, and the newlines added at either end.
+            let name_is_symbolic = f.name.pieces.iter().any(|p| matches!(p, Piece::Entity(_)));
+            let text_edges_symbolic = text.as_deref().is_some_and(|t| {
+                t.contains(template::is_marker)
+                    && (t.starts_with(template::is_marker) || t.ends_with(template::is_marker) || template::literal_part(t).is_empty())
+            });
+            if (name_is_symbolic && self.opts.rcs)
+                || text_edges_symbolic
+                || (f.mode == FileMode::Pipe && text.as_deref().is_some_and(|t| t.contains(template::is_marker)))
+            {
+                self.unshareable = true;
+            }
+        }
         if self.opts.rcs && f.rcs {
             let (first, known) = match self.rcs_seen.get(&name) {
                 Some((o, p)) => (false, (owner.clone().or(o.clone()), perms.clone().or(p.clone()))),
@@ -522,7 +582,8 @@ impl Expander<'_, '_> {
             expanded: f.expanded,
             text: text.as_deref(),
         };
-        shell::file_shell(&w, ShellStyle { var_rocks_copy: self.opts.var_rocks_copy, rcs: self.opts.rcs && f.rcs }, out);
+        let style = ShellStyle { var_rocks_copy: self.opts.var_rocks_copy, rcs: self.opts.rcs && f.rcs, mark_heredoc: self.symbolic };
+        shell::file_shell(&w, style, out);
     }
 }
 

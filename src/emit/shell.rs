@@ -23,6 +23,8 @@ pub struct ShellStyle {
     pub var_rocks_copy: bool,
     /// RCS blocks are on: ownership is set there, not after the write.
     pub rcs: bool,
+    /// Mark the heredoc's text for [`crate::emit::template`] (symbolic expansion).
+    pub mark_heredoc: bool,
 }
 
 /// The shell for one `<file>`.
@@ -57,9 +59,15 @@ pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) {
             if !text.starts_with('\n') {
                 out.push('\n');
             }
+            if style.mark_heredoc {
+                out.push(crate::emit::template::DOC);
+            }
             out.push_str(text);
             if !text.ends_with('\n') {
                 out.push('\n');
+            }
+            if style.mark_heredoc {
+                out.push(crate::emit::template::DOC_END);
             }
             out.push_str(&delim);
             out.push('\n');
