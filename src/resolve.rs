@@ -133,7 +133,7 @@ pub fn order(fw: &Framework, reachable: &BTreeSet<String>) -> Result<Vec<String>
             continue;
         }
         if n == TAIL {
-            out.extend(reachable.iter().filter(|r| !in_order.contains(r.as_str())).cloned());
+            out.extend(reachable.iter().filter(|r| !in_order.contains(r.as_str()) && !excluded.contains(*r)).cloned());
         } else if reachable.contains(&n) && !excluded.contains(&n) {
             out.push(n);
         }

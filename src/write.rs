@@ -22,7 +22,17 @@ pub struct WriteStats {
     pub removed: usize,
 }
 
-/// Replace `path` with `bytes` atomically.
+/// Mode of a new output file: readable by the web or TFTP server that hands it out.
+pub const NEW_FILE_MODE: u32 = 0o644;
+
+/// Give a staged file the mode of the file it replaces, or [`NEW_FILE_MODE`].
+fn set_mode(tmp: &std::fs::File, target: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(target).map(|m| m.permissions().mode() & 0o7777).unwrap_or(NEW_FILE_MODE);
+    tmp.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+/// Replace `path` with `bytes` atomically (keeping its mode; new files get 0644).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -33,19 +43,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let plain = |e: std::io::Error| std::io::Error::new(e.kind(), e.kind().to_string());
     let mut tmp = tempfile::Builder::new().prefix(".rocks-compile-").tempfile_in(dir).map_err(plain)?;
     tmp.write_all(bytes).map_err(plain)?;
+    set_mode(tmp.as_file(), path).map_err(plain)?;
     tmp.as_file().sync_all().map_err(plain)?;
     tmp.persist(path).map_err(|e| plain(e.error))?;
     Ok(())
 }
 
 /// Write `files` (relative name -> content) under `dir`, creating it; files whose bytes are
-/// already there are left alone. A `SHA256SUMS` manifest of all of them is written last.
-pub fn write_tree(dir: &Path, files: &BTreeMap<String, String>) -> std::io::Result<WriteStats> {
+/// already there are left alone. A `SHA256SUMS` manifest of all of them is written last;
+/// with `prune`, files listed in the previous manifest and absent now are removed.
+pub fn write_tree(dir: &Path, files: &BTreeMap<String, String>, prune: bool) -> std::io::Result<WriteStats> {
     let w = TreeWriter::new(dir)?;
     for (name, text) in files {
         w.add(name, text.as_bytes())?;
     }
-    w.commit()
+    w.commit(prune)
 }
 
 /// Builds a tree of output files that appears all at once or not at all.
@@ -107,24 +119,34 @@ impl TreeWriter {
         }
         let mut tmp = tempfile::Builder::new().prefix(".rocks-compile-").tempfile_in(&parent).map_err(plain)?;
         tmp.write_all(bytes).map_err(plain)?;
+        set_mode(tmp.as_file(), path).map_err(plain)?;
         Ok(tmp.into_temp_path())
     }
 
-    /// Sync, rename every staged file into place, write the manifest, and remove the files
-    /// the previous manifest listed that this tree no longer has (only files we wrote).
-    pub fn commit(self) -> std::io::Result<WriteStats> {
+    /// Sync, rename every staged file into place and write the manifest. With `prune`, also
+    /// remove the files the previous manifest listed that this tree no longer has (only
+    /// files we wrote; others in the directory are never touched).
+    pub fn commit(self, prune: bool) -> std::io::Result<WriteStats> {
         let mut st = self.state.into_inner().expect("no panic while holding the writer's lock");
-        let manifest: String = st.sums.iter().map(|(name, sum)| format!("{sum}  {name}\n")).collect();
         let mpath = self.dir.join(MANIFEST);
         let old_manifest = std::fs::read_to_string(&mpath).unwrap_or_default();
-        let stale: Vec<String> = old_manifest
-            .lines()
-            .filter_map(|l| l.split_once("  ").map(|(_, name)| name.to_string()))
-            .filter(|name| !st.sums.contains_key(name) && !name.contains("..") && !name.starts_with('/'))
-            .collect();
+        let mut stale: Vec<String> = Vec::new();
+        for (sum, name) in old_manifest.lines().filter_map(|l| l.split_once("  ")) {
+            if st.sums.contains_key(name) || name.contains("..") || name.starts_with('/') {
+                continue;
+            }
+            if prune {
+                stale.push(name.to_string());
+            } else if self.dir.join(name).is_file() {
+                // Not produced this time but still there: it stays ours, and listed.
+                st.sums.insert(name.to_string(), sum.to_string());
+            }
+        }
+        let manifest: String = st.sums.iter().map(|(name, sum)| format!("{sum}  {name}\n")).collect();
         if old_manifest.as_bytes() != manifest.as_bytes() {
             let mut tmp = tempfile::Builder::new().prefix(".rocks-compile-").tempfile_in(&self.dir).map_err(plain)?;
             tmp.write_all(manifest.as_bytes()).map_err(plain)?;
+            set_mode(tmp.as_file(), &mpath).map_err(plain)?;
             st.pending.push((tmp.into_temp_path(), mpath));
         }
         if st.pending.is_empty() {
@@ -170,14 +192,23 @@ mod tests {
     fn tree_is_incremental() {
         let d = tempfile::tempdir().unwrap();
         let files = BTreeMap::from([("a.ks".to_string(), "x\n".to_string()), ("b.ks".to_string(), "y\n".to_string())]);
-        assert_eq!(write_tree(d.path(), &files).unwrap(), WriteStats { written: 2, unchanged: 0, removed: 0 });
-        assert_eq!(write_tree(d.path(), &files).unwrap(), WriteStats { written: 0, unchanged: 2, removed: 0 });
+        assert_eq!(write_tree(d.path(), &files, true).unwrap(), WriteStats { written: 2, unchanged: 0, removed: 0 });
+        assert_eq!(write_tree(d.path(), &files, true).unwrap(), WriteStats { written: 0, unchanged: 2, removed: 0 });
         let m = std::fs::read_to_string(d.path().join(MANIFEST)).unwrap();
         assert!(m.starts_with(&format!("{}  a.ks\n", sha256_hex(b"x\n"))));
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 3, "no temporary files are left");
         std::fs::write(d.path().join("mine.txt"), "not ours").unwrap();
         let fewer = BTreeMap::from([("b.ks".to_string(), "y\n".to_string())]);
-        assert_eq!(write_tree(d.path(), &fewer).unwrap(), WriteStats { written: 0, unchanged: 1, removed: 1 });
+        assert_eq!(write_tree(d.path(), &fewer, false).unwrap(), WriteStats { written: 0, unchanged: 1, removed: 0 });
+        assert!(d.path().join("a.ks").exists(), "without prune, nothing is removed");
+        let m = std::fs::read_to_string(d.path().join(MANIFEST)).unwrap();
+        assert!(m.contains("  a.ks\n"), "the manifest still lists the files we wrote and left: {m}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(d.path().join("b.ks")).unwrap().permissions().mode() & 0o777, 0o644);
+        std::fs::set_permissions(d.path().join("b.ks"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        let changed = BTreeMap::from([("b.ks".to_string(), "z\n".to_string())]);
+        assert_eq!(write_tree(d.path(), &changed, true).unwrap(), WriteStats { written: 1, unchanged: 0, removed: 1 });
+        assert_eq!(std::fs::metadata(d.path().join("b.ks")).unwrap().permissions().mode() & 0o777, 0o640, "the mode is kept");
         assert!(!d.path().join("a.ks").exists(), "a file we wrote and no longer produce is removed");
         assert!(d.path().join("mine.txt").exists(), "files we did not write are kept");
     }

@@ -12,7 +12,9 @@ use crate::span::{SourceId, Span};
 
 /// Parse one file. A malformed file gives `None` and a diagnostic pointing at the problem.
 pub fn parse(id: SourceId, text: &str) -> (Option<Element>, Vec<Diagnostic>) {
-    let mut p = Parser { id, text, diags: Vec::new() };
+    // A UTF-8 byte-order mark (as some editors write) is not content.
+    let offset = if text.starts_with('\u{FEFF}') { '\u{FEFF}'.len_utf8() } else { 0 };
+    let mut p = Parser { id, text: &text[offset..], offset, diags: Vec::new() };
     let root = p.document();
     (root, p.diags)
 }
@@ -115,12 +117,19 @@ fn collect_text(nodes: &[XmlNode], out: &mut String) {
 struct Parser<'a> {
     id: SourceId,
     text: &'a str,
+    /// Where `text` starts in the file.
+    offset: usize,
     diags: Vec<Diagnostic>,
 }
 
 impl<'a> Parser<'a> {
     fn span(&self, start: u64, end: u64) -> Span {
-        Span::new(self.id, start as usize, end as usize)
+        self.at(start as usize, end as usize)
+    }
+
+    /// A span of the parsed text, as a position in the whole file (past any byte-order mark).
+    fn at(&self, start: usize, end: usize) -> Span {
+        Span::new(self.id, start + self.offset, end + self.offset)
     }
 
     fn document(&mut self) -> Option<Element> {
@@ -248,11 +257,11 @@ impl<'a> Parser<'a> {
             i += 1;
         }
         let name = raw[1..i].to_string();
-        let span = Span::new(self.id, base, base + raw.len());
+        let span = self.at(base, base + raw.len());
         if !is_name(&name) {
             self.diags.push(
                 Diagnostic::error("xml::syntax", "malformed XML: `<` starts a tag, but no element name follows")
-                    .label(Span::new(self.id, base, base + 1), "a literal `<` in text")
+                    .label(self.at(base, base + 1), "a literal `<` in text")
                     .help("in text, write `<` as `&lt;` (e.g. `if [ $a &lt; $b ]`), or put the script in a CDATA section"),
             );
             return None;
@@ -270,7 +279,7 @@ impl<'a> Parser<'a> {
                 i += 1;
             }
             let aname = raw[ns..i].to_string();
-            let name_span = Span::new(self.id, base + ns, base + i);
+            let name_span = self.at(base + ns, base + i);
             while i < b.len() && is_space(b[i]) {
                 i += 1;
             }
@@ -290,7 +299,7 @@ impl<'a> Parser<'a> {
             if q != b'"' && q != b'\'' {
                 self.diags.push(
                     Diagnostic::error("xml::syntax", format!("malformed XML: value of `{aname}` is not quoted"))
-                        .label(Span::new(self.id, base + i, base + i + 1), "expected `\"` or `'`"),
+                        .label(self.at(base + i, base + i + 1), "expected `\"` or `'`"),
                 );
                 return None;
             }
@@ -299,7 +308,7 @@ impl<'a> Parser<'a> {
                 Some(off) => vs + off,
                 None => return None, // quick-xml already rejected unterminated values
             };
-            let value_span = Span::new(self.id, base + vs, base + ve);
+            let value_span = self.at(base + vs, base + ve);
             let value = self.attr_value(&raw[vs..ve], value_span)?;
             if attrs.iter().any(|a: &Attribute| a.name == aname) {
                 self.diags.push(
@@ -434,6 +443,16 @@ mod tests {
         assert!(e.is_none());
         assert_eq!(d[0].code, "xml::syntax");
         assert!(d[0].labels[0].span.start > 0);
+    }
+
+    #[test]
+    fn byte_order_mark_is_skipped() {
+        let (e, d) = parse(SourceId(0), "\u{FEFF}<?xml version=\"1.0\"?>\n<kickstart><post>é</pots></kickstart>");
+        assert!(e.is_none());
+        assert_eq!(d[0].labels[0].span.start as usize, "\u{FEFF}<?xml version=\"1.0\"?>\n<kickstart><post>é".len());
+        let (e, d) = parse(SourceId(0), "\u{FEFF}<kickstart a=\"1\"/>");
+        assert!(d.is_empty());
+        assert_eq!(e.unwrap().attrs[0].value_span.start as usize, "\u{FEFF}<kickstart a=\"".len());
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn tricky_values_give_the_same_bytes_as_one_by_one() {
     // Entities only where substitution cannot change the text's shape: hosts share.
     let shared = "<kickstart>\n<package>zsh</package>\n<main>\n<timezone>--utc &tz;</timezone>\n</main>\n\
         <post>\necho &v;\n</post>\n<post>&v;</post>\n<post>\n&v;\n\n</post>\n\
-        <post>\n<file name=\"/etc/b\">\nline\n&v;\nx=&v;\n</file>\n</post>\n</kickstart>\n";
+        <post>\n<file name=\"/etc/b\">\nline\n&v;\nx=&v;\n</file>\n<file name=\"/etc/x-&v;.conf\" perms=\"0644\">\nok\n</file>\n</post>\n</kickstart>\n";
     // Entities that decide sorting, splitting or trimming: every host compiles alone.
     let alone = "<kickstart>\n<package>&pkg;</package>\n<main>\n<sshpw>&pw;</sshpw>\n</main>\n<debug>&v;</debug>\n\
         <post interpreter=\"&interp;\">\necho\n</post>\n<post>\n<file name=\"/etc/a\">&v;</file>\n\

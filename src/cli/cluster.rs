@@ -750,7 +750,11 @@ pub(super) fn host_kickstarts(ui: &mut Ui, path: &Path, a: super::KickstartArgs)
     let names = match (&a.host, &a.query) {
         (Some(h), _) => vec![h.clone()],
         (None, Some(sql)) => match Db::open_readonly(path).and_then(|ro| ro.query_hosts(sql)) {
-            Ok(n) => n,
+            Ok(n) => {
+                // A join may name a host once per matching row: keep the first of each.
+                let mut seen = std::collections::HashSet::new();
+                n.into_iter().filter(|h| seen.insert(h.clone())).collect()
+            }
             Err(e) => return facts_error(ui, &e),
         },
         (None, None) => unreachable!("clap requires --appliance, --host or --query"),
@@ -774,6 +778,10 @@ pub(super) fn host_kickstarts(ui: &mut Ui, path: &Path, a: super::KickstartArgs)
             continue;
         }
         attrs.insert("root".into(), app.root.clone());
+        // A host without an address has none: no framework default may stand in for it.
+        for k in ["hostaddr", "ksmac"] {
+            attrs.entry(k.to_string()).or_default();
+        }
         attrs.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
         by_graph.entry(app.graph.clone()).or_default().push((host.name, app, attrs));
     }
@@ -851,7 +859,7 @@ pub(super) fn host_kickstarts(ui: &mut Ui, path: &Path, a: super::KickstartArgs)
         return super::emit_text(ui, a.output.as_deref(), &text);
     };
     let dir = a.output.as_deref().expect("clap requires -o with --query");
-    match tree.commit() {
+    match tree.commit(a.prune) {
         Ok(s) => {
             let _ = writeln!(
                 std::io::stderr(),

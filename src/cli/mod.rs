@@ -114,6 +114,10 @@ pub struct KickstartArgs {
     /// directory.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// With `--query`: remove kickstarts an earlier run wrote into the directory (listed in
+    /// its `SHA256SUMS`) for hosts the query no longer selects.
+    #[arg(long, requires = "query")]
+    pub prune: bool,
     /// Threads for `--query` (default: every core).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,

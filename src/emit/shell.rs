@@ -33,7 +33,8 @@ pub struct ShellStyle {
 /// start tag: `<file name="/etc/x">\nline\n</file>` writes exactly `line\n`.
 pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) {
     let gt = if f.append { ">>" } else { ">" };
-    let name = f.name;
+    let quoted = quote(f.name);
+    let name = quoted.as_ref();
     if let Some(expr) = f.expr {
         out.push_str(&format!("{expr} {gt} {name}\n"));
     }
@@ -84,6 +85,17 @@ pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) {
     }
 }
 
+/// Can `c` stand unquoted in a shell word? (`$`, `{`, `}` and `~` are left to the shell, as
+/// Rocks left them; template markers stand for values checked when they are substituted.)
+pub fn is_plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "/._-+:,@%=$~{}".contains(c) || crate::emit::template::is_marker(c)
+}
+
+/// A path as one shell word: unchanged when every character is plain, else single-quoted.
+pub fn quote(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.is_empty() && s.chars().all(is_plain) { s.into() } else { format!("'{}'", s.replace('\'', "'\\''")).into() }
+}
+
 /// `EOF`, or `EOF_1`, `EOF_2`, ... when a line of the text would end the heredoc early.
 pub fn heredoc_delimiter(text: &str) -> String {
     let mut delim = "EOF".to_string();
@@ -102,14 +114,18 @@ pub fn rcs_begin(name: &str, owner: Option<&str>, first: bool, out: &mut String)
         Some(i) => (&name[..i], &name[i + 1..]),
         None => (".", name),
     };
+    let rcs_dir = quote(&format!("{dir}/RCS")).into_owned();
+    let rcs_file = quote(&format!("{dir}/RCS/{base},v")).into_owned();
+    let quoted = quote(name);
+    let name = quoted.as_ref();
     out.push('\n');
     if first {
         out.push_str(&format!(
-            "if [ ! -f {dir}/RCS/{base},v ]; then\n\tif [ ! -f {name} ]; then\n\t\ttouch {name};\n\tfi\n\tif [ ! -d {dir}/RCS ]; then\n\t\tmkdir -m 700 {dir}/RCS\n\t\tchown 0:0 {dir}/RCS\n\tfi;\n\techo \"original\" | /opt/rocks/bin/ci {name};\n\t/opt/rocks/bin/co -f -l {name};\nfi\n"
+            "if [ ! -f {rcs_file} ]; then\n\tif [ ! -f {name} ]; then\n\t\ttouch {name};\n\tfi\n\tif [ ! -d {rcs_dir} ]; then\n\t\tmkdir -m 700 {rcs_dir}\n\t\tchown 0:0 {rcs_dir}\n\tfi;\n\techo \"original\" | /opt/rocks/bin/ci {name};\n\t/opt/rocks/bin/co -f -l {name};\nfi\n"
         ));
     }
     if let Some(owner) = owner {
-        out.push_str(&format!("chown {owner} {name}\nchown {owner} {dir}/RCS/{base},v\n"));
+        out.push_str(&format!("chown {owner} {name}\nchown {owner} {rcs_file}\n"));
     }
 }
 
@@ -133,6 +149,16 @@ mod tests {
         let mut s = String::new();
         file_shell(&w(Some("\nline")), ShellStyle::default(), &mut s);
         assert_eq!(s, "cat > /etc/x << 'EOF'\nline\nEOF\n");
+    }
+
+    #[test]
+    fn odd_names_are_quoted() {
+        let mut s = String::new();
+        let mut f = w(Some("x\n"));
+        f.name = "/etc/my file's.conf";
+        file_shell(&f, ShellStyle::default(), &mut s);
+        assert_eq!(s, "cat > '/etc/my file'\\''s.conf' << 'EOF'\nx\nEOF\n");
+        assert_eq!(quote("/etc/$x/a.conf"), "/etc/$x/a.conf");
     }
 
     #[test]

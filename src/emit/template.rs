@@ -115,6 +115,11 @@ impl Template {
                 TEXT | ATTR => {
                     let end = rest.find(END).unwrap_or(rest.len());
                     if let Some(v) = attrs.get(&rest[..end]) {
+                        // Attribute values end up in shell words (file names): one that would
+                        // need quoting changes the text's shape.
+                        if c == ATTR && !v.chars().all(crate::emit::shell::is_plain) {
+                            return Instance::Alone;
+                        }
                         out.push_str(v);
                     }
                     rest = rest.get(end + END.len_utf8()..).unwrap_or("");

@@ -146,14 +146,15 @@ impl StoredAttr {
 }
 
 impl Db {
-    /// Set (or replace) attribute `key` at `target`.
+    /// Set (or replace) attribute `key` at `target`. A secret stays secret when its value is
+    /// replaced without `secret` (unset it to make it public).
     pub fn set_attr(&mut self, target: &Target, key: &str, value: &str, secret: bool) -> Result<()> {
         self.write("set attribute", |tx| {
             check_key(key)?;
             check_target(tx, target)?;
             tx.execute(
                 "INSERT INTO attributes (scope, target, key, value, secret) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (scope, target, key) DO UPDATE SET value = excluded.value, secret = excluded.secret",
+                 ON CONFLICT (scope, target, key) DO UPDATE SET value = excluded.value, secret = secret OR excluded.secret",
                 params![target.scope().as_str(), target.column(), key, value, secret],
             )?;
             Ok(())

@@ -133,7 +133,7 @@ pub(crate) fn migrate(conn: &mut Connection, db_path: &str) -> Result<()> {
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found = user_version(&tx)?;
-    if found > SCHEMA_VERSION {
+    if !(0..=SCHEMA_VERSION).contains(&found) {
         return Err(FactsError::SchemaVersion { db: db_path.to_string(), found, supported: SCHEMA_VERSION });
     }
     for migration in &MIGRATIONS[found as usize..] {

@@ -119,3 +119,14 @@ fn bulk_resolution_matches_one_host_at_a_time() {
     assert_eq!(bulk[2].2["Kickstart_PrivateAddress"], "10.1.1.1");
     assert!(matches!(db.compile_inputs(&["nope".to_string()]), Err(FactsError::UnknownHost(_))));
 }
+
+#[test]
+fn a_secret_stays_secret_when_its_value_changes() {
+    let (_dir, mut db) = temp_db();
+    db.set_attr(&Target::Global, "pw", "one", true).unwrap();
+    db.set_attr(&Target::Global, "pw", "two", false).unwrap();
+    let a = db.attrs(Some(&Target::Global)).unwrap().into_iter().find(|a| a.key == "pw").unwrap();
+    assert!(a.secret);
+    assert_eq!(a.value, "two");
+    assert_eq!(a.redacted(), REDACTED);
+}
