@@ -63,41 +63,106 @@ fn line_col_offset(text: &str, line: usize, col: usize) -> Option<usize> {
 }
 
 /// Parse a Python dict literal of string keys and string values, as Rocks' `*.attrs.py`
-/// files hold (`{'hostname': 'compute-0-0', ...}`).
+/// files hold (`{'hostname': 'compute-0-0', ...}`); `#` comments are allowed.
 pub fn parse_python_dict(text: &str) -> Result<Attrs, AttrsError> {
+    let mut p = PyDict { text, i: 0 };
     let mut out = Attrs::new();
-    let mut strings = Vec::new();
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            q @ (b'\'' | b'"') => {
-                let mut s = String::new();
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    if b[i] == b'\\' && i + 1 < b.len() {
-                        i += 1;
-                    }
-                    let ch = text[i..].chars().next().expect("in bounds");
-                    s.push(ch);
-                    i += ch.len_utf8();
-                }
-                if i >= b.len() {
-                    return Err(AttrsError { message: "unterminated string".into(), range: Some((text.len(), text.len())) });
-                }
-                strings.push(s);
-                i += 1;
-            }
-            _ => i += 1,
+    p.ws();
+    p.expect('{')?;
+    loop {
+        p.ws();
+        if p.eat('}') {
+            break;
         }
+        let key = p.string()?;
+        p.ws();
+        p.expect(':')?;
+        p.ws();
+        let value = p.string()?;
+        out.insert(key, value);
+        p.ws();
+        if p.eat(',') {
+            continue;
+        }
+        p.ws();
+        p.expect('}')?;
+        break;
     }
-    if strings.len() % 2 != 0 {
-        return Err(AttrsError { message: "expected `'key': 'value'` pairs".into(), range: None });
-    }
-    for pair in strings.chunks(2) {
-        out.insert(pair[0].clone(), pair[1].clone());
+    p.ws();
+    if p.i < text.len() {
+        return Err(p.error("unexpected text after the closing `}`"));
     }
     Ok(out)
+}
+
+struct PyDict<'a> {
+    text: &'a str,
+    i: usize,
+}
+
+impl PyDict<'_> {
+    fn peek(&self) -> Option<char> {
+        self.text[self.i..].chars().next()
+    }
+
+    fn ws(&mut self) {
+        while let Some(c) = self.peek() {
+            if c.is_whitespace() {
+                self.i += c.len_utf8();
+            } else if c == '#' {
+                self.i = self.text[self.i..].find('\n').map_or(self.text.len(), |n| self.i + n);
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(c) {
+            self.i += c.len_utf8();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, c: char) -> Result<(), AttrsError> {
+        if self.eat(c) { Ok(()) } else { Err(self.error(&format!("expected `{c}`"))) }
+    }
+
+    fn error(&self, message: &str) -> AttrsError {
+        let end = self.text[self.i..].chars().next().map_or(self.i, |c| self.i + c.len_utf8());
+        AttrsError { message: format!("{message} (a Python dict of strings, `{{'name': 'value', ...}}`)"), range: Some((self.i, end)) }
+    }
+
+    fn string(&mut self) -> Result<String, AttrsError> {
+        let q = match self.peek() {
+            Some(q @ ('\'' | '"')) => q,
+            _ => return Err(self.error("expected a quoted string")),
+        };
+        self.i += 1;
+        let mut s = String::new();
+        loop {
+            let Some(c) = self.peek() else { return Err(self.error("unterminated string")) };
+            self.i += c.len_utf8();
+            match c {
+                c if c == q => return Ok(s),
+                '\\' => {
+                    let Some(e) = self.peek() else { return Err(self.error("unterminated string")) };
+                    self.i += e.len_utf8();
+                    s.push(match e {
+                        'n' => '\n',
+                        't' => '\t',
+                        'r' => '\r',
+                        '0' => '\0',
+                        other => other,
+                    });
+                }
+                '\n' => return Err(self.error("newline in a string")),
+                c => s.push(c),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -112,8 +177,12 @@ mod tests {
         let t = parse_attrs("x = \"y\"\n[attributes]\nz = 3\n", false).unwrap();
         assert_eq!(t["x"], "y");
         assert_eq!(t["z"], "3");
-        let p = parse_python_dict("{ 'a': 'b', \"c\": 'it\\'s' }").unwrap();
+        let p = parse_python_dict("# attrs\n{ 'a': 'b', \"c\": 'it\\'s',\n 'n': 'x\\ny', }\n").unwrap();
         assert_eq!(p["c"], "it's");
+        assert_eq!(p["n"], "x\ny");
+        for bad in ["", "{", "[1]", "{'a' 'b'}", "{'a': 1}", "{'a': 'b'} x"] {
+            assert!(parse_python_dict(bad).is_err(), "{bad:?} must be rejected");
+        }
         assert!(parse_attrs("x = [1]", false).is_err());
     }
 }

@@ -17,6 +17,7 @@ use crate::graph::Framework;
 use crate::load::Layer;
 
 mod cluster;
+mod hosts;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -181,7 +182,7 @@ where
     let db = cli.db;
     match cli.command {
         Cmd::Kickstart(a) if a.appliance.is_some() => kickstart(&mut ui, a),
-        Cmd::Kickstart(a) => cluster::host_kickstarts(&mut ui, &db, a),
+        Cmd::Kickstart(a) => hosts::host_kickstarts(&mut ui, &db, a),
         Cmd::Check(a) => check(&mut ui, a),
         Cmd::Graph(a) => graph(&mut ui, a),
         Cmd::Init(a) => cluster::init(&mut ui, &db, a),
