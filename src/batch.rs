@@ -60,7 +60,9 @@ where
     let mut group_of = Vec::with_capacity(jobs.len());
     let mut leaders: Vec<usize> = Vec::new();
     for (i, j) in jobs.iter().enumerate() {
-        let key = (j.appliance.as_str(), names.iter().map(|n| j.attrs.get(n).map(String::as_str)).collect());
+        // The root node is part of the key: a caller may give hosts of one appliance other roots.
+        let root = j.attrs.get("root").map(String::as_str);
+        let key = (j.appliance.as_str(), std::iter::once(root).chain(names.iter().map(|n| j.attrs.get(n).map(String::as_str))).collect());
         let g = *groups.entry(key).or_insert_with(|| {
             leaders.push(i);
             leaders.len() - 1

@@ -39,8 +39,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
-    // Errors are reported without the temporary file's (random) name.
-    let plain = |e: std::io::Error| std::io::Error::new(e.kind(), e.kind().to_string());
     let mut tmp = tempfile::Builder::new().prefix(".rocks-compile-").tempfile_in(dir).map_err(plain)?;
     tmp.write_all(bytes).map_err(plain)?;
     set_mode(tmp.as_file(), path).map_err(plain)?;
@@ -60,7 +58,7 @@ pub fn write_tree(dir: &Path, files: &BTreeMap<String, String>, prune: bool) -> 
     w.commit(prune)
 }
 
-/// Builds a tree of output files that appears all at once or not at all.
+/// Builds a tree of output files: none of them changes unless every file could be staged.
 ///
 /// [`TreeWriter::add`] (callable from several threads) stages each changed file in a
 /// temporary file beside its target; [`TreeWriter::commit`] makes them durable with one sync

@@ -94,10 +94,6 @@ impl Attribute {
             })
             .collect()
     }
-
-    pub fn has_entities(&self) -> bool {
-        self.value.iter().any(|p| matches!(p, Piece::Entity(_)))
-    }
 }
 
 fn collect_text(nodes: &[XmlNode], out: &mut String) {

@@ -297,10 +297,11 @@ pub(super) fn open_db(ui: &mut Ui, path: &Path, fw: &FrameworkArgs) -> Result<Db
     Ok(db)
 }
 
-/// Attribute names that hold credentials (passwords, keys).
+/// Attribute names that hold credentials (`...Password`, `...MungeKey`, `...Secret`), not
+/// switches about them such as `Kickstart_SSHPasswordAuth`.
 fn is_credential(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    k.contains("password") || k.contains("mungekey") || k.contains("secret")
+    ["password", "mungekey", "secret"].iter().any(|s| k.ends_with(s))
 }
 
 /// Report a facts error; database and I/O failures are exit 2, bad input exit 1.

@@ -387,14 +387,7 @@ impl Expander<'_, '_> {
             Some(v) => v.clone(),
             None => {
                 if self.warned.insert(name.to_string()) {
-                    self.diags.push(
-                        Diagnostic::warning(
-                            "entity::undefined",
-                            format!("attribute `{name}` is not defined; `&{name};` expands to nothing"),
-                        )
-                        .label(span, "undefined attribute")
-                        .help(format!("define it, e.g. `--attr {name}=VALUE`, or in the cluster database")),
-                    );
+                    self.diags.push(super::undefined_entity(name, span));
                 }
                 String::new()
             }
@@ -521,14 +514,7 @@ impl Expander<'_, '_> {
                 Piece::Entity(n) => match self.vars.get(n).or_else(|| self.attrs.get(n)) {
                     Some(v) => s.push_str(v),
                     None => {
-                        self.diags.push(
-                            Diagnostic::error(
-                                "entity::undefined-in-attribute",
-                                format!("attribute `{n}` is not defined, and `&{n};` is used in an XML attribute value"),
-                            )
-                            .label(a.span, "used here")
-                            .help(format!("define `{n}`; unlike text, an attribute value cannot fall back to empty")),
-                        );
+                        self.diags.push(super::undefined_entity_in_attribute(n, a.span));
                         return None;
                     }
                 },

@@ -85,19 +85,8 @@ impl Template {
             match attrs.get(name) {
                 Some(v) if v.contains('\n') || v.chars().any(is_marker) => return Instance::Alone,
                 Some(_) => {}
-                None if *in_attr => diags.push(
-                    Diagnostic::error(
-                        "entity::undefined-in-attribute",
-                        format!("attribute `{name}` is not defined, and `&{name};` is used in an XML attribute value"),
-                    )
-                    .label(*span, "used here")
-                    .help(format!("define `{name}`; unlike text, an attribute value cannot fall back to empty")),
-                ),
-                None => diags.push(
-                    Diagnostic::warning("entity::undefined", format!("attribute `{name}` is not defined; `&{name};` expands to nothing"))
-                        .label(*span, "undefined attribute")
-                        .help(format!("define it, e.g. `--attr {name}=VALUE`, or in the cluster database")),
-                ),
+                None if *in_attr => diags.push(super::undefined_entity_in_attribute(name, *span)),
+                None => diags.push(super::undefined_entity(name, *span)),
             }
         }
         if crate::diag::has_errors(&diags) {
