@@ -18,6 +18,7 @@ use crate::load::Layer;
 
 mod cluster;
 mod hosts;
+mod inventory;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -188,10 +189,10 @@ where
         Cmd::Init(a) => cluster::init(&mut ui, &db, a),
         Cmd::Host(c) => cluster::host(&mut ui, &db, c),
         Cmd::Attr(c) => cluster::attr(&mut ui, &db, c),
-        Cmd::Appliance(c) => cluster::appliance(&mut ui, &db, c),
-        Cmd::Network(c) => cluster::network(&mut ui, &db, c),
-        Cmd::Interface(c) => cluster::interface(&mut ui, &db, c),
-        Cmd::Boot(c) => cluster::boot(&mut ui, &db, c),
+        Cmd::Appliance(c) => inventory::appliance(&mut ui, &db, c),
+        Cmd::Network(c) => inventory::network(&mut ui, &db, c),
+        Cmd::Interface(c) => inventory::interface(&mut ui, &db, c),
+        Cmd::Boot(c) => inventory::boot(&mut ui, &db, c),
         Cmd::Discover(a) => cluster::discover(&mut ui, &db, a),
     }
 }

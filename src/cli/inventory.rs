@@ -1,0 +1,239 @@
+//! The inventory subcommands: `appliance`, `network`, `interface` and `boot`, and the table
+//! and JSON output every cluster-database subcommand prints with. [I/O]
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::json;
+
+use super::cluster::{ApplianceCmd, BootCmd, InterfaceCmd, NetworkCmd, done, facts_error, no_framework, open_db};
+use super::{EXIT_OK, Ui};
+use crate::facts::{self, ApplianceSpec, Boot, FactsError, InterfaceSpec, NetworkSpec, Target};
+
+pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
+    let mut db = match open_db(ui, path, &no_framework()) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    match cmd {
+        ApplianceCmd::Add { name, graph, root, name_policy, ip_policy, network, first_rank, not_kickstartable } => {
+            let first_rank = first_rank.unwrap_or(if ip_policy == facts::appliance::COUNTDOWN { 0 } else { 1 });
+            let spec = ApplianceSpec {
+                root: root.unwrap_or_else(|| name.clone()),
+                name,
+                graph,
+                kickstartable: !not_kickstartable,
+                name_policy,
+                ip_policy,
+                first_rank,
+                network,
+            };
+            done(ui, db.add_appliance(&spec))
+        }
+        ApplianceCmd::List { json } => match db.appliances() {
+            Ok(list) => {
+                if json {
+                    let v: Vec<_> = list
+                        .iter()
+                        .map(|a| json!({"name": a.name, "graph": a.graph, "root": a.root, "kickstartable": a.kickstartable, "name_policy": a.name_policy, "ip_policy": a.ip_policy, "network": a.network, "first_rank": a.first_rank}))
+                        .collect();
+                    print_json(&v);
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .iter()
+                        .map(|a| {
+                            vec![
+                                a.name.clone(),
+                                a.graph.clone(),
+                                a.root.clone(),
+                                if a.kickstartable { "yes" } else { "no" }.to_string(),
+                                a.name_policy.clone(),
+                                a.ip_policy.clone(),
+                                a.network.clone(),
+                            ]
+                        })
+                        .collect();
+                    table(&["NAME", "GRAPH", "ROOT", "KICKSTART", "NAMES", "IPS", "NETWORK"], &rows);
+                }
+                EXIT_OK
+            }
+            Err(e) => facts_error(ui, &e),
+        },
+    }
+}
+
+pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
+    let mut db = match open_db(ui, path, &no_framework()) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    match cmd {
+        NetworkCmd::Add { name, cidr, zone, mtu, gateway, dns } => {
+            let spec = NetworkSpec { zone: zone.unwrap_or_else(|| name.clone()), name, cidr, mtu, gateway, dns_servers: dns };
+            done(ui, db.add_network(&spec))
+        }
+        NetworkCmd::List { json } => match db.networks() {
+            Ok(list) => {
+                let show = |ips: &[std::net::IpAddr]| ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+                if json {
+                    let v: Vec<_> = list
+                        .iter()
+                        .map(|n| json!({"name": n.name, "cidr": n.cidr.to_string(), "zone": n.zone, "mtu": n.mtu, "gateway": n.gateway.map(|g| g.to_string()), "dns_servers": n.dns_servers.iter().map(|i| i.to_string()).collect::<Vec<_>>()}))
+                        .collect();
+                    print_json(&v);
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .iter()
+                        .map(|n| {
+                            vec![
+                                n.name.clone(),
+                                n.cidr.to_string(),
+                                n.zone.clone(),
+                                n.mtu.to_string(),
+                                n.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                                show(&n.dns_servers),
+                            ]
+                        })
+                        .collect();
+                    table(&["NAME", "CIDR", "ZONE", "MTU", "GATEWAY", "DNS"], &rows);
+                }
+                EXIT_OK
+            }
+            Err(e) => facts_error(ui, &e),
+        },
+    }
+}
+
+pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
+    let mut db = match open_db(ui, path, &no_framework()) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    match cmd {
+        InterfaceCmd::Add { host, device, mac, ip, network, primary } => {
+            done(ui, db.add_interface(&InterfaceSpec { host, device, mac, ip, network, primary }))
+        }
+        InterfaceCmd::Remove { host, device } => done(ui, db.remove_interface(&host, &device)),
+        InterfaceCmd::List { host, json } => match db.interfaces(host.as_deref()) {
+            Ok(list) => {
+                if json {
+                    let v: Vec<_> = list
+                        .iter()
+                        .map(|i| json!({"host": i.host, "device": i.device, "mac": i.mac, "ip": i.ip, "network": i.network, "primary": i.primary}))
+                        .collect();
+                    print_json(&v);
+                } else {
+                    let rows: Vec<Vec<String>> = list
+                        .iter()
+                        .map(|i| {
+                            vec![
+                                i.host.clone(),
+                                i.device.clone(),
+                                i.mac.clone().unwrap_or_default(),
+                                i.ip.clone().unwrap_or_default(),
+                                i.network.clone().unwrap_or_default(),
+                                if i.primary { "yes" } else { "" }.to_string(),
+                            ]
+                        })
+                        .collect();
+                    table(&["HOST", "DEVICE", "MAC", "IP", "NETWORK", "PRIMARY"], &rows);
+                }
+                EXIT_OK
+            }
+            Err(e) => facts_error(ui, &e),
+        },
+    }
+}
+
+pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
+    let mut db = match open_db(ui, path, &no_framework()) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    match cmd {
+        BootCmd::Set { host, action } => {
+            let b = match action.as_str() {
+                "install" => Boot::Install,
+                "os" => Boot::Os,
+                other => {
+                    return facts_error(ui, &FactsError::bad_value("boot action", other, "use `install` or `os`"));
+                }
+            };
+            done(ui, db.set_boot(&host, b))
+        }
+    }
+}
+
+pub(super) fn print_hosts(hosts: &[facts::Host], json: bool) -> i32 {
+    if json {
+        let v: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                json!({
+                    "name": h.name, "appliance": h.appliance, "rack": h.rack, "rank": h.rank, "cpus": h.cpus,
+                    "arch": h.arch, "os": h.os, "distribution": h.distribution, "boot": h.boot.as_str(),
+                    "ip": h.ip, "mac": h.mac, "network": h.network, "interface": h.device, "comment": h.comment,
+                })
+            })
+            .collect();
+        print_json(&v);
+        return EXIT_OK;
+    }
+    let rows: Vec<Vec<String>> = hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.name.clone(),
+                h.appliance.clone(),
+                h.rack.to_string(),
+                h.rank.to_string(),
+                h.cpus.to_string(),
+                h.ip.clone().unwrap_or_default(),
+                h.mac.clone().unwrap_or_default(),
+                h.boot.as_str().to_string(),
+            ]
+        })
+        .collect();
+    table(&["NAME", "APPLIANCE", "RACK", "RANK", "CPUS", "IP", "MAC", "BOOT"], &rows);
+    EXIT_OK
+}
+
+pub(super) fn target_name(t: &Target) -> String {
+    match t {
+        Target::Global => String::new(),
+        Target::Os(s) | Target::Appliance(s) | Target::Host(s) => s.clone(),
+        Target::Rack(r) => r.to_string(),
+    }
+}
+
+/// Print JSON on standard output (a closed pipe, as in `| head`, just ends the output).
+pub(super) fn print_json<T: serde::Serialize>(v: &T) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", serde_json::to_string_pretty(v).expect("JSON of strings"));
+}
+
+/// Print rows under a header, columns padded to their widest cell.
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = width[i]));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let _ = writeln!(out, "{}", line(header.to_vec()));
+    for r in rows {
+        let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
+    }
+}
