@@ -70,8 +70,7 @@ where
         group_of.push(g);
     }
     // One symbolic kickstart per group.
-    let templates: Vec<Result<(Template, Vec<Diagnostic>), Vec<Diagnostic>>> =
-        leaders.iter().map(|&i| group_template(fw, &jobs[i], opts)).collect();
+    let templates: Vec<GroupTemplate> = leaders.iter().map(|&i| group_template(fw, &jobs[i], opts)).collect();
     let unshared = group_of.iter().filter(|&&g| matches!(&templates[g], Err(d) if d.is_empty())).count();
     let threads = threads.clamp(1, 64).min(jobs.len().max(1));
     let chunk = jobs.len().div_ceil(threads).max(1);
@@ -88,9 +87,12 @@ where
     Stats { hosts: jobs.len(), groups: leaders.len(), unshared }
 }
 
+/// What one group of hosts shares: see [`group_template`].
+type GroupTemplate = Result<(Template, Vec<Diagnostic>), Vec<Diagnostic>>;
+
 /// `Ok(template, group diagnostics)`, `Err(errors)` when the group cannot compile, or
 /// `Err(empty)` when its hosts must be compiled one by one.
-fn group_template(fw: &Framework, job: &HostJob, opts: &KickstartOptions<'_>) -> Result<(Template, Vec<Diagnostic>), Vec<Diagnostic>> {
+fn group_template(fw: &Framework, job: &HostJob, opts: &KickstartOptions<'_>) -> GroupTemplate {
     let root = job.attrs.get("root").cloned().unwrap_or_else(|| fw.root_of(&job.appliance));
     let (profile, mut diags) = crate::resolve::profile(fw, &root, &job.attrs);
     let Some(profile) = profile else { return Err(diags) };
@@ -104,7 +106,7 @@ fn group_template(fw: &Framework, job: &HostJob, opts: &KickstartOptions<'_>) ->
     Ok((Template { text: ks.render(), uses }, diags))
 }
 
-fn one(fw: &Framework, job: &HostJob, t: &Result<(Template, Vec<Diagnostic>), Vec<Diagnostic>>, opts: &KickstartOptions<'_>) -> Compiled {
+fn one(fw: &Framework, job: &HostJob, t: &GroupTemplate, opts: &KickstartOptions<'_>) -> Compiled {
     let alone = || {
         let (ks, diags) = crate::kickstart(fw, &job.appliance, &job.attrs, opts);
         Compiled { host: job.host.clone(), text: ks.map(|k| k.render()), diags }

@@ -156,10 +156,7 @@ impl<'a> Parser<'a> {
                 Event::Start(_) | Event::Empty(_) => {
                     let raw = &self.text[start as usize..end as usize];
                     let is_empty = matches!(ev, Event::Empty(_));
-                    let el = match self.start_tag(raw, start as usize) {
-                        Some(el) => el,
-                        None => return None,
-                    };
+                    let el = self.start_tag(raw, start as usize)?;
                     if stack.is_empty() && root.is_some() {
                         self.diags.push(
                             Diagnostic::error("xml::syntax", "malformed XML: more than one root element")
@@ -238,7 +235,7 @@ impl<'a> Parser<'a> {
         root
     }
 
-    fn close(&mut self, el: Element, stack: &mut Vec<Element>, root: &mut Option<Element>) {
+    fn close(&mut self, el: Element, stack: &mut [Element], root: &mut Option<Element>) {
         match stack.last_mut() {
             Some(parent) => parent.children.push(XmlNode::Element(el)),
             None => *root = Some(el),
@@ -380,12 +377,12 @@ impl<'a> Parser<'a> {
 }
 
 fn push_text(children: &mut Vec<XmlNode>, s: String, span: Span) {
-    if let Some(XmlNode::Text(prev, prev_span)) = children.last_mut() {
-        if prev_span.end == span.start {
-            prev.push_str(&s);
-            prev_span.end = span.end;
-            return;
-        }
+    if let Some(XmlNode::Text(prev, prev_span)) = children.last_mut()
+        && prev_span.end == span.start
+    {
+        prev.push_str(&s);
+        prev_span.end = span.end;
+        return;
     }
     children.push(XmlNode::Text(s, span));
 }

@@ -34,7 +34,9 @@ pub(super) fn host_kickstarts(ui: &mut Ui, path: &Path, a: super::KickstartArgs)
         Err(c) => return c,
     };
     // Facts of every host, grouped by the graph its appliance uses.
-    let mut by_graph: BTreeMap<String, Vec<(String, facts::Appliance, BTreeMap<String, String>)>> = BTreeMap::new();
+    // Host name, appliance and attributes, grouped by the graph the appliance uses.
+    type Host = (String, facts::Appliance, BTreeMap<String, String>);
+    let mut by_graph: BTreeMap<String, Vec<Host>> = BTreeMap::new();
     let inputs = match db.compile_inputs(&names) {
         Ok(v) => v,
         Err(e) => return facts_error(ui, &e),

@@ -121,10 +121,10 @@ impl Template {
                 DOC => doc_start = Some(out.len()),
                 DOC_END => {
                     let delim = rest.split('\n').next().unwrap_or("");
-                    if let Some(start) = doc_start.take() {
-                        if out[start..].lines().any(|l| l == delim) {
-                            return Instance::Alone;
-                        }
+                    if let Some(start) = doc_start.take()
+                        && out[start..].lines().any(|l| l == delim)
+                    {
+                        return Instance::Alone;
                     }
                 }
                 _ => {}
