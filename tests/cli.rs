@@ -1,7 +1,9 @@
 //! End-to-end tests of the `rocks-compile` binary: real validators, exit codes, atomic output,
 //! determinism.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::validate;
+
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
@@ -16,36 +18,6 @@ fn bin() -> Command {
 
 fn tmpdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
-}
-
-/// `ksvalidator` from pykickstart; `.ci/run` installs it. Missing means a broken setup.
-fn ksvalidator() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("ksvalidator")).find(|p| p.is_file()));
-    if found.is_none() {
-        let msg = "*** ksvalidator (pip install pykickstart) is not installed: kickstarts were NOT validated ***";
-        if std::env::var("ROCKS_SKIP_VALIDATORS").as_deref() == Ok("1") {
-            eprintln!("{msg}");
-        } else {
-            panic!("{msg} (set ROCKS_SKIP_VALIDATORS=1 to skip)");
-        }
-    }
-    found
-}
-
-/// Run `ksvalidator -v RHEL9` strictly: exit 0, nothing on stderr, no message on stdout but
-/// the "Checking" line (its exit code alone counts errors modulo 256).
-fn validate(ks: &Path) {
-    let Some(v) = ksvalidator() else { return };
-    let scratch = tmpdir();
-    let out = Command::new(v).args(["-v", "RHEL9"]).arg(ks).env("TMPDIR", scratch.path()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let noise: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("Checking kickstart file")).collect();
-    assert!(
-        out.status.success() && stderr.trim().is_empty() && noise.is_empty(),
-        "ksvalidator rejected {}:\n{stdout}\n{stderr}",
-        ks.display()
-    );
 }
 
 #[test]

@@ -5,6 +5,9 @@
 //! command must exit 1 with its stable diagnostic code and leave the database exactly as it was,
 //! which is proved by comparing [`Db::dump`](rocks_compile::facts::Db::dump) before and after.
 
+mod common;
+use common::validate;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -154,36 +157,6 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap())
         })
         .collect()
-}
-
-/// `ksvalidator` from pykickstart (as in tests/cli.rs): missing means a broken setup.
-fn ksvalidator() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("ksvalidator")).find(|p| p.is_file()));
-    if found.is_none() {
-        let msg = "*** ksvalidator (pip install pykickstart) is not installed: kickstarts were NOT validated ***";
-        if std::env::var("ROCKS_SKIP_VALIDATORS").as_deref() == Ok("1") {
-            eprintln!("{msg}");
-        } else {
-            panic!("{msg} (set ROCKS_SKIP_VALIDATORS=1 to skip)");
-        }
-    }
-    found
-}
-
-/// Run `ksvalidator -v RHEL9` strictly (as in tests/cli.rs): exit 0, nothing on stderr, no
-/// message on stdout but the "Checking" line.
-fn validate(ks: &Path) {
-    let Some(v) = ksvalidator() else { return };
-    let scratch = tmpdir();
-    let out = Command::new(v).args(["-v", "RHEL9"]).arg(ks).env("TMPDIR", scratch.path()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let noise: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("Checking kickstart file")).collect();
-    assert!(
-        out.status.success() && stderr.trim().is_empty() && noise.is_empty(),
-        "ksvalidator rejected {}:\n{stdout}\n{stderr}",
-        ks.display()
-    );
 }
 
 /// A database with `compute-1-0` (rack 1, 52:54:00:00:00:01, 10.1.255.254), `compute-1-1`

@@ -1,0 +1,36 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `ksvalidator` from pykickstart; `.ci/run` installs it. Missing means a broken setup, so
+/// the tests fail loudly unless `ROCKS_SKIP_VALIDATORS=1` says to skip the validation.
+pub fn ksvalidator() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("ksvalidator")).find(|p| p.is_file()));
+    if found.is_none() {
+        let msg = "*** ksvalidator (pip install pykickstart) is not installed: kickstarts were NOT validated ***";
+        if std::env::var("ROCKS_SKIP_VALIDATORS").as_deref() == Ok("1") {
+            eprintln!("{msg}");
+        } else {
+            panic!("{msg} (set ROCKS_SKIP_VALIDATORS=1 to skip)");
+        }
+    }
+    found
+}
+
+/// Run `ksvalidator -v RHEL9` strictly: exit 0, nothing on stderr, no message on stdout but
+/// the "Checking" line (its exit code alone counts errors modulo 256). `TMPDIR` is a scratch
+/// directory because every run leaves a copy of the file there.
+pub fn validate(ks: &Path) {
+    let Some(v) = ksvalidator() else { return };
+    let scratch = tempfile::tempdir().unwrap();
+    let out = Command::new(v).args(["-v", "RHEL9"]).arg(ks).env("TMPDIR", scratch.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let noise: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("Checking kickstart file")).collect();
+    assert!(
+        out.status.success() && stderr.trim().is_empty() && noise.is_empty(),
+        "ksvalidator rejected {}:\n{stdout}\n{stderr}",
+        ks.display()
+    );
+}
