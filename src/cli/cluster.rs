@@ -350,10 +350,7 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
             Err(e) => facts_error(ui, &e),
         };
     }
-    let mut db = match open_db(ui, path, &no_framework()) {
-        Ok(db) => db,
-        Err(c) => return c,
-    };
+    let mut db = open_db_or_return!(ui, path);
     match cmd {
         HostCmd::Add(a) => done(
             ui,
@@ -425,10 +422,7 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
 }
 
 pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
-    let mut db = match open_db(ui, path, &no_framework()) {
-        Ok(db) => db,
-        Err(c) => return c,
-    };
+    let mut db = open_db_or_return!(ui, path);
     match cmd {
         AttrCmd::Set { key, value, scope, secret } => {
             done(ui, db.set_attr(&scope.target().unwrap_or(Target::Global), &key, &value, secret))
@@ -487,10 +481,7 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
 }
 
 pub(super) fn discover(ui: &mut Ui, path: &Path, a: DiscoverArgs) -> i32 {
-    let mut db = match open_db(ui, path, &no_framework()) {
-        Ok(db) => db,
-        Err(c) => return c,
-    };
+    let mut db = open_db_or_return!(ui, path);
     let mut text = String::new();
     let read = if a.from_log == "-" {
         std::io::stdin().read_to_string(&mut text)

@@ -6,15 +6,12 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::cluster::{ApplianceCmd, BootCmd, InterfaceCmd, NetworkCmd, done, facts_error, no_framework, open_db};
+use super::cluster::{ApplianceCmd, BootCmd, InterfaceCmd, NetworkCmd, done, facts_error};
 use super::{EXIT_OK, Ui};
 use crate::facts::{self, ApplianceSpec, Boot, FactsError, InterfaceSpec, NetworkSpec, Target};
 
 pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
-    let mut db = match open_db(ui, path, &no_framework()) {
-        Ok(db) => db,
-        Err(c) => return c,
-    };
+    let mut db = open_db_or_return!(ui, path);
     match cmd {
         ApplianceCmd::Add { name, graph, root, name_policy, ip_policy, network, first_rank, not_kickstartable } => {
             let first_rank = first_rank.unwrap_or(if ip_policy == facts::appliance::COUNTDOWN { 0 } else { 1 });
@@ -63,10 +60,7 @@ pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
 }
 
 pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
-    let mut db = match open_db(ui, path, &no_framework()) {
-        Ok(db) => db,
-        Err(c) => return c,
-    };
+    let mut db = open_db_or_return!(ui, path);
     match cmd {
         NetworkCmd::Add { name, cidr, zone, mtu, gateway, dns } => {
             let spec = NetworkSpec { zone: zone.unwrap_or_else(|| name.clone()), name, cidr, mtu, gateway, dns_servers: dns };
@@ -105,10 +99,7 @@ pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
 }
 
 pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
-    let mut db = match open_db(ui, path, &no_framework()) {
-        Ok(db) => db,
-        Err(c) => return c,
-    };
+    let mut db = open_db_or_return!(ui, path);
     match cmd {
         InterfaceCmd::Add { host, device, mac, ip, network, primary } => {
             done(ui, db.add_interface(&InterfaceSpec { host, device, mac, ip, network, primary }))
@@ -146,10 +137,7 @@ pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
 }
 
 pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
-    let mut db = match open_db(ui, path, &no_framework()) {
-        Ok(db) => db,
-        Err(c) => return c,
-    };
+    let mut db = open_db_or_return!(ui, path);
     match cmd {
         BootCmd::Set { host, action } => {
             let b = match action.as_str() {

@@ -16,6 +16,16 @@ use crate::emit::kickstart::{EvalRunner, KickstartOptions};
 use crate::graph::Framework;
 use crate::load::Layer;
 
+/// Open the cluster database (creating it when missing), or return the failure's exit code.
+macro_rules! open_db_or_return {
+    ($ui:expr, $path:expr) => {
+        match $crate::cli::cluster::open_db($ui, $path, &$crate::cli::cluster::no_framework()) {
+            Ok(db) => db,
+            Err(code) => return code,
+        }
+    };
+}
+
 mod cluster;
 mod hosts;
 mod inventory;
