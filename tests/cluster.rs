@@ -433,28 +433,32 @@ fn discover_adds_unknown_macs_once() {
     rejected(d, run(d, &["discover", "--appliance", "nosuch", "--from-log"]).arg(&log), "facts::unknown-appliance");
 }
 
+/// Fellowship's cluster layout: network `fellowship` 10.5.0.0/16 and an appliance `node`
+/// named `r{rack:02}n{rank:02}` with addresses `10.5.{rack}.{rank}`; `extra` goes to
+/// `appliance add`.
+fn fellowship(d: &Path, extra: &[&str]) {
+    ok(&mut run(d, &["network", "add", "fellowship", "10.5.0.0/16", "--zone", "fellowship"]));
+    let mut args = vec![
+        "appliance",
+        "add",
+        "node",
+        "--name-policy",
+        "r{rack:02}n{rank:02}",
+        "--ip-policy",
+        "10.5.{rack}.{rank}",
+        "--network",
+        "fellowship",
+    ];
+    args.extend_from_slice(extra);
+    ok(&mut run(d, &args));
+}
+
 /// A template naming policy on its own network; `--first-rank 1` given explicitly.
 #[test]
 fn discover_with_template_policies() {
     let dir = tmpdir();
     let d = dir.path();
-    ok(&mut run(d, &["network", "add", "fellowship", "10.5.0.0/16", "--zone", "fellowship"]));
-    ok(&mut run(
-        d,
-        &[
-            "appliance",
-            "add",
-            "node",
-            "--name-policy",
-            "r{rack:02}n{rank:02}",
-            "--ip-policy",
-            "10.5.{rack}.{rank}",
-            "--network",
-            "fellowship",
-            "--first-rank",
-            "1",
-        ],
-    ));
+    fellowship(d, &["--first-rank", "1"]);
     let log = d.join("log");
     std::fs::write(&log, [syslog_discover("52:54:00:00:05:01"), syslog_discover("52:54:00:00:05:02")].concat()).unwrap();
     discover(d, "node", 3, &log);
@@ -474,21 +478,7 @@ fn discover_with_template_policies() {
 fn template_policies_start_ranks_at_one_by_default() {
     let dir = tmpdir();
     let d = dir.path();
-    ok(&mut run(d, &["network", "add", "fellowship", "10.5.0.0/16", "--zone", "fellowship"]));
-    ok(&mut run(
-        d,
-        &[
-            "appliance",
-            "add",
-            "node",
-            "--name-policy",
-            "r{rack:02}n{rank:02}",
-            "--ip-policy",
-            "10.5.{rack}.{rank}",
-            "--network",
-            "fellowship",
-        ],
-    ));
+    fellowship(d, &[]);
     let log = d.join("log");
     std::fs::write(&log, syslog_discover("52:54:00:00:05:01")).unwrap();
     discover(d, "node", 3, &log);

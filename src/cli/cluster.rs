@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 
-use super::inventory::{print_hosts, print_json, table, target_name};
+use super::inventory::{listing, print_hosts, target_name};
 use super::{EXIT_DIAGNOSTICS, EXIT_FAILURE, EXIT_OK, FrameworkArgs, Ui};
 use crate::facts::{self, Db, FactsError, HostField, HostFilter, HostSpec, Target};
 
@@ -438,42 +438,24 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
         AttrCmd::List { scope, json } => {
             if let Some(h) = &scope.host {
                 return match db.host_attrs(h) {
-                    Ok(list) => {
-                        if json {
-                            let v: Vec<_> = list
-                                .iter()
-                                .map(|a| json!({"key": a.key, "value": a.redacted(), "scope": a.scope.as_str(), "secret": a.secret}))
-                                .collect();
-                            print_json(&v);
-                        } else {
-                            let rows: Vec<Vec<String>> =
-                                list.iter().map(|a| vec![a.key.clone(), a.scope.as_str().to_string(), a.redacted().to_string()]).collect();
-                            table(&["ATTRIBUTE", "SCOPE", "VALUE"], &rows);
-                        }
-                        EXIT_OK
-                    }
+                    Ok(list) => listing(
+                        json,
+                        &list,
+                        |a| json!({"key": a.key, "value": a.redacted(), "scope": a.scope.as_str(), "secret": a.secret}),
+                        &["ATTRIBUTE", "SCOPE", "VALUE"],
+                        |a| vec![a.key.clone(), a.scope.as_str().to_string(), a.redacted().to_string()],
+                    ),
                     Err(e) => facts_error(ui, &e),
                 };
             }
             match db.attrs(scope.target().as_ref()) {
-                Ok(list) => {
-                    if json {
-                        let v: Vec<_> = list
-                            .iter()
-                            .map(|a| json!({"key": a.key, "value": a.redacted(), "scope": a.target.scope().as_str(), "target": target_name(&a.target), "secret": a.secret}))
-                            .collect();
-                        print_json(&v);
-                    } else {
-                        let rows: Vec<Vec<String>> = list
-                            .iter()
-                            .map(|a| {
-                                vec![a.key.clone(), a.target.scope().as_str().to_string(), target_name(&a.target), a.redacted().to_string()]
-                            })
-                            .collect();
-                        table(&["ATTRIBUTE", "SCOPE", "TARGET", "VALUE"], &rows);
-                    }
-                    EXIT_OK
-                }
+                Ok(list) => listing(
+                    json,
+                    &list,
+                    |a| json!({"key": a.key, "value": a.redacted(), "scope": a.target.scope().as_str(), "target": target_name(&a.target), "secret": a.secret}),
+                    &["ATTRIBUTE", "SCOPE", "TARGET", "VALUE"],
+                    |a| vec![a.key.clone(), a.target.scope().as_str().to_string(), target_name(&a.target), a.redacted().to_string()],
+                ),
                 Err(e) => facts_error(ui, &e),
             }
         }

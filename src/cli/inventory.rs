@@ -28,32 +28,24 @@ pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
             done(ui, db.add_appliance(&spec))
         }
         ApplianceCmd::List { json } => match db.appliances() {
-            Ok(list) => {
-                if json {
-                    let v: Vec<_> = list
-                        .iter()
-                        .map(|a| json!({"name": a.name, "graph": a.graph, "root": a.root, "kickstartable": a.kickstartable, "name_policy": a.name_policy, "ip_policy": a.ip_policy, "network": a.network, "first_rank": a.first_rank}))
-                        .collect();
-                    print_json(&v);
-                } else {
-                    let rows: Vec<Vec<String>> = list
-                        .iter()
-                        .map(|a| {
-                            vec![
-                                a.name.clone(),
-                                a.graph.clone(),
-                                a.root.clone(),
-                                if a.kickstartable { "yes" } else { "no" }.to_string(),
-                                a.name_policy.clone(),
-                                a.ip_policy.clone(),
-                                a.network.clone(),
-                            ]
-                        })
-                        .collect();
-                    table(&["NAME", "GRAPH", "ROOT", "KICKSTART", "NAMES", "IPS", "NETWORK"], &rows);
-                }
-                EXIT_OK
-            }
+            Ok(list) => listing(
+                json,
+                &list,
+                |a| json!({"name": a.name, "graph": a.graph, "root": a.root, "kickstartable": a.kickstartable, "name_policy": a.name_policy, "ip_policy": a.ip_policy, "network": a.network, "first_rank": a.first_rank}),
+                &["NAME", "GRAPH", "ROOT", "KICKSTART", "NAMES", "IPS", "NETWORK"],
+                |a| {
+                    let yes = if a.kickstartable { "yes" } else { "no" };
+                    vec![
+                        a.name.clone(),
+                        a.graph.clone(),
+                        a.root.clone(),
+                        yes.into(),
+                        a.name_policy.clone(),
+                        a.ip_policy.clone(),
+                        a.network.clone(),
+                    ]
+                },
+            ),
             Err(e) => facts_error(ui, &e),
         },
     }
@@ -68,30 +60,17 @@ pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
         }
         NetworkCmd::List { json } => match db.networks() {
             Ok(list) => {
-                let show = |ips: &[std::net::IpAddr]| ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-                if json {
-                    let v: Vec<_> = list
-                        .iter()
-                        .map(|n| json!({"name": n.name, "cidr": n.cidr.to_string(), "zone": n.zone, "mtu": n.mtu, "gateway": n.gateway.map(|g| g.to_string()), "dns_servers": n.dns_servers.iter().map(|i| i.to_string()).collect::<Vec<_>>()}))
-                        .collect();
-                    print_json(&v);
-                } else {
-                    let rows: Vec<Vec<String>> = list
-                        .iter()
-                        .map(|n| {
-                            vec![
-                                n.name.clone(),
-                                n.cidr.to_string(),
-                                n.zone.clone(),
-                                n.mtu.to_string(),
-                                n.gateway.map(|g| g.to_string()).unwrap_or_default(),
-                                show(&n.dns_servers),
-                            ]
-                        })
-                        .collect();
-                    table(&["NAME", "CIDR", "ZONE", "MTU", "GATEWAY", "DNS"], &rows);
-                }
-                EXIT_OK
+                let ips = |ips: &[std::net::IpAddr]| ips.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+                listing(
+                    json,
+                    &list,
+                    |n| json!({"name": n.name, "cidr": n.cidr.to_string(), "zone": n.zone, "mtu": n.mtu, "gateway": n.gateway.map(|g| g.to_string()), "dns_servers": ips(&n.dns_servers)}),
+                    &["NAME", "CIDR", "ZONE", "MTU", "GATEWAY", "DNS"],
+                    |n| {
+                        let gateway = n.gateway.map(|g| g.to_string()).unwrap_or_default();
+                        vec![n.name.clone(), n.cidr.to_string(), n.zone.clone(), n.mtu.to_string(), gateway, ips(&n.dns_servers).join(",")]
+                    },
+                )
             }
             Err(e) => facts_error(ui, &e),
         },
@@ -106,31 +85,17 @@ pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
         }
         InterfaceCmd::Remove { host, device } => done(ui, db.remove_interface(&host, &device)),
         InterfaceCmd::List { host, json } => match db.interfaces(host.as_deref()) {
-            Ok(list) => {
-                if json {
-                    let v: Vec<_> = list
-                        .iter()
-                        .map(|i| json!({"host": i.host, "device": i.device, "mac": i.mac, "ip": i.ip, "network": i.network, "primary": i.primary}))
-                        .collect();
-                    print_json(&v);
-                } else {
-                    let rows: Vec<Vec<String>> = list
-                        .iter()
-                        .map(|i| {
-                            vec![
-                                i.host.clone(),
-                                i.device.clone(),
-                                i.mac.clone().unwrap_or_default(),
-                                i.ip.clone().unwrap_or_default(),
-                                i.network.clone().unwrap_or_default(),
-                                if i.primary { "yes" } else { "" }.to_string(),
-                            ]
-                        })
-                        .collect();
-                    table(&["HOST", "DEVICE", "MAC", "IP", "NETWORK", "PRIMARY"], &rows);
-                }
-                EXIT_OK
-            }
+            Ok(list) => listing(
+                json,
+                &list,
+                |i| json!({"host": i.host, "device": i.device, "mac": i.mac, "ip": i.ip, "network": i.network, "primary": i.primary}),
+                &["HOST", "DEVICE", "MAC", "IP", "NETWORK", "PRIMARY"],
+                |i| {
+                    let or_empty = |v: &Option<String>| v.clone().unwrap_or_default();
+                    let primary = if i.primary { "yes" } else { "" };
+                    vec![i.host.clone(), i.device.clone(), or_empty(&i.mac), or_empty(&i.ip), or_empty(&i.network), primary.into()]
+                },
+            ),
             Err(e) => facts_error(ui, &e),
         },
     }
@@ -153,36 +118,46 @@ pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
 }
 
 pub(super) fn print_hosts(hosts: &[facts::Host], json: bool) -> i32 {
-    if json {
-        let v: Vec<_> = hosts
-            .iter()
-            .map(|h| {
-                json!({
-                    "name": h.name, "appliance": h.appliance, "rack": h.rack, "rank": h.rank, "cpus": h.cpus,
-                    "arch": h.arch, "os": h.os, "distribution": h.distribution, "boot": h.boot.as_str(),
-                    "ip": h.ip, "mac": h.mac, "network": h.network, "interface": h.device, "comment": h.comment,
-                })
+    listing(
+        json,
+        hosts,
+        |h| {
+            json!({
+                "name": h.name, "appliance": h.appliance, "rack": h.rack, "rank": h.rank, "cpus": h.cpus,
+                "arch": h.arch, "os": h.os, "distribution": h.distribution, "boot": h.boot.as_str(),
+                "ip": h.ip, "mac": h.mac, "network": h.network, "interface": h.device, "comment": h.comment,
             })
-            .collect();
-        print_json(&v);
-        return EXIT_OK;
-    }
-    let rows: Vec<Vec<String>> = hosts
-        .iter()
-        .map(|h| {
+        },
+        &["NAME", "APPLIANCE", "RACK", "RANK", "CPUS", "IP", "MAC", "BOOT"],
+        |h| {
+            let or_empty = |v: &Option<String>| v.clone().unwrap_or_default();
             vec![
                 h.name.clone(),
                 h.appliance.clone(),
                 h.rack.to_string(),
                 h.rank.to_string(),
                 h.cpus.to_string(),
-                h.ip.clone().unwrap_or_default(),
-                h.mac.clone().unwrap_or_default(),
+                or_empty(&h.ip),
+                or_empty(&h.mac),
                 h.boot.as_str().to_string(),
             ]
-        })
-        .collect();
-    table(&["NAME", "APPLIANCE", "RACK", "RANK", "CPUS", "IP", "MAC", "BOOT"], &rows);
+        },
+    )
+}
+
+/// What every `list` command prints: a JSON array (`--json`), or a table with a header.
+pub(super) fn listing<T>(
+    json: bool,
+    items: &[T],
+    to_json: impl Fn(&T) -> serde_json::Value,
+    header: &[&str],
+    to_row: impl Fn(&T) -> Vec<String>,
+) -> i32 {
+    if json {
+        print_json(&items.iter().map(to_json).collect::<Vec<_>>());
+    } else {
+        table(header, &items.iter().map(to_row).collect::<Vec<_>>());
+    }
     EXIT_OK
 }
 
