@@ -7,7 +7,21 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 /// Templates compiled into the binary: (name, source).
-const TEMPLATES: &[(&str, &str)] = &[("kickstart.ks.j2", include_str!("emit/templates/kickstart.ks.j2"))];
+const TEMPLATES: &[(&str, &str)] = &[
+    ("kickstart.ks.j2", include_str!("emit/templates/kickstart.ks.j2")),
+    ("dhcpd.conf.j2", include_str!("emit/templates/dhcpd.conf.j2")),
+    ("hosts.j2", include_str!("emit/templates/hosts.j2")),
+    ("zone.j2", include_str!("emit/templates/zone.j2")),
+    ("named.conf.j2", include_str!("emit/templates/named.conf.j2")),
+    ("pxelinux.cfg.j2", include_str!("emit/templates/pxelinux.cfg.j2")),
+    ("grub.cfg.j2", include_str!("emit/templates/grub.cfg.j2")),
+    ("host.ipxe.j2", include_str!("emit/templates/host.ipxe.j2")),
+    ("boot.ipxe.j2", include_str!("emit/templates/boot.ipxe.j2")),
+    ("slurm-nodes.conf.j2", include_str!("emit/templates/slurm-nodes.conf.j2")),
+    ("pbs-nodes.j2", include_str!("emit/templates/pbs-nodes.j2")),
+    ("sge-hostgroup.j2", include_str!("emit/templates/sge-hostgroup.j2")),
+    ("genders.j2", include_str!("emit/templates/genders.j2")),
+];
 
 /// The process-wide environment, built on first use.
 pub fn env() -> &'static Environment<'static> {

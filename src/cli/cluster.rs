@@ -229,6 +229,10 @@ pub enum NetworkCmd {
         /// DNS servers (comma-separated).
         #[arg(long, value_delimiter = ',')]
         dns: Vec<String>,
+        /// The cluster's DHCP server answers on this network: its hosts get fixed addresses
+        /// and PXE boot files in `dhcpd.conf` and `kea-dhcp4.json`.
+        #[arg(long)]
+        dhcp: bool,
     },
     /// List networks.
     List {

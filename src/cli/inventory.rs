@@ -54,8 +54,8 @@ pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
 pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
     let mut db = open_db_or_return!(ui, path);
     match cmd {
-        NetworkCmd::Add { name, cidr, zone, mtu, gateway, dns } => {
-            let spec = NetworkSpec { zone: zone.unwrap_or_else(|| name.clone()), name, cidr, mtu, gateway, dns_servers: dns };
+        NetworkCmd::Add { name, cidr, zone, mtu, gateway, dns, dhcp } => {
+            let spec = NetworkSpec { zone: zone.unwrap_or_else(|| name.clone()), name, cidr, mtu, gateway, dns_servers: dns, dhcp };
             done(ui, db.add_network(&spec))
         }
         NetworkCmd::List { json } => match db.networks() {
@@ -64,11 +64,12 @@ pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
                 listing(
                     json,
                     &list,
-                    |n| json!({"name": n.name, "cidr": n.cidr.to_string(), "zone": n.zone, "mtu": n.mtu, "gateway": n.gateway.map(|g| g.to_string()), "dns_servers": ips(&n.dns_servers)}),
-                    &["NAME", "CIDR", "ZONE", "MTU", "GATEWAY", "DNS"],
+                    |n| json!({"name": n.name, "cidr": n.cidr.to_string(), "zone": n.zone, "mtu": n.mtu, "gateway": n.gateway.map(|g| g.to_string()), "dns_servers": ips(&n.dns_servers), "dhcp": n.dhcp}),
+                    &["NAME", "CIDR", "ZONE", "MTU", "GATEWAY", "DNS", "DHCP"],
                     |n| {
                         let gateway = n.gateway.map(|g| g.to_string()).unwrap_or_default();
-                        vec![n.name.clone(), n.cidr.to_string(), n.zone.clone(), n.mtu.to_string(), gateway, ips(&n.dns_servers).join(",")]
+                        let dhcp = if n.dhcp { "yes" } else { "no" };
+                        vec![n.name.clone(), n.cidr.to_string(), n.zone.clone(), n.mtu.to_string(), gateway, ips(&n.dns_servers).join(","), dhcp.into()]
                     },
                 )
             }

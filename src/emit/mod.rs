@@ -1,9 +1,18 @@
 //! Output kinds. Each file computes a typed context from resolved data and renders it with
 //! the shared minijinja environment of [`crate::render`]; none of them writes files.
 
+pub mod dhcpd;
+pub mod dns;
 mod expand;
+pub mod genders;
+pub mod hosts;
+pub mod kea;
 pub mod kickstart;
+pub mod pbs;
+pub mod pxe;
+pub mod sge;
 pub mod shell;
+pub mod slurm;
 pub mod template;
 
 use crate::diag::Diagnostic;

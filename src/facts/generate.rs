@@ -107,6 +107,7 @@ fn big_network(conn: &Connection) -> Result<String> {
                 mtu: 1500,
                 gateway: None,
                 dns_servers: vec![],
+                dhcp: true,
             };
             insert_network(conn, &spec)?;
         }

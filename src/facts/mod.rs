@@ -29,6 +29,8 @@ pub mod interface;
 pub mod network;
 pub mod query;
 pub mod schema;
+pub mod server;
+mod snapshot;
 pub mod template;
 #[cfg(test)]
 mod testutil;
@@ -52,6 +54,7 @@ pub use hosts::{Host, HostField, HostSpec};
 pub use interface::{Interface, InterfaceSpec};
 pub use network::{Network, NetworkSpec};
 pub use query::HostFilter;
+pub use server::InstallServer;
 pub use template::{Template, TemplateVars};
 
 /// How long a connection waits for another writer before giving up.

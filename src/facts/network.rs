@@ -21,6 +21,8 @@ pub struct NetworkSpec {
     /// Must be a usable address inside the network.
     pub gateway: Option<String>,
     pub dns_servers: Vec<String>,
+    /// The cluster's DHCP server answers on this network (fixed addresses, PXE).
+    pub dhcp: bool,
 }
 
 /// A stored network.
@@ -32,6 +34,8 @@ pub struct Network {
     pub mtu: u32,
     pub gateway: Option<IpAddr>,
     pub dns_servers: Vec<IpAddr>,
+    /// The cluster's DHCP server answers on this network.
+    pub dhcp: bool,
 }
 
 impl Db {
@@ -81,7 +85,7 @@ impl Network {
     }
 }
 
-const COLUMNS: &str = "name, cidr, zone, mtu, gateway, dns_servers";
+const COLUMNS: &str = "name, cidr, zone, mtu, gateway, dns_servers, dhcp";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Network> {
     let cidr: String = r.get(1)?;
@@ -94,6 +98,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Network> {
         mtu: r.get(3)?,
         gateway: gateway.and_then(|g| g.parse().ok()),
         dns_servers: dns.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
+        dhcp: r.get(6)?,
     })
 }
 
@@ -101,7 +106,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Network> {
 pub(crate) fn load_network(conn: &Connection, name: &str) -> Result<(i64, Network)> {
     let sql = format!("SELECT {COLUMNS}, id FROM networks WHERE name = ?1");
     conn.prepare_cached(&sql)?
-        .query_row([name], |r| Ok((r.get(6)?, from_row(r)?)))
+        .query_row([name], |r| Ok((r.get(7)?, from_row(r)?)))
         .optional()?
         .ok_or_else(|| FactsError::UnknownNetwork(name.to_string()))
 }
@@ -131,8 +136,8 @@ pub(crate) fn insert_network(conn: &Connection, spec: &NetworkSpec) -> Result<i6
     let (first, last) = usable_range(&cidr);
     let key = |n: u128| ip_key(ip_from_num(cidr.addr(), n));
     conn.execute(
-        "INSERT INTO networks (name, cidr, zone, mtu, gateway, dns_servers, first_key, last_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO networks (name, cidr, zone, mtu, gateway, dns_servers, first_key, last_key, dhcp)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             spec.name,
             cidr.to_string(),
@@ -142,6 +147,7 @@ pub(crate) fn insert_network(conn: &Connection, spec: &NetworkSpec) -> Result<i6
             dns.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","),
             key(first),
             key(last),
+            spec.dhcp,
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -175,7 +181,7 @@ mod tests {
     use crate::facts::testutil::{assert_unchanged, temp_db};
 
     fn spec(name: &str, cidr: &str, zone: &str, gw: Option<&str>) -> NetworkSpec {
-        NetworkSpec { name: name.into(), cidr: cidr.into(), zone: zone.into(), mtu: 9000, gateway: gw.map(Into::into), dns_servers: vec![] }
+        NetworkSpec { name: name.into(), cidr: cidr.into(), zone: zone.into(), mtu: 9000, gateway: gw.map(Into::into), dns_servers: vec![], dhcp: false }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::error::{FactsError, Result};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -125,6 +125,19 @@ LEFT JOIN interfaces i ON i.host_id = h.id AND i.is_primary = 1
 LEFT JOIN networks n ON n.id = i.network_id;
 "#;
 
+/// Install servers (Chiba City's lesson: no host is hard-wired to one management server) and
+/// which networks the cluster's DHCP server answers on.
+const V2: &str = r#"
+CREATE TABLE install_servers (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    ip          TEXT NOT NULL UNIQUE,
+    url         TEXT NOT NULL
+);
+ALTER TABLE networks ADD COLUMN dhcp INTEGER NOT NULL DEFAULT 0 CHECK (dhcp IN (0, 1));
+UPDATE networks SET dhcp = 1 WHERE name = 'private';
+"#;
+
 /// Bring the database up to [`SCHEMA_VERSION`], seeding the defaults when it was empty.
 /// Runs in one `BEGIN IMMEDIATE` transaction, so concurrent first opens are safe.
 pub(crate) fn migrate(conn: &mut Connection, db_path: &str) -> Result<()> {
@@ -160,6 +173,7 @@ fn seed(conn: &Connection) -> Result<()> {
         mtu: 1500,
         gateway: Some(FRONTEND_IP.into()),
         dns_servers: vec![FRONTEND_IP.into()],
+        dhcp: true,
     };
     super::network::insert_network(conn, &private)?;
     conn.execute(

@@ -68,6 +68,7 @@ fn template_naming_fellowship_style() {
         mtu: 1500,
         gateway: None,
         dns_servers: vec![],
+        dhcp: true,
     };
     db.add_network(&net).unwrap();
     db.add_appliance(&ApplianceSpec::templated("node", "r{rack:02}n{rank:02}", "10.5.{rack}.{rank}", "fellowship")).unwrap();
@@ -84,7 +85,7 @@ fn failed_discovery_changes_nothing() {
     assert_eq!(e.code(), "facts::unknown-appliance");
     // A template that runs past the network's end fails as a whole.
     let net =
-        NetworkSpec { name: "tiny".into(), cidr: "10.6.0.0/24".into(), zone: "tiny".into(), mtu: 1500, gateway: None, dns_servers: vec![] };
+        NetworkSpec { name: "tiny".into(), cidr: "10.6.0.0/24".into(), zone: "tiny".into(), mtu: 1500, gateway: None, dns_servers: vec![], dhcp: true };
     db.add_network(&net).unwrap();
     db.add_appliance(&ApplianceSpec::templated("node", "n{rank}", "10.6.{rack}.{rank}", "tiny")).unwrap();
     let e = assert_unchanged(&mut db, |db| db.discover("node", 1, [line("52:54:00:00:00:01")]));

@@ -1,0 +1,9 @@
+//! `scheduler/sge/@<group>`: SGE host group files (`qconf -Ahgrp`), one per group and `@allhosts`.
+
+use crate::plan::{Artifact, Site};
+
+/// The artifacts of this kind for the whole cluster (none when the kind is not wanted).
+pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
+    let _ = site;
+    Ok(Vec::new())
+}
