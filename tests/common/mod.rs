@@ -34,3 +34,29 @@ pub fn validate(ks: &Path) {
         ks.display()
     );
 }
+
+#[allow(dead_code)]
+/// An external program the tests need (`.ci/run` installs them all). Missing means a broken
+/// setup, so the test fails loudly unless `ROCKS_SKIP_VALIDATORS=1` says to skip it.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let dirs = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
+    let found = dirs.iter().chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")].iter()).map(|d| d.join(name)).find(|p| p.is_file());
+    if found.is_none() {
+        let msg = format!("*** `{name}` is not installed (see .ci/run): this check did NOT run ***");
+        if std::env::var("ROCKS_SKIP_VALIDATORS").as_deref() == Ok("1") {
+            eprintln!("{msg}");
+        } else {
+            panic!("{msg} (set ROCKS_SKIP_VALIDATORS=1 to skip)");
+        }
+    }
+    found
+}
+
+/// The bundled example cluster (`examples/cluster.csv`) in a fresh database under `dir`.
+#[allow(dead_code)]
+pub fn example_db(dir: &Path) -> rocks_compile::facts::Db {
+    let mut db = rocks_compile::facts::Db::open(dir.join("cluster.db")).unwrap();
+    let csv = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster.csv")).unwrap();
+    db.import_csv(&csv).unwrap();
+    db
+}
