@@ -175,7 +175,11 @@ mod tests {
     use super::*;
 
     fn servers(names: &[&str]) -> Vec<InstallServer> {
-        names.iter().enumerate().map(|(i, n)| InstallServer { name: n.to_string(), ip: format!("10.1.1.{}", i + 2), url: String::new() }).collect()
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| InstallServer { name: n.to_string(), ip: format!("10.1.1.{}", i + 2), url: String::new() })
+            .collect()
     }
 
     #[test]

@@ -28,6 +28,7 @@
 
 pub mod attrs;
 pub mod batch;
+pub mod build;
 pub mod check;
 pub mod cli;
 pub mod cluster;

@@ -209,7 +209,7 @@ impl<'a> Site<'a> {
             .hosts
             .iter()
             .map(|h| match &options.scheduler_hosts {
-                HostSelection::Appliances(a) => a.iter().any(|a| *a == h.appliance),
+                HostSelection::Appliances(a) => a.contains(&h.appliance),
                 HostSelection::Names(n) => n.contains(&h.name),
             })
             .collect();

@@ -7,6 +7,8 @@
 //!                    after the program name; the case directory is the current directory),
 //!                    exit = N (default 0)
 //!   nodes/ graphs/   the case's own framework (cases pass `--framework .` themselves)
+//!   facts.sql        optional: run against a fresh cluster database (`init`, then this SQL)
+//!                    that the command sees as `ROCKS_COMPILE_DB`
 //!   expected/stdout  standard output, byte for byte (absent: stdout must be empty)
 //!   expected.stderr  standard error, byte for byte (absent: stderr must be empty)
 //!   expected/out/    every file the run wrote under `out/` (`-o out/NAME`); missing or extra
@@ -93,8 +95,22 @@ fn check(dir: &Path, bless: bool) -> Result<(), String> {
     remove_dir(&out_dir)?;
     // `-o out/NAME` needs the folder; the binary does not create parent folders.
     std::fs::create_dir(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let scratch = tempfile::tempdir().map_err(|e| format!("cannot make a scratch directory: {e}"))?;
+    let db = scratch.path().join("cluster.db");
+    if let Ok(sql) = std::fs::read_to_string(dir.join("facts.sql")) {
+        let init = Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
+            .args(["--db".as_ref(), db.as_os_str(), "init".as_ref()])
+            .output()
+            .map_err(|e| format!("cannot run rocks-compile init: {e}"))?;
+        if !init.status.success() {
+            return Err(format!("init failed: {}", String::from_utf8_lossy(&init.stderr)));
+        }
+        let conn = rusqlite::Connection::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+        conn.execute_batch(&sql).map_err(|e| format!("facts.sql: {e}"))?;
+    }
     let output = Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
         .args(&case.args)
+        .env("ROCKS_COMPILE_DB", &db)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env("COLUMNS", "100")
@@ -175,7 +191,7 @@ fn read_case(dir: &Path) -> Result<Case, String> {
     };
     // Written files must land in `out/`, which the harness compares and cleans up.
     for w in args.windows(2) {
-        if (w[0] == "-o" || w[0] == "--output") && !w[1].starts_with("out/") {
+        if (w[0] == "-o" || w[0] == "--output" || w[0] == "--out") && !w[1].starts_with("out/") {
             return Err(format!("case.toml: `{} {}` must write under `out/`", w[0], w[1]));
         }
     }

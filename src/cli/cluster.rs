@@ -101,6 +101,12 @@ pub struct HostSetArgs {
     pub arch: Option<String>,
     #[arg(long)]
     pub distribution: Option<String>,
+    /// The boot action the host runs when its boot is `install` (see `bootaction list`).
+    #[arg(long, value_name = "ACTION")]
+    pub install_action: Option<String>,
+    /// The boot action the host runs when its boot is `os`.
+    #[arg(long, value_name = "ACTION")]
+    pub run_action: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -273,6 +279,69 @@ pub enum BootCmd {
     Set { host: String, action: String },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ServerCmd {
+    /// Add an install server.
+    Add {
+        name: String,
+        /// The address hosts reach it at (DHCP next-server, TFTP, HTTP).
+        ip: String,
+        /// Base URL under which it serves the build tree (default `http://IP/install/rocks`).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Remove an install server: its hosts move to the others at the next build.
+    Remove { name: String },
+    /// List install servers.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DistributionCmd {
+    /// Add a distribution.
+    Add {
+        name: String,
+        /// The OS release, e.g. `9`.
+        #[arg(long)]
+        release: String,
+        /// Where installers fetch the tree; `{server}` is replaced by the host's install server.
+        #[arg(long)]
+        url: String,
+    },
+    /// List distributions.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BootactionCmd {
+    /// Add or replace a boot action.
+    Add {
+        name: String,
+        /// Kernel path relative to the TFTP root (`tftp/` of the build tree), or `localboot 0`
+        /// to boot the local disk. `{distribution}`, `{release}` and `{arch}` are replaced.
+        #[arg(long)]
+        kernel: String,
+        /// Initrd path relative to the TFTP root.
+        #[arg(long, default_value = "")]
+        initrd: String,
+        /// Kernel arguments; `inst.ks=` is added for install actions. `{distribution_url}`,
+        /// `{server}`, `{host}`, `{ks_url}` are replaced.
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        args: String,
+    },
+    /// List boot actions.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct DiscoverArgs {
     /// Appliance of the hosts discovered.
@@ -385,6 +454,8 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
                 (HostField::Os, a.os),
                 (HostField::Arch, a.arch),
                 (HostField::Distribution, a.distribution),
+                (HostField::InstallAction, a.install_action),
+                (HostField::RunAction, a.run_action),
             ]
             .into_iter()
             .filter_map(|(f, v)| v.map(|v| (f, v)))

@@ -1,4 +1,5 @@
-//! The inventory subcommands: `appliance`, `network`, `interface` and `boot`, and the table
+//! The inventory subcommands: `appliance`, `network`, `interface`, `boot`, `server`,
+//! `distribution` and `bootaction`, and the table
 //! and JSON output every cluster-database subcommand prints with. [I/O]
 
 use std::io::Write;
@@ -6,7 +7,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::cluster::{ApplianceCmd, BootCmd, InterfaceCmd, NetworkCmd, done, facts_error};
+use super::cluster::{ApplianceCmd, BootCmd, BootactionCmd, DistributionCmd, InterfaceCmd, NetworkCmd, ServerCmd, done, facts_error};
 use super::{EXIT_OK, Ui};
 use crate::facts::{self, ApplianceSpec, Boot, FactsError, InterfaceSpec, NetworkSpec, Target};
 
@@ -69,7 +70,15 @@ pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
                     |n| {
                         let gateway = n.gateway.map(|g| g.to_string()).unwrap_or_default();
                         let dhcp = if n.dhcp { "yes" } else { "no" };
-                        vec![n.name.clone(), n.cidr.to_string(), n.zone.clone(), n.mtu.to_string(), gateway, ips(&n.dns_servers).join(","), dhcp.into()]
+                        vec![
+                            n.name.clone(),
+                            n.cidr.to_string(),
+                            n.zone.clone(),
+                            n.mtu.to_string(),
+                            gateway,
+                            ips(&n.dns_servers).join(","),
+                            dhcp.into(),
+                        ]
                     },
                 )
             }
@@ -115,6 +124,65 @@ pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
             };
             done(ui, db.set_boot(&host, b))
         }
+    }
+}
+
+pub(super) fn server(ui: &mut Ui, path: &Path, cmd: ServerCmd) -> i32 {
+    let mut db = open_db_or_return!(ui, path);
+    match cmd {
+        ServerCmd::Add { name, ip, url } => done(ui, db.add_server(&name, &ip, url.as_deref())),
+        ServerCmd::Remove { name } => done(ui, db.remove_server(&name)),
+        ServerCmd::List { json } => match db.servers() {
+            Ok(list) => listing(
+                json,
+                &list,
+                |s| json!({"name": s.name, "ip": s.ip, "url": s.url}),
+                &["NAME", "IP", "URL"],
+                |s| vec![s.name.clone(), s.ip.clone(), s.url.clone()],
+            ),
+            Err(e) => facts_error(ui, &e),
+        },
+    }
+}
+
+pub(super) fn distribution(ui: &mut Ui, path: &Path, cmd: DistributionCmd) -> i32 {
+    let mut db = open_db_or_return!(ui, path);
+    match cmd {
+        DistributionCmd::Add { name, release, url } => {
+            done(ui, db.add_distribution(&facts::Distribution { name, os_release: release, url }))
+        }
+        DistributionCmd::List { json } => match db.distributions() {
+            Ok(list) => listing(
+                json,
+                &list,
+                |d| json!({"name": d.name, "release": d.os_release, "url": d.url}),
+                &["NAME", "RELEASE", "URL"],
+                |d| vec![d.name.clone(), d.os_release.clone(), d.url.clone()],
+            ),
+            Err(e) => facts_error(ui, &e),
+        },
+    }
+}
+
+pub(super) fn bootaction(ui: &mut Ui, path: &Path, cmd: BootactionCmd) -> i32 {
+    let mut db = open_db_or_return!(ui, path);
+    match cmd {
+        BootactionCmd::Add { name, kernel, initrd, args } => {
+            if kernel.trim().is_empty() {
+                return facts_error(ui, &FactsError::bad_value("kernel", kernel, "name a kernel path, or `localboot 0`"));
+            }
+            done(ui, db.set_boot_action(&facts::BootAction { name, kernel, initrd, args }))
+        }
+        BootactionCmd::List { json } => match db.boot_actions() {
+            Ok(list) => listing(
+                json,
+                &list,
+                |b| json!({"name": b.name, "kernel": b.kernel, "initrd": b.initrd, "args": b.args}),
+                &["NAME", "KERNEL", "INITRD", "ARGS"],
+                |b| vec![b.name.clone(), b.kernel.clone(), b.initrd.clone(), b.args.clone()],
+            ),
+            Err(e) => facts_error(ui, &e),
+        },
     }
 }
 

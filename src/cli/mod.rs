@@ -26,6 +26,7 @@ macro_rules! open_db_or_return {
     };
 }
 
+mod build;
 mod cluster;
 mod hosts;
 mod inventory;
@@ -78,6 +79,20 @@ pub enum Cmd {
     Boot(cluster::BootCmd),
     /// Add hosts for the unknown MACs in an ISC dhcpd log (Rocks' insert-ethers).
     Discover(cluster::DiscoverArgs),
+    /// Build every provisioning file of the cluster (kickstarts, DHCP, hosts, DNS, PXE,
+    /// scheduler lists) as one atomic generation of an output tree.
+    Build(build::BuildArgs),
+    /// Check an output tree against its manifest.
+    Verify(build::VerifyArgs),
+    /// Install servers: the machines hosts boot and install from.
+    #[command(subcommand)]
+    Server(cluster::ServerCmd),
+    /// Distributions: the OS trees hosts install.
+    #[command(subcommand)]
+    Distribution(cluster::DistributionCmd),
+    /// Boot actions: the kernel, initrd and arguments a host's PXE files boot.
+    #[command(subcommand)]
+    Bootaction(cluster::BootactionCmd),
 }
 
 /// Where the framework comes from.
@@ -133,6 +148,13 @@ pub struct KickstartArgs {
     /// Threads for `--query` (default: every core).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub flags: KickstartFlags,
+}
+
+/// How kickstarts are compiled (shared by `kickstart` and `build`).
+#[derive(Debug, Args)]
+pub struct KickstartFlags {
     /// Wrap every `<file>` in Rocks' RCS check-out/check-in blocks.
     #[arg(long)]
     pub rcs: bool,
@@ -193,7 +215,12 @@ where
     let db = cli.db;
     match cli.command {
         Cmd::Kickstart(a) if a.appliance.is_some() => kickstart(&mut ui, a),
-        Cmd::Kickstart(a) => hosts::host_kickstarts(&mut ui, &db, a),
+        Cmd::Kickstart(a) => hosts::host_kickstarts_cmd(&mut ui, &db, a),
+        Cmd::Build(a) => build::build(&mut ui, &db, a),
+        Cmd::Verify(a) => build::verify(&mut ui, a),
+        Cmd::Server(c) => inventory::server(&mut ui, &db, c),
+        Cmd::Distribution(c) => inventory::distribution(&mut ui, &db, c),
+        Cmd::Bootaction(c) => inventory::bootaction(&mut ui, &db, c),
         Cmd::Check(a) => check(&mut ui, a),
         Cmd::Graph(a) => graph(&mut ui, a),
         Cmd::Init(a) => cluster::init(&mut ui, &db, a),
@@ -228,9 +255,7 @@ impl Ui {
 }
 
 fn open(ui: &mut Ui, a: &FrameworkArgs) -> Result<(Framework, Vec<Diagnostic>), i32> {
-    let layers: Vec<Layer> =
-        if a.frameworks.is_empty() { vec![Layer::Embedded] } else { a.frameworks.iter().cloned().map(Layer::Dir).collect() };
-    crate::open(&layers, &a.graph).map_err(|e| ui.fail(&e.to_string()))
+    crate::open(&layers(a), &a.graph).map_err(|e| ui.fail(&e.to_string()))
 }
 
 /// Attributes from `--attrs` and `--attr`. Errors are reported and turn into an exit code.
@@ -281,7 +306,7 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let opts = kickstart_options(&a, &ShellEval);
+    let opts = a.flags.options(&ShellEval);
     let appliance = a.appliance.as_deref().expect("dispatched on --appliance");
     let attrs = crate::effective_attrs(&fw, appliance, &given);
     let (ks, d) = crate::kickstart(&fw, appliance, &attrs, &opts);
@@ -295,14 +320,26 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
     code
 }
 
-fn kickstart_options<'a>(a: &KickstartArgs, runner: &'a ShellEval) -> KickstartOptions<'a> {
-    KickstartOptions {
-        rcs: a.rcs || a.rocks7,
-        post_log: a.post_log || a.rocks7,
-        var_rocks_copy: a.rocks7,
-        eval: if a.allow_eval { Some(runner as &dyn EvalRunner) } else { None },
-        eval_as_text: a.eval_as_text,
+impl KickstartFlags {
+    fn options<'a>(&self, runner: &'a ShellEval) -> KickstartOptions<'a> {
+        KickstartOptions {
+            rcs: self.rcs || self.rocks7,
+            post_log: self.post_log || self.rocks7,
+            var_rocks_copy: self.rocks7,
+            eval: if self.allow_eval { Some(runner as &dyn EvalRunner) } else { None },
+            eval_as_text: self.eval_as_text,
+        }
     }
+}
+
+/// Worker threads: `--jobs`, or every core.
+fn threads(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The framework layers `--framework` names (the embedded framework by default).
+fn layers(a: &FrameworkArgs) -> Vec<Layer> {
+    if a.frameworks.is_empty() { vec![Layer::Embedded] } else { a.frameworks.iter().cloned().map(Layer::Dir).collect() }
 }
 
 fn check(ui: &mut Ui, a: CheckArgs) -> i32 {

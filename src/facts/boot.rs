@@ -99,8 +99,8 @@ mod tests {
         let (_dir, mut db) = temp_db();
         let actions = db.boot_actions().unwrap();
         assert_eq!(actions.len(), 2);
-        assert_eq!(actions[0].kernel, "vmlinuz");
-        assert!(actions[0].args.contains("inst.ks=http://10.1.1.1/install/sbin/kickstart.cgi inst.ks.sendmac ip=dhcp"));
+        assert_eq!(actions[0].kernel, "images/{distribution}/vmlinuz");
+        assert_eq!(actions[0].args, "inst.repo={distribution_url} inst.ks.sendmac ip=dhcp");
         assert_eq!(actions[1].kernel, "localboot 0");
         db.add_host(&HostSpec::new("compute-0-0", "compute")).unwrap();
         assert_eq!(db.host("compute-0-0").unwrap().boot, Boot::Install);

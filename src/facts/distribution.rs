@@ -12,7 +12,8 @@ pub struct Distribution {
     pub name: String,
     /// e.g. `9`.
     pub os_release: String,
-    /// Where installers fetch the tree, e.g. `http://10.1.1.1/install/distributions/rocky-9`.
+    /// Where installers fetch the tree, e.g. `http://{server}/install/distributions/rocky-9`
+    /// (`{server}`: the address of the host's install server).
     pub url: String,
 }
 

@@ -61,6 +61,10 @@ pub enum HostField {
     Os,
     Arch,
     Distribution,
+    /// The boot action of `boot install` (default `install`).
+    InstallAction,
+    /// The boot action of `boot os` (default `os`).
+    RunAction,
 }
 
 impl HostSpec {
@@ -83,11 +87,13 @@ impl FromStr for HostField {
             "os" => HostField::Os,
             "arch" => HostField::Arch,
             "distribution" => HostField::Distribution,
+            "install_action" => HostField::InstallAction,
+            "run_action" => HostField::RunAction,
             other => {
                 return Err(FactsError::bad_value(
                     "host field",
                     other,
-                    "use appliance, rack, rank, cpus, comment, os, arch or distribution",
+                    "use appliance, rack, rank, cpus, comment, os, arch, distribution, install_action or run_action",
                 ));
             }
         })
@@ -137,9 +143,18 @@ fn set_field(tx: &rusqlite::Transaction<'_>, id: i64, field: HostField, value: &
         HostField::Os => ("os", checked("os", value)?.into()),
         HostField::Arch => ("arch", checked("arch", value)?.into()),
         HostField::Distribution => ("distribution_id", super::distribution::distribution_id(tx, value)?.into()),
+        HostField::InstallAction => ("install_action", boot_action(tx, value)?.into()),
+        HostField::RunAction => ("run_action", boot_action(tx, value)?.into()),
     };
     tx.execute(&format!("UPDATE hosts SET {column} = ?1 WHERE id = ?2"), params![v, id])?;
     Ok(())
+}
+
+/// `name` if it is a stored boot action.
+fn boot_action(tx: &rusqlite::Transaction<'_>, name: &str) -> Result<String> {
+    tx.query_row("SELECT name FROM bootactions WHERE name = ?1", [name], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| FactsError::UnknownName { kind: "boot action", name: name.to_string() })
 }
 
 impl Db {

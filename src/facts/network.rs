@@ -181,7 +181,15 @@ mod tests {
     use crate::facts::testutil::{assert_unchanged, temp_db};
 
     fn spec(name: &str, cidr: &str, zone: &str, gw: Option<&str>) -> NetworkSpec {
-        NetworkSpec { name: name.into(), cidr: cidr.into(), zone: zone.into(), mtu: 9000, gateway: gw.map(Into::into), dns_servers: vec![], dhcp: false }
+        NetworkSpec {
+            name: name.into(),
+            cidr: cidr.into(),
+            zone: zone.into(),
+            mtu: 9000,
+            gateway: gw.map(Into::into),
+            dns_servers: vec![],
+            dhcp: false,
+        }
     }
 
     #[test]

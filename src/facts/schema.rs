@@ -176,14 +176,15 @@ fn seed(conn: &Connection) -> Result<()> {
         dhcp: true,
     };
     super::network::insert_network(conn, &private)?;
+    // `{server}` is each host's install server; the PXE files add `inst.ks=` (the host's
+    // kickstart URL) to the install action's arguments.
     conn.execute(
-        "INSERT INTO distributions (name, os_release, url) VALUES ('rocky-9', '9', ?1)",
-        [format!("http://{FRONTEND_IP}/install/distributions/rocky-9")],
+        "INSERT INTO distributions (name, os_release, url) VALUES ('rocky-9', '9', 'http://{server}/install/distributions/rocky-9')",
+        [],
     )?;
-    let install_args = format!("inst.ks=http://{FRONTEND_IP}/install/sbin/kickstart.cgi inst.ks.sendmac ip=dhcp");
     conn.execute(
-        "INSERT INTO bootactions (name, kernel, initrd, args) VALUES ('install', 'vmlinuz', 'initrd.img', ?1)",
-        params![install_args],
+        "INSERT INTO bootactions (name, kernel, initrd, args) VALUES ('install', 'images/{distribution}/vmlinuz', 'images/{distribution}/initrd.img', ?1)",
+        params!["inst.repo={distribution_url} inst.ks.sendmac ip=dhcp"],
     )?;
     conn.execute("INSERT INTO bootactions (name, kernel, initrd, args) VALUES ('os', 'localboot 0', '', '')", [])?;
     for name in ["frontend", "compute", "login", "nas"] {

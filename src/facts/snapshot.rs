@@ -21,8 +21,11 @@ impl Db {
             let mut by_id: HashMap<i64, usize> = HashMap::new();
             {
                 let mut stmt = tx.prepare(
-                    "SELECT h.id, h.name, a.name, h.rack, h.rank, h.cpus, h.arch, h.os, d.name, h.boot, h.install_action, h.run_action
-                     FROM hosts h JOIN appliances a ON a.id = h.appliance_id JOIN distributions d ON d.id = h.distribution_id
+                    // Outer joins: a dangling reference is the model check's to report, not a
+                    // reason for a host to vanish from the outputs.
+                    "SELECT h.id, h.name, coalesce(a.name, ''), h.rack, h.rank, h.cpus, h.arch, h.os, coalesce(d.name, ''), h.boot,
+                            h.install_action, h.run_action
+                     FROM hosts h LEFT JOIN appliances a ON a.id = h.appliance_id LEFT JOIN distributions d ON d.id = h.distribution_id
                      ORDER BY h.name",
                 )?;
                 let mut rows = stmt.query([])?;

@@ -84,8 +84,15 @@ fn failed_discovery_changes_nothing() {
     let e = assert_unchanged(&mut db, |db| db.discover("gpu", 0, [line("52:54:00:00:00:01")]));
     assert_eq!(e.code(), "facts::unknown-appliance");
     // A template that runs past the network's end fails as a whole.
-    let net =
-        NetworkSpec { name: "tiny".into(), cidr: "10.6.0.0/24".into(), zone: "tiny".into(), mtu: 1500, gateway: None, dns_servers: vec![], dhcp: true };
+    let net = NetworkSpec {
+        name: "tiny".into(),
+        cidr: "10.6.0.0/24".into(),
+        zone: "tiny".into(),
+        mtu: 1500,
+        gateway: None,
+        dns_servers: vec![],
+        dhcp: true,
+    };
     db.add_network(&net).unwrap();
     db.add_appliance(&ApplianceSpec::templated("node", "n{rank}", "10.6.{rack}.{rank}", "tiny")).unwrap();
     let e = assert_unchanged(&mut db, |db| db.discover("node", 1, [line("52:54:00:00:00:01")]));

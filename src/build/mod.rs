@@ -1,0 +1,161 @@
+//! `build`: every provisioning file of the cluster as one [`Plan`], computed from the facts
+//! database and the framework, then written by [`crate::generation`] as one atomic
+//! generation. Compute, then render, then write: [`plan`] touches no file but the database
+//! and framework layers it reads.
+//!
+//! Steps: read the cluster ([`crate::facts::Db::cluster`]) -> derive the [`Site`] (install
+//! servers per host, scheduler selection) -> [`model::check`] (refuse inconsistent facts,
+//! every problem at once) -> each output kind's emitter under [`crate::emit`] -> per-host
+//! kickstarts ([`kickstarts::host_kickstarts`]) -> a [`Plan`] sorted by path.
+
+pub mod kickstarts;
+pub mod model;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::attrs::Attrs;
+use crate::diag::Diagnostic;
+use crate::emit;
+use crate::emit::kickstart::KickstartOptions;
+use crate::facts::{Db, FactsError};
+use crate::load::{Layer, LoadError};
+use crate::plan::{Artifact, BuildOptions, Kind, Plan, Site};
+
+pub use kickstarts::{KickstartError, KickstartReport, host_kickstarts};
+
+/// Everything a build needs besides the database.
+pub struct BuildRequest<'a> {
+    /// Framework layers for the kickstarts (and the model check of appliance roots).
+    pub layers: &'a [Layer],
+    /// Attributes given on the command line: they win over the database.
+    pub given: &'a Attrs,
+    pub kickstart: KickstartOptions<'a>,
+    pub options: BuildOptions,
+    /// Threads for the kickstarts.
+    pub threads: usize,
+}
+
+/// Reports progress of a long build (the CLI draws a bar; the library never prints).
+pub trait Progress: Sync {
+    /// A new phase with `total` units of work.
+    fn phase(&self, name: &str, total: u64);
+    /// `n` more units done.
+    fn advance(&self, n: u64);
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn phase(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// A finished plan and what was learnt making it.
+#[derive(Debug)]
+pub struct Built {
+    pub plan: Plan,
+    /// Kickstart compilation (warnings to show), when kickstarts were built.
+    pub kickstarts: Option<KickstartReport>,
+}
+
+/// Why a build produced no plan.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Facts(#[from] FactsError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The facts are inconsistent: every problem, each with a `build::` code.
+    #[error("the cluster's facts are inconsistent ({} problem(s))", .0.len())]
+    Model(Vec<Diagnostic>),
+    /// Some kickstarts did not compile.
+    #[error("{} host(s) failed to compile", .0.failed.len())]
+    Kickstarts(KickstartReport),
+    #[error("internal error rendering `{kind}`: {source}")]
+    Render { kind: Kind, source: minijinja::Error },
+}
+
+impl From<KickstartError> for BuildError {
+    fn from(e: KickstartError) -> BuildError {
+        match e {
+            KickstartError::Facts(e) => BuildError::Facts(e),
+            KickstartError::Load(e) => BuildError::Load(e),
+        }
+    }
+}
+
+/// Compute every artifact of the cluster's tree. Nothing is written.
+pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<Built, BuildError> {
+    let cluster = db.cluster()?;
+    let site = Site::new(&cluster, &req.options);
+
+    // The model check, with the appliance roots checked against the framework.
+    let graphs: std::collections::BTreeSet<&str> = cluster.appliances.values().map(|a| a.graph.as_str()).collect();
+    let mut frameworks = BTreeMap::new();
+    if site.wants(Kind::Kickstart) {
+        for g in graphs {
+            let (fw, _) = crate::open(req.layers, g)?;
+            frameworks.insert(g.to_string(), fw);
+        }
+    }
+    let has_root = |graph: &str, root: &str| frameworks.get(graph).is_none_or(|fw| fw.has_node(root));
+    let problems = model::check(&site, site.wants(Kind::Kickstart).then_some(&has_root as &dyn Fn(&str, &str) -> bool));
+    drop(frameworks);
+    if !problems.is_empty() {
+        return Err(BuildError::Model(problems));
+    }
+
+    let mut artifacts: Vec<Artifact> = Vec::new();
+    type Emitter = fn(&Site<'_>) -> Result<Vec<Artifact>, minijinja::Error>;
+    let emitters: [(Kind, Emitter); 9] = [
+        (Kind::Dhcpd, emit::dhcpd::artifacts),
+        (Kind::Kea, emit::kea::artifacts),
+        (Kind::Hosts, emit::hosts::artifacts),
+        (Kind::Dns, emit::dns::artifacts),
+        (Kind::Pxe, emit::pxe::artifacts),
+        (Kind::Slurm, emit::slurm::artifacts),
+        (Kind::Pbs, emit::pbs::artifacts),
+        (Kind::Sge, emit::sge::artifacts),
+        (Kind::Genders, emit::genders::artifacts),
+    ];
+    let wanted: Vec<&(Kind, Emitter)> = emitters.iter().filter(|(k, _)| site.wants(*k)).collect();
+    progress.phase("files", wanted.len() as u64);
+    for (kind, emitter) in wanted {
+        artifacts.extend(emitter(&site).map_err(|source| BuildError::Render { kind: *kind, source })?);
+        progress.advance(1);
+    }
+
+    let mut report = None;
+    if site.wants(Kind::Kickstart) {
+        let names: Vec<String> = cluster
+            .hosts
+            .iter()
+            .filter(|h| cluster.appliances.get(&h.appliance).is_some_and(|a| a.kickstartable))
+            .map(|h| h.name.clone())
+            .collect();
+        progress.phase("kickstarts", names.len() as u64);
+        let made: Mutex<Vec<Artifact>> = Mutex::new(Vec::with_capacity(names.len()));
+        let r = host_kickstarts(db, &names, req.layers, req.given, &req.kickstart, req.threads, |host, text| {
+            let a = Artifact::new(Kind::Kickstart, format!("kickstart/{host}.ks"), text).with_secrets(&site.secrets);
+            made.lock().expect("no panic while holding the lock").push(a);
+            progress.advance(1);
+        })?;
+        if r.failed() {
+            return Err(BuildError::Kickstarts(r));
+        }
+        artifacts.extend(made.into_inner().expect("no panic while holding the lock"));
+        report = Some(r);
+    }
+
+    let mut load: BTreeMap<String, usize> = site.servers.iter().map(|s| (s.name.clone(), 0)).collect();
+    for i in 0..cluster.hosts.len() {
+        if let Some(s) = site.server(i) {
+            *load.entry(s.name.clone()).or_default() += 1;
+        }
+    }
+    let mut plan = Plan { artifacts, server_load: load.into_iter().collect() };
+    plan.sort();
+    Ok(Built { plan, kickstarts: report })
+}

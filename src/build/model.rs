@@ -1,0 +1,199 @@
+//! The model check: facts that would make a broken tree are refused before anything is
+//! written. Every problem is reported in one run, each with a stable `build::` code.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use crate::cluster::Cluster;
+use crate::diag::Diagnostic;
+use crate::facts::addr::is_usable;
+use crate::plan::{Kind, Site};
+
+/// Whether the framework of a graph has a node file: `(graph, node) -> bool`.
+pub type RootCheck<'a> = &'a dyn Fn(&str, &str) -> bool;
+
+/// Every inconsistency of `site`'s facts. `has_root(graph, root)` tells whether the framework
+/// of `graph` has the node file `root` (`None`: the framework is not consulted).
+pub fn check(site: &Site<'_>, has_root: Option<RootCheck<'_>>) -> Vec<Diagnostic> {
+    let c = site.cluster;
+    let mut out = Vec::new();
+    addresses(c, &mut out);
+    names(site, &mut out);
+    boot(site, &mut out);
+    roots(c, has_root.unwrap_or(&|_, _| true), &mut out);
+    out
+}
+
+fn addresses(c: &Cluster, out: &mut Vec<Diagnostic>) {
+    let mut macs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut ips: BTreeMap<IpAddr, Vec<String>> = BTreeMap::new();
+    for h in &c.hosts {
+        for i in &h.interfaces {
+            let who = format!("{} {}", h.name, i.device);
+            if let Some(mac) = &i.mac {
+                match crate::facts::addr::parse_mac(mac) {
+                    Ok(m) => macs.entry(m).or_default().push(who.clone()),
+                    Err(_) => out.push(
+                        Diagnostic::error("build::bad-address", format!("interface `{who}` has a malformed MAC address `{mac}`"))
+                            .help(format!("fix it with `interface remove {}` and `interface add ... --mac`", h.name)),
+                    ),
+                }
+            }
+            let net = i.network.as_deref().and_then(|n| c.network(n));
+            match (&i.ip, i.addr()) {
+                (None, _) => {
+                    if let (Some(_), Some(n)) = (&i.mac, net)
+                        && n.dhcp
+                    {
+                        out.push(
+                            Diagnostic::error(
+                                "build::mac-without-address",
+                                format!("interface `{who}` has a MAC on network `{}`, which serves DHCP, but no IP address", n.name),
+                            )
+                            .help("give it a fixed address (`interface add HOST DEV --mac M --ip IP`), or remove its MAC"),
+                        );
+                    }
+                }
+                (Some(text), None) => out.push(
+                    Diagnostic::error("build::bad-address", format!("interface `{who}` has a malformed IP address `{text}`"))
+                        .help("write an address such as `10.1.255.254`"),
+                ),
+                (Some(_), Some(ip)) => {
+                    ips.entry(ip).or_default().push(who.clone());
+                    match net {
+                        Some(n) if is_usable(&n.cidr, ip) => {}
+                        Some(n) => out.push(
+                            Diagnostic::error(
+                                "build::ip-outside-network",
+                                format!("interface `{who}` has address {ip}, outside its network `{}` ({})", n.name, n.cidr),
+                            )
+                            .help(format!("use a host address inside {} (not its network or broadcast address)", n.cidr)),
+                        ),
+                        None => out.push(
+                            Diagnostic::error("build::ip-outside-network", format!("interface `{who}` has address {ip} but no network"))
+                                .help("put the interface on a network (`network list` shows them)"),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+    for (mac, users) in macs.into_iter().filter(|(_, u)| u.len() > 1) {
+        out.push(
+            Diagnostic::error("build::duplicate-mac", format!("MAC address {mac} belongs to {}", list(&users)))
+                .help("a MAC address identifies one interface: remove it from all but one"),
+        );
+    }
+    for (ip, users) in ips.into_iter().filter(|(_, u)| u.len() > 1) {
+        out.push(
+            Diagnostic::error("build::duplicate-ip", format!("IP address {ip} belongs to {}", list(&users)))
+                .help("give each interface its own address"),
+        );
+    }
+}
+
+/// Host names and aliases must be DNS labels when DNS, hosts or DHCP files name them.
+fn names(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+    if ![Kind::Dns, Kind::Hosts, Kind::Dhcpd, Kind::Kea].iter().any(|k| site.wants(*k)) {
+        return;
+    }
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for h in &site.cluster.hosts {
+        for (name, what) in std::iter::once((h.name.as_str(), "host name")).chain(h.aliases.iter().map(|a| (a.as_str(), "alias"))) {
+            if !is_dns_label(name) {
+                out.push(
+                    Diagnostic::error("build::bad-host-name", format!("{what} `{name}` of host `{}` is not a valid DNS label", h.name))
+                        .help("use letters, digits and `-` (not first or last), at most 63 characters; rename the host or alias"),
+                );
+            }
+            if let Some(owner) = seen.insert(name, &h.name)
+                && owner != h.name
+            {
+                out.push(
+                    Diagnostic::error("build::bad-host-name", format!("`{name}` names both host `{owner}` and host `{}`", h.name))
+                        .help("a name (host name or alias) must name one host"),
+                );
+            }
+        }
+    }
+}
+
+fn boot(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+    let c = site.cluster;
+    let pxe = site.wants(Kind::Pxe) || site.wants(Kind::Dhcpd) || site.wants(Kind::Kea);
+    let mut reported: BTreeSet<&str> = BTreeSet::new();
+    for (i, h) in c.hosts.iter().enumerate() {
+        let has_mac = h.interfaces.iter().any(|i| i.mac.is_some());
+        if !has_mac || !pxe {
+            continue;
+        }
+        let action = h.next_action();
+        match c.boot_actions.get(action) {
+            None => out.push(
+                Diagnostic::error("build::unknown-boot-action", format!("host `{}` boots `{action}`, which is not a boot action", h.name))
+                    .help("list boot actions with `bootaction list`, add one with `bootaction add`"),
+            ),
+            Some(b) if b.kernel.trim().is_empty() && reported.insert(action) => out.push(
+                Diagnostic::error(
+                    "build::boot-action-without-kernel",
+                    format!("boot action `{action}` has no kernel (used by host `{}`)", h.name),
+                )
+                .help(format!(
+                    "set one: `bootaction add {action} --kernel PATH --initrd PATH --args ...` (or `localboot 0` to boot the local disk)"
+                )),
+            ),
+            Some(_) => {}
+        }
+        if !c.distributions.contains_key(&h.distribution) {
+            out.push(
+                Diagnostic::error("build::unknown-distribution", format!("host `{}` has no known distribution to install", h.name)).help(
+                    "give it one with `host set HOST --distribution NAME` (`distribution list` shows them, `distribution add` adds one)",
+                ),
+            );
+        }
+        if site.server(i).is_none() && reported.insert("") {
+            out.push(
+                Diagnostic::error("build::no-install-server", format!("host `{}` has no install server to boot from", h.name))
+                    .help("add one with `server add NAME IP`, or give the `private` network a gateway or a frontend host an address"),
+            );
+        }
+    }
+}
+
+/// Every host's appliance exists and, when kickstarts are built, has its root node.
+fn roots(c: &Cluster, has_root: &dyn Fn(&str, &str) -> bool, out: &mut Vec<Diagnostic>) {
+    let mut used: BTreeMap<&str, &str> = BTreeMap::new();
+    for h in &c.hosts {
+        used.entry(h.appliance.as_str()).or_insert(h.name.as_str());
+    }
+    for (appliance, host) in used {
+        let Some(a) = c.appliances.get(appliance) else {
+            out.push(
+                Diagnostic::error("build::unknown-appliance", format!("host `{host}` has no known appliance"))
+                    .help("give it one with `host set HOST --appliance NAME` (`appliance list` shows them)"),
+            );
+            continue;
+        };
+        if a.kickstartable && !has_root(&a.graph, &a.root) {
+            out.push(
+                Diagnostic::error(
+                    "build::missing-root",
+                    format!(
+                        "appliance `{appliance}` (of host `{host}`) has root node `{}`, which graph `{}` does not have",
+                        a.root, a.graph
+                    ),
+                )
+                .help(format!("add `nodes/{}.xml` to a framework layer, or point the appliance at an existing root node", a.root)),
+            );
+        }
+    }
+}
+
+/// RFC 1123 label.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !s.starts_with('-') && !s.ends_with('-')
+}
+
+fn list(users: &[String]) -> String {
+    users.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(" and ")
+}

@@ -1,0 +1,383 @@
+//! `build` and `verify`: the whole output tree of the cluster, planned, checked, previewed
+//! and written as one atomic generation. [I/O]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde_json::json;
+
+use super::cluster::{facts_error, open_db};
+use super::{AttrArgs, EXIT_DIAGNOSTICS, EXIT_OK, FrameworkArgs, KickstartFlags, Ui};
+use crate::build::{BuildError, BuildRequest, Progress};
+use crate::diag::Diagnostic;
+use crate::generation::{self, Change};
+use crate::plan::{BuildOptions, HostSelection, Kind, Plan};
+use crate::span::Sources;
+
+/// One change of [`generation::changes`]: what, the kind, the path.
+type ChangeRow = (Change, Option<Kind>, String);
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The output tree (created when missing); replaced as one atomic generation.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Only these kinds (comma-separated): kickstart, dhcpd, kea, hosts, dns, pxe, slurm, pbs,
+    /// sge, genders; `dhcp` and `scheduler` name groups. Other files of the tree are removed.
+    #[arg(long, value_name = "KIND,...", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Write nothing; list what would be added, changed and removed, per kind.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Show what changes as unified diffs (secret values as `********`); with `--dry-run`,
+    /// nothing is written.
+    #[arg(long)]
+    pub diff: bool,
+    /// Print the report (or the problems) as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// Hosts of these appliances go into the scheduler lists (default: compute).
+    #[arg(long, value_name = "APPLIANCE,...", value_delimiter = ',', conflicts_with = "scheduler_query")]
+    pub scheduler_appliance: Vec<String>,
+    /// The hosts a read-only SQL query selects (first column: host name; e.g. `SELECT name
+    /// FROM host_view WHERE rack < 4`) go into the scheduler lists.
+    #[arg(long, value_name = "SQL")]
+    pub scheduler_query: Option<String>,
+    /// Slurm partitions and SGE host groups by this attribute's value instead of the appliance.
+    #[arg(long, value_name = "ATTR")]
+    pub partition_by: Option<String>,
+    /// URL of each host's kickstart: `{base}` (its install server's base URL), `{server}`,
+    /// `{host}`, `{mac}`, `{ip}` are replaced.
+    #[arg(long, value_name = "TEMPLATE", default_value = "{base}/kickstart/{host}.ks")]
+    pub kickstart_url: String,
+    /// Threads for the kickstarts (default: every core).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub framework: FrameworkArgs,
+    #[command(flatten)]
+    pub attrs: AttrArgs,
+    #[command(flatten)]
+    pub flags: KickstartFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The output tree whose `MANIFEST` is checked.
+    pub dir: PathBuf,
+    /// Print the problems as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
+    let mut kinds: BTreeSet<Kind> = BTreeSet::new();
+    for word in &a.only {
+        match Kind::parse_group(word) {
+            Ok(k) => kinds.extend(k),
+            Err(e) => return usage(ui, &e, "e.g. `--only dhcp,dns,pxe`"),
+        }
+    }
+    if kinds.is_empty() {
+        kinds = Kind::ALL.into_iter().collect();
+    }
+    let db = match open_db(ui, path, &a.framework) {
+        Ok(db) => db,
+        Err(c) => return c,
+    };
+    let scheduler_hosts = match &a.scheduler_query {
+        Some(sql) => match crate::facts::Db::open_readonly(path).and_then(|ro| ro.query_hosts(sql)) {
+            Ok(names) => HostSelection::Names(names.into_iter().collect()),
+            Err(e) => return facts_error(ui, &e),
+        },
+        None if a.scheduler_appliance.is_empty() => HostSelection::default(),
+        None => HostSelection::Appliances(a.scheduler_appliance.clone()),
+    };
+    let given = match super::given_attrs(ui, &a.attrs) {
+        Ok(v) => v,
+        Err(c) => return c,
+    };
+    let runner = super::ShellEval;
+    let layers = super::layers(&a.framework);
+    let req = BuildRequest {
+        layers: &layers,
+        given: &given,
+        kickstart: a.flags.options(&runner),
+        options: BuildOptions {
+            kinds,
+            scheduler_hosts,
+            partition_by: a.partition_by.clone(),
+            kickstart_url: a.kickstart_url.clone(),
+            ..BuildOptions::default()
+        },
+        threads: super::threads(a.jobs),
+    };
+    let bar = Bar::new(!a.json && std::io::stderr().is_terminal());
+    let built = crate::build::plan(&db, &req, &bar);
+    bar.finish();
+    let built = match built {
+        Ok(b) => b,
+        Err(e) => return build_error(ui, e, a.json),
+    };
+    if let Some(r) = &built.kickstarts {
+        for (fw, diags) in &r.frameworks {
+            if !a.json {
+                ui.report(fw, diags);
+            }
+        }
+    }
+    let plan = built.plan;
+    if a.dry_run || a.diff {
+        let changes = match generation::changes(&a.out, &plan) {
+            Ok(c) => c,
+            Err(e) => return ui.fail(&format!("cannot read `{}`: {e}", a.out.display())),
+        };
+        let diffs = if a.diff { diffs(&a.out, &plan, &changes, &db) } else { BTreeMap::new() };
+        print_changes(&changes, &diffs, a.json && a.dry_run);
+        if a.dry_run {
+            return EXIT_OK;
+        }
+    }
+    let stats = generation::write(&a.out, &plan, true);
+    match stats {
+        Ok(s) => {
+            let per_kind = kind_counts(&plan);
+            if a.json {
+                super::inventory::print_json(&json!({
+                    "out": a.out.display().to_string(),
+                    "files": plan.artifacts.len(),
+                    "written": s.written,
+                    "unchanged": s.unchanged,
+                    "removed": s.removed,
+                    "kinds": per_kind,
+                    "servers": plan.server_load.iter().map(|(n, c)| json!({"name": n, "hosts": c})).collect::<Vec<_>>(),
+                }));
+            } else {
+                let mut err = std::io::stderr().lock();
+                let kinds: Vec<String> = per_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                let _ = writeln!(
+                    err,
+                    "{} files in {} ({} written, {} unchanged, {} removed): {}",
+                    plan.artifacts.len(),
+                    a.out.display(),
+                    s.written,
+                    s.unchanged,
+                    s.removed,
+                    kinds.join(", ")
+                );
+                let servers: Vec<String> = plan.server_load.iter().map(|(n, c)| format!("{n} {c}")).collect();
+                if !servers.is_empty() {
+                    let _ = writeln!(err, "hosts per install server: {}", servers.join(", "));
+                }
+            }
+            EXIT_OK
+        }
+        Err(e) => ui.fail(&format!("cannot write `{}`: {e}", a.out.display())),
+    }
+}
+
+pub(super) fn verify(ui: &mut Ui, a: VerifyArgs) -> i32 {
+    let problems = match generation::verify(&a.dir) {
+        Ok(p) => p,
+        Err(e) => return ui.fail(&format!("cannot read `{}`: {e}", a.dir.display())),
+    };
+    if a.json {
+        super::inventory::print_json(&json!({
+            "dir": a.dir.display().to_string(),
+            "ok": problems.is_empty(),
+            "problems": problems.iter().map(|p| json!({"path": p.path, "problem": p.what})).collect::<Vec<_>>(),
+        }));
+    } else {
+        let mut err = std::io::stderr().lock();
+        for p in &problems {
+            let _ = writeln!(err, "{}: {}", a.dir.join(&p.path).display(), p.what);
+        }
+        if problems.is_empty() {
+            let n = generation::read_manifest(&a.dir).map(|m| m.len()).unwrap_or(0);
+            let _ = writeln!(err, "{}: {n} files match the manifest", a.dir.display());
+        } else {
+            let _ = writeln!(err, "error: {} file(s) of `{}` differ from its manifest", problems.len(), a.dir.display());
+        }
+    }
+    if problems.is_empty() { EXIT_OK } else { EXIT_DIAGNOSTICS }
+}
+
+fn usage(ui: &mut Ui, message: &str, help: &str) -> i32 {
+    let d = Diagnostic::error("cli::usage", message.to_string()).help(help.to_string());
+    let _ = write!(std::io::stderr(), "{}", d.render(&Sources::new(), ui.color));
+    EXIT_DIAGNOSTICS
+}
+
+fn build_error(ui: &mut Ui, e: BuildError, json: bool) -> i32 {
+    match e {
+        BuildError::Facts(e) => facts_error(ui, &e),
+        BuildError::Load(e) => ui.fail(&e.to_string()),
+        BuildError::Model(mut problems) => {
+            crate::diag::sort(&mut problems);
+            let sources = Sources::new();
+            if json {
+                super::inventory::print_json(&json!({
+                    "ok": false,
+                    "diagnostics": problems.iter().map(|d| d.to_json(&sources)).collect::<Vec<_>>(),
+                }));
+            } else {
+                let mut err = std::io::stderr().lock();
+                for d in &problems {
+                    let _ = write!(err, "{}", d.render(&sources, ui.color));
+                }
+                let _ = writeln!(err, "error: nothing was written: {} problem(s) in the cluster's facts", problems.len());
+            }
+            EXIT_DIAGNOSTICS
+        }
+        BuildError::Kickstarts(report) => {
+            if json {
+                let diags: Vec<_> = report.frameworks.iter().flat_map(|(fw, ds)| ds.iter().map(|d| d.to_json(&fw.sources))).collect();
+                super::inventory::print_json(&json!({"ok": false, "failed": report.failed, "diagnostics": diags}));
+                return EXIT_DIAGNOSTICS;
+            }
+            for (fw, diags) in &report.frameworks {
+                ui.report(fw, diags);
+            }
+            super::hosts::report_failures(&report)
+        }
+        BuildError::Render { .. } => ui.fail(&e.to_string()),
+    }
+}
+
+fn kind_counts(plan: &Plan) -> BTreeMap<&'static str, usize> {
+    let mut m = BTreeMap::new();
+    for a in &plan.artifacts {
+        *m.entry(a.kind.as_str()).or_default() += 1;
+    }
+    m
+}
+
+/// Unified diffs of the changed files, secret values replaced by `********`.
+fn diffs(dir: &Path, plan: &Plan, changes: &[ChangeRow], db: &crate::facts::Db) -> BTreeMap<String, String> {
+    let secrets: Vec<String> = db.cluster().map(|c| c.secret_values().into_iter().map(str::to_string).collect()).unwrap_or_default();
+    let redact = |t: String| secrets.iter().fold(t, |t, s| t.replace(s.as_str(), crate::facts::REDACTED));
+    let new: BTreeMap<&str, &[u8]> = plan.artifacts.iter().map(|a| (a.path.as_str(), a.bytes.as_slice())).collect();
+    let mut out = BTreeMap::new();
+    for (change, _, path) in changes {
+        let old = match change {
+            Change::Added => String::new(),
+            _ => String::from_utf8_lossy(&std::fs::read(dir.join(path)).unwrap_or_default()).into_owned(),
+        };
+        let now = new.get(path.as_str()).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        let (old, now) = (redact(old), redact(now));
+        let text = similar::TextDiff::from_lines(&old, &now)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{path}"), &format!("b/{path}"))
+            .to_string();
+        out.insert(path.clone(), text);
+    }
+    out
+}
+
+fn print_changes(changes: &[ChangeRow], diffs: &BTreeMap<String, String>, json: bool) {
+    let kind_name = |k: &Option<Kind>| k.map_or("other", Kind::as_str);
+    if json {
+        let mut summary: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+        for (c, k, _) in changes {
+            let c = match c {
+                Change::Added => "added",
+                Change::Changed => "changed",
+                Change::Removed => "removed",
+            };
+            *summary.entry(kind_name(k)).or_default().entry(c).or_default() += 1;
+        }
+        let list: Vec<_> = changes
+            .iter()
+            .map(|(c, k, p)| {
+                let mut v = json!({"change": c, "kind": kind_name(k), "path": p});
+                if let Some(d) = diffs.get(p) {
+                    v["diff"] = json!(d);
+                }
+                v
+            })
+            .collect();
+        super::inventory::print_json(&json!({"changes": list, "summary": summary}));
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let mut by_kind: BTreeMap<&str, Vec<&ChangeRow>> = BTreeMap::new();
+    for c in changes {
+        by_kind.entry(kind_name(&c.1)).or_default().push(c);
+    }
+    for (kind, list) in &by_kind {
+        let count = |want: Change| list.iter().filter(|(c, _, _)| *c == want).count();
+        let _ =
+            writeln!(out, "{kind}: {} added, {} changed, {} removed", count(Change::Added), count(Change::Changed), count(Change::Removed));
+        for (c, _, p) in list {
+            let mark = match c {
+                Change::Added => '+',
+                Change::Changed => '~',
+                Change::Removed => '-',
+            };
+            let _ = writeln!(out, "  {mark} {p}");
+        }
+    }
+    if changes.is_empty() {
+        let _ = writeln!(out, "no changes");
+    }
+    for d in diffs.values() {
+        let _ = write!(out, "{d}");
+    }
+}
+
+/// A progress bar on standard error, drawn only on a terminal and only after a second.
+struct Bar {
+    bar: Option<indicatif::ProgressBar>,
+    start: std::time::Instant,
+    shown: std::sync::atomic::AtomicBool,
+}
+
+impl Bar {
+    fn new(show: bool) -> Bar {
+        let bar = show.then(|| {
+            let b = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            b
+        });
+        Bar { bar, start: std::time::Instant::now(), shown: false.into() }
+    }
+
+    /// Start drawing once the work has taken a second: quick builds print nothing extra.
+    fn reveal(&self, b: &indicatif::ProgressBar) {
+        use std::sync::atomic::Ordering;
+        if self.start.elapsed() >= std::time::Duration::from_secs(1) && !self.shown.swap(true, Ordering::Relaxed) {
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn phase(&self, name: &str, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+            b.set_position(0);
+            b.set_message(name.to_string());
+            self.reveal(b);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+            self.reveal(b);
+        }
+    }
+}
