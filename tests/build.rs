@@ -1,0 +1,221 @@
+//! End-to-end tests of `build` and `verify` through the real binary: every output kind of the
+//! bundled example cluster, reruns that rewrite nothing, `--dry-run` and `--diff` (with secrets
+//! redacted), modes of secret files, scheduler selection, install servers, and the tree a
+//! second tool sees (every file listed in the manifest, nothing else of ours).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+fn rc(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("rocks-compile").unwrap();
+    c.env("NO_COLOR", "1").env_remove("ROCKS_COMPILE_DB").arg("--db").arg(dir.join("cluster.db"));
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    let out = rc(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The bundled example cluster in a fresh database.
+fn example(dir: &Path) {
+    run(dir, &["host", "import", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cluster.csv")]);
+}
+
+/// Every regular file under `dir`: relative path -> bytes.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            out.insert(e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap());
+        }
+    }
+    out
+}
+
+fn inode(p: &Path) -> (u64, i64) {
+    let m = std::fs::metadata(p).unwrap();
+    (m.ino(), m.mtime_nsec() + m.mtime() * 1_000_000_000)
+}
+
+fn tree(dir: &Path) -> PathBuf {
+    dir.join("tree")
+}
+
+#[test]
+fn build_writes_every_kind_and_a_manifest_that_verifies() {
+    let d = tempfile::tempdir().unwrap();
+    example(d.path());
+    let out = run(d.path(), &["build", "--out", tree(d.path()).to_str().unwrap()]);
+    let report = stderr(&out);
+    assert!(report.contains("hosts per install server: cluster 6"), "{report}");
+    let f = files(&tree(d.path()));
+    for want in [
+        "MANIFEST",
+        "kickstart/compute-0-0.ks",
+        "kickstart/cluster.ks",
+        "dhcp/dhcpd.conf",
+        "dhcp/kea-dhcp4.json",
+        "hosts",
+        "dns/named.conf",
+        "dns/db.local",
+        "tftp/pxelinux.cfg/01-52-54-00-00-00-01",
+        "tftp/grub/grub.cfg-01-52-54-00-00-00-01",
+        "ipxe/52-54-00-00-00-01.ipxe",
+        "ipxe/boot.ipxe",
+        "scheduler/slurm-nodes.conf",
+        "scheduler/pbs-nodes",
+        "scheduler/genders",
+    ] {
+        assert!(f.contains_key(want), "{want} is missing from the tree: {:?}", f.keys().collect::<Vec<_>>());
+    }
+    let manifest = String::from_utf8(f["MANIFEST"].clone()).unwrap();
+    assert_eq!(manifest.lines().count(), f.len() - 1, "the manifest lists every file but itself:\n{manifest}");
+    for ks in f.keys().filter(|k| k.starts_with("kickstart/")) {
+        common::validate(&tree(d.path()).join(ks));
+    }
+    let v = run(d.path(), &["verify", tree(d.path()).to_str().unwrap()]);
+    assert!(stderr(&v).contains(&format!("{} files match the manifest", f.len() - 1)), "{}", stderr(&v));
+
+    // Damage is found and named.
+    let hosts = tree(d.path()).join("hosts");
+    std::fs::write(&hosts, "10.1.1.1 evil\n").unwrap();
+    std::fs::remove_file(tree(d.path()).join("dhcp/dhcpd.conf")).unwrap();
+    let bad = rc(d.path()).args(["verify", tree(d.path()).to_str().unwrap()]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let e = stderr(&bad);
+    assert!(e.contains("/hosts: ") && e.contains("dhcp/dhcpd.conf: missing"), "{e}");
+    let json: Value = serde_json::from_slice(&rc(d.path()).args(["verify", "--json", tree(d.path()).to_str().unwrap()]).output().unwrap().stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["problems"].as_array().unwrap().len(), 2, "{json}");
+}
+
+#[test]
+fn a_second_build_rewrites_nothing_and_one_change_rewrites_only_what_mentions_it() {
+    let d = tempfile::tempdir().unwrap();
+    example(d.path());
+    let t = tree(d.path());
+    run(d.path(), &["build", "--out", t.to_str().unwrap()]);
+    let before = files(&t);
+    let inodes: BTreeMap<String, (u64, i64)> = before.keys().map(|k| (k.clone(), inode(&t.join(k)))).collect();
+    let again = run(d.path(), &["build", "--out", t.to_str().unwrap(), "--json"]);
+    let j: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(j["written"], 0, "{j}");
+    assert_eq!(j["removed"], 0, "{j}");
+    assert_eq!(files(&t), before);
+    for (k, i) in &inodes {
+        assert_eq!(inode(&t.join(k)), *i, "{k} kept its inode and mtime");
+    }
+
+    // One host's CPU count changes: the scheduler files mention it; its PXE files do not.
+    run(d.path(), &["host", "set", "compute-0-1", "--cpus", "96"]);
+    let dry = run(d.path(), &["build", "--out", t.to_str().unwrap(), "--dry-run", "--json"]);
+    let j: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let changed: Vec<&str> = j["changes"].as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect();
+    assert!(changed.contains(&"scheduler/slurm-nodes.conf"), "{j}");
+    assert!(!changed.iter().any(|p| p.contains("01-52-54-00-00-00-02")), "{j}");
+    assert!(j["changes"].as_array().unwrap().iter().all(|c| c["change"] == "changed"), "{j}");
+    assert_eq!(files(&t), before, "--dry-run wrote nothing");
+    let built = run(d.path(), &["build", "--out", t.to_str().unwrap(), "--json"]);
+    let j: Value = serde_json::from_slice(&built.stdout).unwrap();
+    assert_eq!(j["written"].as_u64().unwrap() as usize, changed.len(), "{j}");
+    let after = files(&t);
+    for (k, i) in &inodes {
+        if !changed.contains(&k.as_str()) && k != "MANIFEST" {
+            assert_eq!(inode(&t.join(k)), *i, "{k} did not change and kept its inode");
+            assert_eq!(after[k], before[k]);
+        }
+    }
+}
+
+#[test]
+fn dry_run_lists_added_changed_removed_per_kind() {
+    let d = tempfile::tempdir().unwrap();
+    example(d.path());
+    let t = tree(d.path());
+    let first = run(d.path(), &["build", "--out", t.to_str().unwrap(), "--dry-run"]);
+    let s = stdout(&first);
+    assert!(s.contains("dhcpd: 1 added, 0 changed, 0 removed"), "{s}");
+    assert!(s.contains("  + dhcp/dhcpd.conf"), "{s}");
+    assert!(!t.exists(), "--dry-run created nothing");
+    run(d.path(), &["build", "--out", t.to_str().unwrap()]);
+    run(d.path(), &["host", "remove", "login-0-0"]);
+    let s = stdout(&run(d.path(), &["build", "--out", t.to_str().unwrap(), "--dry-run"]));
+    assert!(s.contains("  - kickstart/login-0-0.ks"), "{s}");
+    assert!(s.contains("  ~ hosts"), "{s}");
+    assert!(s.contains("  - tftp/pxelinux.cfg/01-52-54-00-00-02-01"), "{s}");
+    // --only leaves the other kinds out of the tree, and says so.
+    let s = stdout(&run(d.path(), &["build", "--out", t.to_str().unwrap(), "--dry-run", "--only", "dhcp"]));
+    assert!(s.contains("  - hosts") && s.contains("kickstart: 0 added, 0 changed, 6 removed"), "{s}");
+}
+
+#[test]
+fn secrets_are_0640_and_never_shown_in_diffs() {
+    let d = tempfile::tempdir().unwrap();
+    example(d.path());
+    let t = tree(d.path());
+    let secret = "$6$saltsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghi";
+    run(d.path(), &["attr", "set", "Kickstart_PrivateRootPassword", secret, "--secret"]);
+    run(d.path(), &["build", "--out", t.to_str().unwrap()]);
+    let mode = |p: &str| std::fs::metadata(t.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("kickstart/compute-0-0.ks"), 0o640);
+    assert_eq!(mode("dhcp/dhcpd.conf"), 0o644);
+    assert!(String::from_utf8(std::fs::read(t.join("kickstart/compute-0-0.ks")).unwrap()).unwrap().contains(secret));
+    let other = "$6$saltsalt$ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedcba9876543210ZYXWVUTSRQPONMLKJIHG";
+    run(d.path(), &["attr", "set", "Kickstart_PrivateRootPassword", other, "--secret"]);
+    let diff = run(d.path(), &["build", "--out", t.to_str().unwrap(), "--diff", "--dry-run"]);
+    let s = stdout(&diff);
+    assert!(s.contains("--- a/kickstart/compute-0-0.ks") && s.contains("+++ b/kickstart/compute-0-0.ks"), "{s}");
+    assert!(s.contains("********"), "{s}");
+    assert!(!s.contains(secret) && !s.contains(other), "a secret leaked into the diff:\n{s}");
+    let j: Value = serde_json::from_slice(&run(d.path(), &["build", "--out", t.to_str().unwrap(), "--diff", "--dry-run", "--json"]).stdout).unwrap();
+    let text = j.to_string();
+    assert!(!text.contains(&secret[..30]) && !text.contains(&other[..30]) && text.contains("********"), "{text}");
+}
+
+#[test]
+fn scheduler_lists_take_appliances_or_a_query_and_servers_share_the_hosts() {
+    let d = tempfile::tempdir().unwrap();
+    example(d.path());
+    let t = tree(d.path());
+    run(d.path(), &["server", "add", "is-a", "10.1.1.2"]);
+    run(d.path(), &["server", "add", "is-b", "10.1.1.3"]);
+    let out = run(d.path(), &["build", "--out", t.to_str().unwrap(), "--scheduler-query", "SELECT name FROM host_view WHERE rack = 0 AND appliance <> 'frontend'"]);
+    let e = stderr(&out);
+    let line = e.lines().find(|l| l.starts_with("hosts per install server:")).unwrap_or_else(|| panic!("{e}"));
+    let counts: Vec<usize> = line.split(", ").map(|p| p.rsplit(' ').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(counts.iter().sum::<usize>(), 6, "{line}");
+    let pbs = std::fs::read_to_string(t.join("scheduler/pbs-nodes")).unwrap();
+    for h in ["compute-0-0", "compute-0-1", "login-0-0", "nas-0-0"] {
+        assert!(pbs.contains(h), "{h} is selected:\n{pbs}");
+    }
+    assert!(!pbs.contains("compute-1-0") && !pbs.contains("cluster "), "{pbs}");
+    let dhcp = std::fs::read_to_string(t.join("dhcp/dhcpd.conf")).unwrap();
+    assert!(dhcp.contains("10.1.1.2") && dhcp.contains("10.1.1.3"), "both servers are next-servers:\n{dhcp}");
+    run(d.path(), &["build", "--out", t.to_str().unwrap(), "--scheduler-appliance", "login"]);
+    let pbs = std::fs::read_to_string(t.join("scheduler/pbs-nodes")).unwrap();
+    assert!(pbs.contains("login-0-0") && !pbs.contains("compute-0-0"), "{pbs}");
+}
