@@ -108,7 +108,9 @@ fn build_writes_every_kind_and_a_manifest_that_verifies() {
     assert_eq!(bad.status.code(), Some(1));
     let e = stderr(&bad);
     assert!(e.contains("/hosts: ") && e.contains("dhcp/dhcpd.conf: missing"), "{e}");
-    let json: Value = serde_json::from_slice(&rc(d.path()).args(["verify", "--json", tree(d.path()).to_str().unwrap()]).output().unwrap().stdout).unwrap();
+    let json: Value =
+        serde_json::from_slice(&rc(d.path()).args(["verify", "--json", tree(d.path()).to_str().unwrap()]).output().unwrap().stdout)
+            .unwrap();
     assert_eq!(json["ok"], false);
     assert_eq!(json["problems"].as_array().unwrap().len(), 2, "{json}");
 }
@@ -191,7 +193,8 @@ fn secrets_are_0640_and_never_shown_in_diffs() {
     assert!(s.contains("--- a/kickstart/compute-0-0.ks") && s.contains("+++ b/kickstart/compute-0-0.ks"), "{s}");
     assert!(s.contains("********"), "{s}");
     assert!(!s.contains(secret) && !s.contains(other), "a secret leaked into the diff:\n{s}");
-    let j: Value = serde_json::from_slice(&run(d.path(), &["build", "--out", t.to_str().unwrap(), "--diff", "--dry-run", "--json"]).stdout).unwrap();
+    let j: Value =
+        serde_json::from_slice(&run(d.path(), &["build", "--out", t.to_str().unwrap(), "--diff", "--dry-run", "--json"]).stdout).unwrap();
     let text = j.to_string();
     assert!(!text.contains(&secret[..30]) && !text.contains(&other[..30]) && text.contains("********"), "{text}");
 }
@@ -203,7 +206,16 @@ fn scheduler_lists_take_appliances_or_a_query_and_servers_share_the_hosts() {
     let t = tree(d.path());
     run(d.path(), &["server", "add", "is-a", "10.1.1.2"]);
     run(d.path(), &["server", "add", "is-b", "10.1.1.3"]);
-    let out = run(d.path(), &["build", "--out", t.to_str().unwrap(), "--scheduler-query", "SELECT name FROM host_view WHERE rack = 0 AND appliance <> 'frontend'"]);
+    let out = run(
+        d.path(),
+        &[
+            "build",
+            "--out",
+            t.to_str().unwrap(),
+            "--scheduler-query",
+            "SELECT name FROM host_view WHERE rack = 0 AND appliance <> 'frontend'",
+        ],
+    );
     let e = stderr(&out);
     let line = e.lines().find(|l| l.starts_with("hosts per install server:")).unwrap_or_else(|| panic!("{e}"));
     let counts: Vec<usize> = line.split(", ").map(|p| p.rsplit(' ').next().unwrap().parse().unwrap()).collect();

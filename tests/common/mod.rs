@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! Helpers shared by the integration tests.
 
 use std::path::{Path, PathBuf};
