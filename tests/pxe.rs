@@ -113,16 +113,29 @@ fn install_boots_the_installer_with_the_hosts_kickstart() {
     let f = of(&db);
     let (pxelinux, grub, ipxe) = of_mac(&f, C00);
     let ks = "inst.ks=http://10.1.1.1/install/rocks/kickstart/compute-0-0.ks";
-    assert_eq!(line(pxelinux, "KERNEL"), "KERNEL vmlinuz");
-    assert_eq!(line(pxelinux, "APPEND"), format!("APPEND initrd=initrd.img inst.ks.sendmac ip=dhcp {ks}"));
+    assert_eq!(line(pxelinux, "KERNEL"), "KERNEL images/rocky-9/vmlinuz");
+    assert_eq!(
+        line(pxelinux, "APPEND"),
+        format!(
+            "APPEND initrd=images/rocky-9/initrd.img inst.repo=http://10.1.1.1/install/distributions/rocky-9 inst.ks.sendmac ip=dhcp {ks}"
+        )
+    );
     assert!(pxelinux.contains("SERIAL 0 115200\n") && pxelinux.contains("TIMEOUT 1\n") && pxelinux.contains("PROMPT 0\n"));
     assert!(pxelinux.starts_with("# compute-0-0 52:54:00:00:00:01 boot=install action=install\n"));
-    assert_eq!(line(grub, "linux"), format!("linux /vmlinuz inst.ks.sendmac ip=dhcp {ks}"));
-    assert_eq!(line(grub, "initrd"), "initrd /initrd.img");
+    assert_eq!(
+        line(grub, "linux"),
+        format!("linux /images/rocky-9/vmlinuz inst.repo=http://10.1.1.1/install/distributions/rocky-9 inst.ks.sendmac ip=dhcp {ks}")
+    );
+    assert_eq!(line(grub, "initrd"), "initrd /images/rocky-9/initrd.img");
     assert!(grub.contains("set timeout=1\n") && grub.contains("serial --unit=0 --speed=115200\n"));
     let base = "http://10.1.1.1/install/rocks/tftp";
-    assert_eq!(line(ipxe, "kernel"), format!("kernel {base}/vmlinuz initrd=initrd.img inst.ks.sendmac ip=dhcp {ks}"));
-    assert_eq!(line(ipxe, "initrd"), format!("initrd {base}/initrd.img"));
+    assert_eq!(
+        line(ipxe, "kernel"),
+        format!(
+            "kernel {base}/images/rocky-9/vmlinuz initrd=initrd.img inst.repo=http://10.1.1.1/install/distributions/rocky-9 inst.ks.sendmac ip=dhcp {ks}"
+        )
+    );
+    assert_eq!(line(ipxe, "initrd"), format!("initrd {base}/images/rocky-9/initrd.img"));
     assert!(ipxe.ends_with("boot\n"));
     // The stored action's own `inst.ks=` (Rocks' CGI) is replaced, not kept beside ours.
     assert_eq!(pxelinux.matches("inst.ks=").count(), 1);
@@ -140,7 +153,7 @@ fn os_boots_the_local_disk() {
     assert!(ipxe.ends_with("exit\n") && !ipxe.contains("kernel"), "{ipxe}");
     // Other hosts still install.
     let (pxelinux, _, _) = of_mac(&f, C01);
-    assert!(pxelinux.contains("KERNEL vmlinuz"));
+    assert!(pxelinux.contains("KERNEL images/rocky-9/vmlinuz"));
 }
 
 #[test]
@@ -307,8 +320,8 @@ fn hosts_use_their_own_install_server() {
         let ks = format!("inst.ks={}/kickstart/{}.ks", s.url, h.name);
         assert!(line(pxelinux, "APPEND").ends_with(&ks), "{pxelinux}");
         assert!(line(grub, "linux").ends_with(&ks), "{grub}");
-        assert!(line(ipxe, "kernel").starts_with(&format!("kernel {}/tftp/vmlinuz ", s.url)), "{ipxe}");
-        assert_eq!(line(ipxe, "initrd"), format!("initrd {}/tftp/initrd.img", s.url));
+        assert!(line(ipxe, "kernel").starts_with(&format!("kernel {}/tftp/images/rocky-9/vmlinuz ", s.url)), "{ipxe}");
+        assert_eq!(line(ipxe, "initrd"), format!("initrd {}/tftp/images/rocky-9/initrd.img", s.url));
     }
     assert!(used.len() >= 2, "six hosts over three servers use more than one: {used:?}");
     // Over TFTP, the entry point chains to the server that answered; over HTTP, to its neighbour.
