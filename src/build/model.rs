@@ -9,6 +9,30 @@ use crate::diag::Diagnostic;
 use crate::facts::addr::is_usable;
 use crate::plan::{Kind, Site};
 
+/// Attributes the build reads itself: `pxe_loader` (auto, pxelinux, grub, ipxe) and `memory`
+/// (MiB, a positive integer). Each bad value is reported once per host.
+fn attributes(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+    let c = site.cluster;
+    for h in &c.hosts {
+        if let Some((v, _)) = c.attr(h, "pxe_loader")
+            && !matches!(v, "auto" | "pxelinux" | "grub" | "ipxe")
+        {
+            out.push(
+                Diagnostic::error("build::bad-attribute", format!("host `{}` has `pxe_loader` = `{v}`", h.name))
+                    .help("use `auto` (by the client's firmware), `pxelinux`, `grub` or `ipxe`"),
+            );
+        }
+        if let Some((v, _)) = c.attr(h, "memory")
+            && !v.trim().parse::<u64>().is_ok_and(|m| m > 0)
+        {
+            out.push(
+                Diagnostic::error("build::bad-attribute", format!("host `{}` has `memory` = `{v}`", h.name))
+                    .help("give the memory in MiB as a positive whole number, e.g. `attr set memory 256000 --appliance compute`"),
+            );
+        }
+    }
+}
+
 /// Whether the framework of a graph has a node file: `(graph, node) -> bool`.
 pub type RootCheck<'a> = &'a dyn Fn(&str, &str) -> bool;
 
@@ -20,6 +44,7 @@ pub fn check(site: &Site<'_>, has_root: Option<RootCheck<'_>>) -> Vec<Diagnostic
     addresses(c, &mut out);
     names(site, &mut out);
     boot(site, &mut out);
+    attributes(site, &mut out);
     roots(c, has_root.unwrap_or(&|_, _| true), &mut out);
     out
 }

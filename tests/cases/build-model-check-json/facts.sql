@@ -21,3 +21,4 @@ INSERT INTO interfaces (host_id, device, mac, ip, ip_key, network_id, is_primary
     (7, 'eth0', '52:54:00:00:00:07', '10.1.255.200', '0a01ffc8', 1, 1),
     (8, 'eth0', '52:54:00:00:00:08', '10.1.255.201', '0a01ffc9', 1, 1),
     (8, 'ib0', 'zz:54:00:00:00:08', NULL, NULL, NULL, 0);
+INSERT INTO attributes (scope, target, key, value) VALUES ('host', 'compute-0-0', 'pxe_loader', 'floppy'), ('appliance', 'gpu', 'memory', '256G');
