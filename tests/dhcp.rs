@@ -4,7 +4,6 @@
 //! served by real dhcpd and Kea processes inside a private network namespace, where a small
 //! DHCP client asks as a BIOS, UEFI and iPXE client and checks what each one is told.
 
-#[allow(dead_code)]
 mod common;
 
 use std::collections::BTreeMap;
