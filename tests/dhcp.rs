@@ -4,7 +4,6 @@
 //! served by real dhcpd and Kea processes inside a private network namespace, where a small
 //! DHCP client asks as a BIOS, UEFI and iPXE client and checks what each one is told.
 
-#[allow(dead_code)]
 mod common;
 
 use std::collections::BTreeMap;
@@ -13,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rocks_compile::facts::{Db, InterfaceSpec, NetworkSpec};
+use rocks_compile::facts::{Db, InterfaceSpec, NetworkSpec, Target};
 use rocks_compile::plan::{Artifact, BuildOptions, Site};
 use serde_json::Value;
 
@@ -92,6 +91,8 @@ struct IscHost {
     mac: String,
     ip: String,
     host_name: String,
+    /// The host's own `filename` (a forced boot loader).
+    filename: Option<String>,
 }
 
 /// Every `host` block of a generated dhcpd.conf by declaration name.
@@ -112,6 +113,8 @@ fn isc_hosts(conf: &str) -> BTreeMap<String, IscHost> {
                 h.ip = ip;
             } else if let Some(n) = arg("option host-name ") {
                 h.host_name = n;
+            } else if let Some(f) = arg("filename ") {
+                h.filename = Some(f);
             } else if line == "}" {
                 let (name, h) = host.take().unwrap();
                 assert!(out.insert(name.clone(), h).is_none(), "host {name} declared twice");
@@ -145,8 +148,8 @@ fn kea_class<'a>(kea: &'a Value, name: &str) -> &'a Value {
 /// The example cluster plus: a second DHCP network `mgmt` (a /20 with gateway and two DNS
 /// servers, MTU 9000), a network `ib` without DHCP, three install servers, a host with
 /// interfaces on all three networks, 24 more hosts, a host whose primary interface has no
-/// MAC, one with a MAC but no address, one without interfaces, an alias, and two host names
-/// that map to the same dhcpd declaration name.
+/// MAC, one with a MAC but no address, one without interfaces, an alias, two host names
+/// that map to the same dhcpd declaration name, and forced boot loaders ([`loaders`]).
 fn rich_db(dir: &Path) -> Db {
     let mut db = common::example_db(dir);
     let net = |name: &str, cidr: &str, gw: Option<&str>, dns: &[&str], mtu: u32, dhcp: bool| NetworkSpec {
@@ -184,7 +187,26 @@ fn rich_db(dir: &Path) -> Db {
     csv += "gpu_0:1,compute,0,3,52:54:00:30:00:02,10.1.3.2,private,eth0,8\n";
     db.import_csv(&csv).unwrap();
     db.add_interface(&iface("nas-0-1", "eth1", Some("52:54:00:10:00:99"), Some("10.16.0.99"), "mgmt")).unwrap();
+    for (target, value) in loaders() {
+        db.set_attr(&target, "pxe_loader", value, false).unwrap();
+    }
     db
+}
+
+/// `pxe_loader` in the rich cluster, at several scopes: rack 2 is forced to GRUB except
+/// compute-2-0 (`auto` at host scope wins), every login host to iPXE, gpu-0-1 to pxelinux,
+/// nas-0-1 (whose only interface with a MAC is its secondary one) to iPXE; gpu_0:1's value
+/// is not an accepted one and forces nothing.
+fn loaders() -> Vec<(Target, &'static str)> {
+    let host = |h: &str| Target::Host(h.into());
+    vec![
+        (Target::Rack(2), "grub"),
+        (host("compute-2-0"), "auto"),
+        (Target::Appliance("login".into()), "ipxe"),
+        (host("gpu-0-1"), "pxelinux"),
+        (host("nas-0-1"), "ipxe"),
+        (host("gpu_0:1"), "PXELINUX"),
+    ]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,7 +276,8 @@ fn rich_cluster_is_valid_and_both_files_agree() {
             filenames: group_files.clone(),
             mac: "52:54:00:00:00:01".into(),
             ip: "10.1.255.254".into(),
-            host_name: "compute-0-0".into()
+            host_name: "compute-0-0".into(),
+            filename: None,
         }
     );
     assert_eq!(
@@ -264,7 +287,8 @@ fn rich_cluster_is_valid_and_both_files_agree() {
             filenames: group_files,
             mac: "52:54:00:10:00:01".into(),
             ip: "10.16.0.21".into(),
-            host_name: "compute-0-0".into()
+            host_name: "compute-0-0".into(),
+            filename: None,
         }
     );
     for (mac, subnet, ip) in [("52:54:00:00:00:01", "10.1.0.0/16", "10.1.255.254"), ("52:54:00:10:00:01", "10.16.0.0/20", "10.16.0.21")] {
@@ -304,6 +328,80 @@ fn rich_cluster_is_valid_and_both_files_agree() {
     assert!(!dhcpd.contains("52:54:00:00:02:02") && !kea_text.contains("52:54:00:00:02:02"));
     assert_eq!(hosts["gpu-0-1"].mac, "52:54:00:30:00:01");
     assert_eq!(hosts["gpu-0-1-52-54-00-30-00-02"].host_name, "gpu_0:1");
+}
+
+/// What `pxe_loader` ([`loaders`]) must force on the interface `mac` of `host` whose primary
+/// install server has base URL `url` (written out here, not asked of the library).
+fn forced_file(host: &rocks_compile::cluster::HostFacts, mac: &str, url: &str) -> Option<String> {
+    let own_script = format!("{url}/ipxe/{}.ipxe", mac.replace(':', "-"));
+    match host.name.as_str() {
+        "compute-2-0" | "gpu_0:1" => None,
+        "gpu-0-1" => Some("pxelinux.0".into()),
+        "nas-0-1" => Some(own_script),
+        _ if host.rack == 2 => Some("grub/x86_64-efi/core.efi".into()),
+        _ if host.appliance == "login" => Some(own_script),
+        _ => None,
+    }
+}
+
+/// `pxe_loader` at host, rack and appliance scope: the forced file is the host's own
+/// `filename` in dhcpd.conf and its reservation's `boot-file-name` in Kea, on each interface;
+/// `auto`, an unknown value and no value force nothing; an empty boot file option or no
+/// install server force nothing either. Both servers accept every variant.
+#[test]
+fn pxe_loader_forces_one_boot_file_per_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = rich_db(dir.path());
+    let (dhcpd, kea_text) = dhcp_files(&db);
+    assert_valid(dir.path(), &dhcpd, &kea_text);
+    let kea: Value = serde_json::from_str(&kea_text).unwrap();
+    let hosts = isc_hosts(&dhcpd);
+    let c = db.cluster().unwrap();
+    let o = BuildOptions::default();
+    let site = Site::new(&c, &o);
+    let mut forced = 0;
+    for (name, h) in &hosts {
+        let i = c.hosts.iter().position(|x| x.name == h.host_name).unwrap();
+        let want = forced_file(&c.hosts[i], &h.mac, &site.server(i).unwrap().url);
+        assert_eq!(h.filename, want, "dhcpd.conf, host {name}");
+        let (_, r) = kea_reservation(&kea, &h.mac).unwrap();
+        assert_eq!(r.get("boot-file-name").and_then(Value::as_str), want.as_deref(), "Kea, host {name}: {r}");
+        forced += usize::from(want.is_some());
+    }
+    // 23 of rack 2's 24 hosts, gpu-0-1, login-0-0 and nas-0-1's eth1.
+    assert_eq!(forced, 26);
+    let login = &hosts["login-0-0"];
+    assert_eq!(
+        login.filename.as_deref(),
+        Some(format!("{}/ipxe/52-54-00-00-02-01.ipxe", login.filenames[0].trim_end_matches("/ipxe/boot.ipxe")).as_str())
+    );
+    assert!(
+        dhcpd.contains("    option host-name \"gpu-0-1\";\n    filename \"pxelinux.0\";\n  }\n"),
+        "the forced file is the last statement of the host block:\n{dhcpd}"
+    );
+
+    // Nothing to force: empty boot file options, and no install server for an iPXE URL.
+    let mut c = db.cluster().unwrap();
+    c.servers.clear();
+    c.hosts.retain(|h| h.appliance != "frontend");
+    c.networks.iter_mut().for_each(|n| n.gateway = None);
+    let o = BuildOptions { bios_boot_file: " ".into(), uefi_boot_file: String::new(), ..BuildOptions::default() };
+    let site = Site::new(&c, &o);
+    assert!(site.servers.is_empty());
+    let dhcpd = one(rocks_compile::emit::dhcpd::artifacts(&site).unwrap(), "dhcp/dhcpd.conf");
+    let kea = one(rocks_compile::emit::kea::artifacts(&site).unwrap(), "dhcp/kea-dhcp4.json");
+    assert_valid(dir.path(), &dhcpd, &kea);
+    assert!(!dhcpd.contains("filename") && !kea.contains("boot-file-name"), "{dhcpd}\n{kea}");
+
+    // The accepted values, exactly.
+    use rocks_compile::emit::dhcpd::PxeLoader;
+    assert_eq!(PxeLoader::NAMES, ["auto", "pxelinux", "grub", "ipxe"]);
+    for name in PxeLoader::NAMES {
+        assert!(PxeLoader::parse(name).is_some(), "{name}");
+    }
+    for bad in ["", "PXELINUX", " grub", "grub2", "efi", "bios", "uefi", "syslinux"] {
+        assert_eq!(PxeLoader::parse(bad), None, "{bad:?}");
+    }
 }
 
 /// Negative controls: the validators really run and really reject a broken copy of a
@@ -392,6 +490,24 @@ fn real_servers_give_each_client_type_its_boot_file() {
     assert_eq!(cases.len(), 3, "the hosts cover every server");
     let s = server_of("compute-0-0");
     cases.push(Case::known("compute-0-0", "52:54:00:10:00:01", "10.16.0.21", Link::Mgmt, &s.ip, &s.url));
+    // Forced loaders (and `auto`), on both networks.
+    for (host, link) in [
+        ("compute-2-0", Link::Private),
+        ("compute-2-1", Link::Private),
+        ("gpu-0-1", Link::Private),
+        ("login-0-0", Link::Private),
+        ("nas-0-1", Link::Mgmt),
+    ] {
+        let h = c.host(host).unwrap();
+        let iface = h.interfaces.iter().find(|i| i.mac.is_some()).unwrap();
+        let s = server_of(host);
+        cases.push(Case::known(host, iface.mac.as_deref().unwrap(), iface.ip.as_deref().unwrap(), link, &s.ip, &s.url));
+    }
+    for case in &mut cases {
+        case.forced = forced_file(c.host(&case.host).unwrap(), &case.mac, &case.url);
+    }
+    let forced: std::collections::BTreeSet<&str> = cases.iter().filter(|c| c.forced.is_some()).map(|c| c.host.as_str()).collect();
+    assert!(forced.is_superset(&["compute-2-1", "gpu-0-1", "login-0-0", "nas-0-1"].into()), "{forced:?}");
 
     let dir_path = dir.path().to_path_buf();
     let report = in_network_namespace(move || {
@@ -455,6 +571,8 @@ struct Case {
     link: Link,
     next_server: Ipv4Addr,
     url: String,
+    /// The boot file `pxe_loader` forces: every kind of client gets it.
+    forced: Option<String>,
 }
 
 impl Case {
@@ -466,11 +584,13 @@ impl Case {
             link,
             next_server: next_server.parse().unwrap(),
             url: url.into(),
+            forced: None,
         }
     }
 
     /// Ask as BIOS, UEFI (arch 7 and 9), iPXE (under BIOS and UEFI), ARM64 UEFI (no boot file
-    /// is defined for it) and a plain DHCP client; the problems found.
+    /// is defined for it) and a plain DHCP client; the problems found. A forced boot file is
+    /// what every one of them must get.
     fn check(&self, server: &str) -> Vec<String> {
         let ipxe = format!("{}/ipxe/boot.ipxe", self.url);
         let asks: [(&str, Option<u16>, Option<&str>, &str); 7] = [
@@ -493,7 +613,7 @@ impl Case {
             let want = Offer {
                 yiaddr: self.ip,
                 siaddr: self.next_server,
-                file: file.to_string(),
+                file: self.forced.as_deref().unwrap_or(file).to_string(),
                 host_name: Some(self.host.clone()),
                 router: Some(router.into()),
                 dns: dns.into_iter().map(Into::into).collect(),

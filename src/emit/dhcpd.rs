@@ -6,8 +6,10 @@
 //! Hosts are grouped by primary install server. Each `group` sets `next-server` and chooses
 //! the boot file by client: iPXE gets the server's `ipxe/boot.ipxe` over HTTP (which chains
 //! to the booting interface's own `ipxe/<mac>.ipxe` beside it), UEFI x86-64 (arch 7 and 9)
-//! gets the UEFI boot file, BIOS (arch 0) the BIOS one. No `host` block sets a `filename`:
-//! a host-scope `filename` would beat the group's choice for every client type.
+//! gets the UEFI boot file, BIOS (arch 0) the BIOS one. A `host` block sets a `filename` only
+//! when the host's `pxe_loader` attribute forces one ([`PxeLoader`]): a host-scope `filename`
+//! beats the group's choice for every client type, which is the point for NICs whose firmware
+//! (or the iPXE ROM QEMU gives its NICs) would otherwise be sent elsewhere.
 //!
 //! [`Dhcp`] (the subnets and reservations both servers serve) is computed here and shared with
 //! [`super::kea`].
@@ -71,6 +73,24 @@ pub(crate) struct Reservation<'a> {
     pub ip: Ipv4Addr,
     /// Index into [`Dhcp::subnets`].
     pub subnet: usize,
+    /// The boot file the host's `pxe_loader` attribute forces on this interface (unescaped).
+    pub boot_file: Option<String>,
+}
+
+/// Name of the attribute that forces the boot loader a host's interfaces get from DHCP.
+pub const PXE_LOADER_ATTR: &str = "pxe_loader";
+
+/// The values of the `pxe_loader` attribute (any scope). Absent or `auto`: the DHCP server
+/// chooses by client (user-class, then architecture). Any other value forces one boot file on
+/// every interface of the host, whatever its firmware says: `pxelinux` the BIOS boot file,
+/// `grub` the UEFI one, `ipxe` the interface's own iPXE script URL. A value not in
+/// [`PxeLoader::NAMES`] forces nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PxeLoader {
+    Auto,
+    Pxelinux,
+    Grub,
+    Ipxe,
 }
 
 /// The boot file each kind of PXE client gets from one install server.
@@ -142,6 +162,8 @@ pub struct HostDecl<'a> {
     pub ip: Ipv4Addr,
     /// Escaped: the host's name.
     pub host_name: Cow<'a, str>,
+    /// Escaped: the boot file forced by `pxe_loader` (beats the group's choice).
+    pub filename: Option<Cow<'a, str>>,
 }
 
 impl<'a> Dhcp<'a> {
@@ -164,8 +186,11 @@ impl<'a> Dhcp<'a> {
         // declaration's; those are few, and only they are remembered.
         let mut special: HashSet<String> = HashSet::new();
         let mut reservations = Vec::with_capacity(cluster.hosts.len());
+        // Attribute lookups only when some scope sets the attribute at all.
+        let loaders = cluster.attributes.values().any(|m| m.contains_key(PXE_LOADER_ATTR));
         for (i, h) in cluster.hosts.iter().enumerate() {
             let primary = h.primary().map(|p| p.device.as_str());
+            let loader = if loaders { PxeLoader::of(site, i) } else { None };
             for iface in &h.interfaces {
                 let (Some(mac), Some(IpAddr::V4(ip)), Some(net)) = (iface.mac.as_deref(), iface.addr(), iface.network.as_deref()) else {
                     continue;
@@ -194,7 +219,8 @@ impl<'a> Dhcp<'a> {
                         Cow::Owned(name)
                     }
                 };
-                reservations.push(Reservation { host: i, name, mac, ip, subnet });
+                let boot_file = loader.and_then(|l| l.boot_file(site, i, mac));
+                reservations.push(Reservation { host: i, name, mac, ip, subnet, boot_file });
             }
         }
         Dhcp { subnets, reservations }
@@ -218,6 +244,41 @@ impl BootFiles {
     /// then UEFI, then BIOS.
     pub fn branches(&self) -> impl Iterator<Item = (&'static str, &str)> {
         [("ipxe", &self.ipxe), ("uefi", &self.uefi), ("bios", &self.bios)].into_iter().filter_map(|(c, f)| Some((c, f.as_deref()?)))
+    }
+}
+
+impl PxeLoader {
+    /// Every accepted value of the attribute, as written (lower case).
+    pub const NAMES: [&'static str; 4] = ["auto", "pxelinux", "grub", "ipxe"];
+
+    /// The loader an attribute value names (exactly one of [`PxeLoader::NAMES`]).
+    pub fn parse(value: &str) -> Option<PxeLoader> {
+        match value {
+            "auto" => Some(PxeLoader::Auto),
+            "pxelinux" => Some(PxeLoader::Pxelinux),
+            "grub" => Some(PxeLoader::Grub),
+            "ipxe" => Some(PxeLoader::Ipxe),
+            _ => None,
+        }
+    }
+
+    /// The loader of host number `i` (by attribute precedence); `None` when the attribute is
+    /// absent or not an accepted value.
+    pub fn of(site: &Site<'_>, i: usize) -> Option<PxeLoader> {
+        site.cluster.attr(&site.cluster.hosts[i], PXE_LOADER_ATTR).and_then(|(v, _)| PxeLoader::parse(v))
+    }
+
+    /// The boot file this loader forces on the interface `mac` of host number `i`; `None` for
+    /// `auto`, or when there is nothing to force (an empty boot file option, no install server
+    /// for an iPXE URL).
+    pub fn boot_file(self, site: &Site<'_>, i: usize, mac: &str) -> Option<String> {
+        let nonempty = |s: &str| (!s.trim().is_empty()).then(|| s.to_string());
+        match self {
+            PxeLoader::Auto => None,
+            PxeLoader::Pxelinux => nonempty(&site.options.bios_boot_file),
+            PxeLoader::Grub => nonempty(&site.options.uefi_boot_file),
+            PxeLoader::Ipxe => site.ipxe_url(i, mac),
+        }
     }
 }
 
@@ -253,7 +314,13 @@ impl<'a> DhcpdConf<'a> {
         for r in &dhcp.reservations {
             let h = &site.cluster.hosts[r.host];
             let b = site.assignment[r.host].map_or(site.servers.len(), |(p, _)| p);
-            buckets[b].push(HostDecl { name: &r.name, mac: r.mac, ip: r.ip, host_name: escape(&h.name) });
+            buckets[b].push(HostDecl {
+                name: &r.name,
+                mac: r.mac,
+                ip: r.ip,
+                host_name: escape(&h.name),
+                filename: r.boot_file.as_deref().map(escape),
+            });
         }
         let groups = buckets
             .into_iter()
@@ -381,6 +448,36 @@ mod tests {
         let text = String::from_utf8_lossy(&isc[0].bytes);
         assert_eq!(text.matches("\n  host ").count(), 100_000);
         assert_eq!(text.matches("\ngroup {").count(), 3);
+    }
+
+    /// 100,000 hosts with `pxe_loader` set globally and overridden per rack: every host's
+    /// attribute is looked up, and every reservation gets its forced file.
+    #[test]
+    fn hundred_thousand_hosts_with_forced_loaders() {
+        let mut cluster = synthetic(100_000);
+        let attr = |v: &str| [(PXE_LOADER_ATTR.to_string(), (v.to_string(), false))].into_iter().collect();
+        cluster.attributes.insert(("global".into(), String::new()), attr("ipxe"));
+        cluster.attributes.insert(("rack".into(), "7".into()), attr("grub"));
+        let options = BuildOptions::default();
+        let site = Site::new(&cluster, &options);
+        let t = std::time::Instant::now();
+        let isc = artifacts(&site).unwrap();
+        let kea = super::super::kea::artifacts(&site).unwrap();
+        eprintln!("100000 hosts with forced loaders: both DHCP files in {:?}", t.elapsed());
+        let text = String::from_utf8_lossy(&isc[0].bytes);
+        // Host blocks end with the forced file; the groups' branches go on with `} elsif`.
+        assert_eq!(text.matches("    filename \"grub/x86_64-efi/core.efi\";\n  }\n").count(), 1000);
+        assert_eq!(text.matches(".ipxe\";\n  }\n").count(), 99_000);
+        // Plus the classes `uefi-x86-64`, `bios` and one `ipxe-<server>` per server.
+        assert_eq!(String::from_utf8_lossy(&kea[0].bytes).matches("\"boot-file-name\": ").count(), 100_000 + 5);
+    }
+
+    #[test]
+    fn loader_names() {
+        for name in PxeLoader::NAMES {
+            assert_eq!(PxeLoader::parse(name).map(|l| format!("{l:?}").to_ascii_lowercase()).as_deref(), Some(name));
+        }
+        assert_eq!(PxeLoader::parse("Grub"), None);
     }
 
     #[test]

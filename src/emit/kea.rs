@@ -2,8 +2,9 @@
 //! classes as [`super::dhcpd`].
 //!
 //! Kea has no `group`, and a reservation's `boot-file-name` beats every class's, so the boot
-//! file is chosen by classes only: `ipxe` (user-class `iPXE`), `uefi-x86-64` (arch 7 or 9),
-//! `bios` (arch 0). A reservation sets `next-server` to the host's primary install server and
+//! file is chosen by classes: `ipxe` (user-class `iPXE`), `uefi-x86-64` (arch 7 or 9),
+//! `bios` (arch 0). Only a host whose `pxe_loader` attribute forces a loader
+//! ([`super::dhcpd::PxeLoader`]) gets a reservation `boot-file-name`, beating them all. A reservation sets `next-server` to the host's primary install server and
 //! puts the client in that server's class `server-<name>`; the class `ipxe-<name>` (iPXE
 //! clients of that server, evaluated after the reservation lookup because it depends on
 //! `KNOWN`) gives the server's `ipxe/boot.ipxe` URL.
@@ -121,6 +122,9 @@ pub struct KeaReservation<'a> {
     /// `["server-<name>"]` of the primary install server.
     #[serde(skip_serializing_if = "ServerClass::is_none")]
     pub client_classes: ServerClass<'a>,
+    /// The boot file forced by the host's `pxe_loader` attribute (beats every class's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_file_name: Option<&'a str>,
 }
 
 /// The classes of a reservation: `["server-<name>"]` for the install server called `name`
@@ -188,6 +192,7 @@ impl<'a> KeaConfig<'a> {
                 hostname: &site.cluster.hosts[r.host].name,
                 next_server: server.and_then(next_server),
                 client_classes: ServerClass(server.map(|s| s.name.as_str())),
+                boot_file_name: r.boot_file.as_deref(),
             });
         }
         KeaConfig {
