@@ -10,7 +10,6 @@
 //!
 //! `BLESS=1 cargo test --test dns` rewrites the golden files under `tests/expected/dns/`.
 
-#[allow(dead_code)] // the helpers this file does not use
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,7 +4,6 @@
 //! start with `#!ipxe`. The example cluster's files are compared byte for byte with
 //! `tests/expected/pxe/` (`BLESS=1 cargo test --test pxe` rewrites them).
 
-#[allow(dead_code)]
 mod common;
 
 use std::collections::BTreeMap;

@@ -8,7 +8,6 @@
 //! Each boot takes 5 to 30 s of one core. The pxelinux and GRUB boots are `#[ignore]`d (the
 //! GRUB files also pass `grub-script-check` in `tests/pxe.rs`): `-- --ignored` runs them.
 
-#[allow(dead_code)]
 mod common;
 
 use std::io::{BufRead, BufReader, Write};

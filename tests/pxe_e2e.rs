@@ -33,7 +33,7 @@ use rocks_compile::facts::{BootAction, Db, HostField, HostSpec, NetworkSpec, Tar
 use rocks_compile::plan::{BuildOptions, Kind, mac_hyphen};
 
 /// Longest a boot may take to reach its kickstart (they take 75 to 85 s on an idle core).
-const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
+const BOOT_TIMEOUT: Duration = Duration::from_secs(420);
 /// The install server: the bridge's address inside the namespace.
 const SERVER: &str = "10.99.0.1";
 /// nginx's port inside the namespace (nothing else listens there).

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use crate::cluster::Cluster;
 use crate::diag::Diagnostic;
+use crate::emit::dhcpd::{PXE_LOADER_ATTR, PxeLoader};
 use crate::facts::addr::is_usable;
 use crate::plan::{Kind, Site};
 
@@ -14,12 +15,12 @@ use crate::plan::{Kind, Site};
 fn attributes(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
     let c = site.cluster;
     for h in &c.hosts {
-        if let Some((v, _)) = c.attr(h, "pxe_loader")
-            && !matches!(v, "auto" | "pxelinux" | "grub" | "ipxe")
+        if let Some((v, _)) = c.attr(h, PXE_LOADER_ATTR)
+            && PxeLoader::parse(v).is_none()
         {
             out.push(
-                Diagnostic::error("build::bad-attribute", format!("host `{}` has `pxe_loader` = `{v}`", h.name))
-                    .help("use `auto` (by the client's firmware), `pxelinux`, `grub` or `ipxe`"),
+                Diagnostic::error("build::bad-attribute", format!("host `{}` has `{PXE_LOADER_ATTR}` = `{v}`", h.name))
+                    .help(format!("use one of {} (`auto`: chosen by the client's firmware)", PxeLoader::NAMES.join(", "))),
             );
         }
         if let Some((v, _)) = c.attr(h, "memory")
