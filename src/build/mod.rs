@@ -58,6 +58,8 @@ pub struct Built {
     pub plan: Plan,
     /// Kickstart compilation (warnings to show), when kickstarts were built.
     pub kickstarts: Option<KickstartReport>,
+    /// Warnings about facts the outputs could not use as they are (no source spans).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Why a build produced no plan.
@@ -107,6 +109,7 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<
         return Err(BuildError::Model(problems));
     }
 
+    let warnings = if [Kind::Slurm, Kind::Sge, Kind::Pbs].iter().any(|k| site.wants(*k)) { emit::slurm::check(&site) } else { Vec::new() };
     let mut artifacts: Vec<Artifact> = Vec::new();
     type Emitter = fn(&Site<'_>) -> Result<Vec<Artifact>, minijinja::Error>;
     let emitters: [(Kind, Emitter); 9] = [
@@ -157,5 +160,5 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<
     }
     let mut plan = Plan { artifacts, server_load: load.into_iter().collect() };
     plan.sort();
-    Ok(Built { plan, kickstarts: report })
+    Ok(Built { plan, kickstarts: report, warnings })
 }

@@ -121,6 +121,12 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         Ok(b) => b,
         Err(e) => return build_error(ui, e, a.json),
     };
+    if !a.json {
+        let mut err = std::io::stderr().lock();
+        for d in &built.warnings {
+            let _ = write!(err, "{}", d.render(&Sources::new(), ui.color));
+        }
+    }
     if let Some(r) = &built.kickstarts {
         for (fw, diags) in &r.frameworks {
             if !a.json {

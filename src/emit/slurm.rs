@@ -111,19 +111,13 @@ pub fn memory(site: &Site<'_>, h: &HostFacts) -> Option<u64> {
     site.cluster.attr(h, MEMORY_ATTR).and_then(|(v, _)| v.trim().parse().ok()).filter(|&m| m > 0)
 }
 
-/// Facts of scheduled hosts that the scheduler lists leave out, one warning per distinct
-/// value: a `memory` that is not a positive integer (`scheduler::bad-memory`: Slurm's default
-/// is used), a `partition_by` value that is not a valid group name (`scheduler::bad-group`:
-/// the appliance is used).
+/// Facts of scheduled hosts that the scheduler lists cannot use, one warning per distinct
+/// value: a `partition_by` value that is not a valid group name (`scheduler::bad-group`: the
+/// appliance is used). (A `memory` that is not a positive integer is refused by the model
+/// check, [`crate::build::model`]; here it would only be left out.)
 pub fn check(site: &Site<'_>) -> Vec<Diagnostic> {
-    let mut bad_memory: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut bad_group: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for h in scheduled(site) {
-        if let Some((v, _)) = site.cluster.attr(h, MEMORY_ATTR)
-            && memory(site, h).is_none()
-        {
-            bad_memory.entry(v).or_default().push(&h.name);
-        }
         if let Some(key) = site.options.partition_by.as_deref()
             && let Some(v) = attr_value(site, h, key)
             && !valid_group(&v)
@@ -132,16 +126,6 @@ pub fn check(site: &Site<'_>) -> Vec<Diagnostic> {
         }
     }
     let mut out = Vec::new();
-    for (v, hosts) in bad_memory {
-        out.push(
-            Diagnostic::warning(
-                "scheduler::bad-memory",
-                format!("attribute `{MEMORY_ATTR}` is `{v}` for hosts `{}`: not a positive number of MiB", hostlist::compress(&hosts)),
-            )
-            .help(format!("set `{MEMORY_ATTR}` to the usable memory in MiB, e.g. `--attr {MEMORY_ATTR}=190000`"))
-            .note("Slurm's `slurm-nodes.conf` leaves `RealMemory` out for these hosts"),
-        );
-    }
     if let Some(key) = site.options.partition_by.as_deref() {
         for (v, hosts) in bad_group {
             out.push(
