@@ -3,7 +3,6 @@
 //! namespace, `nodeattr` and `pdsh` for genders, and python-hostlist, ClusterShell and
 //! Slurm's own parser for hostlists.
 
-#[allow(dead_code)]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
