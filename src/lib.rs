@@ -16,12 +16,17 @@
 //!    [`emit::kickstart::Kickstart`], which [`render`] turns into text.
 //! 6. [`batch`] compiles many hosts, sharing one traversal per group of hosts that agree on
 //!    every attribute a condition reads.
-//! 7. [`write`] replaces output files atomically; [`cli`] (and `main`) parse the command line
-//!    and print. *I/O.*
+//! 7. [`build::plan`] reads the whole [`cluster::Cluster`] from the facts database, checks it
+//!    ([`build::model`]), and runs every output kind's emitter under [`emit`] (DHCP, hosts,
+//!    DNS, PXE, scheduler lists) plus the per-host kickstarts into a [`plan::Plan`]: every
+//!    file as plain data.
+//! 8. [`generation`] writes a plan as one atomic generation of an output tree (with a
+//!    manifest; [`generation::verify`] checks it); [`write`] replaces a single file
+//!    atomically; [`cli`] (and `main`) parse the command line and print. *I/O.*
 //!
 //! ## Invariants
-//! - Nothing between `load` and `write` touches the filesystem, the clock or the
-//!   network; `<eval>` runs only through an [`emit::kickstart::EvalRunner`] the caller passes.
+//! - Nothing between `load`/`facts` and `generation`/`write` touches the filesystem, the
+//!   clock or the network; `<eval>` runs only through an [`emit::kickstart::EvalRunner`] the caller passes.
 //! - Same inputs, byte-identical output: sorted maps, name tie-breaks, no random names.
 //! - Parsing never stops at the first problem: every stage returns its value plus
 //!   [`diag::Diagnostic`]s with stable codes and spans.

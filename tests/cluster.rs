@@ -654,16 +654,19 @@ fn query_kickstarts_write_one_file_per_host_and_a_manifest() {
 
     let first = files(&out_dir);
     let names: Vec<&str> = first.keys().map(String::as_str).collect();
-    assert_eq!(names, ["SHA256SUMS", "compute-1-0.ks", "compute-1-1.ks", "compute-2-0.ks"], "nothing else");
-    let sums = text(&first["SHA256SUMS"]);
+    assert_eq!(names, ["MANIFEST", "compute-1-0.ks", "compute-1-1.ks", "compute-2-0.ks"], "nothing else");
+    let sums = text(&first["MANIFEST"]);
     let mut listed = BTreeMap::new();
     for line in sums.lines() {
-        let (sum, file) = line.split_once("  ").unwrap_or_else(|| panic!("not `sha256sum` format: {line:?}"));
-        listed.insert(file.to_string(), sum.to_string());
+        // sha256, size, mode, kind, path
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f.len(), 5, "not a manifest line: {line:?}");
+        assert_eq!(f[3], "kickstart", "{line}");
+        listed.insert(f[4].to_string(), (f[0].to_string(), f[1].to_string()));
     }
     assert_eq!(listed.len(), 3, "{sums}");
     for (file, bytes) in first.iter().filter(|(f, _)| f.ends_with(".ks")) {
-        assert_eq!(listed.get(file), Some(&sha256_hex(bytes)), "{file} in SHA256SUMS:\n{sums}");
+        assert_eq!(listed.get(file), Some(&(sha256_hex(bytes), bytes.len().to_string())), "{file} in MANIFEST:\n{sums}");
         // The batch path gives the same bytes as `kickstart --host`.
         let host = file.trim_end_matches(".ks");
         assert_eq!(ok(&mut run(d, &["kickstart", "--host", host])).stdout, *bytes, "{host}");

@@ -262,8 +262,8 @@ fn kind_counts(plan: &Plan) -> BTreeMap<&'static str, usize> {
 
 /// Unified diffs of the changed files, secret values replaced by `********`.
 fn diffs(dir: &Path, plan: &Plan, changes: &[ChangeRow], db: &crate::facts::Db) -> BTreeMap<String, String> {
-    let secrets: Vec<String> = db.cluster().map(|c| c.secret_values().into_iter().map(str::to_string).collect()).unwrap_or_default();
-    let redact = |t: String| secrets.iter().fold(t, |t, s| t.replace(s.as_str(), crate::facts::REDACTED));
+    let cluster = db.cluster().unwrap_or_default();
+    let secrets = cluster.secret_values();
     let new: BTreeMap<&str, &[u8]> = plan.artifacts.iter().map(|a| (a.path.as_str(), a.bytes.as_slice())).collect();
     let mut out = BTreeMap::new();
     for (change, _, path) in changes {
@@ -272,13 +272,7 @@ fn diffs(dir: &Path, plan: &Plan, changes: &[ChangeRow], db: &crate::facts::Db) 
             _ => String::from_utf8_lossy(&std::fs::read(dir.join(path)).unwrap_or_default()).into_owned(),
         };
         let now = new.get(path.as_str()).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-        let (old, now) = (redact(old), redact(now));
-        let text = similar::TextDiff::from_lines(&old, &now)
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("a/{path}"), &format!("b/{path}"))
-            .to_string();
-        out.insert(path.clone(), text);
+        out.insert(path.clone(), crate::build::diff::redacted_diff(path, &old, &now, &secrets));
     }
     out
 }
