@@ -30,7 +30,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rocks_compile::facts::{BootAction, Db, HostField, HostSpec, NetworkSpec, Target};
-use rocks_compile::plan::{BuildOptions, Kind, mac_hyphen};
+use rocks_compile::plan::{Kind, mac_hyphen};
 
 /// Longest a boot may take to reach its kickstart (they take 75 to 85 s on an idle core).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(420);
@@ -143,31 +143,12 @@ const KINDS: [Kind; 3] = [Kind::Kickstart, Kind::Dhcpd, Kind::Pxe];
 /// Build the tree of `db` at `out`. `rocks-compile build --out` does not write its tree yet,
 /// so the library's plan is written here; once it does, this body becomes
 /// `build_with_cli(db.path(), out)`.
+/// `rocks-compile build` of the boot kinds into `out`.
 fn build_tree(db: &Db, out: &Path) {
-    write_plan(db, out)
+    build_with_cli(db.path(), out)
 }
 
-/// What `rocks-compile build --only kickstart,dhcpd,pxe` computes, written under `out`.
-fn write_plan(db: &Db, out: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let req = rocks_compile::build::BuildRequest {
-        layers: &[rocks_compile::load::Layer::Embedded],
-        given: &rocks_compile::attrs::Attrs::new(),
-        kickstart: Default::default(),
-        options: BuildOptions { kinds: KINDS.into_iter().collect(), ..BuildOptions::default() },
-        threads: 2,
-    };
-    let built = rocks_compile::build::plan(db, &req, &rocks_compile::build::Quiet).unwrap_or_else(|e| panic!("build: {e}: {e:?}"));
-    for a in &built.plan.artifacts {
-        let path = out.join(&a.path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, &a.bytes).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(a.mode)).unwrap();
-    }
-}
-
-/// The same tree through the command line.
-#[allow(dead_code)]
+/// `rocks-compile --db DB build --only ... --out OUT`.
 fn build_with_cli(db: &Path, out: &Path) {
     use assert_cmd::cargo::CommandCargoExt;
     let only = KINDS.map(|k| k.as_str()).join(",");
@@ -227,6 +208,9 @@ fn boot_and_check(guest: &Guest) {
     let t = Instant::now();
     build_tree(&db, &tree);
     add_boot_loaders(&tree, &tools.grub_mknetdir);
+    // The operator's boot loaders and installer images are not the build's: a rebuild keeps them.
+    build_tree(&db, &tree);
+    assert!(tree.join("tftp/pxelinux.0").is_file() && tree.join("tftp/d-i/linux").is_file(), "a rebuild kept the boot files");
     eprintln!("{}: tree built in {:.1?}", guest.host, t.elapsed());
     let conf = fs::read_to_string(tree.join("dhcp/dhcpd.conf")).unwrap();
     let forced = conf.contains(&format!("fixed-address {};\n    option host-name \"{}\";\n    filename ", guest.ip, guest.host));

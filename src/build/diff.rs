@@ -27,7 +27,7 @@ pub fn redacted_diff(path: &str, old: &str, new: &str, secrets: &[&str]) -> Stri
             }
             for k in 0..old_len {
                 let paired = (old_len == new_len).then(|| news[k]);
-                masked[old_index + k] = mask_line(old_lines[old_index + k], paired.map(|n| redact(n)).as_deref());
+                masked[old_index + k] = mask_line(old_lines[old_index + k], paired.map(&redact).as_deref());
             }
         }
     }
