@@ -231,3 +231,83 @@ fn scheduler_lists_take_appliances_or_a_query_and_servers_share_the_hosts() {
     let pbs = std::fs::read_to_string(t.join("scheduler/pbs-nodes")).unwrap();
     assert!(pbs.contains("login-0-0") && !pbs.contains("compute-0-0"), "{pbs}");
 }
+
+/// Copy a tree (files, modes) to a fresh `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    let st = Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap();
+    assert!(st.success());
+}
+
+/// Everything beside `tree` in its parent that is not one of `allowed`.
+fn strays(dir: &Path, allowed: &[&str]) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !allowed.contains(&n.as_str()))
+        .collect()
+}
+
+#[test]
+fn build_killed_at_every_step_leaves_the_old_or_the_new_tree_and_the_next_run_cleans_up() {
+    let d = tempfile::tempdir().unwrap();
+    example(d.path());
+    let refs = d.path().join("refs");
+    std::fs::create_dir(&refs).unwrap();
+    // Generation A, then facts that change, add and remove files of every kind: B.
+    run(d.path(), &["build", "--out", refs.join("a").to_str().unwrap()]);
+    run(d.path(), &["host", "set", "compute-0-1", "--cpus", "96"]);
+    run(d.path(), &["host", "remove", "login-0-0"]);
+    run(
+        d.path(),
+        &["host", "add", "compute-2-0", "--appliance", "compute", "--rack", "2", "--mac", "52:54:00:00:00:09", "--ip", "10.1.255.240"],
+    );
+    run(d.path(), &["server", "add", "is-b", "10.1.1.3"]);
+    run(d.path(), &["build", "--out", refs.join("b").to_str().unwrap()]);
+    let (a, b) = (files(&refs.join("a")), files(&refs.join("b")));
+    assert_ne!(a, b);
+
+    let work = d.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let t = work.join("tree");
+    let build = |crash: Option<String>| {
+        let mut c = rc(d.path());
+        c.args(["build", "--out", t.to_str().unwrap()]);
+        if let Some(n) = crash {
+            c.env("ROCKS_COMPILE_CRASH_AT", n);
+        }
+        c.output().unwrap()
+    };
+    copy_tree(&refs.join("a"), &t);
+    let counted = build(Some("count".into()));
+    assert!(counted.status.success(), "{}", stderr(&counted));
+    let steps: u64 = stderr(&counted)
+        .lines()
+        .find_map(|l| l.strip_prefix("ROCKS_COMPILE_CRASH_AT: ")?.strip_suffix(" steps")?.parse().ok())
+        .unwrap_or_else(|| panic!("no step count:\n{}", stderr(&counted)));
+    assert!(steps >= 30, "{steps} steps");
+    let (mut saw_a, mut saw_b) = (0, 0);
+    for n in 1..=steps {
+        std::fs::remove_dir_all(&work).unwrap();
+        std::fs::create_dir(&work).unwrap();
+        copy_tree(&refs.join("a"), &t);
+        let killed = build(Some(n.to_string()));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(killed.status.signal(), Some(9), "step {n} of {steps}: the build was not killed: {}", stderr(&killed));
+        let v = rc(d.path()).args(["verify", t.to_str().unwrap()]).output().unwrap();
+        assert!(v.status.success(), "step {n}: verify failed after the kill:\n{}", stderr(&v));
+        let now = files(&t);
+        if now == a {
+            saw_a += 1;
+        } else if now == b {
+            saw_b += 1;
+        } else {
+            panic!("step {n}: the tree is neither the old nor the new generation");
+        }
+        let done = build(None);
+        assert!(done.status.success(), "step {n}: the next run failed: {}", stderr(&done));
+        assert_eq!(files(&t), b, "step {n}: the next run gives the new generation");
+        assert_eq!(strays(&work, &["tree", ".tree.lock"]), Vec::<String>::new(), "step {n}: leftovers beside the tree");
+    }
+    assert!(saw_a > 0 && saw_b > 0, "kills fell before and after the swap: {saw_a} old, {saw_b} new");
+    eprintln!("{steps} kill points: {saw_a} left the old tree, {saw_b} the new one");
+}
