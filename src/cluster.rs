@@ -63,6 +63,11 @@ pub struct Iface {
 }
 
 impl Iface {
+    /// A primary interface.
+    pub fn primary(device: &str, mac: Option<String>, ip: Option<String>, network: Option<&str>) -> Iface {
+        Iface { device: device.into(), mac, ip, network: network.map(str::to_string), primary: true }
+    }
+
     /// The parsed address (`None` when absent or malformed; the model check reports the latter).
     pub fn addr(&self) -> Option<IpAddr> {
         self.ip.as_deref().and_then(|ip| ip.parse().ok())
@@ -70,6 +75,27 @@ impl Iface {
 }
 
 impl HostFacts {
+    /// A host of `appliance` with what a new database host gets by default (rack 0, rank 0,
+    /// one CPU, x86_64, linux, rocky-9, booting its `install` action; `os` to run) and no
+    /// interfaces: the base of synthetic clusters in tests and benchmarks.
+    pub fn new(name: impl Into<String>, appliance: impl Into<String>) -> HostFacts {
+        HostFacts {
+            name: name.into(),
+            appliance: appliance.into(),
+            rack: 0,
+            rank: 0,
+            cpus: 1,
+            arch: "x86_64".into(),
+            os: "linux".into(),
+            distribution: "rocky-9".into(),
+            boot: Boot::Install,
+            install_action: "install".into(),
+            run_action: "os".into(),
+            interfaces: Vec::new(),
+            aliases: Vec::new(),
+        }
+    }
+
     /// The primary interface, else the first one.
     pub fn primary(&self) -> Option<&Iface> {
         self.interfaces.iter().find(|i| i.primary).or_else(|| self.interfaces.first())

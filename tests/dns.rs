@@ -672,25 +672,12 @@ fn a_hundred_thousand_hosts_build_quickly() {
     let base = u32::from(std::net::Ipv4Addr::new(10, 4, 0, 0));
     let hosts = (0..n)
         .map(|i| HostFacts {
-            name: format!("compute-{}-{}", i / 1000, i % 1000),
-            appliance: "compute".into(),
             rack: i / 1000,
             rank: i % 1000,
             cpus: 64,
-            arch: "x86_64".into(),
-            os: "linux".into(),
-            distribution: "rocky-9".into(),
             boot: Boot::Os,
-            install_action: "install".into(),
-            run_action: "os".into(),
-            interfaces: vec![Iface {
-                device: "eth0".into(),
-                mac: None,
-                ip: Some(std::net::Ipv4Addr::from(base + 10 + i).to_string()),
-                network: Some("private".into()),
-                primary: true,
-            }],
-            aliases: vec![],
+            interfaces: vec![Iface::primary("eth0", None, Some(std::net::Ipv4Addr::from(base + 10 + i).to_string()), Some("private"))],
+            ..HostFacts::new(format!("compute-{}-{}", i / 1000, i % 1000), "compute")
         })
         .collect::<Vec<_>>();
     let mut hosts = hosts;

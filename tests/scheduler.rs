@@ -591,26 +591,15 @@ fn synthetic(n: usize) -> Cluster {
         .map(|i| {
             let (rack, rank) = ((i / 500) as u32, (i % 500) as u32);
             let v = (1 << 16) + i;
+            let ip = format!("10.{}.{}.{}", (v >> 16) & 255, (v >> 8) & 255, v & 255);
             HostFacts {
-                name: format!("compute-{rack}-{rank}"),
-                appliance: "compute".into(),
                 rack,
                 rank,
                 cpus: [32, 64][i / 1000 % 2],
-                arch: "x86_64".into(),
-                os: "linux".into(),
                 distribution: "rocks".into(),
                 boot: Boot::Os,
-                install_action: "install".into(),
-                run_action: "os".into(),
-                interfaces: vec![Iface {
-                    device: "eth0".into(),
-                    mac: None,
-                    ip: Some(format!("10.{}.{}.{}", (v >> 16) & 255, (v >> 8) & 255, v & 255)),
-                    network: Some("private".into()),
-                    primary: true,
-                }],
-                aliases: vec![],
+                interfaces: vec![Iface::primary("eth0", None, Some(ip), Some("private"))],
+                ..HostFacts::new(format!("compute-{rack}-{rank}"), "compute")
             }
         })
         .collect();

@@ -377,7 +377,6 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
     use crate::cluster::{Cluster, HostFacts, Iface};
-    use crate::facts::Boot;
     use crate::plan::BuildOptions;
 
     /// `n` hosts on one /8 DHCP network, three install servers.
@@ -401,26 +400,13 @@ mod tests {
         let mut hosts: Vec<HostFacts> = (0..n)
             .map(|i| {
                 let [_, a, b, c] = (0x0a01_0000 + i).to_be_bytes();
+                let (mac, ip) = (format!("52:54:00:{a:02x}:{b:02x}:{c:02x}"), format!("10.{a}.{b}.{c}"));
                 HostFacts {
-                    name: format!("compute-{}-{}", i / 1000, i % 1000),
-                    appliance: "compute".into(),
                     rack: i / 1000,
                     rank: i % 1000,
                     cpus: 64,
-                    arch: "x86_64".into(),
-                    os: "linux".into(),
-                    distribution: "rocky-9".into(),
-                    boot: Boot::Install,
-                    install_action: "install".into(),
-                    run_action: "os".into(),
-                    interfaces: vec![Iface {
-                        device: "eth0".into(),
-                        mac: Some(format!("52:54:00:{a:02x}:{b:02x}:{c:02x}")),
-                        ip: Some(format!("10.{a}.{b}.{c}")),
-                        network: Some("private".into()),
-                        primary: true,
-                    }],
-                    aliases: vec![],
+                    interfaces: vec![Iface::primary("eth0", Some(mac), Some(ip), Some("private"))],
+                    ..HostFacts::new(format!("compute-{}-{}", i / 1000, i % 1000), "compute")
                 }
             })
             .collect();

@@ -299,25 +299,9 @@ mod tests {
 
     fn cluster() -> Cluster {
         let host = HostFacts {
-            name: "c-0-0".into(),
-            appliance: "compute".into(),
-            rack: 0,
-            rank: 0,
-            cpus: 1,
-            arch: "x86_64".into(),
-            os: "linux".into(),
             distribution: "alma-9".into(),
-            boot: Boot::Install,
-            install_action: "install".into(),
-            run_action: "os".into(),
-            interfaces: vec![Iface {
-                device: "eth0".into(),
-                mac: Some("52:54:00:00:00:01".into()),
-                ip: None,
-                network: None,
-                primary: true,
-            }],
-            aliases: Vec::new(),
+            interfaces: vec![Iface::primary("eth0", Some("52:54:00:00:00:01".into()), None, None)],
+            ..HostFacts::new("c-0-0", "compute")
         };
         let alma = Distribution { name: "alma-9".into(), os_release: "9.4".into(), url: "http://{server}/alma/{host}".into() };
         let server = InstallServer { name: "is-0".into(), ip: "10.1.1.2".into(), url: "http://10.1.1.2/t".into() };
