@@ -126,9 +126,23 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<
     ];
     let wanted: Vec<&(Kind, Emitter)> = emitters.iter().filter(|(k, _)| site.wants(*k)).collect();
     progress.phase("files", wanted.len() as u64);
-    for (kind, emitter) in wanted {
-        artifacts.extend(emitter(&site).map_err(|source| BuildError::Render { kind: *kind, source })?);
-        progress.advance(1);
+    // The kinds are independent: each renders on its own thread, results in a fixed order.
+    let made: Vec<Result<Vec<Artifact>, BuildError>> = std::thread::scope(|s| {
+        let site = &site;
+        let running: Vec<_> = wanted
+            .iter()
+            .map(|(kind, emitter)| {
+                s.spawn(move || {
+                    let r = emitter(site).map_err(|source| BuildError::Render { kind: *kind, source });
+                    progress.advance(1);
+                    r
+                })
+            })
+            .collect();
+        running.into_iter().map(|t| t.join().expect("an emitter does not panic")).collect()
+    });
+    for m in made {
+        artifacts.extend(m?);
     }
 
     let mut report = None;

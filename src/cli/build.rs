@@ -116,10 +116,12 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
     };
     let bar = Bar::new(!a.json && std::io::stderr().is_terminal());
     let built = crate::build::plan(&db, &req, &bar);
-    bar.finish();
     let built = match built {
         Ok(b) => b,
-        Err(e) => return build_error(ui, e, a.json),
+        Err(e) => {
+            bar.finish();
+            return build_error(ui, e, a.json);
+        }
     };
     if !a.json {
         let mut err = std::io::stderr().lock();
@@ -141,12 +143,15 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
             Err(e) => return ui.fail(&format!("cannot read `{}`: {e}", a.out.display())),
         };
         let diffs = if a.diff { diffs(&a.out, &plan, &changes, &db) } else { BTreeMap::new() };
+        bar.finish();
         print_changes(&changes, &diffs, a.json && a.dry_run);
         if a.dry_run {
             return EXIT_OK;
         }
     }
-    let stats = generation::write(&a.out, &plan, true);
+    bar.phase("writing", plan.artifacts.len() as u64);
+    let stats = generation::write_reporting(&a.out, &plan, true, &|n| bar.advance(n as u64));
+    bar.finish();
     match stats {
         Ok(s) => {
             let per_kind = kind_counts(&plan);

@@ -168,9 +168,19 @@ pub struct Problem {
 
 /// Write a whole plan as the new generation of `dir` (artifacts staged on all cores).
 pub fn write(dir: &Path, plan: &Plan, prune: bool) -> io::Result<WriteStats> {
+    write_reporting(dir, plan, prune, &|_| {})
+}
+
+/// [`write`], calling `staged(n)` as each batch of `n` artifacts is staged (for a progress
+/// bar; from several threads).
+pub fn write_reporting(dir: &Path, plan: &Plan, prune: bool, staged: &(dyn Fn(usize) + Sync)) -> io::Result<WriteStats> {
     let g = Generation::begin(dir, prune)?;
     let chunks: Vec<&[Artifact]> = plan.artifacts.chunks(64).collect();
-    tree::parallel(&tree::spread(&chunks), |chunk| chunk.iter().try_for_each(|a| g.add(a)))?;
+    tree::parallel(&tree::spread(&chunks), |chunk| {
+        chunk.iter().try_for_each(|a| g.add(a))?;
+        staged(chunk.len());
+        Ok(())
+    })?;
     g.commit()
 }
 
