@@ -172,6 +172,13 @@ fn dry_run_lists_added_changed_removed_per_kind() {
     // --only leaves the other kinds out of the tree, and says so.
     let s = stdout(&run(d.path(), &["build", "--out", t.to_str().unwrap(), "--dry-run", "--only", "dhcp"]));
     assert!(s.contains("  - hosts") && s.contains("kickstart: 0 added, 0 changed, 6 removed"), "{s}");
+    // --diff while writing, with --json: one document with the report and the changes.
+    run(d.path(), &["host", "set", "compute-0-0", "--cpus", "8"]);
+    let out = run(d.path(), &["build", "--out", t.to_str().unwrap(), "--diff", "--json"]);
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert!(j["written"].as_u64().unwrap() > 0, "{j}");
+    let changes = j["changes"].as_array().unwrap();
+    assert!(changes.iter().any(|c| c["path"] == "scheduler/slurm-nodes.conf" && c["diff"].as_str().unwrap().contains("+++ b/")), "{j}");
 }
 
 #[test]

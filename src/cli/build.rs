@@ -137,6 +137,8 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         }
     }
     let plan = built.plan;
+    // With --json, what --dry-run/--diff found goes into the one JSON document printed.
+    let mut preview: Option<serde_json::Value> = None;
     if a.dry_run || a.diff {
         let changes = match generation::changes(&a.out, &plan) {
             Ok(c) => c,
@@ -144,9 +146,18 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         };
         let diffs = if a.diff { diffs(&a.out, &plan, &changes, &db) } else { BTreeMap::new() };
         bar.finish();
-        print_changes(&changes, &diffs, a.json && a.dry_run);
-        if a.dry_run {
-            return EXIT_OK;
+        if a.json {
+            let v = changes_json(&changes, &diffs);
+            if a.dry_run {
+                super::inventory::print_json(&v);
+                return EXIT_OK;
+            }
+            preview = Some(v);
+        } else {
+            print_changes(&changes, &diffs);
+            if a.dry_run {
+                return EXIT_OK;
+            }
         }
     }
     bar.phase("writing", plan.artifacts.len() as u64);
@@ -156,7 +167,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         Ok(s) => {
             let per_kind = kind_counts(&plan);
             if a.json {
-                super::inventory::print_json(&json!({
+                let mut report = json!({
                     "out": a.out.display().to_string(),
                     "files": plan.artifacts.len(),
                     "written": s.written,
@@ -164,7 +175,12 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
                     "removed": s.removed,
                     "kinds": per_kind,
                     "servers": plan.server_load.iter().map(|(n, c)| json!({"name": n, "hosts": c})).collect::<Vec<_>>(),
-                }));
+                });
+                if let Some(p) = preview {
+                    report["changes"] = p["changes"].clone();
+                    report["summary"] = p["summary"].clone();
+                }
+                super::inventory::print_json(&report);
             } else {
                 let mut err = std::io::stderr().lock();
                 let kinds: Vec<String> = per_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
@@ -282,31 +298,37 @@ fn diffs(dir: &Path, plan: &Plan, changes: &[ChangeRow], db: &crate::facts::Db) 
     out
 }
 
-fn print_changes(changes: &[ChangeRow], diffs: &BTreeMap<String, String>, json: bool) {
-    let kind_name = |k: &Option<Kind>| k.map_or("other", Kind::as_str);
-    if json {
-        let mut summary: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
-        for (c, k, _) in changes {
-            let c = match c {
-                Change::Added => "added",
-                Change::Changed => "changed",
-                Change::Removed => "removed",
-            };
-            *summary.entry(kind_name(k)).or_default().entry(c).or_default() += 1;
-        }
-        let list: Vec<_> = changes
-            .iter()
-            .map(|(c, k, p)| {
-                let mut v = json!({"change": c, "kind": kind_name(k), "path": p});
-                if let Some(d) = diffs.get(p) {
-                    v["diff"] = json!(d);
-                }
-                v
-            })
-            .collect();
-        super::inventory::print_json(&json!({"changes": list, "summary": summary}));
-        return;
+/// The name a change is listed under (`other` for files no kind made).
+fn kind_name(k: &Option<Kind>) -> &'static str {
+    k.map_or("other", Kind::as_str)
+}
+
+/// The changes (with their diffs) and a per-kind summary as JSON.
+fn changes_json(changes: &[ChangeRow], diffs: &BTreeMap<String, String>) -> serde_json::Value {
+    let mut summary: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+    for (c, k, _) in changes {
+        let c = match c {
+            Change::Added => "added",
+            Change::Changed => "changed",
+            Change::Removed => "removed",
+        };
+        *summary.entry(kind_name(k)).or_default().entry(c).or_default() += 1;
     }
+    let list: Vec<_> = changes
+        .iter()
+        .map(|(c, k, p)| {
+            let mut v = json!({"change": c, "kind": kind_name(k), "path": p});
+            if let Some(d) = diffs.get(p) {
+                v["diff"] = json!(d);
+            }
+            v
+        })
+        .collect();
+    json!({"changes": list, "summary": summary})
+}
+
+/// The changes per kind (`+` added, `~` changed, `-` removed), then the diffs.
+fn print_changes(changes: &[ChangeRow], diffs: &BTreeMap<String, String>) {
     let mut out = std::io::stdout().lock();
     let mut by_kind: BTreeMap<&str, Vec<&ChangeRow>> = BTreeMap::new();
     for c in changes {
