@@ -115,8 +115,9 @@ impl Artifact {
 
     /// Mark the artifact secret (mode [`SECRET_MODE`]) when its bytes contain any of `secrets`.
     pub fn with_secrets(mut self, secrets: &[&str]) -> Artifact {
-        let text = String::from_utf8_lossy(&self.bytes);
-        if secrets.iter().any(|s| !s.is_empty() && text.contains(s)) {
+        // Runs once per file of the tree (300,000 at 100k hosts): no copy, no work without secrets.
+        let holds = |s: &str| !s.is_empty() && self.bytes.windows(s.len()).any(|w| w == s.as_bytes());
+        if secrets.iter().any(|s| holds(s)) {
             self.secret = true;
             self.mode = SECRET_MODE;
         }
