@@ -142,7 +142,7 @@ pub struct KickstartArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// With `--query`: remove kickstarts an earlier run wrote into the directory (listed in
-    /// its `SHA256SUMS`) for hosts the query no longer selects.
+    /// its `MANIFEST`) for hosts the query no longer selects.
     #[arg(long, requires = "query")]
     pub prune: bool,
     /// Threads for `--query` (default: every core).
