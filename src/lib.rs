@@ -49,6 +49,7 @@ pub mod load;
 pub mod plan;
 pub mod render;
 pub mod resolve;
+pub mod serve;
 pub mod span;
 pub mod syntax;
 pub mod write;

@@ -68,33 +68,9 @@ pub fn host_kickstarts<F>(
 where
     F: Fn(&str, String) + Sync,
 {
-    let servers = db.servers()?;
-    type Host = (String, facts::Appliance, BTreeMap<String, String>);
-    let mut by_graph: BTreeMap<String, Vec<Host>> = BTreeMap::new();
-    let mut report = KickstartReport::default();
-    for (host, app, mut attrs) in db.compile_inputs(names)? {
-        if !app.kickstartable {
-            report.not_kickstartable.push(host.name);
-            continue;
-        }
-        attrs.insert("root".into(), app.root.clone());
-        // A host without an address has none: no framework default may stand in for it.
-        for k in ["hostaddr", "ksmac"] {
-            attrs.entry(k.to_string()).or_default();
-        }
-        if let Some((p, f)) = crate::cluster::rendezvous(&servers, &host.name) {
-            server_attrs(&mut attrs, &servers[p], &servers[f]);
-        }
-        attrs.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
-        by_graph.entry(app.graph.clone()).or_default().push((host.name, app, attrs));
-    }
-    report.not_kickstartable.sort();
-    for (graph, hosts) in by_graph {
-        let (fw, mut diags) = crate::open(layers, &graph)?;
-        let jobs: Vec<HostJob> = hosts
-            .into_iter()
-            .map(|(host, app, attrs)| HostJob { attrs: crate::effective_attrs(&fw, &app.name, &attrs), host, appliance: app.name })
-            .collect();
+    let inputs = jobs(db, names, layers, given)?;
+    let mut report = KickstartReport { not_kickstartable: inputs.not_kickstartable, ..KickstartReport::default() };
+    for GraphJobs { fw, mut diags, jobs } in inputs.graphs {
         let found: Mutex<Vec<Diagnostic>> = Mutex::new(Vec::new());
         let broken: Mutex<Vec<String>> = Mutex::new(Vec::new());
         let stats = crate::batch::kickstarts_with(&fw, &jobs, opts, threads, |_, c| {
@@ -121,6 +97,60 @@ where
         report.frameworks.push((fw, diags));
     }
     Ok(report)
+}
+
+/// The hosts of one graph, ready for [`crate::batch`].
+#[derive(Debug)]
+pub struct GraphJobs {
+    /// The framework opened for the graph, and its diagnostics.
+    pub fw: Framework,
+    pub diags: Vec<Diagnostic>,
+    /// One job per host, with the host's effective attributes, in the order asked for.
+    pub jobs: Vec<HostJob>,
+}
+
+/// What [`jobs`] found.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    /// By graph name.
+    pub graphs: Vec<GraphJobs>,
+    /// Hosts skipped because their appliance is not kickstartable, sorted.
+    pub not_kickstartable: Vec<String>,
+}
+
+/// The compile jobs of the database hosts in `names`, grouped by graph, with the attributes
+/// [`host_kickstarts`] describes. Opens one framework per graph.
+pub fn jobs(db: &Db, names: &[String], layers: &[Layer], given: &Attrs) -> Result<Jobs, KickstartError> {
+    let servers = db.servers()?;
+    type Host = (String, facts::Appliance, BTreeMap<String, String>);
+    let mut by_graph: BTreeMap<String, Vec<Host>> = BTreeMap::new();
+    let mut out = Jobs::default();
+    for (host, app, mut attrs) in db.compile_inputs(names)? {
+        if !app.kickstartable {
+            out.not_kickstartable.push(host.name);
+            continue;
+        }
+        attrs.insert("root".into(), app.root.clone());
+        // A host without an address has none: no framework default may stand in for it.
+        for k in ["hostaddr", "ksmac"] {
+            attrs.entry(k.to_string()).or_default();
+        }
+        if let Some((p, f)) = crate::cluster::rendezvous(&servers, &host.name) {
+            server_attrs(&mut attrs, &servers[p], &servers[f]);
+        }
+        attrs.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+        by_graph.entry(app.graph.clone()).or_default().push((host.name, app, attrs));
+    }
+    out.not_kickstartable.sort();
+    for (graph, hosts) in by_graph {
+        let (fw, diags) = crate::open(layers, &graph)?;
+        let jobs = hosts
+            .into_iter()
+            .map(|(host, app, attrs)| HostJob { attrs: crate::effective_attrs(&fw, &app.name, &attrs), host, appliance: app.name })
+            .collect();
+        out.graphs.push(GraphJobs { fw, diags, jobs });
+    }
+    Ok(out)
 }
 
 /// The attributes that point a host at its install servers.

@@ -30,6 +30,7 @@ mod build;
 mod cluster;
 mod hosts;
 mod inventory;
+mod serve;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -93,6 +94,12 @@ pub enum Cmd {
     /// Boot actions: the kernel, initrd and arguments a host's PXE files boot.
     #[command(subcommand)]
     Bootaction(cluster::BootactionCmd),
+    /// Answer one web request as a CGI/1.1 script: each host gets its own kickstart and iPXE
+    /// script, and says when its installation is done.
+    Cgi(serve::ServeArgs),
+    /// Serve the same requests as a resident FastCGI responder (reloads when the database or
+    /// the framework changes, and on SIGHUP).
+    Fastcgi(serve::FastcgiArgs),
 }
 
 /// Where the framework comes from.
@@ -221,6 +228,8 @@ where
         Cmd::Server(c) => inventory::server(&mut ui, &db, c),
         Cmd::Distribution(c) => inventory::distribution(&mut ui, &db, c),
         Cmd::Bootaction(c) => inventory::bootaction(&mut ui, &db, c),
+        Cmd::Cgi(a) => serve::cgi(&mut ui, &db, a),
+        Cmd::Fastcgi(a) => serve::fastcgi(&mut ui, &db, a),
         Cmd::Check(a) => check(&mut ui, a),
         Cmd::Graph(a) => graph(&mut ui, a),
         Cmd::Init(a) => cluster::init(&mut ui, &db, a),
@@ -407,7 +416,7 @@ fn emit_text(ui: &mut Ui, path: Option<&Path>, text: &str) -> i32 {
 
 /// Runs `<eval>` bodies with a real shell: the body on standard input, the attributes (and
 /// the inherited environment) as environment variables.
-struct ShellEval;
+pub(crate) struct ShellEval;
 
 impl EvalRunner for ShellEval {
     fn run(&self, shell: &str, script: &str, env: &Attrs) -> Result<String, String> {
