@@ -110,6 +110,11 @@ impl Shared {
         one(fw, job, &self.templates[self.group_of[i]], opts)
     }
 
+    /// The errors of the groups that cannot compile (each group's once).
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.templates.iter().filter_map(|t| t.as_ref().err()).flatten().filter(|d| d.is_error())
+    }
+
     /// How much work is shared.
     pub fn stats(&self) -> Stats {
         let unshared = self.group_of.iter().filter(|&&g| matches!(&self.templates[g], Err(d) if d.is_empty())).count();

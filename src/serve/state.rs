@@ -175,13 +175,17 @@ impl State {
                     continue;
                 }
                 let shared = Shared::prepare(&gj.fw, &gj.jobs, &cfg.options);
+                // All or nothing: a state in which some host cannot compile is not used.
+                for d in shared.errors() {
+                    details.push_str(&d.render(&gj.fw.sources, false));
+                }
                 for (j, job) in gj.jobs.iter().enumerate() {
                     index.insert(job.host.clone(), (graphs.len(), j));
                 }
                 graphs.push((gj, shared));
             }
             if !details.is_empty() {
-                return Err(LoadError { message: "the framework has errors".into(), details });
+                return Err(LoadError { message: "the framework has errors (a kickstart would not compile)".into(), details });
             }
             Kickstarts::Resident { graphs, index }
         } else {
