@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_rocks-compile");
 
 /// A child process killed (and reaped) when dropped.
-struct Proc(Child, &'static str);
+struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -117,7 +117,7 @@ impl Cluster {
             .spawn()
             .unwrap();
         wait_for(|| sock.exists(), "the FastCGI socket");
-        (Proc(child, "fastcgi"), sock)
+        (Proc(child), sock)
     }
 
     fn log(&self, name: &str) -> String {
@@ -146,7 +146,7 @@ impl Cluster {
         let child =
             Command::new(nginx).args(["-p", &format!("{d}/"), "-c", &format!("{d}/nginx.conf")]).stderr(Stdio::null()).spawn().unwrap();
         wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "nginx");
-        Some((Proc(child, "nginx"), port))
+        Some((Proc(child), port))
     }
 }
 
@@ -304,8 +304,7 @@ fn apache_runs_the_cgi() {
     std::fs::write(d.join("rocks-compile.conf"), c.example("examples/web/apache-cgi.conf", port)).unwrap();
     let check = Command::new(&apache).args(["-t", "-f"]).arg(d.join("apache2.conf")).output().unwrap();
     assert!(check.status.success(), "apache2 -t: {}", String::from_utf8_lossy(&check.stderr));
-    let _apache =
-        Proc(Command::new(&apache).args(["-X", "-f"]).arg(d.join("apache2.conf")).stderr(Stdio::null()).spawn().unwrap(), "apache2");
+    let _apache = Proc(Command::new(&apache).args(["-X", "-f"]).arg(d.join("apache2.conf")).stderr(Stdio::null()).spawn().unwrap());
     wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "apache2");
     let base = format!("http://127.0.0.1:{port}/install/rocks-cgi");
     check_identity_rules(&c, &base);
@@ -332,7 +331,7 @@ fn lighttpd_spawns_the_responder_on_fd_0() {
     std::fs::write(d.join("rocks-compile.conf"), c.example("examples/web/lighttpd.conf", port)).unwrap();
     let check = Command::new(&lighttpd).args(["-tt", "-f"]).arg(d.join("lighttpd.conf")).output().unwrap();
     assert!(check.status.success(), "lighttpd -tt: {}", String::from_utf8_lossy(&check.stderr));
-    let _l = Proc(Command::new(&lighttpd).args(["-D", "-f"]).arg(d.join("lighttpd.conf")).spawn().unwrap(), "lighttpd");
+    let _l = Proc(Command::new(&lighttpd).args(["-D", "-f"]).arg(d.join("lighttpd.conf")).spawn().unwrap());
     wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "lighttpd");
     let base = format!("http://127.0.0.1:{port}/install/rocks");
     wait_for(|| get("127.0.0.2", &format!("{base}/health")).0 == 200, "the spawned responder");
@@ -359,7 +358,6 @@ fn systemd_socket_activation_with_the_example_units() {
             .stderr(Stdio::from(std::fs::File::create(c.path("fastcgi.log")).unwrap()))
             .spawn()
             .unwrap(),
-        "systemd-socket-activate",
     );
     wait_for(|| Path::new(&listen).exists(), "the activation socket");
     // nginx with the example configuration talks to the socket systemd would own.
