@@ -83,6 +83,10 @@ pub struct FastcgiArgs {
     /// Worker threads (default: every core).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Compile kickstarts at load until they take this many MB, and answer those from memory
+    /// (others are compiled per request). While a reload loads, old and new are both held.
+    #[arg(long, value_name = "MB", default_value = "256")]
+    pub cache_mb: usize,
     #[command(flatten)]
     pub serve: ServeArgs,
 }
@@ -136,10 +140,11 @@ pub(super) fn cgi(ui: &mut Ui, db: &Path, a: ServeArgs) -> i32 {
 
 /// `fastcgi`: serve until stopped.
 pub(super) fn fastcgi(ui: &mut Ui, db: &Path, a: FastcgiArgs) -> i32 {
-    let cfg = match config(ui, db, &a.serve) {
+    let mut cfg = match config(ui, db, &a.serve) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    cfg.cache_bytes = a.cache_mb.saturating_mul(1 << 20);
     if !(a.reload_interval.is_finite() && a.reload_interval > 0.0) {
         return ui.fail("`--reload-interval` must be a positive number of seconds");
     }

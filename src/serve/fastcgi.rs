@@ -77,9 +77,12 @@ enum Listener {
 pub fn serve(cfg: Config, listen: Listen, opts: Options) -> Result<(), ServeError> {
     let watcher = Watch::new(&cfg);
     let state = State::load(&cfg, true).map_err(ServeError::Load)?;
-    eprintln!("rocks-compile: loaded {} hosts", state.hosts());
+    let (n, bytes) = state.cached();
+    eprintln!("rocks-compile: loaded {} hosts ({n} kickstarts ready, {} MB)", state.hosts(), bytes >> 20);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.threads.max(1))
+        // Compiles and database writes run here: no more of them at once than cores.
+        .max_blocking_threads(opts.threads.max(2))
         .enable_all()
         .build()
         .map_err(|e| ServeError::Io(format!("cannot start the runtime: {e}")))?;

@@ -89,6 +89,9 @@ pub struct Config {
     pub tree: Option<PathBuf>,
     /// The build options the tree was built with (kickstart URL, boot files).
     pub build: BuildOptions,
+    /// A resident responder compiles kickstarts when it loads until they take this many
+    /// bytes, and answers those from memory (the others are compiled per request).
+    pub cache_bytes: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -121,6 +124,7 @@ impl Config {
             privileged_port: false,
             tree: None,
             build: BuildOptions::default(),
+            cache_bytes: 256 << 20,
         }
     }
 

@@ -97,9 +97,11 @@ impl Watch {
 
 /// How kickstarts are made.
 enum Kickstarts {
-    /// Resident: every host's compile job and its group's shared work, made at load; a
-    /// request only substitutes the host's values.
-    Resident { graphs: Vec<(GraphJobs, Shared)>, index: HashMap<String, (usize, usize)> },
+    /// Resident: every host's compile job and its group's shared work, made at load, and as
+    /// many finished kickstarts as [`Config::cache_bytes`] holds. A request is answered from
+    /// the cache, or else compiled from the shared work (for most frameworks a substitution
+    /// of the host's values).
+    Resident { graphs: Vec<(GraphJobs, Shared)>, index: HashMap<String, (usize, usize)>, cache: HashMap<String, String> },
     /// One request per process (CGI): compile just the one host, as `kickstart --host`.
     OnDemand(Mutex<Db>),
 }
@@ -187,7 +189,8 @@ impl State {
             if !details.is_empty() {
                 return Err(LoadError { message: "the framework has errors (a kickstart would not compile)".into(), details });
             }
-            Kickstarts::Resident { graphs, index }
+            let cache = warm(&graphs, cfg)?;
+            Kickstarts::Resident { graphs, index, cache }
         } else {
             Kickstarts::OnDemand(Mutex::new(db))
         };
@@ -213,6 +216,14 @@ impl State {
     /// How many hosts the state knows.
     pub fn hosts(&self) -> usize {
         self.cluster.hosts.len()
+    }
+
+    /// How many kickstarts are held ready, and their bytes.
+    pub fn cached(&self) -> (usize, usize) {
+        match &self.kickstarts {
+            Kickstarts::Resident { cache, .. } => (cache.len(), cache.values().map(String::len).sum()),
+            Kickstarts::OnDemand(_) => (0, 0),
+        }
     }
 
     /// Answer one request.
@@ -372,7 +383,10 @@ impl State {
 
     fn kickstart(&self, cfg: &Config, name: &str) -> Result<Response, Refusal> {
         let text = match &self.kickstarts {
-            Kickstarts::Resident { graphs, index } => {
+            Kickstarts::Resident { graphs, index, cache } => {
+                if let Some(text) = cache.get(name) {
+                    return Ok(Response::ok(text.as_bytes()).with("Cache-Control", "no-store"));
+                }
                 let Some(&(g, j)) = index.get(name) else { return Err(self.not_kickstartable(name)) };
                 let (gj, shared) = &graphs[g];
                 let c = shared.compile(&gj.fw, j, &gj.jobs[j], &cfg.options);
@@ -440,6 +454,47 @@ impl State {
             Err(e) => Err(refuse_logged(500, "the iPXE script could not be made", format!("{}: {e:#}", h.name))),
         }
     }
+}
+
+/// Compile kickstarts (on every core) until they hold [`Config::cache_bytes`]: hosts in name
+/// order within each graph. A host that does not compile makes the whole load fail.
+fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config) -> Result<HashMap<String, String>, LoadError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let all: Vec<(usize, usize)> = graphs.iter().enumerate().flat_map(|(g, (gj, _))| (0..gj.jobs.len()).map(move |j| (g, j))).collect();
+    let used = AtomicUsize::new(0);
+    let out: Mutex<(HashMap<String, String>, String)> = Mutex::new((HashMap::new(), String::new()));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(all.len().max(1));
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= all.len() || used.load(Ordering::Relaxed) >= cfg.cache_bytes {
+                        return;
+                    }
+                    let (g, j) = all[k];
+                    let (gj, shared) = &graphs[g];
+                    let c = shared.compile(&gj.fw, j, &gj.jobs[j], &cfg.options);
+                    let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
+                    match c.text {
+                        Some(t) if used.fetch_add(t.len(), Ordering::Relaxed) + t.len() <= cfg.cache_bytes => {
+                            o.0.insert(c.host, t);
+                        }
+                        Some(_) => {}
+                        None => {
+                            for d in c.diags.iter().filter(|d| d.is_error()) {
+                                o.1.push_str(&d.render(&gj.fw.sources, false));
+                            }
+                            used.store(usize::MAX / 2, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let (cache, details) = out.into_inner().unwrap_or_else(|p| p.into_inner());
+    if details.is_empty() { Ok(cache) } else { Err(LoadError { message: "a host's kickstart does not compile".into(), details }) }
 }
 
 /// Set `name`'s next boot and rewrite its PXE files in the tree (when one is configured and
