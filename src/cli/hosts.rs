@@ -6,9 +6,10 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::cluster::{facts_error, open_db};
+use super::cluster::{facts_error, open_existing};
 use super::{EXIT_DIAGNOSTICS, EXIT_OK, Ui};
 use crate::build::{KickstartError, KickstartReport, host_kickstarts};
+use crate::diag::Diagnostic;
 use crate::facts::Db;
 use crate::plan::{Artifact, Kind};
 
@@ -16,7 +17,7 @@ use crate::plan::{Artifact, Kind};
 /// in one batch (shared work per group of alike hosts). Nothing is written unless every
 /// host compiled.
 pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartArgs) -> i32 {
-    let db = match open_db(ui, path, &a.framework) {
+    let db = match open_existing(ui, path) {
         Ok(db) => db,
         Err(c) => return c,
     };
@@ -45,7 +46,7 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
     let generation = match (&a.query, a.output.as_deref()) {
         (Some(_), Some(dir)) => match crate::generation::Generation::begin(dir, a.prune) {
             Ok(g) => Some(g),
-            Err(e) => return ui.fail(&format!("cannot write to `{}`: {e}", dir.display())),
+            Err(e) => return ui.write_error(dir, &e),
         },
         _ => None,
     };
@@ -62,14 +63,15 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
     let report = match result {
         Ok(r) => r,
         Err(KickstartError::Facts(e)) => return facts_error(ui, &e),
-        Err(KickstartError::Load(e)) => return ui.fail(&e.to_string()),
+        Err(KickstartError::Load(e)) => return ui.load_error(&e),
     };
     if a.host.is_some()
         && let Some(h) = report.not_kickstartable.first()
     {
         let app = db.host(h).map(|h| h.appliance).unwrap_or_default();
-        let _ = writeln!(std::io::stderr(), "error: host `{h}` is a `{app}`, which is not kickstartable");
-        return EXIT_DIAGNOSTICS;
+        let d = Diagnostic::error("kickstart::not-kickstartable", format!("host `{h}` is a `{app}`, which is not kickstartable"))
+            .help("only hosts of kickstartable appliances get a kickstart (see `appliance list`)");
+        return ui.say(d, EXIT_DIAGNOSTICS);
     }
     for (fw, diags) in &report.frameworks {
         ui.report(fw, diags);
@@ -78,7 +80,7 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
         return report_failures(&report);
     }
     if let Some(e) = io_error.into_inner().expect("no panic while holding the lock") {
-        return ui.fail(&format!("cannot write kickstarts: {e}"));
+        return ui.write_error(a.output.as_deref().unwrap_or(Path::new(".")), &e);
     }
     let Some(generation) = generation else {
         let text = single.into_inner().expect("no panic while holding the lock").unwrap_or_default();
@@ -100,7 +102,7 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
             );
             EXIT_OK
         }
-        Err(e) => ui.fail(&format!("cannot write to `{}`: {e}", dir.display())),
+        Err(e) => ui.write_error(dir, &e),
     }
 }
 

@@ -16,10 +16,12 @@ use crate::emit::kickstart::{EvalRunner, KickstartOptions};
 use crate::graph::Framework;
 use crate::load::Layer;
 
-/// Open the cluster database (creating it when missing), or return the failure's exit code.
+/// Open the cluster database, or return the failure's exit code. With `create`, a missing
+/// database is created (commands that add facts); without, it is an error (commands that
+/// read or change existing facts never leave an empty database behind).
 macro_rules! open_db_or_return {
-    ($ui:expr, $path:expr) => {
-        match $crate::cli::cluster::open_db($ui, $path, &$crate::cli::cluster::no_framework()) {
+    ($ui:expr, $path:expr, $create:expr) => {
+        match $crate::cli::cluster::open_for($ui, $path, $create) {
             Ok(db) => db,
             Err(code) => return code,
         }
@@ -74,6 +76,9 @@ pub enum Cmd {
     /// Network interfaces of hosts.
     #[command(subcommand)]
     Interface(cluster::InterfaceCmd),
+    /// Other names of hosts (DNS CNAMEs, extra names in /etc/hosts).
+    #[command(subcommand)]
+    Alias(cluster::AliasCmd),
     /// Boot actions of hosts.
     #[command(subcommand)]
     Boot(cluster::BootCmd),
@@ -170,6 +175,11 @@ pub struct KickstartFlags {
     /// Keep each `<eval>`'s body as literal text instead of leaving it out (Rocks' `eval=no`).
     #[arg(long, conflicts_with = "allow_eval")]
     pub eval_as_text: bool,
+    /// Compile with the framework's public default root password hash without complaint
+    /// (otherwise a warning, and an error for `build`). Set a real one with `attr set
+    /// Kickstart_PrivateRootPassword --secret`.
+    #[arg(long)]
+    pub allow_default_password: bool,
 }
 
 #[derive(Debug, Args)]
@@ -211,7 +221,7 @@ where
             return if e.use_stderr() { EXIT_DIAGNOSTICS } else { EXIT_OK };
         }
     };
-    let mut ui = Ui { color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() };
+    let mut ui = Ui { color: use_color(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref()) };
     let db = cli.db;
     match cli.command {
         Cmd::Kickstart(a) if a.appliance.is_some() => kickstart(&mut ui, a),
@@ -229,6 +239,7 @@ where
         Cmd::Appliance(c) => inventory::appliance(&mut ui, &db, c),
         Cmd::Network(c) => inventory::network(&mut ui, &db, c),
         Cmd::Interface(c) => inventory::interface(&mut ui, &db, c),
+        Cmd::Alias(c) => inventory::alias(&mut ui, &db, c),
         Cmd::Boot(c) => inventory::boot(&mut ui, &db, c),
         Cmd::Discover(a) => cluster::discover(&mut ui, &db, a),
     }
@@ -248,21 +259,52 @@ impl Ui {
         }
     }
 
-    fn fail(&mut self, message: &str) -> i32 {
-        let _ = writeln!(std::io::stderr(), "error: {message}");
-        EXIT_FAILURE
+    /// Print a diagnostic that points into no file; returns `exit`.
+    fn say(&mut self, d: Diagnostic, exit: i32) -> i32 {
+        let _ = write!(std::io::stderr(), "{}", d.render(&crate::span::Sources::new(), self.color));
+        exit
+    }
+
+    /// An I/O failure (exit 2) with a stable code such as `io::read` or `io::write`.
+    fn fail(&mut self, code: &'static str, message: impl Into<String>, help: &str) -> i32 {
+        self.say(Diagnostic::error(code, message).help(help), EXIT_FAILURE)
+    }
+
+    /// A framework that could not be opened (exit 2).
+    fn load_error(&mut self, e: &crate::load::LoadError) -> i32 {
+        self.say(Diagnostic::error(e.code(), e.to_string()).help(e.help()), EXIT_FAILURE)
+    }
+
+    /// Cannot read `path`.
+    fn read_error(&mut self, path: &Path, e: &std::io::Error) -> i32 {
+        self.fail("io::read", format!("cannot read `{}`: {e}", path.display()), "check the path and its permissions")
+    }
+
+    /// Cannot write `path`.
+    fn write_error(&mut self, path: &Path, e: &dyn std::fmt::Display) -> i32 {
+        self.fail(
+            "io::write",
+            format!("cannot write `{}`: {e}", path.display()),
+            "check that the directory exists and is writable, and that the disk is not full",
+        )
     }
 }
 
+/// Whether to colour diagnostics: only on a terminal, and never when `NO_COLOR` is set to a
+/// non-empty value (<https://no-color.org>).
+pub fn use_color(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn open(ui: &mut Ui, a: &FrameworkArgs) -> Result<(Framework, Vec<Diagnostic>), i32> {
-    crate::open(&layers(a), &a.graph).map_err(|e| ui.fail(&e.to_string()))
+    crate::open(&layers(a), &a.graph).map_err(|e| ui.load_error(&e))
 }
 
 /// Attributes from `--attrs` and `--attr`. Errors are reported and turn into an exit code.
 fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
     let mut out = Attrs::new();
     if let Some(path) = &a.attrs {
-        let text = std::fs::read_to_string(path).map_err(|e| ui.fail(&format!("cannot read attributes file `{}`: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ui.read_error(path, &e))?;
         let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("");
         let parsed = if ext == "py" { attrs::parse_python_dict(&text) } else { attrs::parse_attrs(&text, ext == "json") };
         match parsed {
@@ -394,13 +436,13 @@ fn emit_text(ui: &mut Ui, path: Option<&Path>, text: &str) -> i32 {
         None => {
             let mut out = std::io::stdout().lock();
             if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
-                return ui.fail("cannot write to standard output");
+                return ui.fail("io::write", "cannot write to standard output", "check the pipe or file standard output goes to");
             }
             EXIT_OK
         }
         Some(p) => match crate::write::write_atomic(p, text.as_bytes()) {
             Ok(()) => EXIT_OK,
-            Err(e) => ui.fail(&format!("cannot write `{}`: {e}", p.display())),
+            Err(e) => ui.write_error(p, &e),
         },
     }
 }

@@ -51,6 +51,9 @@ pub enum FactsError {
     BadValue { what: &'static str, value: String, reason: String },
     #[error("no free IP address left in network `{0}`")]
     NoFreeAddress(String),
+    /// A command that only reads (or changes existing facts) found no database file.
+    #[error("no cluster database at `{0}`")]
+    NoDatabase(String),
     #[error("database `{db}` has schema version {found}, this build knows versions up to {supported}")]
     SchemaVersion { db: String, found: i64, supported: i64 },
     #[error("database `{db}`: {op}: {source}")]
@@ -84,6 +87,7 @@ impl FactsError {
             FactsError::ReadonlyQuery { .. } => "facts::readonly-query",
             FactsError::BadValue { .. } => "facts::bad-value",
             FactsError::NoFreeAddress(_) => "facts::no-free-address",
+            FactsError::NoDatabase(_) => "facts::no-database",
             FactsError::SchemaVersion { .. } => "facts::schema-version",
             FactsError::Sqlite { .. } => "facts::sqlite",
         }
@@ -108,6 +112,7 @@ impl FactsError {
             FactsError::ReadonlyQuery { .. } => "pass one `SELECT` or `WITH` statement whose first column is a host name".into(),
             FactsError::BadValue { .. } => "check the value's spelling and range".into(),
             FactsError::NoFreeAddress(_) => "add a larger network or free some addresses".into(),
+            FactsError::NoDatabase(_) => "create it with `rocks-compile init` (or `host import`, `host add`), or point at the database with `--db PATH` or the environment variable `ROCKS_COMPILE_DB`".into(),
             FactsError::SchemaVersion { .. } => "use a newer rocks-compile, or point at another database file".into(),
             FactsError::Sqlite { .. } => "check that the database file is readable and writable and not corrupt".into(),
         }
