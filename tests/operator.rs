@@ -50,7 +50,6 @@ fn dump(dir: &Path) -> String {
 }
 
 /// The example cluster of the README (`examples/cluster.csv`) in a fresh database.
-#[allow(dead_code)]
 fn example(dir: &Path) {
     let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster.csv");
     ok(run(dir, &["host", "import"]).arg(csv));
@@ -199,4 +198,196 @@ fn host_set_interface_set_rename_and_aliases_change_existing_hosts() {
     rejected(d, &mut run(d, &["alias", "remove", "c2", "storage"]), "facts::unknown-name");
     ok(&mut run(d, &["alias", "remove", "io-0-0", "storage"]));
     assert_eq!(json(&mut run(d, &["alias", "list", "--json"])), serde_json::json!([]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facts beat files, loudly
+// ---------------------------------------------------------------------------------------------
+
+/// `kickstart --query` of every host into `<dir>/<out>`; (stderr, kickstart of each host).
+fn all_kickstarts(dir: &Path, out: &str, extra: &[&str]) -> (String, std::collections::BTreeMap<String, String>) {
+    let o = ok(run(dir, &["kickstart", "--query", "SELECT name FROM host_view", "--allow-default-password", "-o"])
+        .arg(dir.join(out))
+        .args(extra));
+    let mut ks = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(dir.join(out)).unwrap() {
+        let p = e.unwrap().path();
+        if let Some(host) = p.file_name().unwrap().to_str().unwrap().strip_suffix(".ks") {
+            ks.insert(host.to_string(), std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    (text(&o.stderr), ks)
+}
+
+#[test]
+fn attribute_files_do_not_override_database_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    // The bundled site file holds no per-host fact.
+    let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site/attrs.toml");
+    let table: toml::Table = std::fs::read_to_string(&site).unwrap().parse().unwrap();
+    for key in table["attributes"].as_table().unwrap().keys() {
+        assert!(rocks_compile::facts::builtin::builtin(key).is_none(), "examples/site/attrs.toml sets the built-in `{key}`");
+    }
+    // A file that does: the database wins, and a warning names the attribute and both values.
+    let file = d.join("host.toml");
+    std::fs::write(&file, "hostname = \"compute-0-0\"\nksmac = \"52:54:00:00:00:01\"\nInfo_ClusterName = \"Example\"\n").unwrap();
+    let (err, ks) = all_kickstarts(d, "ks", &["--attrs", file.to_str().unwrap()]);
+    assert_eq!(ks.len(), 6);
+    for (host, text) in &ks {
+        assert!(text.contains(&format!("--hostname={host}")), "{host} keeps its name:\n{text}");
+    }
+    let distinct: std::collections::BTreeSet<&String> = ks.values().collect();
+    assert_eq!(distinct.len(), 6, "every host has its own kickstart");
+    assert!(err.contains("attrs::overrides-fact"), "{err}");
+    assert!(err.contains("`hostname` = `compute-0-0`") && err.contains("is ignored"), "{err}");
+    assert!(err.contains("host `cluster`: `hostname` = `cluster` in the database, `compute-0-0` given"), "{err}");
+    assert!(err.contains("`ksmac`"), "{err}");
+    assert!(ks["login-0-0"].contains("Example"), "other attributes of the file apply");
+    // With --override-facts the file wins, still with a warning.
+    let (err, ks) = all_kickstarts(d, "ks2", &["--attrs", file.to_str().unwrap(), "--override-facts"]);
+    assert!(ks["login-0-0"].contains("--hostname=compute-0-0"), "{}", ks["login-0-0"]);
+    assert!(err.contains("attrs::overrides-fact") && err.contains("overrides the database"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attributes that cannot win are refused or flagged
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attributes_a_builtin_shadows_are_refused_and_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    // init seeded no attribute that a built-in always overrides.
+    let stored = json(&mut run(d, &["attr", "list", "--json"]));
+    for a in stored.as_array().unwrap() {
+        let key = a["key"].as_str().unwrap();
+        assert!(rocks_compile::facts::builtin::builtin(key).is_none(), "`{key}` was seeded but can never take effect");
+        assert!(a["shadowed_by"].is_null(), "{a}");
+    }
+    let err = fails(&mut run(d, &["attr", "set", "Kickstart_PrivateDNSDomain", "cluster.lan"]), 1, "facts::shadowed-by-builtin");
+    assert!(err.contains("network set private --zone"), "{err}");
+    fails(&mut run(d, &["attr", "set", "rack", "3", "--appliance", "compute"]), 1, "facts::shadowed-by-builtin");
+    // The fact changes through the command the help names.
+    ok(&mut run(d, &["network", "set", "private", "--zone", "cluster.lan"]));
+    let ks = text(&ok(&mut run(d, &["kickstart", "--host", "compute-0-0", "--allow-default-password"])).stdout);
+    assert!(ks.contains("\"cluster.lan\""), "{ks}");
+    // A host-scope value is the escape hatch for one host.
+    ok(&mut run(d, &["attr", "set", "rack", "7", "--host", "compute-0-0"]));
+    // A value stored anyway (by an older version) is marked in the listing.
+    let conn = rusqlite::Connection::open(db_path(d)).unwrap();
+    conn.execute("INSERT INTO attributes (scope, target, key, value) VALUES ('global', '', 'Kickstart_PrivateDNSDomain', 'old')", [])
+        .unwrap();
+    drop(conn);
+    let stored = json(&mut run(d, &["attr", "list", "--json"]));
+    let old = stored.as_array().unwrap().iter().find(|a| a["key"] == "Kickstart_PrivateDNSDomain").unwrap();
+    assert_eq!(old["shadowed_by"], "builtin");
+    let table = text(&ok(&mut run(d, &["attr", "list"])).stdout);
+    assert!(table.lines().any(|l| l.starts_with("Kickstart_PrivateDNSDomain") && l.contains("shadowed")), "{table}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists from facts
+// ---------------------------------------------------------------------------------------------
+
+/// The `<file>` body `name` of a kickstart (between `cat > NAME << 'DELIM'` and `DELIM`).
+fn file_body(ks: &str, name: &str) -> String {
+    let start = ks.lines().position(|l| l.starts_with(&format!("cat > {name} << "))).unwrap_or_else(|| panic!("no {name}:\n{ks}"));
+    let delim = ks.lines().nth(start).unwrap().rsplit(' ').next().unwrap().trim_matches('\'').to_string();
+    ks.lines().skip(start + 1).take_while(|l| *l != delim).map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn the_frontend_kickstart_lists_the_cluster_from_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    let frontend = |d: &Path| text(&ok(&mut run(d, &["kickstart", "--host", "cluster", "--allow-default-password"])).stdout);
+    let ks = frontend(d);
+    // The same lines as build's files.
+    ok(run(d, &["build", "--only", "slurm,hosts", "--allow-default-password", "--out"]).arg(d.join("tree")));
+    let slurm = std::fs::read_to_string(d.join("tree/scheduler/slurm-nodes.conf")).unwrap();
+    let nodes = file_body(&ks, "/etc/slurm/nodes.conf");
+    for line in slurm.lines().filter(|l| !l.starts_with('#')) {
+        assert!(nodes.contains(line), "`{line}` missing from the frontend's nodes.conf:\n{nodes}");
+    }
+    assert!(nodes.contains("NodeName=compute-1-0 NodeAddr=10.1.255.252 CPUs=128"), "{nodes}");
+    assert!(!nodes.contains("compute-0-[0-3]") && !nodes.contains("RealMemory=1000"), "no default list: {nodes}");
+    let hosts = std::fs::read_to_string(d.join("tree/hosts")).unwrap();
+    let cluster_hosts = file_body(&ks, "/etc/hosts.cluster");
+    for line in hosts.lines().filter(|l| l.starts_with("10.")) {
+        assert!(cluster_hosts.contains(line), "`{line}` missing from /etc/hosts.cluster:\n{cluster_hosts}");
+    }
+    assert!(ks.contains("for net in 10.1.0.0/16; do"), "NFS clients from the hosts' networks");
+    assert!(ks.contains("compute: 'compute-0-[0-1],compute-1-0'"), "clush groups");
+    // Change the cluster: the frontend's kickstart follows.
+    ok(&mut run(d, &["host", "add", "compute-1-1", "--appliance", "compute", "--rack", "1", "--cpus", "128"]));
+    ok(&mut run(d, &["network", "add", "ib", "10.2.0.0/16"]));
+    ok(&mut run(d, &["interface", "set", "nas-0-0", "eth0", "--network", "ib", "--ip", "10.2.0.1"]));
+    let after = frontend(d);
+    let nodes = file_body(&after, "/etc/slurm/nodes.conf");
+    assert!(nodes.contains("NodeName=compute-1-[0-1] NodeAddr=10.1.255.[252,251] CPUs=128"), "{nodes}");
+    assert!(nodes.contains("PartitionName=compute Nodes=compute-0-[0-1],compute-1-[0-1]"), "{nodes}");
+    assert!(file_body(&after, "/etc/hosts.cluster").contains("10.1.255.251\tcompute-1-1.local compute-1-1"));
+    assert!(after.contains("for net in 10.1.0.0/16 10.2.0.0/16; do"), "the NAS's network is exported to");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Safe defaults
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_default_root_password_is_refused_until_a_real_one_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    let tree = d.join("tree");
+    let err = fails(run(d, &["build", "--out"]).arg(&tree), 1, "security::default-password");
+    assert!(err.contains("attr set Kickstart_PrivateRootPassword --secret") && err.contains("--allow-default-password"), "{err}");
+    assert!(!tree.exists(), "nothing was written");
+    let out = ok(&mut run(d, &["kickstart", "--host", "compute-0-0"]));
+    assert!(text(&out.stderr).contains("security::default-password"), "a warning for kickstart");
+    let out = ok(&mut run(d, &["kickstart", "--host", "compute-0-0", "--allow-default-password"]));
+    assert!(!text(&out.stderr).contains("security::default-password"));
+    // A plain password on standard input is stored as its SHA-512 crypt hash, never shown.
+    let mut child = run(d, &["attr", "set", "Kickstart_PrivateRootPassword", "--secret"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"correct horse battery staple\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("correct horse") && !text(&out.stderr).contains("correct horse"));
+    let conn = rusqlite::Connection::open(db_path(d)).unwrap();
+    let hash: String = conn
+        .query_row("SELECT value FROM attributes WHERE key = 'Kickstart_PrivateRootPassword' AND scope = 'global'", [], |r| r.get(0))
+        .unwrap();
+    drop(conn);
+    assert!(hash.starts_with("$6$"), "{hash}");
+    use sha_crypt::PasswordVerifier;
+    let parsed = sha_crypt::PasswordHash::new(hash.as_str()).unwrap();
+    sha_crypt::ShaCrypt::default().verify_password(b"correct horse battery staple", &parsed).expect("the hash is of the password typed");
+    ok(run(d, &["build", "--out"]).arg(&tree));
+    let ks = std::fs::read_to_string(tree.join("kickstart/compute-0-0.ks")).unwrap();
+    assert!(ks.contains(&format!("rootpw --iscrypted {hash}")), "{ks}");
+}
+
+#[test]
+fn a_query_that_selects_no_host_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    let none = "SELECT name FROM host_view WHERE rack = 99";
+    let out = ok(run(d, &["kickstart", "--query", none, "-o"]).arg(d.join("ks")));
+    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("selects no host"));
+    let out = ok(&mut run(d, &["host", "list", "--where", "rack = 99"]));
+    assert_eq!(text(&out.stderr), "the query selects no host\n");
+    let out = ok(&mut run(d, &["host", "list", "--query", none]));
+    assert_eq!(text(&out.stderr), "the query selects no host\n");
 }

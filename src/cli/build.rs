@@ -113,6 +113,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
             ..BuildOptions::default()
         },
         threads: super::threads(a.jobs),
+        override_facts: a.flags.override_facts,
     };
     let bar = Bar::new(!a.json && std::io::stderr().is_terminal());
     let built = crate::build::plan(&db, &req, &bar);
@@ -135,6 +136,18 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
                 ui.report(fw, diags);
             }
         }
+    }
+    if let Some(r) = &built.kickstarts
+        && !r.default_password.is_empty()
+        && !a.flags.allow_default_password
+    {
+        bar.finish();
+        let d = super::default_password(&r.default_password, true);
+        if a.json {
+            super::inventory::print_json(&json!({"ok": false, "diagnostics": [d.to_json(&Sources::new())]}));
+            return EXIT_DIAGNOSTICS;
+        }
+        return ui.say(d, EXIT_DIAGNOSTICS);
     }
     let plan = built.plan;
     // With --json, what --dry-run/--diff found goes into the one JSON document printed.

@@ -14,9 +14,6 @@ use super::{EXIT_DIAGNOSTICS, EXIT_FAILURE, EXIT_OK, FrameworkArgs, Ui};
 use crate::diag::Diagnostic;
 use crate::facts::{self, Db, FactsError, HostField, HostFilter, HostSpec, Target};
 
-/// Attributes every host gets from its facts; they are not copied into a new database.
-const PER_HOST: &[&str] = &["appliance", "arch", "distribution", "hostaddr", "hostname", "ksmac", "membership", "os", "rack", "rank"];
-
 #[derive(Debug, Args)]
 pub struct InitArgs {
     #[command(flatten)]
@@ -492,14 +489,15 @@ pub struct DiscoverArgs {
 }
 
 /// Open the database, creating it (with the framework's default site attributes) when it
-/// does not exist yet.
+/// does not exist yet. Defaults of built-ins (derived from the facts, so a stored value would
+/// never take effect) are not copied.
 pub(super) fn open_db(ui: &mut Ui, path: &Path, fw: &FrameworkArgs) -> Result<Db, i32> {
     if path.exists() {
         return Db::open(path).map_err(|e| facts_error(ui, &e));
     }
     let (framework, _) = super::open(ui, fw)?;
     let defaults: BTreeMap<String, String> =
-        framework.defaults.iter().filter(|(k, _)| !PER_HOST.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        framework.defaults.iter().filter(|(k, _)| facts::builtin::builtin(k).is_none()).map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut db = Db::init(path, &defaults).map_err(|e| facts_error(ui, &e))?;
     // Credentials among the defaults are stored as secrets, so listings never show them.
     for (k, v) in defaults.iter().filter(|(k, _)| is_credential(k)) {
@@ -570,6 +568,14 @@ pub(super) fn facts_error(ui: &mut Ui, e: &FactsError) -> i32 {
     }
 }
 
+/// Hosts a query or filter selected; when none, also one line on standard error saying so.
+fn print_selected(hosts: &[facts::Host], json: bool) -> i32 {
+    if hosts.is_empty() {
+        let _ = writeln!(std::io::stderr(), "the query selects no host");
+    }
+    print_hosts(hosts, json)
+}
+
 /// A `set` command given nothing to change.
 pub(super) fn nothing_to_set(ui: &mut Ui, command: &str, example: &str) -> i32 {
     let d = Diagnostic::error("cli::nothing-to-set", format!("`{command}` names nothing to change")).help(format!("give e.g. {example}"));
@@ -608,7 +614,7 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
             Err(c) => return c,
         };
         return match db.query_hosts(sql).and_then(|names| names.iter().map(|n| db.host(n)).collect::<facts::Result<Vec<_>>>()) {
-            Ok(hosts) => print_hosts(&hosts, a.json),
+            Ok(hosts) => print_selected(&hosts, a.json),
             Err(e) => facts_error(ui, &e),
         };
     }
@@ -630,7 +636,8 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
                 allocate_ip: !a.no_ip,
             }),
         ),
-        HostCmd::List(a) => match db.hosts(&HostFilter { appliance: a.appliance, where_sql: a.where_sql }) {
+        HostCmd::List(a) => match db.hosts(&HostFilter { appliance: a.appliance.clone(), where_sql: a.where_sql.clone() }) {
+            Ok(hosts) if a.where_sql.is_some() || a.appliance.is_some() => print_selected(&hosts, a.json),
             Ok(hosts) => print_hosts(&hosts, a.json),
             Err(e) => facts_error(ui, &e),
         },
@@ -733,13 +740,21 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
                     Err(e) => facts_error(ui, &e),
                 };
             }
-            match db.attrs(scope.target().as_ref()) {
+            let list = db.attrs(scope.target().as_ref()).and_then(|list| {
+                list.into_iter()
+                    .map(|a| Ok((db.shadowing_builtin(&a.target, &a.key)?.map(|b| b.from), a)))
+                    .collect::<facts::Result<Vec<_>>>()
+            });
+            match list {
                 Ok(list) => listing(
                     json,
                     &list,
-                    |a| json!({"key": a.key, "value": a.redacted(), "scope": a.target.scope().as_str(), "target": target_name(&a.target), "secret": a.secret}),
-                    &["ATTRIBUTE", "SCOPE", "TARGET", "VALUE"],
-                    |a| vec![a.key.clone(), a.target.scope().as_str().to_string(), target_name(&a.target), a.redacted().to_string()],
+                    |(shadow, a)| json!({"key": a.key, "value": a.redacted(), "scope": a.target.scope().as_str(), "target": target_name(&a.target), "secret": a.secret, "shadowed_by": shadow.map(|_| "builtin")}),
+                    &["ATTRIBUTE", "SCOPE", "TARGET", "VALUE", "NOTE"],
+                    |(shadow, a)| {
+                        let note = shadow.map(|from| format!("shadowed: the built-in from {from} wins")).unwrap_or_default();
+                        vec![a.key.clone(), a.target.scope().as_str().to_string(), target_name(&a.target), a.redacted().to_string(), note]
+                    },
                 ),
                 Err(e) => facts_error(ui, &e),
             }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use super::cluster::{facts_error, open_existing};
 use super::{EXIT_DIAGNOSTICS, EXIT_OK, Ui};
-use crate::build::{KickstartError, KickstartReport, host_kickstarts};
+use crate::build::{FactOptions, KickstartError, KickstartReport, host_kickstarts_with};
 use crate::diag::Diagnostic;
 use crate::facts::Db;
 use crate::plan::{Artifact, Kind};
@@ -52,7 +52,12 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
     };
     let single: Mutex<Option<String>> = Mutex::new(None);
     let io_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
-    let result = host_kickstarts(&db, &names, &layers, &given, &opts, threads, |host, text| match &generation {
+    if names.is_empty() {
+        let _ = writeln!(std::io::stderr(), "the query selects no host: no kickstart was written");
+        return EXIT_OK;
+    }
+    let facts = FactOptions { override_facts: a.flags.override_facts, lists: None };
+    let result = host_kickstarts_with(&db, &names, &layers, &given, &facts, &opts, threads, |host, text| match &generation {
         Some(g) => {
             if let Err(e) = g.add(&Artifact::new(Kind::Kickstart, format!("{host}.ks"), text)) {
                 io_error.lock().expect("no panic while holding the lock").get_or_insert(e);
@@ -64,6 +69,9 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
         Ok(r) => r,
         Err(KickstartError::Facts(e)) => return facts_error(ui, &e),
         Err(KickstartError::Load(e)) => return ui.load_error(&e),
+        Err(KickstartError::Render(e)) => {
+            return ui.fail("build::render", e.to_string(), "this is a bug in rocks-compile; please report it");
+        }
     };
     if a.host.is_some()
         && let Some(h) = report.not_kickstartable.first()
@@ -75,6 +83,12 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
     }
     for (fw, diags) in &report.frameworks {
         ui.report(fw, diags);
+    }
+    for d in &report.warnings {
+        ui.say(d.clone(), EXIT_OK);
+    }
+    if !report.default_password.is_empty() && !a.flags.allow_default_password {
+        ui.say(super::default_password(&report.default_password, false), EXIT_OK);
     }
     if report.failed() {
         return report_failures(&report);

@@ -180,6 +180,29 @@ pub struct KickstartFlags {
     /// Kickstart_PrivateRootPassword --secret`.
     #[arg(long)]
     pub allow_default_password: bool,
+    /// Let `--attrs`/`--attr` override attributes the database derives for a host
+    /// (`hostname`, `hostaddr`, `rack`, ...); a warning names each one either way.
+    #[arg(long)]
+    pub override_facts: bool,
+}
+
+/// The kickstarts of `hosts` (empty: the one compiled) set root's password from the
+/// framework's public default hash: a warning, or with `error` (`build`) an error.
+fn default_password(hosts: &[String], error: bool) -> Diagnostic {
+    let whose = match hosts {
+        [] => "this kickstart".to_string(),
+        [h] => format!("host `{h}`"),
+        _ => format!("{} hosts (`{}`)", hosts.len(), crate::hostlist::compress(hosts)),
+    };
+    let message = format!("root's password of {whose} is the framework's public default (`{}`)", crate::attrs::ROOT_PASSWORD);
+    let help = "set a real one with `rocks-compile attr set Kickstart_PrivateRootPassword --secret` (it reads the password \
+                and stores its SHA-512 crypt hash), or give a hash with `--attr`; `--allow-default-password` accepts the default";
+    if error {
+        Diagnostic::error("security::default-password", message)
+    } else {
+        Diagnostic::warning("security::default-password", message)
+    }
+    .help(help)
 }
 
 #[derive(Debug, Args)]
@@ -353,6 +376,9 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
     let attrs = crate::effective_attrs(&fw, appliance, &given);
     let (ks, d) = crate::kickstart(&fw, appliance, &attrs, &opts);
     diags.extend(d);
+    if crate::attrs::has_default_password(&attrs) && !a.flags.allow_default_password {
+        diags.push(default_password(&[], false));
+    }
     ui.report(&fw, &diags);
     let Some(ks) = ks.filter(|_| !diag::has_errors(&diags)) else { return failure_code(&diags) };
     let code = emit_text(ui, a.output.as_deref(), &ks.render());
