@@ -391,3 +391,98 @@ fn a_query_that_selects_no_host_says_so() {
     let out = ok(&mut run(d, &["host", "list", "--query", none]));
     assert_eq!(text(&out.stderr), "the query selects no host\n");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The CLI of a well-kept tool
+// ---------------------------------------------------------------------------------------------
+
+/// Every argument of every subcommand, as `path: --arg` for those without help.
+fn args_without_help(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+    for a in cmd.get_arguments() {
+        let id = a.get_id().as_str();
+        if id == "help" || id == "version" {
+            continue;
+        }
+        if a.get_help().is_none() && a.get_long_help().is_none() {
+            out.push(format!("{path}: {id}"));
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        if sub.get_about().is_none() {
+            out.push(format!("{path} {}: (no about)", sub.get_name()));
+        }
+        args_without_help(sub, &format!("{path} {}", sub.get_name()), out);
+    }
+}
+
+/// The names of every subcommand, nested ones as `host add`.
+fn subcommands(cmd: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+    for sub in cmd.get_subcommands() {
+        let name = format!("{prefix}{}", sub.get_name());
+        out.push(name.clone());
+        subcommands(sub, &format!("{name} "), out);
+    }
+}
+
+#[test]
+fn every_argument_of_every_subcommand_has_help() {
+    use clap::CommandFactory;
+    let mut cmd = rocks_compile::cli::Cli::command();
+    cmd.build();
+    let mut missing = Vec::new();
+    args_without_help(&cmd, "rocks-compile", &mut missing);
+    assert!(missing.is_empty(), "arguments without help text:\n{}", missing.join("\n"));
+}
+
+#[test]
+fn completions_and_man_pages_mention_every_subcommand() {
+    use clap::CommandFactory;
+    let mut names = Vec::new();
+    subcommands(&rocks_compile::cli::Cli::command(), "", &mut names);
+    let top: Vec<&String> = names.iter().filter(|n| !n.contains(' ')).collect();
+    assert!(top.len() >= 18, "{top:?}");
+    for shell in ["bash", "zsh", "fish"] {
+        let script = text(&ok(bin().args(["completions", shell])).stdout);
+        assert!(script.len() > 1000, "{shell}: {script}");
+        for n in &names {
+            let last = n.rsplit(' ').next().unwrap();
+            assert!(script.contains(last), "{shell} completions do not mention `{n}`");
+        }
+    }
+    let page = text(&ok(bin().arg("man")).stdout);
+    assert!(page.starts_with(".ie") || page.contains(".TH rocks-compile 1"), "{page}");
+    for n in &top {
+        assert!(page.contains(&n.replace('-', "\\\\-")), "the man page does not mention `{n}`");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    ok(bin().args(["man", "--out"]).arg(dir.path()));
+    for n in &names {
+        let file = dir.path().join(format!("rocks-compile-{}.1", n.replace(' ', "-")));
+        let page = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(!page.trim().is_empty(), "{}", file.display());
+    }
+}
+
+#[test]
+fn no_color_and_a_pipe_turn_colours_off() {
+    use rocks_compile::cli::use_color;
+    assert!(use_color(true, None));
+    assert!(!use_color(true, Some("1".as_ref())));
+    assert!(use_color(true, Some("".as_ref())), "an empty NO_COLOR does not count (no-color.org)");
+    assert!(!use_color(false, None));
+    // And the binary's diagnostics carry no escape sequences with NO_COLOR.
+    let err = text(&bin().args(["--db", "/nonexistent/x.db", "host", "list"]).output().unwrap().stderr);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}
+
+#[test]
+fn where_errors_point_into_the_users_expression() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    let err = fails(&mut run(d, &["host", "list", "--where", "rak = 2"]), 1, "facts::bad-sql");
+    assert!(err.contains("1 │ rak = 2") && err.contains("─┬─"), "{err}");
+    assert!(!err.contains("host_view WHERE"), "no SQL around the expression: {err}");
+    let err = fails(&mut run(d, &["host", "list", "--where", "rack ="]), 1, "facts::bad-sql");
+    assert!(err.contains("the expression is incomplete") && !err.contains("near \")\""), "{err}");
+}

@@ -561,7 +561,14 @@ fn is_credential(key: &str) -> bool {
 
 /// Report a facts error; database and I/O failures are exit 2, bad input exit 1.
 pub(super) fn facts_error(ui: &mut Ui, e: &FactsError) -> i32 {
-    let _ = write!(std::io::stderr(), "{}", e.to_diagnostic().render(&crate::span::Sources::new(), ui.color));
+    let mut sources = crate::span::Sources::new();
+    let mut d = e.to_diagnostic();
+    // A `--where`/`--query` that SQLite rejected: point into the user's own text.
+    if let FactsError::BadSql { sql, at: Some((start, end)), .. } = e {
+        let id = sources.add("the SQL given".to_string(), sql.clone());
+        d = d.label(crate::span::Span::new(id, *start, *end), "here");
+    }
+    let _ = write!(std::io::stderr(), "{}", d.render(&sources, ui.color));
     match e {
         FactsError::Sqlite { .. } | FactsError::SchemaVersion { .. } => EXIT_FAILURE,
         _ => EXIT_DIAGNOSTICS,

@@ -30,6 +30,7 @@ macro_rules! open_db_or_return {
 
 mod build;
 mod cluster;
+mod docs;
 mod hosts;
 mod inventory;
 
@@ -98,6 +99,12 @@ pub enum Cmd {
     /// Boot actions: the kernel, initrd and arguments a host's PXE files boot.
     #[command(subcommand)]
     Bootaction(cluster::BootactionCmd),
+    /// Print shell completions (bash, zsh or fish), e.g. `rocks-compile completions bash >
+    /// /etc/bash_completion.d/rocks-compile`.
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff; `rocks-compile man | man -l -`), or write every page
+    /// into a directory with `--out`.
+    Man(docs::ManArgs),
 }
 
 /// Where the framework comes from.
@@ -265,6 +272,8 @@ where
         Cmd::Alias(c) => inventory::alias(&mut ui, &db, c),
         Cmd::Boot(c) => inventory::boot(&mut ui, &db, c),
         Cmd::Discover(a) => cluster::discover(&mut ui, &db, a),
+        Cmd::Completions(a) => docs::completions(a),
+        Cmd::Man(a) => docs::man(&mut ui, a),
     }
 }
 

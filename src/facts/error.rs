@@ -36,7 +36,8 @@ pub enum FactsError {
     #[error("unknown {kind} `{name}`")]
     UnknownName { kind: &'static str, name: String },
     #[error("bad SQL `{sql}`: {message}")]
-    BadSql { sql: String, message: String },
+    /// `at`: the byte range in `sql` (the user's text) that SQLite points at, when it does.
+    BadSql { sql: String, message: String, at: Option<(usize, usize)> },
     #[error("CSV line {line}: {reason}")]
     Csv {
         line: usize,
