@@ -486,3 +486,12 @@ fn where_errors_point_into_the_users_expression() {
     let err = fails(&mut run(d, &["host", "list", "--where", "rack ="]), 1, "facts::bad-sql");
     assert!(err.contains("the expression is incomplete") && !err.contains("near \")\""), "{err}");
 }
+
+#[test]
+fn a_malformed_command_line_is_a_coded_error_with_usage() {
+    let err = fails(bin().args(["host", "ad"]), 1, "cli::usage");
+    assert!(err.contains("Usage: rocks-compile host"), "{err}");
+    let err = fails(bin().args(["kickstart", "--bogus"]), 1, "cli::usage");
+    assert!(err.contains("--bogus"), "{err}");
+    ok(bin().arg("--version"));
+}

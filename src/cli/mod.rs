@@ -245,10 +245,20 @@ where
 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // `--help` and `--version`.
             let _ = e.print();
-            // A malformed command line is bad user input, like a malformed file.
-            return if e.use_stderr() { EXIT_DIAGNOSTICS } else { EXIT_OK };
+            return EXIT_OK;
+        }
+        Err(e) => {
+            // A malformed command line is bad user input, like a malformed file: a coded
+            // diagnostic whose help is clap's tip and usage.
+            let color = use_color(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+            let text = e.render().to_string();
+            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+            let d =
+                Diagnostic::error("cli::usage", first.trim_start_matches("error: ").to_string()).help(rest.trim().replace("\n\n", "\n"));
+            return Ui { color }.say(d, EXIT_DIAGNOSTICS);
         }
     };
     let mut ui = Ui { color: use_color(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref()) };
