@@ -5,6 +5,20 @@ use std::collections::BTreeMap;
 /// A host's attributes, sorted by name.
 pub type Attrs = BTreeMap<String, String>;
 
+/// The attribute holding root's password (a SHA-512 crypt hash).
+pub const ROOT_PASSWORD: &str = "Kickstart_PrivateRootPassword";
+
+/// The built-in framework's default [`ROOT_PASSWORD`]: the hash of a password printed in
+/// its `attributes.toml`, so a kickstart that still has it is warned about (and `build`
+/// refuses it unless told otherwise).
+pub const DEFAULT_ROOT_PASSWORD_HASH: &str =
+    "$6$GkN8WAw1DLw5kR89$Y69z8K2XMpRI1jCgIE2B63y.CSIbQVtavwGwmeAv2baz0jCfr89HDGqZw9pkhdsmHwf/WcUtQq.0W3og60evw/";
+
+/// Whether `attrs` compile root's password from the public default hash.
+pub fn has_default_password(attrs: &Attrs) -> bool {
+    attrs.get(ROOT_PASSWORD).is_some_and(|v| v == DEFAULT_ROOT_PASSWORD_HASH)
+}
+
 /// Why an attributes file was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttrsError {

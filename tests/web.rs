@@ -62,7 +62,7 @@ impl Cluster {
                 "lo",
             ]);
         }
-        c.rc(&["build", "--out", c.tree().to_str().unwrap()]);
+        c.rc(&["build", "--allow-default-password", "--out", c.tree().to_str().unwrap()]);
         std::fs::create_dir_all(c.path("run")).unwrap();
         c
     }

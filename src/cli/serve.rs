@@ -8,6 +8,7 @@ use clap::{ArgGroup, Args};
 use ipnet::IpNet;
 
 use super::{AttrArgs, EXIT_DIAGNOSTICS, EXIT_FAILURE, EXIT_OK, FrameworkArgs, KickstartFlags, Ui};
+use crate::diag::Diagnostic;
 use crate::plan::BuildOptions;
 use crate::serve::fastcgi::{Listen, Options, ServeError};
 use crate::serve::{Config, Paths};
@@ -146,7 +147,7 @@ pub(super) fn fastcgi(ui: &mut Ui, db: &Path, a: FastcgiArgs) -> i32 {
     };
     cfg.cache_bytes = a.cache_mb.saturating_mul(1 << 20);
     if !(a.reload_interval.is_finite() && a.reload_interval > 0.0) {
-        return ui.fail("`--reload-interval` must be a positive number of seconds");
+        return ui.fail("cli::usage", "`--reload-interval` must be a positive number of seconds", "e.g. `--reload-interval 2`");
     }
     let listen = match (&a.socket, a.listen) {
         (Some(path), _) => Listen::Unix { path: path.clone(), mode: a.socket_mode, group: a.socket_group.clone() },
@@ -158,9 +159,11 @@ pub(super) fn fastcgi(ui: &mut Ui, db: &Path, a: FastcgiArgs) -> i32 {
         Ok(()) => EXIT_OK,
         Err(ServeError::Load(e)) => {
             let _ = write!(std::io::stderr(), "{}", e.details);
-            let _ = writeln!(std::io::stderr(), "error: cannot load: {e}");
-            EXIT_DIAGNOSTICS
+            let d = Diagnostic::error("serve::load", format!("cannot load: {e}")).help(e.help.clone());
+            ui.say(d, EXIT_DIAGNOSTICS)
         }
-        Err(ServeError::Io(e)) => ui.fail(&e),
+        Err(ServeError::Io(e)) => {
+            ui.fail("serve::listen", e, "check the socket path's directory and permissions, or give another `--socket`/`--listen`")
+        }
     }
 }

@@ -15,6 +15,7 @@
 //! Checks are done in Rust before each insert; unique constraints and triggers are the backstop.
 
 pub mod addr;
+mod allocate;
 pub mod appliance;
 pub mod attrs;
 pub mod boot;
@@ -51,8 +52,8 @@ pub use distribution::Distribution;
 pub use error::{FactsError, Result};
 pub use generate::{Generated, generate};
 pub use hosts::{Host, HostField, HostSpec};
-pub use interface::{Interface, InterfaceSpec};
-pub use network::{Network, NetworkSpec};
+pub use interface::{Interface, InterfaceChange, InterfaceSpec};
+pub use network::{Network, NetworkChange, NetworkSpec};
 pub use query::HostFilter;
 pub use server::InstallServer;
 pub use template::{Template, TemplateVars};

@@ -79,6 +79,9 @@ pub fn serve(cfg: Config, listen: Listen, opts: Options) -> Result<(), ServeErro
     let state = State::load(&cfg, true).map_err(ServeError::Load)?;
     let (n, bytes) = state.cached();
     eprintln!("rocks-compile: loaded {} hosts ({n} kickstarts ready, {} MB)", state.hosts(), bytes >> 20);
+    for w in &state.warnings {
+        eprintln!("rocks-compile: warning: {w}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.threads.max(1))
         // Compiles and database writes run here: no more of them at once than cores.
@@ -351,6 +354,9 @@ async fn watch(shared: Arc<Shared>, every: Duration, watch: Watch) {
         match tokio::task::spawn_blocking(move || State::load(&cfg, true)).await {
             Ok(Ok(state)) => {
                 let hosts = state.hosts();
+                for w in &state.warnings {
+                    eprintln!("rocks-compile: warning: {w}");
+                }
                 *shared.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
                 eprintln!("rocks-compile: reloaded ({hosts} hosts)");
             }

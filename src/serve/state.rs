@@ -10,7 +10,7 @@ use ipnet::IpNet;
 
 use super::{Config, Request, Response};
 use crate::batch::Shared;
-use crate::build::kickstarts::{GraphJobs, jobs};
+use crate::build::kickstarts::{FactOptions, GraphJobs, jobs};
 use crate::build::{KickstartError, host_kickstarts};
 use crate::cluster::Cluster;
 use crate::facts::{Boot, Db, FactsError};
@@ -23,7 +23,17 @@ pub struct LoadError {
     pub message: String,
     /// Diagnostics rendered against their sources, ready to print.
     pub details: String,
+    /// How to fix it.
+    pub help: String,
 }
+
+impl LoadError {
+    fn new(message: impl Into<String>, details: String, help: &str) -> LoadError {
+        LoadError { message: message.into(), details, help: help.to_string() }
+    }
+}
+
+const FIX_ABOVE: &str = "fix what is reported above; a running responder keeps answering from its last good state until then";
 
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -33,13 +43,13 @@ impl std::fmt::Display for LoadError {
 
 impl From<FactsError> for LoadError {
     fn from(e: FactsError) -> LoadError {
-        LoadError { message: e.to_string(), details: String::new() }
+        LoadError::new(e.to_string(), String::new(), FIX_ABOVE)
     }
 }
 
 impl From<KickstartError> for LoadError {
     fn from(e: KickstartError) -> LoadError {
-        LoadError { message: e.to_string(), details: String::new() }
+        LoadError::new(e.to_string(), String::new(), FIX_ABOVE)
     }
 }
 
@@ -116,6 +126,8 @@ pub struct State {
     /// Where requests may come from.
     allowed: Vec<IpNet>,
     kickstarts: Kickstarts,
+    /// What the operator should hear about once per load.
+    pub warnings: Vec<String>,
 }
 
 /// The result of [`State::answer`].
@@ -159,13 +171,25 @@ impl State {
     /// long-running responder); otherwise kickstarts are compiled per request.
     pub fn load(cfg: &Config, resident: bool) -> Result<State, LoadError> {
         if !cfg.db.is_file() {
-            return Err(LoadError { message: format!("no cluster database at `{}`", cfg.db.display()), details: String::new() });
+            return Err(LoadError::new(
+                format!("no cluster database at `{}`", cfg.db.display()),
+                String::new(),
+                "point at the cluster's database with `--db PATH` (or `ROCKS_COMPILE_DB`), or create one with `init`",
+            ));
         }
         let db = Db::open_readonly(&cfg.db)?;
         let cluster = db.cluster()?;
+        let mut warnings = Vec::new();
         let kickstarts = if resident {
             let names: Vec<String> = cluster.hosts.iter().map(|h| h.name.clone()).collect();
-            let found = jobs(&db, &names, &cfg.layers, &cfg.given)?;
+            let found = jobs(&db, &names, &cfg.layers, &cfg.given, &FactOptions::default())?;
+            warnings.extend(found.warnings.iter().map(|d| d.message.clone()));
+            if !found.default_password.is_empty() {
+                warnings.push(format!(
+                    "{} hosts get the framework's public default root password; set a real one with `attr set Kickstart_PrivateRootPassword --secret`",
+                    found.default_password.len()
+                ));
+            }
             let mut details = String::new();
             let mut graphs = Vec::new();
             let mut index = HashMap::new();
@@ -187,7 +211,7 @@ impl State {
                 graphs.push((gj, shared));
             }
             if !details.is_empty() {
-                return Err(LoadError { message: "the framework has errors (a kickstart would not compile)".into(), details });
+                return Err(LoadError::new("the framework has errors (a kickstart would not compile)", details, FIX_ABOVE));
             }
             let cache = warm(&graphs, cfg)?;
             Kickstarts::Resident { graphs, index, cache }
@@ -210,7 +234,7 @@ impl State {
             Some(a) => a.clone(),
             None => cluster.networks.iter().filter(|n| n.dhcp).map(|n| n.cidr).collect(),
         };
-        Ok(State { cluster, by_addr, by_mac, allowed, kickstarts })
+        Ok(State { cluster, by_addr, by_mac, allowed, kickstarts, warnings })
     }
 
     /// How many hosts the state knows.
@@ -494,7 +518,7 @@ fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config) -> Result<HashMap<String, 
         }
     });
     let (cache, details) = out.into_inner().unwrap_or_else(|p| p.into_inner());
-    if details.is_empty() { Ok(cache) } else { Err(LoadError { message: "a host's kickstart does not compile".into(), details }) }
+    if details.is_empty() { Ok(cache) } else { Err(LoadError::new("a host's kickstart does not compile", details, FIX_ABOVE)) }
 }
 
 /// Set `name`'s next boot and rewrite its PXE files in the tree (when one is configured and
