@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::attrs::Attrs;
+use crate::attrs::{Attrs, Origins};
 use crate::diag::Diagnostic;
 use crate::emit::kickstart::{self, KickstartOptions};
 use crate::emit::template::{Instance, Template};
@@ -17,6 +17,9 @@ pub struct HostJob {
     pub host: String,
     pub appliance: String,
     pub attrs: Attrs,
+    /// Where attribute values came from, named in messages (may be empty; see
+    /// [`crate::attrs::Origins`]).
+    pub origins: Origins,
 }
 
 /// The kickstart of one host, or `None` with error diagnostics.
@@ -108,7 +111,8 @@ fn group_template(fw: &Framework, job: &HostJob, opts: &KickstartOptions<'_>) ->
 
 fn one(fw: &Framework, job: &HostJob, t: &GroupTemplate, opts: &KickstartOptions<'_>) -> Compiled {
     let alone = || {
-        let (ks, diags) = crate::kickstart(fw, &job.appliance, &job.attrs, opts);
+        let opts = KickstartOptions { origins: Some(&job.origins), ..*opts };
+        let (ks, diags) = crate::kickstart(fw, &job.appliance, &job.attrs, &opts);
         Compiled { host: job.host.clone(), text: ks.map(|k| k.render()), diags }
     };
     match t {

@@ -187,7 +187,7 @@ impl Rendered {
         }
         let mut groups = groups.into_iter();
         let (source, labels) = match groups.next() {
-            Some((id, ls)) => (Some(named(sources, id)), ls.iter().map(|l| labeled(l)).collect()),
+            Some((id, ls)) => (Some(named(sources, id)), ls.iter().map(|l| labeled(l, sources)).collect()),
             None => (None, Vec::new()),
         };
         let related = groups
@@ -197,7 +197,7 @@ impl Rendered {
                 message: format!("see also `{}`", sources.name(id)),
                 help: None,
                 source: Some(named(sources, id)),
-                labels: ls.iter().map(|l| labeled(l)).collect(),
+                labels: ls.iter().map(|l| labeled(l, sources)).collect(),
                 related: Vec::new(),
             })
             .collect();
@@ -207,11 +207,41 @@ impl Rendered {
 
 fn named(sources: &Sources, id: crate::span::SourceId) -> NamedSource<String> {
     let s = sources.get(id);
-    NamedSource::new(&s.name, s.text().to_string())
+    NamedSource::new(&s.name, visible(s.text()).into_owned())
 }
 
-fn labeled(l: &Label) -> LabeledSpan {
-    let span = SourceSpan::new((l.span.start as usize).into(), l.span.len());
+/// The text as shown in a report: control characters a terminal would act on (other than
+/// tab and line breaks) become their visible Unicode pictures (`NUL` -> `␀`).
+fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.bytes().any(is_hidden) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c {
+            c if c.is_ascii() && is_hidden(c as u8) => char::from_u32(0x2400 + if c == '\x7f' { 0x21 } else { c as u32 }).unwrap_or('?'),
+            c => c,
+        })
+        .collect::<String>()
+        .into()
+}
+
+fn is_hidden(b: u8) -> bool {
+    (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f
+}
+
+/// A byte offset of the text as a byte offset of [`visible`]'s text: every hidden byte before
+/// it became a three-byte picture.
+fn visible_offset(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    offset + 2 * text.as_bytes()[..offset].iter().filter(|&&b| is_hidden(b)).count()
+}
+
+/// The miette label of `l`, kept inside its source's text (a span past the end would make
+/// miette fail to render the report).
+fn labeled(l: &Label, sources: &Sources) -> LabeledSpan {
+    let text = sources.get(l.span.source).text();
+    let start = visible_offset(text, l.span.start as usize);
+    let span = SourceSpan::new(start.into(), visible_offset(text, l.span.end as usize) - start);
     let text = if l.message.is_empty() { None } else { Some(l.message.clone()) };
     LabeledSpan::new_with_span(text, span)
 }

@@ -70,18 +70,12 @@ pub fn open(layers: &[load::Layer], graph: &str) -> Result<(Framework, Vec<Diagn
 pub fn effective_attrs(fw: &Framework, appliance: &str, given: &Attrs) -> Attrs {
     let mut a = fw.defaults.clone();
     a.insert("appliance".into(), appliance.to_string());
-    a.insert("membership".into(), capitalised(appliance));
+    a.insert("membership".into(), attrs::capitalised(appliance));
     a.insert("graph".into(), fw.graph.clone());
     a.insert("root".into(), fw.root_of(appliance));
     a.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
     rocks_derived(&mut a);
     a
-}
-
-/// Rocks' membership name of an appliance: `compute` -> `Compute`.
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 /// Attributes Rocks derived from `rocks_version` / `rocks_release` when a host had them:

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::attrs::Attrs;
+use crate::attrs::{Attrs, Origins};
 use crate::batch::HostJob;
 use crate::diag::Diagnostic;
 use crate::emit::kickstart::KickstartOptions;
@@ -69,7 +69,7 @@ where
     F: Fn(&str, String) + Sync,
 {
     let servers = db.servers()?;
-    type Host = (String, facts::Appliance, BTreeMap<String, String>);
+    type Host = (String, facts::Appliance, BTreeMap<String, String>, Origins);
     let mut by_graph: BTreeMap<String, Vec<Host>> = BTreeMap::new();
     let mut report = KickstartReport::default();
     for (host, app, mut attrs) in db.compile_inputs(names)? {
@@ -86,14 +86,20 @@ where
             server_attrs(&mut attrs, &servers[p], &servers[f]);
         }
         attrs.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
-        by_graph.entry(app.graph.clone()).or_default().push((host.name, app, attrs));
+        let origins = multi_line_origins(db, &host.name, &attrs, given)?;
+        by_graph.entry(app.graph.clone()).or_default().push((host.name, app, attrs, origins));
     }
     report.not_kickstartable.sort();
     for (graph, hosts) in by_graph {
         let (fw, mut diags) = crate::open(layers, &graph)?;
         let jobs: Vec<HostJob> = hosts
             .into_iter()
-            .map(|(host, app, attrs)| HostJob { attrs: crate::effective_attrs(&fw, &app.name, &attrs), host, appliance: app.name })
+            .map(|(host, app, attrs, origins)| HostJob {
+                attrs: crate::effective_attrs(&fw, &app.name, &attrs),
+                host,
+                appliance: app.name,
+                origins,
+            })
             .collect();
         let found: Mutex<Vec<Diagnostic>> = Mutex::new(Vec::new());
         let broken: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -121,6 +127,29 @@ where
         report.frameworks.push((fw, diags));
     }
     Ok(report)
+}
+
+/// Where the values with a line break came from (the only ones a message may need to name):
+/// the command line, or the database scope that won. Most hosts have none, and cost no query.
+fn multi_line_origins(db: &Db, host: &str, attrs: &Attrs, given: &Attrs) -> Result<Origins, FactsError> {
+    let mut origins = Origins::new();
+    if !attrs.values().any(|v| v.contains(['\n', '\r'])) {
+        return Ok(origins);
+    }
+    for a in db.host_attrs(host)? {
+        let origin = if given.contains_key(&a.key) {
+            "the command line".to_string()
+        } else if a.scope == facts::Scope::Host {
+            format!("the `host` scope of `{host}`")
+        } else {
+            format!("the `{}` scope", a.scope)
+        };
+        origins.insert(a.key, origin);
+    }
+    for k in given.keys() {
+        origins.entry(k.clone()).or_insert_with(|| "the command line".to_string());
+    }
+    Ok(origins)
 }
 
 /// The attributes that point a host at its install servers.

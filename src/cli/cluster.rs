@@ -13,9 +13,6 @@ use super::inventory::{listing, print_hosts, target_name};
 use super::{EXIT_DIAGNOSTICS, EXIT_FAILURE, EXIT_OK, FrameworkArgs, Ui};
 use crate::facts::{self, Db, FactsError, HostField, HostFilter, HostSpec, Target};
 
-/// Attributes every host gets from its facts; they are not copied into a new database.
-const PER_HOST: &[&str] = &["appliance", "arch", "distribution", "hostaddr", "hostname", "ksmac", "membership", "os", "rack", "rank"];
-
 #[derive(Debug, Args)]
 pub struct InitArgs {
     #[command(flatten)]
@@ -361,8 +358,12 @@ pub(super) fn open_db(ui: &mut Ui, path: &Path, fw: &FrameworkArgs) -> Result<Db
         return Db::open(path).map_err(|e| facts_error(ui, &e));
     }
     let (framework, _) = super::open(ui, fw)?;
-    let defaults: BTreeMap<String, String> =
-        framework.defaults.iter().filter(|(k, _)| !PER_HOST.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let defaults: BTreeMap<String, String> = framework
+        .defaults
+        .iter()
+        .filter(|(k, _)| !crate::attrs::HOST_BUILTIN.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut db = Db::init(path, &defaults).map_err(|e| facts_error(ui, &e))?;
     // Credentials among the defaults are stored as secrets, so listings never show them.
     for (k, v) in defaults.iter().filter(|(k, _)| is_credential(k)) {

@@ -260,13 +260,22 @@ fn open(ui: &mut Ui, a: &FrameworkArgs) -> Result<(Framework, Vec<Diagnostic>), 
 
 /// Attributes from `--attrs` and `--attr`. Errors are reported and turn into an exit code.
 fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
+    given_attrs_with_origins(ui, a).map(|(attrs, _)| attrs)
+}
+
+/// [`given_attrs`], and where each came from (`--attrs FILE` or `--attr`), for messages.
+fn given_attrs_with_origins(ui: &mut Ui, a: &AttrArgs) -> Result<(Attrs, attrs::Origins), i32> {
     let mut out = Attrs::new();
+    let mut origins = attrs::Origins::new();
     if let Some(path) = &a.attrs {
         let text = std::fs::read_to_string(path).map_err(|e| ui.fail(&format!("cannot read attributes file `{}`: {e}", path.display())))?;
         let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("");
         let parsed = if ext == "py" { attrs::parse_python_dict(&text) } else { attrs::parse_attrs(&text, ext == "json") };
         match parsed {
-            Ok(v) => out.extend(v),
+            Ok(v) => {
+                origins.extend(v.keys().map(|k| (k.clone(), format!("`--attrs {}`", path.display()))));
+                out.extend(v);
+            }
             Err(e) => {
                 let mut sources = crate::span::Sources::new();
                 let id = sources.add(path.display().to_string(), text);
@@ -285,6 +294,7 @@ fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
         match kv.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => {
                 out.insert(k.trim().to_string(), v.to_string());
+                origins.insert(k.trim().to_string(), "`--attr`".to_string());
             }
             _ => {
                 let d = Diagnostic::error("attrs::syntax", format!("`--attr {kv}` is not `NAME=VALUE`"))
@@ -294,7 +304,7 @@ fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
             }
         }
     }
-    Ok(out)
+    Ok((out, origins))
 }
 
 fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
@@ -302,11 +312,11 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let given = match given_attrs(ui, &a.attrs) {
+    let (given, origins) = match given_attrs_with_origins(ui, &a.attrs) {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let opts = a.flags.options(&ShellEval);
+    let opts = KickstartOptions { origins: Some(&origins), ..a.flags.options(&ShellEval) };
     let appliance = a.appliance.as_deref().expect("dispatched on --appliance");
     let attrs = crate::effective_attrs(&fw, appliance, &given);
     let (ks, d) = crate::kickstart(&fw, appliance, &attrs, &opts);
@@ -328,6 +338,7 @@ impl KickstartFlags {
             var_rocks_copy: self.rocks7,
             eval: if self.allow_eval { Some(runner as &dyn EvalRunner) } else { None },
             eval_as_text: self.eval_as_text,
+            origins: None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Built-in attributes: the ones derived from a host's facts rather than stored.
+//! Built-in attributes: the ones derived from a host's facts rather than stored. Their names
+//! are the one list [`crate::attrs::HOST_BUILTIN`] and [`crate::attrs::NETWORK_BUILTIN`].
 //!
 //! `hostname`, `rack`, `rank`, `appliance`, `membership` (`Compute`), `arch`, `os`,
 //! `distribution`, `cpus`, `graph` and `root` (from the appliance), `hostaddr` and `ksmac`
@@ -22,24 +23,10 @@ pub(crate) fn builtins(conn: &Connection, h: &Host) -> Result<Vec<(&'static str,
     Ok(out)
 }
 
-/// The built-ins that come from the host row and its appliance.
+/// The built-ins that come from the host row and its appliance (named in
+/// [`crate::attrs::HOST_BUILTIN`]).
 pub(crate) fn host_builtins(h: &Host, appliance: &super::Appliance) -> Vec<(&'static str, String)> {
-    let mut out = vec![
-        ("hostname", h.name.clone()),
-        ("rack", h.rack.to_string()),
-        ("rank", h.rank.to_string()),
-        ("appliance", h.appliance.clone()),
-        ("membership", capitalise(&h.appliance)),
-        ("arch", h.arch.clone()),
-        ("os", h.os.clone()),
-        ("distribution", h.distribution.clone()),
-        ("cpus", h.cpus.to_string()),
-        ("graph", appliance.graph.clone()),
-        ("root", appliance.root.clone()),
-    ];
-    out.extend(h.ip.clone().map(|ip| ("hostaddr", ip)));
-    out.extend(h.mac.clone().map(|mac| ("ksmac", mac)));
-    out
+    crate::cluster::HostFacts::from_row(h).builtins(Some(appliance)).all()
 }
 
 /// The built-ins every host shares: the `private` network's `Kickstart_Private*` values.
@@ -71,10 +58,4 @@ pub(crate) fn network_builtins(conn: &Connection) -> Result<Vec<(&'static str, S
     out.push(("Kickstart_PrivateDNSServers", dns.join(",")));
     out.push(("Kickstart_PrivateMTU", net.mtu.to_string()));
     Ok(out)
-}
-
-/// Rocks' membership: the appliance name with a capital first letter (`Compute`).
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
