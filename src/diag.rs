@@ -154,6 +154,10 @@ pub fn sort(diags: &mut [Diagnostic]) {
     });
 }
 
+/// Labels further along their line than this are not drawn under the source (see
+/// [`Rendered::new`]).
+const MAX_COLUMN: usize = 10_000;
+
 /// The miette view of a [`Diagnostic`]: labels in the first label's file are drawn in place,
 /// labels in other files become related reports of their own.
 #[derive(Debug)]
@@ -178,8 +182,19 @@ impl Rendered {
             h.push_str("note: ");
             h.push_str(n);
         }
+        // miette pads a label to its column with a format width, which may not exceed
+        // u16::MAX: a label far along a very long line is given as text instead.
+        let (drawn, far): (Vec<&Label>, Vec<&Label>) =
+            d.labels.iter().partition(|l| sources.line_col(l.span.source, l.span.end as usize).1 < MAX_COLUMN);
+        for l in far {
+            let h = help.get_or_insert_with(String::new);
+            if !h.is_empty() {
+                h.push('\n');
+            }
+            h.push_str(&format!("at {}: {}", sources.location(l.span), l.message));
+        }
         let mut groups: Vec<(crate::span::SourceId, Vec<&Label>)> = Vec::new();
-        for l in &d.labels {
+        for l in drawn {
             match groups.iter_mut().find(|(s, _)| *s == l.span.source) {
                 Some((_, v)) => v.push(l),
                 None => groups.push((l.span.source, vec![l])),

@@ -36,6 +36,10 @@ pub fn parse_fragment(id: SourceId, text: &str) -> (Option<Element>, Vec<Diagnos
     (root, p.diags)
 }
 
+/// Deepest element nesting accepted. Rocks files nest a handful of levels; the limit keeps
+/// every later (recursive) stage far from the end of its stack.
+pub const MAX_DEPTH: usize = 256;
+
 /// May the character appear in an XML 1.0 document (the `Char` production)?
 pub fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
@@ -237,6 +241,13 @@ impl<'a> Parser<'a> {
                     }
                     if is_empty {
                         self.close(el, &mut stack, &mut root);
+                    } else if stack.len() == MAX_DEPTH {
+                        self.diags.push(
+                            Diagnostic::error("xml::too-deep", format!("elements nest deeper than {MAX_DEPTH} levels"))
+                                .label(el.span, "this element is too deep")
+                                .help("node and graph files nest a few levels; is an end tag written as a start tag (`<post>` for `</post>`)?"),
+                        );
+                        return None;
                     } else {
                         stack.push(el);
                     }

@@ -35,7 +35,12 @@ pub(super) struct Expander<'a, 'o> {
     /// What is being expanded when the kickstart needs it on one line (`the `timezone`
     /// command`): an attribute value with a line break is then an error.
     one_line: Option<String>,
+    /// `<include mode="xml">` / `<eval mode="xml">` fragments being expanded, innermost last.
+    fragments: usize,
 }
+
+/// Deepest nesting of markup fragments (an include that includes itself would never end).
+const MAX_FRAGMENTS: usize = 16;
 
 impl<'a, 'o> Expander<'a, 'o> {
     pub(super) fn new(fw: &'a Framework, attrs: &'a Attrs, opts: &'a KickstartOptions<'o>, symbolic: bool) -> Self {
@@ -51,6 +56,7 @@ impl<'a, 'o> Expander<'a, 'o> {
             uses: BTreeMap::new(),
             unshareable: false,
             one_line: None,
+            fragments: 0,
         }
     }
 
@@ -213,7 +219,9 @@ impl<'a, 'o> Expander<'a, 'o> {
                     Some(&id) => {
                         if *xml {
                             let segs = self.fragment(id, *span);
+                            self.fragments += 1;
                             self.expand(&segs, scripts, out);
+                            self.fragments -= 1;
                         } else {
                             out.push_str(self.fw.sources.get(id).text());
                         }
@@ -244,7 +252,9 @@ impl<'a, 'o> Expander<'a, 'o> {
                                 let name = format!("<eval at {}:{}>", self.fw.short_path(ev.span.source), loc.line);
                                 let id = self.fw.sources.add_generated(name, output);
                                 let segs = self.fragment(id, ev.span);
+                                self.fragments += 1;
                                 self.expand(&segs, scripts, out);
+                                self.fragments -= 1;
                             } else {
                                 out.push_str(&output);
                             }
@@ -274,6 +284,14 @@ impl<'a, 'o> Expander<'a, 'o> {
     /// Markup produced by `<eval mode="xml">` or read by `<include mode="xml">`, as node
     /// content. The text is a source of its own, so spans into it render.
     fn fragment(&mut self, id: SourceId, at: Span) -> Text {
+        if self.fragments == MAX_FRAGMENTS {
+            self.diags.push(
+                Diagnostic::error("expand::too-deep", format!("markup from `mode=\"xml\"` nests deeper than {MAX_FRAGMENTS} levels"))
+                    .label(at, "this is one level too many")
+                    .help("an `<include mode=\"xml\">` (or `<eval mode=\"xml\">`) that brings itself back never ends; break the cycle"),
+            );
+            return Vec::new();
+        }
         let (root, d) = crate::xml::parse_fragment(id, self.fw.sources.get(id).text());
         let mut diags = d;
         let segs = root.map(|r| crate::syntax::body(&r, true, &mut diags)).unwrap_or_default();
