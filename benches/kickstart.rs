@@ -59,7 +59,7 @@ fn compile(fw: &Framework, given: &Attrs, opts: &KickstartOptions<'_>) -> String
     let attrs = rocks_compile::effective_attrs(fw, APPLIANCE, given);
     let (ks, diags) = rocks_compile::kickstart(fw, APPLIANCE, &attrs, opts);
     match ks {
-        Some(ks) => ks.render(),
+        Some(ks) => ks.render().expect("the kickstart renders"),
         None => panic!("kickstart failed: {diags:?}"),
     }
 }

@@ -95,7 +95,7 @@ fn fuzz_framework() {
             for a in appliances.iter().take(3) {
                 let attrs = rocks_compile::effective_attrs(&fw, a, &Attrs::from([("x".into(), "a\nb".into())]));
                 let (ks, d) = rocks_compile::kickstart(&fw, a, &attrs, &opts);
-                out.push_str(&ks.map(|k| k.render()).unwrap_or_default());
+                out.push_str(&ks.map(|k| k.render().expect("renders")).unwrap_or_default());
                 out.push_str(&render(&fw.sources, &d));
             }
         }

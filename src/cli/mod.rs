@@ -323,7 +323,11 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
     diags.extend(d);
     ui.report(&fw, &diags);
     let Some(ks) = ks.filter(|_| !diag::has_errors(&diags)) else { return failure_code(&diags) };
-    let code = emit_text(ui, a.output.as_deref(), &ks.render());
+    let text = match ks.render() {
+        Ok(t) => t,
+        Err(e) => return ui.fail(&format!("internal error rendering the kickstart: {e}")),
+    };
+    let code = emit_text(ui, a.output.as_deref(), &text);
     // The process ends right after this; tearing down thousands of small allocations would
     // cost more than the compile itself (see the benchmark section of the README).
     std::mem::forget(fw);

@@ -81,8 +81,10 @@ pub struct Section {
 }
 
 impl Kickstart {
-    pub fn render(&self) -> String {
-        crate::render::render("kickstart.ks.j2", self).expect("the kickstart template renders every Kickstart")
+    /// The kickstart's text. An error would mean the built-in template and [`Kickstart`]
+    /// disagree (a bug, not bad input); it is returned rather than panicking.
+    pub fn render(&self) -> Result<String, minijinja::Error> {
+        crate::render::render("kickstart.ks.j2", self)
     }
 }
 
