@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::attrs::Attrs;
+use crate::attrs::{Attrs, Origins};
 use crate::diag::Diagnostic;
 use crate::emit::kickstart::{self, KickstartOptions};
 use crate::emit::template::{Instance, Template};
@@ -17,6 +17,9 @@ pub struct HostJob {
     pub host: String,
     pub appliance: String,
     pub attrs: Attrs,
+    /// Where attribute values came from, named in messages (may be empty; see
+    /// [`crate::attrs::Origins`]).
+    pub origins: Origins,
 }
 
 /// The kickstart of one host, or `None` with error diagnostics.
@@ -138,13 +141,16 @@ fn group_template(fw: &Framework, job: &HostJob, opts: &KickstartOptions<'_>) ->
     if crate::diag::has_errors(&diags) {
         return Err(diags);
     }
-    Ok((Template { text: ks.render(), uses }, diags))
+    let text = ks.render().map_err(|e| vec![render_failed(&e)])?;
+    Ok((Template { text, uses }, diags))
 }
 
 fn one(fw: &Framework, job: &HostJob, t: &GroupTemplate, opts: &KickstartOptions<'_>) -> Compiled {
     let alone = || {
-        let (ks, diags) = crate::kickstart(fw, &job.appliance, &job.attrs, opts);
-        Compiled { host: job.host.clone(), text: ks.map(|k| k.render()), diags }
+        let opts = KickstartOptions { origins: Some(&job.origins), ..*opts };
+        let (ks, mut diags) = crate::kickstart(fw, &job.appliance, &job.attrs, &opts);
+        let text = ks.and_then(|k| k.render().map_err(|e| diags.push(render_failed(&e))).ok());
+        Compiled { host: job.host.clone(), text, diags }
     };
     match t {
         Ok((t, group)) => match t.instantiate(&job.attrs) {
@@ -157,4 +163,13 @@ fn one(fw: &Framework, job: &HostJob, t: &GroupTemplate, opts: &KickstartOptions
         Err(errors) if !errors.is_empty() => Compiled { host: job.host.clone(), text: None, diags: errors.clone() },
         Err(_) => alone(),
     }
+}
+
+/// The code of a kickstart the built-in template failed to render: a bug in rocks-compile,
+/// never caused by input, so no golden case shows it.
+const RENDER_FAILED: &str = "internal::render";
+
+fn render_failed(e: &minijinja::Error) -> Diagnostic {
+    Diagnostic::error(RENDER_FAILED, format!("internal error rendering the kickstart template: {e}"))
+        .help("this is a bug in rocks-compile; please report it with the command line and framework")
 }

@@ -110,6 +110,22 @@ pub fn load(layers: &[Layer]) -> Result<Loaded, LoadError> {
     Ok(loaded)
 }
 
+/// A framework held in memory as one layer named `name`: `(path, text)` pairs with paths
+/// relative to the framework directory (`nodes/base.xml`, `graphs/default/a.xml`,
+/// `include/x`). Other paths are ignored, as [`load`] ignores other files.
+pub fn from_memory(name: &str, files: &[(String, String)]) -> Loaded {
+    let mut loaded = Loaded { layers: vec![name.to_string()], ..Loaded::default() };
+    let mut files: Vec<&(String, String)> = files.iter().collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    for (rel, text) in files {
+        if let Some(kind) = classify(rel) {
+            let source = loaded.sources.add(rel.clone(), text.clone());
+            loaded.files.push(RawFile { layer: 0, kind, source });
+        }
+    }
+    loaded
+}
+
 fn load_dir(loaded: &mut Loaded, layer: usize, dir: &Path) -> Result<(), LoadError> {
     if !dir.exists() {
         return Err(LoadError::Missing(dir.display().to_string()));

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::attrs::{Attrs, has_default_password};
+use crate::attrs::{Attrs, Origins, has_default_password};
 use crate::batch::HostJob;
 use crate::diag::Diagnostic;
 use crate::emit::kickstart::KickstartOptions;
@@ -180,7 +180,7 @@ pub fn jobs(db: &Db, names: &[String], layers: &[Layer], given: &Attrs, facts: &
     // Attribute -> (hosts whose derived value differs from the command line's, with it).
     let mut conflicts: BTreeMap<&'static str, Vec<(String, String)>> = BTreeMap::new();
     let servers = db.servers()?;
-    type Host = (String, facts::Appliance, BTreeMap<String, String>);
+    type Host = (String, facts::Appliance, BTreeMap<String, String>, Origins);
     let mut by_graph: BTreeMap<String, Vec<Host>> = BTreeMap::new();
     let mut out = Jobs::default();
     for (host, app, mut attrs) in db.compile_inputs(names)? {
@@ -208,7 +208,8 @@ pub fn jobs(db: &Db, names: &[String], layers: &[Layer], given: &Attrs, facts: &
             }
             attrs.insert(k.clone(), v.clone());
         }
-        by_graph.entry(app.graph.clone()).or_default().push((host.name, app, attrs));
+        let origins = multi_line_origins(db, &host.name, &attrs, given)?;
+        by_graph.entry(app.graph.clone()).or_default().push((host.name, app, attrs, origins));
     }
     out.not_kickstartable.sort();
     out.warnings = conflicts.into_iter().map(|(key, hosts)| conflict_warning(key, &given[key], &hosts, facts.override_facts)).collect();
@@ -216,7 +217,12 @@ pub fn jobs(db: &Db, names: &[String], layers: &[Layer], given: &Attrs, facts: &
         let (fw, diags) = crate::open(layers, &graph)?;
         let jobs: Vec<HostJob> = hosts
             .into_iter()
-            .map(|(host, app, attrs)| HostJob { attrs: crate::effective_attrs(&fw, &app.name, &attrs), host, appliance: app.name })
+            .map(|(host, app, attrs, origins)| HostJob {
+                attrs: crate::effective_attrs(&fw, &app.name, &attrs),
+                host,
+                appliance: app.name,
+                origins,
+            })
             .collect();
         out.default_password.extend(jobs.iter().filter(|j| has_default_password(&j.attrs)).map(|j| j.host.clone()));
         out.graphs.push(GraphJobs { fw, diags, jobs });
@@ -259,6 +265,29 @@ fn short(value: &str) -> String {
     let line = value.lines().next().unwrap_or("");
     let cut: String = line.chars().take(60).collect();
     if cut.len() < value.len() { format!("{cut}...") } else { cut }
+}
+
+/// Where the values with a line break came from (the only ones a message may need to name):
+/// the command line, or the database scope that won. Most hosts have none, and cost no query.
+fn multi_line_origins(db: &Db, host: &str, attrs: &Attrs, given: &Attrs) -> Result<Origins, FactsError> {
+    let mut origins = Origins::new();
+    if !attrs.values().any(|v| v.contains(['\n', '\r'])) {
+        return Ok(origins);
+    }
+    for a in db.host_attrs(host)? {
+        let origin = if given.contains_key(&a.key) {
+            "the command line".to_string()
+        } else if a.scope == facts::Scope::Host {
+            format!("the `host` scope of `{host}`")
+        } else {
+            format!("the `{}` scope", a.scope)
+        };
+        origins.insert(a.key, origin);
+    }
+    for k in given.keys() {
+        origins.entry(k.clone()).or_insert_with(|| "the command line".to_string());
+    }
+    Ok(origins)
 }
 
 /// The attributes that point a host at its install servers.

@@ -353,13 +353,22 @@ fn open(ui: &mut Ui, a: &FrameworkArgs) -> Result<(Framework, Vec<Diagnostic>), 
 
 /// Attributes from `--attrs` and `--attr`. Errors are reported and turn into an exit code.
 fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
+    given_attrs_with_origins(ui, a).map(|(attrs, _)| attrs)
+}
+
+/// [`given_attrs`], and where each came from (`--attrs FILE` or `--attr`), for messages.
+fn given_attrs_with_origins(ui: &mut Ui, a: &AttrArgs) -> Result<(Attrs, attrs::Origins), i32> {
     let mut out = Attrs::new();
+    let mut origins = attrs::Origins::new();
     if let Some(path) = &a.attrs {
         let text = std::fs::read_to_string(path).map_err(|e| ui.read_error(path, &e))?;
         let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("");
         let parsed = if ext == "py" { attrs::parse_python_dict(&text) } else { attrs::parse_attrs(&text, ext == "json") };
         match parsed {
-            Ok(v) => out.extend(v),
+            Ok(v) => {
+                origins.extend(v.keys().map(|k| (k.clone(), format!("`--attrs {}`", path.display()))));
+                out.extend(v);
+            }
             Err(e) => {
                 let mut sources = crate::span::Sources::new();
                 let id = sources.add(path.display().to_string(), text);
@@ -378,6 +387,7 @@ fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
         match kv.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => {
                 out.insert(k.trim().to_string(), v.to_string());
+                origins.insert(k.trim().to_string(), "`--attr`".to_string());
             }
             _ => {
                 let d = Diagnostic::error("attrs::syntax", format!("`--attr {kv}` is not `NAME=VALUE`"))
@@ -387,7 +397,7 @@ fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
             }
         }
     }
-    Ok(out)
+    Ok((out, origins))
 }
 
 fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
@@ -395,11 +405,11 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let given = match given_attrs(ui, &a.attrs) {
+    let (given, origins) = match given_attrs_with_origins(ui, &a.attrs) {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let opts = a.flags.options(&ShellEval);
+    let opts = KickstartOptions { origins: Some(&origins), ..a.flags.options(&ShellEval) };
     let appliance = a.appliance.as_deref().expect("dispatched on --appliance");
     let attrs = crate::effective_attrs(&fw, appliance, &given);
     let (ks, d) = crate::kickstart(&fw, appliance, &attrs, &opts);
@@ -409,7 +419,11 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
     }
     ui.report(&fw, &diags);
     let Some(ks) = ks.filter(|_| !diag::has_errors(&diags)) else { return failure_code(&diags) };
-    let code = emit_text(ui, a.output.as_deref(), &ks.render());
+    let text = match ks.render() {
+        Ok(t) => t,
+        Err(e) => return ui.fail("build::render", format!("internal error rendering the kickstart: {e}"), "this is a bug in rocks-compile; please report it with the command line"),
+    };
+    let code = emit_text(ui, a.output.as_deref(), &text);
     // The process ends right after this; tearing down thousands of small allocations would
     // cost more than the compile itself (see the benchmark section of the README).
     std::mem::forget(fw);
@@ -424,6 +438,7 @@ impl KickstartFlags {
             var_rocks_copy: self.rocks7,
             eval: if self.allow_eval { Some(runner as &dyn EvalRunner) } else { None },
             eval_as_text: self.eval_as_text,
+            origins: None,
         }
     }
 }

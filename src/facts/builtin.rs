@@ -1,4 +1,7 @@
-//! Built-in attributes: the ones derived from a host's facts rather than stored.
+//! Built-in attributes: the ones derived from a host's facts rather than stored. [`BUILTINS`]
+//! is the one list of them (with where each comes from and how to change it);
+//! [`crate::attrs::HOST_BUILTIN`] and [`crate::attrs::NETWORK_BUILTIN`] name the per-host and
+//! per-network ones among them.
 //!
 //! `hostname`, `rack`, `rank`, `appliance`, `membership` (`Compute`), `arch`, `os`,
 //! `distribution`, `cpus`, `graph` and `root` (from the appliance), `hostaddr` and `ksmac`
@@ -93,24 +96,10 @@ pub(crate) fn builtins(conn: &Connection, h: &Host) -> Result<Vec<(&'static str,
     Ok(out)
 }
 
-/// The built-ins that come from the host row and its appliance.
+/// The built-ins that come from the host row and its appliance (named in
+/// [`crate::attrs::HOST_BUILTIN`]).
 pub(crate) fn host_builtins(h: &Host, appliance: &super::Appliance) -> Vec<(&'static str, String)> {
-    let mut out = vec![
-        ("hostname", h.name.clone()),
-        ("rack", h.rack.to_string()),
-        ("rank", h.rank.to_string()),
-        ("appliance", h.appliance.clone()),
-        ("membership", capitalise(&h.appliance)),
-        ("arch", h.arch.clone()),
-        ("os", h.os.clone()),
-        ("distribution", h.distribution.clone()),
-        ("cpus", h.cpus.to_string()),
-        ("graph", appliance.graph.clone()),
-        ("root", appliance.root.clone()),
-    ];
-    out.extend(h.ip.clone().map(|ip| ("hostaddr", ip)));
-    out.extend(h.mac.clone().map(|mac| ("ksmac", mac)));
-    out
+    crate::cluster::HostFacts::from_row(h).builtins(Some(appliance)).all()
 }
 
 /// The built-ins every host shares: the `private` network's `Kickstart_Private*` values.
@@ -146,12 +135,6 @@ pub(crate) fn network_builtins(conn: &Connection) -> Result<Vec<(&'static str, S
     Ok(out)
 }
 
-/// Rocks' membership: the appliance name with a capital first letter (`Compute`).
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +144,8 @@ mod tests {
         assert!(BUILTINS.windows(2).all(|w| w[0].key < w[1].key), "BUILTINS must stay sorted for the binary search");
         assert_eq!(builtin("hostname").unwrap().fix, "`host rename OLD NEW`");
         assert!(builtin("Kickstart_Timezone").is_none());
+        for name in crate::attrs::HOST_BUILTIN.iter().chain(crate::attrs::NETWORK_BUILTIN) {
+            assert!(builtin(name).is_some(), "`{name}` is missing from BUILTINS, the one list");
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! - [`hosts`], [`interface`], [`network`], [`appliance`], [`boot`], [`distribution`]: the
 //!   management API; [`query`]: `host list --where` and `--query` over the view `host_view`.
 //! - [`discover`]: insert-ethers (dhcpd log lines to new hosts); [`csv`]: import/export;
-//!   [`generate`]: synthetic clusters for benchmarks.
+//!   `generate`: synthetic clusters for benchmarks.
 //!
 //! Every write runs in one `BEGIN IMMEDIATE` transaction (busy timeout 10 s), so a failed call
 //! leaves the database unchanged and concurrent writers never hand out a name or IP twice.

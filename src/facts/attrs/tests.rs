@@ -139,3 +139,17 @@ fn a_secret_stays_secret_when_its_value_changes() {
     assert_eq!(a.value, "two");
     assert_eq!(a.redacted(), REDACTED);
 }
+
+#[test]
+fn every_builtin_is_in_the_one_list() {
+    let (_dir, mut db) = temp_db();
+    let spec =
+        HostSpec { mac: Some("52:54:00:00:00:01".into()), ip: Some("10.1.255.254".into()), ..HostSpec::new("compute-0-0", "compute") };
+    db.add_host(&spec).unwrap();
+    let builtins: Vec<String> =
+        db.host_attrs("compute-0-0").unwrap().into_iter().filter(|a| a.scope == Scope::Builtin).map(|a| a.key).collect();
+    let mut listed: Vec<&str> = crate::attrs::HOST_BUILTIN.iter().chain(crate::attrs::NETWORK_BUILTIN).copied().collect();
+    listed.sort_unstable();
+    // The seeded `private` network has a gateway but no frontend: the address is the gateway.
+    assert_eq!(builtins, listed);
+}
