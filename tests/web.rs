@@ -403,7 +403,7 @@ fn reloads_under_load_without_a_failed_request() {
         assert!(Command::new("cp").arg("-r").arg(manifest(sub)).arg(fw.join(sub)).status().unwrap().success());
     }
     let fwarg = fw.to_str().unwrap().to_string();
-    let (_fcgi, _) = c.fastcgi(&["--framework", &fwarg]);
+    let (fcgi, _) = c.fastcgi(&["--framework", &fwarg]);
     let Some((_nginx, port)) = c.nginx() else { return };
     let url = format!("http://127.0.0.1:{port}/install/rocks/kickstart");
     let before = get("127.0.0.2", &url).1;
@@ -439,6 +439,10 @@ fn reloads_under_load_without_a_failed_request() {
     assert!(ok.load(Ordering::Relaxed) > 100, "the load ran ({} requests)", ok.load(Ordering::Relaxed));
     let after = get("127.0.0.2", &url).1;
     assert_eq!(after, c.kickstart("n2", &["--framework", &fwarg]), "the new content is served afterwards");
+    // SIGHUP reloads even when nothing changed.
+    let reloads = c.log("fastcgi.log").matches("reloaded").count();
+    unsafe { libc::kill(fcgi.0.id() as i32, libc::SIGHUP) };
+    wait_for(|| c.log("fastcgi.log").matches("reloaded").count() > reloads, "the reload on SIGHUP");
     // A broken framework file is not loaded: the previous state keeps answering.
     std::fs::write(fw.join("nodes/broken.xml"), "<kickstart><post>").unwrap();
     std::fs::write(fw.join("graphs/default/broken.xml"), "<graph><edge from=\"compute\" to=\"broken\"/></graph>").unwrap();
