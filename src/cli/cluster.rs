@@ -214,7 +214,8 @@ pub enum AttrCmd {
         /// The attribute's name, e.g. `Kickstart_Timezone`.
         key: String,
         /// Its value. With `--secret` and no value, the value is read from standard input
-        /// (without echo on a terminal); a `...Password` key stores its SHA-512 crypt hash.
+        /// (without echo on a terminal); root's password (`Kickstart_PrivateRootPassword`)
+        /// is stored as its SHA-512 crypt hash, and given here it must be a crypt hash.
         value: Option<String>,
         #[command(flatten)]
         scope: ScopeArgs,
@@ -521,9 +522,10 @@ pub(super) fn open_existing(ui: &mut Ui, path: &Path) -> Result<Db, i32> {
 }
 
 /// The value of a secret attribute from standard input: typed without echo on a terminal,
-/// else the first line. A password (`...Password`) is stored as its SHA-512 crypt hash, the
-/// form kickstart's `rootpw --iscrypted` and `/etc/shadow` take; a value that already is one
-/// is kept.
+/// else the first line. Root's password ([`crate::attrs::ROOT_PASSWORD`]) is stored as its
+/// SHA-512 crypt hash, the form kickstart's `rootpw --iscrypted` and `/etc/shadow` take; a
+/// value that already is a crypt hash is kept. Other credentials (e.g. a site's BMC password
+/// that a script uses as it is) are stored as typed.
 fn read_secret(key: &str) -> Result<String, Diagnostic> {
     let stdin = std::io::stdin();
     let line = if stdin.is_terminal() {
@@ -543,13 +545,34 @@ fn read_secret(key: &str) -> Result<String, Diagnostic> {
         return Err(Diagnostic::error("cli::missing-value", format!("no value for `{key}` on standard input"))
             .help("type the value at the prompt, or pipe it in: `printf '%s\\n' VALUE | rocks-compile attr set KEY --secret`"));
     }
-    if !key.to_ascii_lowercase().ends_with("password") || value.starts_with("$6$") {
+    if key != crate::attrs::ROOT_PASSWORD || is_crypt_hash(&value) {
         return Ok(value);
     }
     use sha_crypt::PasswordHasher;
     sha_crypt::ShaCrypt::default().hash_password(value.as_bytes()).map(|h| h.to_string()).map_err(|e| {
         Diagnostic::error("io::read", format!("cannot hash the password: {e}")).help("the system's random number generator is unavailable")
     })
+}
+
+/// Whether `value` has the form of a crypt(3) hash: `$ID$...$HASH` (`$6$` SHA-512, `$5$`,
+/// `$y$` yescrypt, ...).
+fn is_crypt_hash(value: &str) -> bool {
+    let mut parts = value.split('$');
+    parts.next() == Some("")
+        && parts.next().is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))
+        && parts.filter(|p| !p.is_empty()).count() >= 2
+}
+
+/// Root's password given on the command line must already be a crypt hash: a plain password
+/// would be compiled into `rootpw --iscrypted` as it is (and stay in the shell's history).
+fn check_root_password(key: &str, value: &str) -> Result<(), Diagnostic> {
+    if key != crate::attrs::ROOT_PASSWORD || is_crypt_hash(value) {
+        return Ok(());
+    }
+    Err(Diagnostic::error("attrs::plain-password", format!("`{key}` must be a crypt hash (`$6$...`), not a plain password"))
+        .help(format!(
+            "leave the value out: `rocks-compile attr set {key} --secret` reads the password from standard input and stores its SHA-512 crypt hash (or give a hash, e.g. from `openssl passwd -6`)"
+        )))
 }
 
 /// Attribute names that hold credentials (`...Password`, `...MungeKey`, `...Secret`), not
@@ -708,6 +731,12 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
 }
 
 pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
+    // Refused before the database is opened (or created).
+    if let AttrCmd::Set { key, value: Some(v), .. } = &cmd
+        && let Err(d) = check_root_password(key, v)
+    {
+        return ui.say(d, EXIT_DIAGNOSTICS);
+    }
     let mut db = open_db_or_return!(ui, path, matches!(cmd, AttrCmd::Set { .. }));
     match cmd {
         AttrCmd::Set { key, value, scope, secret } => {
@@ -723,6 +752,8 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
                     return ui.say(d, EXIT_DIAGNOSTICS);
                 }
             };
+            // A credential is redacted in every listing whether or not `--secret` was given.
+            let secret = secret || is_credential(&key);
             done(ui, db.set_attr(&scope.target().unwrap_or(Target::Global), &key, &value, secret))
         }
         AttrCmd::Unset { key, scope } => match db.unset_attr(&scope.target().unwrap_or(Target::Global), &key) {
