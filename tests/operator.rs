@@ -348,6 +348,13 @@ fn the_frontend_kickstart_lists_the_cluster_from_the_database() {
     }
     assert!(ks.contains("for net in 10.1.0.0/16; do"), "NFS clients from the hosts' networks");
     assert!(ks.contains("compute: 'compute-0-[0-1],compute-1-0'"), "clush groups");
+    // `attr list --host` shows the lists as the built-ins they are.
+    let attrs = json(&mut run(d, &["attr", "list", "--host", "cluster", "--json"]));
+    let listed =
+        |key: &str| attrs.as_array().unwrap().iter().find(|a| a["key"] == key).unwrap_or_else(|| panic!("no {key}: {attrs}")).clone();
+    assert_eq!(listed("Slurm_NodesConf")["scope"], "builtin");
+    assert!(nodes.contains(listed("Slurm_NodesConf")["value"].as_str().unwrap()), "{attrs}");
+    assert_eq!(listed("Cluster_Networks")["value"], "10.1.0.0/16");
     // Change the cluster: the frontend's kickstart follows.
     ok(&mut run(d, &["host", "add", "compute-1-1", "--appliance", "compute", "--rack", "1", "--cpus", "128"]));
     ok(&mut run(d, &["network", "add", "ib", "10.2.0.0/16"]));

@@ -575,6 +575,29 @@ fn check_root_password(key: &str, value: &str) -> Result<(), Diagnostic> {
         )))
 }
 
+/// A host's resolved attributes (as [`Db::host_attrs`]) with the cluster-wide built-ins
+/// (`Slurm_NodesConf`, `Cluster_HostsFile`, ...) its kickstart gets, computed with the default
+/// scheduler selection as `kickstart --host` does.
+fn host_attrs_with_lists(db: &Db, host: &str) -> Result<Vec<facts::ResolvedAttr>, crate::build::KickstartError> {
+    let mut list = db.host_attrs(host)?;
+    let cluster = db.cluster()?;
+    let options = crate::plan::BuildOptions::default();
+    let lists = crate::build::lists::cluster_attrs(&crate::plan::Site::new(&cluster, &options))?;
+    list.retain(|a| !lists.iter().any(|(k, _)| *k == a.key));
+    list.extend(lists.into_iter().map(|(k, v)| facts::ResolvedAttr { key: k.to_string(), value: v, scope: facts::Scope::Builtin, secret: false }));
+    list.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(list)
+}
+
+/// A value for one table cell: its first line (tabs as spaces), and how many more there are.
+fn first_line(value: &str) -> String {
+    let cell = |s: &str| s.replace('\t', " ");
+    match value.split_once('\n') {
+        Some((first, rest)) => format!("{} … (+{} lines)", cell(first), rest.lines().count()),
+        None => cell(value),
+    }
+}
+
 /// Attribute names that hold credentials (`...Password`, `...MungeKey`, `...Secret`), not
 /// switches about them such as `Kickstart_SSHPasswordAuth`.
 fn is_credential(key: &str) -> bool {
@@ -767,16 +790,17 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
         },
         AttrCmd::List { scope, json } => {
             if let Some(h) = &scope.host {
-                return match db.host_attrs(h) {
-                    Ok(list) => listing(
-                        json,
-                        &list,
-                        |a| json!({"key": a.key, "value": a.redacted(), "scope": a.scope.as_str(), "secret": a.secret}),
-                        &["ATTRIBUTE", "SCOPE", "VALUE"],
-                        |a| vec![a.key.clone(), a.scope.as_str().to_string(), a.redacted().to_string()],
-                    ),
-                    Err(e) => facts_error(ui, &e),
+                let list = match host_attrs_with_lists(&db, h) {
+                    Ok(list) => list,
+                    Err(e) => return super::hosts::kickstart_error(ui, e),
                 };
+                return listing(
+                    json,
+                    &list,
+                    |a| json!({"key": a.key, "value": a.redacted(), "scope": a.scope.as_str(), "secret": a.secret}),
+                    &["ATTRIBUTE", "SCOPE", "VALUE"],
+                    |a| vec![a.key.clone(), a.scope.as_str().to_string(), first_line(a.redacted())],
+                );
             }
             let list = db.attrs(scope.target().as_ref()).and_then(|list| {
                 list.into_iter()

@@ -148,7 +148,7 @@ pub(super) fn report_failures(report: &KickstartReport) -> i32 {
 }
 
 /// Report why no kickstart could be compiled.
-fn kickstart_error(ui: &mut Ui, e: KickstartError) -> i32 {
+pub(super) fn kickstart_error(ui: &mut Ui, e: KickstartError) -> i32 {
     match e {
         KickstartError::Facts(e) => facts_error(ui, &e),
         KickstartError::Load(e) => ui.load_error(&e),
