@@ -488,6 +488,14 @@ fn subcommands(cmd: &clap::Command, prefix: &str, out: &mut Vec<String>) {
     }
 }
 
+/// The long option names of `cmd` and its subcommands.
+fn long_options(cmd: &clap::Command, out: &mut Vec<String>) {
+    out.extend(cmd.get_arguments().filter_map(|a| a.get_long()).map(str::to_string));
+    for sub in cmd.get_subcommands() {
+        long_options(sub, out);
+    }
+}
+
 #[test]
 fn every_argument_of_every_subcommand_has_help() {
     use clap::CommandFactory;
@@ -511,7 +519,21 @@ fn completions_and_man_pages_mention_every_subcommand() {
         for n in &names {
             let last = n.rsplit(' ').next().unwrap();
             assert!(script.contains(last), "{shell} completions do not mention `{n}`");
+            // Each (nested) subcommand has its own state with its own options.
+            let state = match shell {
+                "bash" => format!("rocks__compile__subcmd__{}", n.replace('-', "__").replace(' ', "__subcmd__")),
+                "fish" => format!("-a \"{last}\""),
+                _ => format!("({last})"),
+            };
+            assert!(script.contains(&state), "{shell} completions have no `{state}` for `{n}`");
         }
+    }
+    // Every option of every subcommand is completed.
+    let bash = text(&ok(bin().args(["completions", "bash"])).stdout);
+    let mut longs = Vec::new();
+    long_options(&rocks_compile::cli::Cli::command(), &mut longs);
+    for long in &longs {
+        assert!(bash.contains(&format!("--{long}")), "bash completions lack `--{long}`");
     }
     let page = text(&ok(bin().arg("man")).stdout);
     assert!(page.starts_with(".ie") || page.contains(".TH rocks-compile 1"), "{page}");
