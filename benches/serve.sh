@@ -41,7 +41,8 @@ for k, v in sorted(ast.literal_eval(open(sys.argv[1]).read()).items()):
     if k not in per_host:
         print(f"{k}\t{v}")
 PY
-while IFS=$'\t' read -r k v; do "$bin" --db "$db" attr set "$k" "$v" >/dev/null; done <"$work/attrs.tsv"
+# Keys the database derives itself (the frontend's address, ...) are refused: skip them.
+while IFS=$'\t' read -r k v; do "$bin" --db "$db" attr set "$k" "$v" >/dev/null 2>&1 || true; done <"$work/attrs.tsv"
 "$bin" --db "$db" host generate --hosts "$hosts" --appliances compute >/dev/null 2>&1
 "$bin" --db "$db" host list | awk 'NR > 1 && $6 ~ /^[0-9.]+$/ { print $6 }' >"$work/addrs"
 first=$("$bin" --db "$db" host list | awk 'NR == 2 { print $1 }')

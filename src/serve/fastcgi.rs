@@ -292,24 +292,37 @@ async fn connection(stream: Stream, shared: Arc<Shared>) {
                             }
                         };
                         let mut out = request.get_stdout();
-                        if let Err(e) = out.write(&bytes).await {
+                        if let Err(e) = out.write(&bytes).await
+                            && !web_server_gone(&e)
+                        {
                             eprintln!("rocks-compile: cannot send a response: {e}");
                         }
                         RequestResult::Complete(0)
                     })
                     .await;
                 if let Err(e) = done {
-                    eprintln!("rocks-compile: cannot finish a request: {e}");
+                    if !web_server_gone(&e) {
+                        eprintln!("rocks-compile: cannot finish a request: {e}");
+                    }
                     break;
                 }
             }
             Ok(None) => break,
             Err(e) => {
-                eprintln!("rocks-compile: bad FastCGI stream: {e}");
+                if !web_server_gone(&e) {
+                    eprintln!("rocks-compile: bad FastCGI stream: {e}");
+                }
                 break;
             }
         }
     }
+}
+
+/// The web server closed the connection (its client went away, or it is shutting down):
+/// nothing worth logging.
+fn web_server_gone(e: &tokio_fastcgi::Error) -> bool {
+    let text = e.to_string();
+    ["Broken pipe", "Connection reset"].iter().any(|t| text.contains(t))
 }
 
 /// Reload when the inputs change, on `SIGHUP`, or when asked.
