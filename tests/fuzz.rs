@@ -457,8 +457,8 @@ fn thread_cpu_time() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-/// Run `target` once on an input [`save`] wrote, if it is this target's, and say how long it
-/// took: `ROCKS_FUZZ_REPLAY=target/fuzz/framework-hang.txt cargo test --release --test fuzz`.
+/// Run `target` once on an input [`save`] wrote, if it is this target's, and say how much CPU
+/// time it used: `ROCKS_FUZZ_REPLAY=target/fuzz/framework-hang.txt cargo test --release --test fuzz`.
 fn replay(name: &str, target: fn(&[(String, String)]) -> String, path: &Path) {
     if !path.file_name().is_some_and(|f| f.to_string_lossy().starts_with(&format!("{name}-"))) {
         return;
@@ -475,11 +475,11 @@ fn replay(name: &str, target: fn(&[(String, String)]) -> String, path: &Path) {
     for f in &mut files {
         f.1.pop();
     }
-    let started = Instant::now();
+    let started = thread_cpu_time();
     let out = target(&files);
-    let took = started.elapsed();
+    let took = thread_cpu_time().saturating_sub(started);
     let same = out == target(&files);
-    println!("fuzz replay {name}: {} files, {} bytes out in {took:?}, the same twice: {same}", files.len(), out.len());
+    println!("fuzz replay {name}: {} files, {} bytes out in {took:?} of CPU time, the same twice: {same}", files.len(), out.len());
     if let Ok(to) = std::env::var("ROCKS_FUZZ_REPLAY_OUT") {
         std::fs::write(to, &out).expect("writes the output");
     }
