@@ -114,6 +114,29 @@ fn fuzz_framework() {
     });
 }
 
+/// The watchdog itself: a panic, a run over the CPU-time limit and output that differs are
+/// each reported as what they are, and the check after a slow run gets its own answers.
+#[test]
+fn watchdog_reports_what_happened() {
+    fn by_name(files: &[(String, String)]) -> String {
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let runs = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match files.first().map_or("", |f| f.0.as_str()) {
+            "panic" => panic!("asked to panic"),
+            "differ" => runs.to_string(),
+            name => name.repeat(1000),
+        }
+    }
+    let watchdog = Watchdog::new(by_name, WALL);
+    let input = |name: &str| vec![(name.to_string(), String::new())];
+    let check = |name: &str, limit: Duration| watchdog.check("watchdog", &input(name), limit);
+    assert_eq!(check("same", LIMIT), Ok(()));
+    assert!(check("panic", LIMIT).is_err_and(|e| e.starts_with("panicked: asked to panic;")));
+    assert!(check("differ", LIMIT).is_err_and(|e| e.starts_with("two runs gave different output;")));
+    assert!(check("slow", Duration::ZERO).is_err_and(|e| e.contains("of CPU time (limit 0ns);")));
+    assert_eq!(check("same", LIMIT), Ok(()));
+}
+
 /// `<eval>` that prints its own script: `mode="xml"` bodies become markup again.
 struct Echo;
 
