@@ -23,7 +23,7 @@ mkdir -p target/fuzz
 failed=0
 for target in "${targets[@]}"; do
   log="target/fuzz/$target.log"
-  if ROCKS_FUZZ_SECONDS=$((minutes * 60)) "$bin" --exact "fuzz_$target" --nocapture --test-threads 1 >"$log" 2>&1; then
+  if ROCKS_FUZZ_SECONDS=$((minutes * 60)) "$bin" --quiet --exact "fuzz_$target" --nocapture --test-threads 1 >"$log" 2>&1; then
     grep -a '^fuzz target' "$log"
   else
     failed=1
