@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode, SourceSpan};
 use serde::Serialize;
 
 use crate::span::{Sources, Span};
@@ -154,7 +154,7 @@ pub fn sort(diags: &mut [Diagnostic]) {
     });
 }
 
-/// Labels further along their line than this are not drawn under the source (see
+/// Labels further along their line than this many bytes are not drawn under the source (see
 /// [`Rendered::new`]).
 const MAX_COLUMN: usize = 10_000;
 
@@ -166,7 +166,7 @@ struct Rendered {
     severity: Severity,
     message: String,
     help: Option<String>,
-    source: Option<NamedSource<String>>,
+    source: Option<Excerpt>,
     labels: Vec<LabeledSpan>,
     related: Vec<Rendered>,
 }
@@ -184,8 +184,11 @@ impl Rendered {
         }
         // miette pads a label to its column with a format width, which may not exceed
         // u16::MAX: a label far along a very long line is given as text instead.
-        let (drawn, far): (Vec<&Label>, Vec<&Label>) =
-            d.labels.iter().partition(|l| sources.line_col(l.span.source, l.span.end as usize).1 < MAX_COLUMN);
+        let (drawn, far): (Vec<&Label>, Vec<&Label>) = d.labels.iter().partition(|l| {
+            let source = sources.get(l.span.source);
+            let end = (l.span.end as usize).min(source.text().len());
+            end - source.lines().line_of(end).1 + 1 < MAX_COLUMN
+        });
         for l in far {
             let h = help.get_or_insert_with(String::new);
             if !h.is_empty() {
@@ -202,27 +205,79 @@ impl Rendered {
         }
         let mut groups = groups.into_iter();
         let (source, labels) = match groups.next() {
-            Some((id, ls)) => (Some(named(sources, id)), ls.iter().map(|l| labeled(l, sources)).collect()),
+            Some((id, ls)) => {
+                let (excerpt, labels) = Excerpt::new(sources, id, &ls);
+                (Some(excerpt), labels)
+            }
             None => (None, Vec::new()),
         };
         let related = groups
-            .map(|(id, ls)| Rendered {
-                code: d.code,
-                severity: d.severity,
-                message: format!("see also `{}`", sources.name(id)),
-                help: None,
-                source: Some(named(sources, id)),
-                labels: ls.iter().map(|l| labeled(l, sources)).collect(),
-                related: Vec::new(),
+            .map(|(id, ls)| {
+                let (excerpt, labels) = Excerpt::new(sources, id, &ls);
+                Rendered {
+                    code: d.code,
+                    severity: d.severity,
+                    message: format!("see also `{}`", sources.name(id)),
+                    help: None,
+                    source: Some(excerpt),
+                    labels,
+                    related: Vec::new(),
+                }
             })
             .collect();
         Rendered { code: d.code, severity: d.severity, message: d.message.clone(), help, source, labels, related }
     }
 }
 
-fn named(sources: &Sources, id: crate::span::SourceId) -> NamedSource<String> {
-    let s = sources.get(id);
-    NamedSource::new(&s.name, visible(s.text()).into_owned())
+/// The lines of a source around a report's labels, which is all the renderer reads: a report
+/// costs what it shows, not the size of its file, so many diagnostics in one large file stay
+/// linear. Line numbers are those of the whole file.
+#[derive(Debug)]
+struct Excerpt {
+    name: String,
+    /// The lines, as [`visible`] shows them.
+    text: String,
+    /// Line breaks before the first line, counted as miette counts them.
+    breaks: usize,
+}
+
+/// Lines kept around the labels: more than the renderer shows (one), so it sees the same lines
+/// as in the whole file.
+const EXCERPT_CONTEXT: usize = 3;
+
+impl Excerpt {
+    /// The excerpt for `labels` (all in source `id`) and the labels as spans into it.
+    fn new(sources: &Sources, id: crate::span::SourceId, labels: &[&Label]) -> (Excerpt, Vec<LabeledSpan>) {
+        let source = sources.get(id);
+        let text = source.text();
+        let lines = source.lines();
+        let lo = labels.iter().map(|l| l.span.start as usize).min().unwrap_or(0).min(text.len());
+        let hi = labels.iter().map(|l| l.span.end as usize).max().unwrap_or(0).min(text.len());
+        let start = lines.start_of(lines.line_of(lo).0.saturating_sub(EXCERPT_CONTEXT), text.len());
+        let end = lines.start_of(lines.line_of(hi).0 + EXCERPT_CONTEXT + 1, text.len());
+        let part = &text[start..end];
+        let spans = labels.iter().map(|l| labeled(l, part, start)).collect();
+        (Excerpt { name: source.name.clone(), text: visible(part).into_owned(), breaks: lines.breaks_before(start) }, spans)
+    }
+}
+
+impl SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self.text.read_span(span, before, after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line() + self.breaks,
+            inner.column(),
+            inner.line_count() + self.breaks,
+        )))
+    }
 }
 
 /// The text as shown in a report: control characters a terminal would act on (other than
@@ -251,12 +306,11 @@ fn visible_offset(text: &str, offset: usize) -> usize {
     offset + 2 * text.as_bytes()[..offset].iter().filter(|&&b| is_hidden(b)).count()
 }
 
-/// The miette label of `l`, kept inside its source's text (a span past the end would make
-/// miette fail to render the report).
-fn labeled(l: &Label, sources: &Sources) -> LabeledSpan {
-    let text = sources.get(l.span.source).text();
-    let start = visible_offset(text, l.span.start as usize);
-    let span = SourceSpan::new(start.into(), visible_offset(text, l.span.end as usize) - start);
+/// The miette label of `l` as a span into `part`, the excerpt of its source that starts at byte
+/// `base`, kept inside it (a span past the end would make miette fail to render the report).
+fn labeled(l: &Label, part: &str, base: usize) -> LabeledSpan {
+    let start = visible_offset(part, (l.span.start as usize).saturating_sub(base));
+    let span = SourceSpan::new(start.into(), visible_offset(part, (l.span.end as usize).saturating_sub(base)) - start);
     let text = if l.message.is_empty() { None } else { Some(l.message.clone()) };
     LabeledSpan::new_with_span(text, span)
 }
@@ -295,5 +349,34 @@ impl miette::Diagnostic for Rendered {
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
         if self.related.is_empty() { None } else { Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic))) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report drawn from an excerpt is the report drawn from the whole file: same lines,
+    /// same line numbers (`\r\n` and a lone `\r` before the excerpt included).
+    #[test]
+    fn excerpt_renders_like_the_whole_file() {
+        let mut sources = Sources::new();
+        let text: String = (1..=40).map(|i| format!("line {i}{}", if i % 7 == 0 { "\r\n" } else if i == 9 { "\rx\n" } else { "\n" })).collect();
+        let id = sources.add("a.xml", text.clone());
+        let at = |needle: &str| text.find(needle).expect("in the text");
+        let span = |s: usize, n: usize| Span::new(id, s, s + n);
+        for labels in [vec![span(at("line 30"), 4)], vec![span(at("line 20"), 4), span(at("line 23"), 2)], vec![span(at("line 2\n"), 6)]] {
+            let mut d = Diagnostic::error("graph::missing-node", "edge to `x`, which has no node file");
+            for l in labels {
+                d = d.label(l, "here");
+            }
+            let mut whole = Rendered::new(&d, &sources);
+            whole.source = Some(Excerpt { name: "a.xml".into(), text: text.clone(), breaks: 0 });
+            whole.labels = d.labels.iter().map(|l| labeled(l, &text, 0)).collect();
+            let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+            let mut expected = String::new();
+            handler.render_report(&mut expected, &whole).expect("renders");
+            assert_eq!(d.render(&sources, false), expected);
+        }
     }
 }

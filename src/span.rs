@@ -46,6 +46,52 @@ pub struct Source {
     pub name: String,
     path: Option<std::path::PathBuf>,
     text: std::sync::OnceLock<Result<String, String>>,
+    /// Where the lines start, made on first use: finding a line is then a binary search, so
+    /// reporting many diagnostics in one large file stays linear.
+    lines: std::sync::OnceLock<LineIndex>,
+}
+
+/// The byte offsets just after each `\n` of a text, and of each `\r` not followed by `\n`
+/// (which the report renderer also counts as a line break).
+#[derive(Debug, Clone, Default)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+    lone_cr: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let b = text.as_bytes();
+        let mut index = LineIndex::default();
+        for (i, &c) in b.iter().enumerate() {
+            match c {
+                b'\n' => index.starts.push(i + 1),
+                b'\r' if b.get(i + 1) != Some(&b'\n') => index.lone_cr.push(i + 1),
+                _ => {}
+            }
+        }
+        index
+    }
+
+    /// The 0-based line (counting `\n` only) holding `offset`, and where that line starts.
+    pub fn line_of(&self, offset: usize) -> (usize, usize) {
+        let line = self.starts.partition_point(|&s| s <= offset);
+        (line, if line == 0 { 0 } else { self.starts[line - 1] })
+    }
+
+    /// Where the 0-based line `line` (counting `\n` only) starts; past the last line, `len`.
+    pub fn start_of(&self, line: usize, len: usize) -> usize {
+        match line {
+            0 => 0,
+            n => self.starts.get(n - 1).copied().unwrap_or(len),
+        }
+    }
+
+    /// Line breaks before `offset` as the report renderer counts them (`\n`, `\r\n` and a
+    /// lone `\r` each count once).
+    pub fn breaks_before(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset) + self.lone_cr.partition_point(|&s| s <= offset)
+    }
 }
 
 impl Source {
@@ -65,6 +111,11 @@ impl Source {
     /// The file's text; empty if it cannot be read (see [`Source::try_text`]).
     pub fn text(&self) -> &str {
         self.try_text().unwrap_or("")
+    }
+
+    /// The line index of [`Source::text`].
+    pub fn lines(&self) -> &LineIndex {
+        self.lines.get_or_init(|| LineIndex::new(self.text()))
     }
 }
 
@@ -99,13 +150,13 @@ impl Sources {
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> SourceId {
         let cell = std::sync::OnceLock::new();
         let _ = cell.set(Ok(text.into()));
-        self.files.push(Source { name: name.into(), path: None, text: cell });
+        self.files.push(Source { name: name.into(), path: None, text: cell, lines: Default::default() });
         SourceId((self.files.len() - 1) as u32)
     }
 
     /// A file on disk, read when its text is first asked for. [I/O]
     pub fn add_lazy(&mut self, name: impl Into<String>, path: std::path::PathBuf) -> SourceId {
-        self.files.push(Source { name: name.into(), path: Some(path), text: std::sync::OnceLock::new() });
+        self.files.push(Source { name: name.into(), path: Some(path), text: std::sync::OnceLock::new(), lines: Default::default() });
         SourceId((self.files.len() - 1) as u32)
     }
 
@@ -117,7 +168,7 @@ impl Sources {
         let i = found.unwrap_or_else(|| {
             let cell = std::sync::OnceLock::new();
             let _ = cell.set(Ok(text));
-            self.generated.push(Source { name, path: None, text: cell })
+            self.generated.push(Source { name, path: None, text: cell, lines: Default::default() })
         });
         SourceId(GENERATED + i as u32)
     }
@@ -126,7 +177,12 @@ impl Sources {
     /// source named `<unknown>` rather than a panic.
     pub fn get(&self, id: SourceId) -> &Source {
         static UNKNOWN: std::sync::LazyLock<Source> =
-            std::sync::LazyLock::new(|| Source { name: "<unknown>".to_string(), path: None, text: std::sync::OnceLock::new() });
+            std::sync::LazyLock::new(|| Source {
+                name: "<unknown>".to_string(),
+                path: None,
+                text: std::sync::OnceLock::new(),
+                lines: Default::default(),
+            });
         let found = match id.0.checked_sub(GENERATED) {
             Some(i) => self.generated.get(i as usize),
             None => self.files.get(id.0 as usize),
@@ -145,12 +201,11 @@ impl Sources {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, id: SourceId, offset: usize) -> (usize, usize) {
-        let text = self.get(id).text();
-        let offset = offset.min(text.len());
-        let before = &text[..floor_char_boundary(text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-        (line, col)
+        let source = self.get(id);
+        let text = source.text();
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        let (line, start) = source.lines().line_of(offset);
+        (line + 1, text[start..offset].chars().count() + 1)
     }
 
     /// `file:line:column` of the start of a span.
@@ -193,5 +248,10 @@ mod tests {
         assert_eq!(s.line_col(id, 4), (2, 2));
         assert_eq!(s.line_col(id, 7), (3, 2));
         assert_eq!(s.location(Span::new(id, 3, 4)).to_string(), "a.xml:2:1");
+        assert_eq!(s.line_col(id, 99), (3, 3));
+        let id = s.add("b.xml", "a\r\nb\rc\n");
+        let lines = s.get(id).lines();
+        assert_eq!((lines.line_of(5), lines.start_of(1, 8), lines.start_of(5, 8)), ((1, 3), 3, 8));
+        assert_eq!((lines.breaks_before(3), lines.breaks_before(5), lines.breaks_before(8)), (1, 2, 3));
     }
 }

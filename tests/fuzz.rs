@@ -1,8 +1,9 @@
 //! Fuzzing on the stable toolchain: proptest drives mutations of real inputs through four
 //! targets — the XML reader, the node/graph syntax, the condition parser and whole-framework
 //! compiles (kickstarts, `check`, diagnostics rendered) — and checks three things of every
-//! input: no panic, no hang (a watchdog thread gives each run [`LIMIT`]), and determinism
-//! (the same input twice gives the same bytes).
+//! input: no panic, no hang (each run may use [`LIMIT`] of CPU time on its thread; a watchdog
+//! notices a run that never ends), and determinism (the same input twice gives the same
+//! bytes).
 //!
 //! Seeds are every XML file of the golden cases and, when present, of the Rocks corpus in
 //! `../shared/rocks-corpus/` (skipped with a message when absent). Mutations: byte flips,
@@ -27,10 +28,17 @@ use rocks_compile::cond::Cond;
 use rocks_compile::emit::kickstart::{EvalRunner, KickstartOptions};
 use rocks_compile::span::Sources;
 
-/// Longest a single run may take before it counts as a hang. In the short run under `cargo
-/// test` (debug build, shared machine) only a real hang can reach the generous limit.
+/// Most CPU time a single run may use before it counts as a hang. It is measured on the
+/// thread that runs the target, so the load of other programs on a shared machine does not
+/// count. In the short run under `cargo test` (debug build) only a real hang can reach the
+/// generous limit.
 const LIMIT: Duration = Duration::from_secs(1);
 const LIMIT_DEBUG: Duration = Duration::from_secs(20);
+
+/// How long the watchdog waits for a run's answer (wall-clock time) before it gives the run
+/// up as stuck.
+const WALL: Duration = Duration::from_secs(60);
+const WALL_DEBUG: Duration = Duration::from_secs(300);
 
 #[test]
 fn fuzz_xml() {
@@ -104,6 +112,29 @@ fn fuzz_framework() {
         out.push_str(&render(&fw.sources, &report.diagnostics));
         out
     });
+}
+
+/// The watchdog itself: a panic, a run over the CPU-time limit and output that differs are
+/// each reported as what they are, and the check after a slow run gets its own answers.
+#[test]
+fn watchdog_reports_what_happened() {
+    fn by_name(files: &[(String, String)]) -> String {
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let runs = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match files.first().map_or("", |f| f.0.as_str()) {
+            "panic" => panic!("asked to panic"),
+            "differ" => runs.to_string(),
+            name => name.repeat(1000),
+        }
+    }
+    let watchdog = Watchdog::new(by_name, WALL);
+    let input = |name: &str| vec![(name.to_string(), String::new())];
+    let check = |name: &str, limit: Duration| watchdog.check("watchdog", &input(name), limit);
+    assert_eq!(check("same", LIMIT), Ok(()));
+    assert!(check("panic", LIMIT).is_err_and(|e| e.starts_with("panicked: asked to panic;")));
+    assert!(check("differ", LIMIT).is_err_and(|e| e.starts_with("two runs gave different output;")));
+    assert!(check("slow", Duration::ZERO).is_err_and(|e| e.contains("of CPU time (limit 0ns);")));
+    assert_eq!(check("same", LIMIT), Ok(()));
 }
 
 /// `<eval>` that prints its own script: `mode="xml"` bodies become markup again.
@@ -305,11 +336,14 @@ fn apply(files: &Files, file: &Index, muts: &[Mutation], seeds: &[Files]) -> Fil
 
 /// Run `target` on mutated seeds: a fixed set of cases, or for `ROCKS_FUZZ_SECONDS` seconds.
 fn fuzz(name: &'static str, seeds: Seeds, target: fn(&[(String, String)]) -> String) {
+    if let Ok(path) = std::env::var("ROCKS_FUZZ_REPLAY") {
+        return replay(name, target, Path::new(&path));
+    }
     let seeds = seeds.0;
     assert!(!seeds.is_empty(), "{name}: no seeds");
     let budget = std::env::var("ROCKS_FUZZ_SECONDS").ok().and_then(|s| s.parse::<u64>().ok());
     let limit = if cfg!(debug_assertions) { LIMIT_DEBUG } else { LIMIT };
-    let watchdog = Watchdog::new(target);
+    let watchdog = Watchdog::new(target, if cfg!(debug_assertions) { WALL_DEBUG } else { WALL });
     let started = Instant::now();
     let execs = std::cell::Cell::new(0u64);
     let mut round = 0u64;
@@ -336,55 +370,141 @@ fn fuzz(name: &'static str, seeds: Seeds, target: fn(&[(String, String)]) -> Str
         }
     }
     println!(
-        "fuzz target {name}: {} execs in {:.0} s ({} seeds, {round} rounds), 0 crashes, 0 hangs, 0 nondeterministic outputs",
+        "fuzz target {name}: {} execs in {:.0} s ({} seeds, {round} rounds, slowest run {:.0} ms of CPU time), 0 crashes, 0 hangs, 0 nondeterministic outputs",
         execs.get(),
         started.elapsed().as_secs_f64(),
-        seeds.len()
+        seeds.len(),
+        watchdog.slowest.get().as_secs_f64() * 1000.0
     );
 }
 
 /// Runs the target on its own thread, so a hang is noticed instead of waited out.
+///
+/// Every run is numbered and its answer carries the number, so an answer always belongs to the
+/// run that is checked. A run slower than the limit is waited for (drained) and reported with
+/// the CPU time it used; a run that has not answered after [`WALL`] cannot be stopped (a
+/// thread cannot be killed), so its input is saved and the process ends: measurements made
+/// beside a thread that still spins would not be trustworthy.
 struct Watchdog {
-    send: mpsc::Sender<Files>,
-    recv: mpsc::Receiver<Result<String, String>>,
+    send: mpsc::Sender<(u64, Files)>,
+    recv: mpsc::Receiver<Answer>,
+    runs: std::cell::Cell<u64>,
+    wall: Duration,
+    /// The most CPU time one run has used.
+    slowest: std::cell::Cell<Duration>,
+}
+
+/// What the target's thread says about run number `run`: the output or the panic's message,
+/// and the CPU time the run used.
+struct Answer {
+    run: u64,
+    output: Result<String, String>,
+    cpu: Duration,
 }
 
 impl Watchdog {
-    fn new(target: fn(&[(String, String)]) -> String) -> Watchdog {
-        let (send, inputs) = mpsc::channel::<Files>();
+    fn new(target: fn(&[(String, String)]) -> String, wall: Duration) -> Watchdog {
+        let (send, inputs) = mpsc::channel::<(u64, Files)>();
         let (outputs, recv) = mpsc::channel();
         std::thread::Builder::new()
             .stack_size(64 << 20)
             .spawn(move || {
-                for files in inputs {
+                for (run, files) in inputs {
+                    let started = thread_cpu_time();
                     let r = std::panic::catch_unwind(AssertUnwindSafe(|| target(&files)));
-                    let r = r.map_err(|p| {
+                    let cpu = thread_cpu_time().saturating_sub(started);
+                    let output = r.map_err(|p| {
                         p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
                     });
-                    if outputs.send(r).is_err() {
+                    if outputs.send(Answer { run, output, cpu }).is_err() {
                         break;
                     }
                 }
             })
             .expect("a thread for the target");
-        Watchdog { send, recv }
+        Watchdog { send, recv, runs: std::cell::Cell::new(0), wall, slowest: std::cell::Cell::new(Duration::ZERO) }
     }
 
-    /// Run twice: no panic, each within `limit`, the same bytes both times.
+    /// Run twice: no panic, each within `limit` of CPU time, the same bytes both times.
     fn check(&self, name: &str, files: &Files, limit: Duration) -> Result<(), String> {
         let mut outs = Vec::new();
         for _ in 0..2 {
-            self.send.send(files.clone()).map_err(|_| "the target thread is gone (after a hang)".to_string())?;
-            match self.recv.recv_timeout(limit) {
-                Ok(Ok(out)) => outs.push(out),
-                Ok(Err(panic)) => return Err(save(name, "panic", files, &format!("panicked: {panic}"))),
-                Err(_) => return Err(save(name, "hang", files, &format!("took longer than {limit:?}"))),
+            let answer = self.run(name, files);
+            match answer.output {
+                Err(panic) => return Err(save(name, "panic", files, &format!("panicked: {panic}"))),
+                Ok(_) if answer.cpu > limit => {
+                    return Err(save(name, "hang", files, &format!("used {:?} of CPU time (limit {limit:?})", answer.cpu)));
+                }
+                Ok(out) => outs.push(out),
             }
         }
         if outs[0] != outs[1] {
             return Err(save(name, "nondeterministic", files, "two runs gave different output"));
         }
         Ok(())
+    }
+
+    /// One run of the target on `files`, waited for until it answers (at most [`WALL`]).
+    fn run(&self, name: &str, files: &Files) -> Answer {
+        let run = self.runs.get() + 1;
+        self.runs.set(run);
+        self.send.send((run, files.clone())).expect("the target's thread runs as long as the watchdog");
+        let started = Instant::now();
+        loop {
+            let left = self.wall.saturating_sub(started.elapsed());
+            match self.recv.recv_timeout(left) {
+                Ok(answer) if answer.run == run => {
+                    self.slowest.set(self.slowest.get().max(answer.cpu));
+                    return answer;
+                }
+                // An answer of an earlier run cannot come (each run is waited for), but it
+                // would be dropped rather than taken for this one.
+                Ok(_) => {}
+                Err(_) => {
+                    let msg = save(name, "hang", files, &format!("no answer after {:?}", self.wall));
+                    println!("fuzz target {name}: stuck: {msg}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+}
+
+/// CPU time used so far by the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is always supported
+    // on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Run `target` once on an input [`save`] wrote, if it is this target's, and say how much CPU
+/// time it used: `ROCKS_FUZZ_REPLAY=target/fuzz/framework-hang.txt cargo test --release --test fuzz`.
+fn replay(name: &str, target: fn(&[(String, String)]) -> String, path: &Path) {
+    if !path.file_name().is_some_and(|f| f.to_string_lossy().starts_with(&format!("{name}-"))) {
+        return;
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut files: Files = Vec::new();
+    for line in text.split_inclusive('\n') {
+        match (line.strip_prefix("=== "), files.last_mut()) {
+            (Some(p), _) => files.push((p.trim_end_matches('\n').to_string(), String::new())),
+            (None, Some(f)) => f.1.push_str(line),
+            (None, None) => panic!("{}: no `=== path` line first", path.display()),
+        }
+    }
+    for f in &mut files {
+        f.1.pop();
+    }
+    let started = thread_cpu_time();
+    let out = target(&files);
+    let took = thread_cpu_time().saturating_sub(started);
+    let same = out == target(&files);
+    println!("fuzz replay {name}: {} files, {} bytes out in {took:?} of CPU time, the same twice: {same}", files.len(), out.len());
+    if let Ok(to) = std::env::var("ROCKS_FUZZ_REPLAY_OUT") {
+        std::fs::write(to, &out).expect("writes the output");
     }
 }
 
