@@ -41,6 +41,7 @@ pub mod cond;
 pub mod diag;
 pub mod dot;
 pub mod emit;
+pub mod explain;
 pub mod facts;
 pub mod generation;
 pub mod graph;

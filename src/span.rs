@@ -92,6 +92,15 @@ impl Sources {
         SourceId((self.files.len() - 1) as u32)
     }
 
+    /// How many files there are.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
     pub fn get(&self, id: SourceId) -> &Source {
         &self.files[id.0 as usize]
     }

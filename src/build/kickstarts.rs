@@ -77,15 +77,7 @@ where
             report.not_kickstartable.push(host.name);
             continue;
         }
-        attrs.insert("root".into(), app.root.clone());
-        // A host without an address has none: no framework default may stand in for it.
-        for k in ["hostaddr", "ksmac"] {
-            attrs.entry(k.to_string()).or_default();
-        }
-        if let Some((p, f)) = crate::cluster::rendezvous(&servers, &host.name) {
-            server_attrs(&mut attrs, &servers[p], &servers[f]);
-        }
-        attrs.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+        complete_host_attrs(&mut attrs, &host.name, &app, &servers, given);
         by_graph.entry(app.graph.clone()).or_default().push((host.name, app, attrs));
     }
     report.not_kickstartable.sort();
@@ -121,6 +113,29 @@ where
         report.frameworks.push((fw, diags));
     }
     Ok(report)
+}
+
+/// The attributes one database host is compiled with (before
+/// [`effective_attrs`](crate::effective_attrs)), as [`host_kickstarts`] computes them.
+pub fn host_compile_attrs(db: &Db, host: &str, given: &Attrs) -> Result<(facts::Appliance, Attrs), facts::FactsError> {
+    let servers = db.servers()?;
+    let (h, app, mut attrs) =
+        db.compile_inputs(&[host.to_string()])?.pop().ok_or_else(|| facts::FactsError::UnknownHost(host.to_string()))?;
+    complete_host_attrs(&mut attrs, &h.name, &app, &servers, given);
+    Ok((app, attrs))
+}
+
+/// The root node, empty addresses when a host has none, install servers, then `given`.
+fn complete_host_attrs(attrs: &mut Attrs, host: &str, app: &facts::Appliance, servers: &[InstallServer], given: &Attrs) {
+    attrs.insert("root".into(), app.root.clone());
+    // A host without an address has none: no framework default may stand in for it.
+    for k in ["hostaddr", "ksmac"] {
+        attrs.entry(k.to_string()).or_default();
+    }
+    if let Some((p, f)) = crate::cluster::rendezvous(servers, host) {
+        server_attrs(attrs, &servers[p], &servers[f]);
+    }
+    attrs.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
 }
 
 /// The attributes that point a host at its install servers.

@@ -28,6 +28,7 @@ macro_rules! open_db_or_return {
 
 mod build;
 mod cluster;
+mod explain;
 mod hosts;
 mod inventory;
 
@@ -57,6 +58,9 @@ pub enum Cmd {
     Check(CheckArgs),
     /// Print the graph an appliance reaches as Graphviz DOT.
     Graph(GraphArgs),
+    /// Say where lines of a kickstart came from (node file and line, edge path, attributes
+    /// and their scopes), or which nodes add or disable a package.
+    Explain(explain::ExplainArgs),
     /// Create the cluster database with defaults (any command creates it when missing).
     Init(cluster::InitArgs),
     /// Hosts: add, list, remove, set, import, export, generate.
@@ -223,6 +227,7 @@ where
         Cmd::Bootaction(c) => inventory::bootaction(&mut ui, &db, c),
         Cmd::Check(a) => check(&mut ui, a),
         Cmd::Graph(a) => graph(&mut ui, a),
+        Cmd::Explain(a) => explain::explain(&mut ui, &db, a),
         Cmd::Init(a) => cluster::init(&mut ui, &db, a),
         Cmd::Host(c) => cluster::host(&mut ui, &db, c),
         Cmd::Attr(c) => cluster::attr(&mut ui, &db, c),

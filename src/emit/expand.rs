@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
 use crate::emit::kickstart::{KickstartOptions, Uses, section_header};
+use crate::emit::provenance::{Anchor, AnchorKind, Part, shifted};
 use crate::emit::shell::{self, FileWrite, ShellStyle};
 use crate::emit::template;
 use crate::graph::Framework;
@@ -32,6 +33,19 @@ pub(super) struct Expander<'a, 'o> {
     /// Symbolic mode: a host's values could change more than the substituted text (a
     /// package name to sort, a path to split, ...), so hosts must be compiled one by one.
     unshareable: bool,
+    /// Only when explaining: where each stretch of expanded text came from.
+    trace: Option<Box<Tracer>>,
+}
+
+/// Anchors of the text expanded since the last [`Expander::piece`], and the source line the
+/// next literal text starts on.
+#[derive(Default)]
+struct Tracer {
+    anchors: Vec<Anchor>,
+    source: Option<SourceId>,
+    line: u32,
+    /// Attributes read from XML attribute values since the last take.
+    attr_names: Vec<String>,
 }
 
 impl<'a, 'o> Expander<'a, 'o> {
@@ -47,6 +61,84 @@ impl<'a, 'o> Expander<'a, 'o> {
             symbolic,
             uses: BTreeMap::new(),
             unshareable: false,
+            trace: None,
+        }
+    }
+
+    /// Record where every piece of expanded text comes from (see [`Expander::piece`]).
+    pub(super) fn traced(mut self) -> Self {
+        self.trace = Some(Box::default());
+        self
+    }
+
+    /// The text expanded next belongs to the element whose start tag is `span`.
+    pub(super) fn at_item(&mut self, span: Span) {
+        if self.trace.is_some() {
+            self.trace_at(span.source, span.end as usize);
+        }
+    }
+
+    /// Only when tracing: the anchors of what was expanded since the last call.
+    pub(super) fn piece(&mut self, node: &str, item: Span) -> Option<Part> {
+        let t = self.trace.as_mut()?;
+        Some(Part {
+            node: node.to_string(),
+            item: Some(item),
+            anchors: std::mem::take(&mut t.anchors),
+            header_attrs: std::mem::take(&mut t.attr_names),
+        })
+    }
+
+    /// Only when tracing: the attribute names read from XML attribute values since the last
+    /// [`Expander::piece`], and forget the anchors.
+    pub(super) fn take_attr_names(&mut self) -> Vec<String> {
+        self.trace
+            .as_mut()
+            .map(|t| {
+                t.anchors.clear();
+                std::mem::take(&mut t.attr_names)
+            })
+            .unwrap_or_default()
+    }
+
+    fn trace_at(&mut self, source: SourceId, offset: usize) {
+        let line = self.line_of(source, offset);
+        if let Some(t) = self.trace.as_mut() {
+            t.source = Some(source);
+            t.line = line;
+        }
+    }
+
+    fn line_of(&self, source: SourceId, offset: usize) -> u32 {
+        if (source.0 as usize) < self.fw.sources.len() { self.fw.sources.line_col(source, offset).0 as u32 } else { 0 }
+    }
+
+    /// Record an anchor at `at`: the current line (for literal text) or the start of `span`.
+    fn anchor(&mut self, at: usize, kind: AnchorKind, span: Option<Span>) {
+        let line = span.map(|s| self.line_of(s.source, s.start as usize));
+        if let Some(t) = self.trace.as_mut()
+            && let Some(source) = span.map(|s| s.source).or(t.source)
+        {
+            let line = line.unwrap_or(t.line);
+            t.anchors.push(Anchor { at, source, line, kind });
+        }
+    }
+
+    fn trace_len(&self) -> Option<usize> {
+        self.trace.as_ref().map(|t| t.anchors.len())
+    }
+
+    /// The anchors recorded since `mark` (a [`Expander::trace_len`]), removed.
+    fn trace_split(&mut self, mark: Option<usize>) -> Vec<Anchor> {
+        match (self.trace.as_mut(), mark) {
+            (Some(t), Some(m)) => t.anchors.split_off(m.min(t.anchors.len())),
+            _ => Vec::new(),
+        }
+    }
+
+    fn trace_extend(&mut self, anchors: impl IntoIterator<Item = Anchor>) {
+        if let Some(t) = self.trace.as_mut() {
+            t.anchors.extend(anchors);
         }
     }
 
@@ -117,12 +209,20 @@ impl<'a, 'o> Expander<'a, 'o> {
             span,
         };
         let mut s = String::from("\n");
+        self.anchor(0, AnchorKind::Generated { what: "post-log marker", attrs: Vec::new() }, Some(span));
+        let mark = self.trace_len();
         self.file(&f, &mut s);
+        // The marker is rocks-compile's own: one origin for all of it.
+        self.trace_split(mark);
         s.push('\n');
         self.finish_body(s)
     }
 
-    fn entity(&mut self, name: &str, span: Span) -> String {
+    fn entity(&mut self, name: &str, span: Span, at: usize) -> String {
+        if self.trace.is_some() {
+            self.anchor(at, AnchorKind::Attr(name.to_string()), Some(span));
+            self.trace_at(span.source, span.end as usize);
+        }
         if self.symbolic {
             self.uses.entry(name.to_string()).or_insert((span, false));
             return crate::emit::template::text_ref(name);
@@ -145,13 +245,25 @@ impl<'a, 'o> Expander<'a, 'o> {
                     if self.symbolic && s.contains(template::is_marker) {
                         self.unshareable = true;
                     }
+                    if self.trace.is_some() {
+                        self.anchor(out.len(), AnchorKind::Text, None);
+                        if let Some(t) = self.trace.as_mut() {
+                            t.line += s.matches('\n').count() as u32;
+                        }
+                    }
                     out.push_str(s)
                 }
                 Seg::Entity { name, span } => {
-                    let v = self.entity(name, *span);
+                    let v = self.entity(name, *span, out.len());
                     out.push_str(&v);
                 }
-                Seg::Var { name, val, reference, .. } => {
+                Seg::Var { name, val, reference, span } => {
+                    if self.trace.is_some() {
+                        if val.is_none() && reference.is_none() {
+                            self.anchor(out.len(), AnchorKind::Attr(name.clone()), Some(*span));
+                        }
+                        self.trace_at(span.source, span.end as usize);
+                    }
                     if let Some(v) = val {
                         if let Some(v) = self.attr_text(v) {
                             self.vars.insert(name.clone(), v);
@@ -166,12 +278,14 @@ impl<'a, 'o> Expander<'a, 'o> {
                 }
                 Seg::Include { file, xml, optional, span } => match self.fw.includes.get(file) {
                     Some(t) => {
+                        self.anchor(out.len(), AnchorKind::Generated { what: "included file", attrs: Vec::new() }, Some(*span));
                         if *xml {
                             let segs = self.fragment(t, *span);
-                            self.expand(&segs, scripts, out);
+                            self.expand_generated(&segs, scripts, out, *span);
                         } else {
                             out.push_str(t);
                         }
+                        self.trace_at(span.source, span.end as usize);
                     }
                     None if *optional => {}
                     None => self.diags.push(
@@ -180,7 +294,12 @@ impl<'a, 'o> Expander<'a, 'o> {
                             .help(format!("add `include/{file}` to a framework directory, or use `<sinclude>` to make it optional")),
                     ),
                 },
-                Seg::Eval(ev) if self.opts.eval_as_text && self.opts.eval.is_none() => self.expand(&ev.body, scripts, out),
+                Seg::Eval(ev) if self.opts.eval_as_text && self.opts.eval.is_none() => {
+                    if self.trace.is_some() {
+                        self.trace_at(ev.span.source, ev.span.end as usize);
+                    }
+                    self.expand(&ev.body, scripts, out)
+                }
                 Seg::Eval(ev) => {
                     let Some(runner) = self.opts.eval else {
                         self.diags.push(
@@ -190,13 +309,16 @@ impl<'a, 'o> Expander<'a, 'o> {
                         );
                         continue;
                     };
+                    let mark = self.trace_len();
                     let script = self.plain(&ev.body);
+                    self.trace_split(mark);
                     let env = self.env();
+                    self.anchor(out.len(), AnchorKind::Generated { what: "eval output", attrs: Vec::new() }, Some(ev.span));
                     match runner.run(&ev.shell, &script, &env) {
                         Ok(output) => {
                             if ev.xml {
                                 let segs = self.fragment(&output, ev.span);
-                                self.expand(&segs, scripts, out);
+                                self.expand_generated(&segs, scripts, out, ev.span);
                             } else {
                                 out.push_str(&output);
                             }
@@ -215,6 +337,19 @@ impl<'a, 'o> Expander<'a, 'o> {
                 }
             }
         }
+    }
+
+    /// Expand generated markup: its text has no lines of its own in any file, so only the
+    /// attributes it substitutes are traced (the producing element stands for the rest).
+    fn expand_generated(&mut self, segs: &Text, scripts: bool, out: &mut String, at: Span) {
+        let mark = self.trace_len();
+        self.expand(segs, scripts, out);
+        let inner = self.trace_split(mark);
+        self.trace_extend(inner.into_iter().map(|a| match a.kind {
+            AnchorKind::Text => Anchor { kind: AnchorKind::Generated { what: "generated markup", attrs: Vec::new() }, ..a },
+            _ => a,
+        }));
+        self.trace_at(at.source, at.end as usize);
     }
 
     fn env(&self) -> Attrs {
@@ -244,6 +379,15 @@ impl<'a, 'o> Expander<'a, 'o> {
     }
 
     fn attr_text(&mut self, a: &AttrText) -> Option<String> {
+        if let Some(t) = self.trace.as_mut() {
+            for p in &a.pieces {
+                if let Piece::Entity(n) = p
+                    && !t.attr_names.contains(n)
+                {
+                    t.attr_names.push(n.clone());
+                }
+            }
+        }
         let mut s = String::new();
         for p in &a.pieces {
             match p {
@@ -272,12 +416,23 @@ impl<'a, 'o> Expander<'a, 'o> {
         if !f.cond.eval(&lookup) {
             return;
         }
+        // The file's own attributes, apart from those of the text around it.
+        let outer_names = self.trace.as_mut().map(|t| std::mem::take(&mut t.attr_names));
         let Some(name) = self.attr_text(&f.name) else { return };
         let perms = f.perms.as_ref().and_then(|p| self.attr_text(p));
         let owner = f.owner.as_ref().and_then(|p| self.attr_text(p));
         let expr = f.expr.as_ref().and_then(|p| self.attr_text(p));
         let src = f.src.as_ref().and_then(|p| self.attr_text(p));
+        let file_names = match (self.trace.as_mut(), outer_names) {
+            (Some(t), Some(outer)) => std::mem::replace(&mut t.attr_names, outer),
+            _ => Vec::new(),
+        };
+        let mark = self.trace_len();
+        if self.trace.is_some() {
+            self.trace_at(f.span.source, f.span.end as usize);
+        }
         let text = f.body.as_ref().map(|b| self.plain(b));
+        let inner = self.trace_split(mark);
         if self.symbolic {
             // The real name is split into directory and file (RCS) and the real text decides
             // `touch` versus heredoc, pipe trimming, and the newlines added at either end.
@@ -293,6 +448,7 @@ impl<'a, 'o> Expander<'a, 'o> {
                 self.unshareable = true;
             }
         }
+        self.anchor(out.len(), AnchorKind::Generated { what: "file", attrs: file_names.clone() }, Some(f.span));
         if self.opts.rcs && f.rcs {
             let (first, known) = match self.rcs_seen.get(&name) {
                 Some((o, p)) => (false, (owner.clone().or(o.clone()), perms.clone().or(p.clone()))),
@@ -313,7 +469,30 @@ impl<'a, 'o> Expander<'a, 'o> {
             text: text.as_deref(),
         };
         let style = ShellStyle { var_rocks_copy: self.opts.var_rocks_copy, rcs: self.opts.rcs && f.rcs, mark_heredoc: self.symbolic };
-        shell::file_shell(&w, style, out);
+        let copied = shell::file_shell(&w, style, out);
+        if self.trace.is_some() {
+            match (copied, text.as_deref()) {
+                (Some(at), Some(t)) => {
+                    self.trace_extend(shifted(inner, at));
+                    // The heredoc's end and what follows it are the `<file>`'s again.
+                    let after = at + t.len() + usize::from(!t.ends_with('\n'));
+                    self.anchor(after, AnchorKind::Generated { what: "file", attrs: file_names }, Some(f.span));
+                }
+                _ => {
+                    // Text used inline (`mode="pipe"`): its attributes are on the `<file>`'s lines.
+                    let mut names = file_names;
+                    names.extend(inner.into_iter().filter_map(|a| match a.kind {
+                        AnchorKind::Attr(n) => Some(n),
+                        _ => None,
+                    }));
+                    if let Some(AnchorKind::Generated { attrs, .. }) =
+                        self.trace.as_mut().and_then(|t| t.anchors.last_mut()).map(|a| &mut a.kind)
+                    {
+                        *attrs = names;
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -30,8 +30,10 @@ pub struct ShellStyle {
 /// The shell for one `<file>`.
 ///
 /// The file's content is the element's text without the newline that usually follows the
-/// start tag: `<file name="/etc/x">\nline\n</file>` writes exactly `line\n`.
-pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) {
+/// start tag: `<file name="/etc/x">\nline\n</file>` writes exactly `line\n`. Returns where in
+/// `out` the text was copied as it is (a heredoc), if it was.
+pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) -> Option<usize> {
+    let mut copied = None;
     let gt = if f.append { ">>" } else { ">" };
     let quoted = quote(f.name);
     let name = quoted.as_ref();
@@ -63,6 +65,7 @@ pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) {
             if style.mark_heredoc {
                 out.push(crate::emit::template::DOC);
             }
+            copied = Some(out.len());
             out.push_str(text);
             if !text.ends_with('\n') {
                 out.push('\n');
@@ -83,6 +86,7 @@ pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) {
     if style.var_rocks_copy {
         out.push_str(&format!("dn=$(dirname {name})\nmkdir -p /var/rocks/$dn \n/bin/cp -p {name} /var/rocks/$dn\n"));
     }
+    copied
 }
 
 /// Can `c` stand unquoted in a shell word? (`$`, `{`, `}` and `~` are left to the shell, as
