@@ -24,6 +24,9 @@
 //!    manifest; [`generation::verify`] checks it); [`write`] replaces a single file
 //!    atomically; [`cli`] (and `main`) parse the command line and print. *I/O.*
 //!
+//! [`explain`] answers where each line of a kickstart came from, from a kickstart built with
+//! [`emit::kickstart::build_traced`] (provenance is collected only there).
+//!
 //! ## Invariants
 //! - Nothing between `load`/`facts` and `generation`/`write` touches the filesystem, the
 //!   clock or the network; `<eval>` runs only through an [`emit::kickstart::EvalRunner`] the caller passes.

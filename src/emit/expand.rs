@@ -44,6 +44,8 @@ struct Tracer {
     anchors: Vec<Anchor>,
     source: Option<SourceId>,
     line: u32,
+    /// Where in the source the next literal text starts, while that is known.
+    pos: Option<usize>,
     /// Attributes read from XML attribute values since the last take.
     attr_names: Vec<String>,
 }
@@ -106,6 +108,35 @@ impl<'a, 'o> Expander<'a, 'o> {
         if let Some(t) = self.trace.as_mut() {
             t.source = Some(source);
             t.line = line;
+            t.pos = Some(offset);
+        }
+    }
+
+    /// Anchors for literal text `s` written at `at`: each of its lines on the source line it
+    /// came from (comments and escapes followed through the source while they match).
+    fn trace_lit(&mut self, s: &str, at: usize) {
+        let Some(t) = self.trace.as_mut() else { return };
+        let followed = match (t.source, t.pos) {
+            (Some(src), Some(pos)) if (src.0 as usize) < self.fw.sources.len() => {
+                crate::emit::provenance::follow(self.fw.sources.get(src).text(), pos, s).map(|f| (src, f))
+            }
+            _ => None,
+        };
+        match followed {
+            Some((source, (starts, end, lines))) => {
+                for (off, l) in starts {
+                    t.anchors.push(Anchor { at: at + off, source, line: t.line + l, kind: AnchorKind::Text });
+                }
+                t.line += lines;
+                t.pos = Some(end);
+            }
+            None => {
+                if let Some(source) = t.source {
+                    t.anchors.push(Anchor { at, source, line: t.line, kind: AnchorKind::Text });
+                }
+                t.line += s.matches('\n').count() as u32;
+                t.pos = None;
+            }
         }
     }
 
@@ -245,12 +276,7 @@ impl<'a, 'o> Expander<'a, 'o> {
                     if self.symbolic && s.contains(template::is_marker) {
                         self.unshareable = true;
                     }
-                    if self.trace.is_some() {
-                        self.anchor(out.len(), AnchorKind::Text, None);
-                        if let Some(t) = self.trace.as_mut() {
-                            t.line += s.matches('\n').count() as u32;
-                        }
-                    }
+                    self.trace_lit(s, out.len());
                     out.push_str(s)
                 }
                 Seg::Entity { name, span } => {

@@ -103,3 +103,85 @@ pub fn per_line(piece: Part, text: &str) -> Vec<Part> {
     }
     out
 }
+
+/// What [`follow`] found: (offset in the text, lines passed) of every line start, the
+/// position after the text, the lines passed in all.
+pub type Followed = (Vec<(usize, u32)>, usize, u32);
+
+/// Follow literal text `lit` through the XML source `src` from byte `pos`: what parsing
+/// removed (comments, tags, CDATA markers, `\r`) is skipped and an escape (`&gt;`, `&#10;`)
+/// stands for one character. Returns, for every line start of `lit` (its offset), the number
+/// of source lines between `pos` and it; then the position after the text and the lines
+/// passed to get there. `None` when the text is not what the source holds there.
+pub fn follow(src: &str, mut pos: usize, lit: &str) -> Option<Followed> {
+    let bytes = src.as_bytes();
+    let mut lines = 0u32;
+    let mut cdata = false;
+    let mut starts = Vec::new();
+    let mut at_line_start = true;
+    // Skip what parsing removed before the next character.
+    let skip = |pos: &mut usize, lines: &mut u32, cdata: &mut bool| -> Option<()> {
+        loop {
+            let rest = src.get(*pos..)?;
+            let end = if *cdata {
+                if rest.starts_with("]]>") {
+                    *cdata = false;
+                    3
+                } else if rest.starts_with('\r') {
+                    1
+                } else {
+                    return Some(());
+                }
+            } else if rest.starts_with("<![CDATA[") {
+                *cdata = true;
+                9
+            } else if rest.starts_with("<!--") {
+                rest.find("-->")? + 3
+            } else if rest.starts_with('<') {
+                rest.find('>')? + 1
+            } else if rest.starts_with('\r') {
+                1
+            } else {
+                return Some(());
+            };
+            *lines += newlines(rest, 0, end);
+            *pos += end;
+        }
+    };
+    for (i, c) in lit.char_indices() {
+        skip(&mut pos, &mut lines, &mut cdata)?;
+        if at_line_start {
+            starts.push((i, lines));
+        }
+        if !cdata && bytes.get(pos) == Some(&b'&') {
+            let semi = src[pos..].find(';').filter(|&s| s <= 12)?;
+            pos += semi + 1;
+        } else {
+            let sc = src[pos..].chars().next()?;
+            if sc != c {
+                return None;
+            }
+            pos += sc.len_utf8();
+            lines += u32::from(c == '\n');
+        }
+        at_line_start = c == '\n';
+    }
+    Some((starts, pos, lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_text_past_comments_escapes_and_cdata() {
+        let src = "<post>\n<!-- a\nb -->\necho &gt; x\n<![CDATA[y\n]]>z</post>";
+        let lit = "\n\necho > x\ny\nz";
+        let at = src.find('>').unwrap() + 1;
+        let (starts, end, lines) = follow(src, at, lit).unwrap();
+        assert_eq!(starts, vec![(0, 0), (1, 2), (2, 3), (11, 4), (13, 5)]);
+        assert_eq!(&src[end..], "</post>");
+        assert_eq!(lines, 5);
+        assert_eq!(follow(src, at, "\nnot there"), None);
+    }
+}
