@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 use serde::Serialize;
 
 use crate::span::{Sources, Span};
@@ -162,7 +162,7 @@ struct Rendered {
     severity: Severity,
     message: String,
     help: Option<String>,
-    source: Option<NamedSource<String>>,
+    source: Option<Excerpt>,
     labels: Vec<LabeledSpan>,
     related: Vec<Rendered>,
 }
@@ -187,7 +187,7 @@ impl Rendered {
         }
         let mut groups = groups.into_iter();
         let (source, labels) = match groups.next() {
-            Some((id, ls)) => (Some(named(sources, id)), ls.iter().map(|l| labeled(l)).collect()),
+            Some((id, ls)) => (Some(excerpt(sources, id, &ls)), ls.iter().map(|l| labeled(l)).collect()),
             None => (None, Vec::new()),
         };
         let related = groups
@@ -196,7 +196,7 @@ impl Rendered {
                 severity: d.severity,
                 message: format!("see also `{}`", sources.name(id)),
                 help: None,
-                source: Some(named(sources, id)),
+                source: Some(excerpt(sources, id, &ls)),
                 labels: ls.iter().map(|l| labeled(l)).collect(),
                 related: Vec::new(),
             })
@@ -205,9 +205,49 @@ impl Rendered {
     }
 }
 
-fn named(sources: &Sources, id: crate::span::SourceId) -> NamedSource<String> {
+/// The lines of a file around some labels: all miette shows, without it scanning (and us
+/// copying) the whole file for every diagnostic.
+#[derive(Debug)]
+struct Excerpt {
+    name: String,
+    text: String,
+    /// Byte offset of `text` in the file (a line start).
+    offset: usize,
+    /// 0-based line of the file where `text` starts.
+    line: usize,
+}
+
+/// Lines of context kept around the labels (miette shows one).
+const EXCERPT_CONTEXT: usize = 3;
+
+fn excerpt(sources: &Sources, id: crate::span::SourceId, labels: &[&Label]) -> Excerpt {
     let s = sources.get(id);
-    NamedSource::new(&s.name, s.text().to_string())
+    let text = s.text();
+    let lo = labels.iter().map(|l| l.span.start as usize).min().unwrap_or(0).min(text.len());
+    let hi = labels.iter().map(|l| l.span.end as usize).max().unwrap_or(0).clamp(lo, text.len());
+    let bytes = text.as_bytes();
+    let mut start = lo;
+    for _ in 0..=EXCERPT_CONTEXT {
+        start = bytes[..start].iter().rposition(|&b| b == b'\n').unwrap_or(0);
+    }
+    if start > 0 {
+        start += 1;
+    }
+    let mut end = hi;
+    for _ in 0..=EXCERPT_CONTEXT {
+        end = bytes[end.min(bytes.len())..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| end + i + 1);
+    }
+    let line = bytes[..start].iter().filter(|&&b| b == b'\n').count();
+    Excerpt { name: s.name.clone(), text: text[start..end].to_string(), offset: start, line }
+}
+
+impl SourceCode for Excerpt {
+    fn read_span<'a>(&'a self, span: &SourceSpan, before: usize, after: usize) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let local = span.offset().checked_sub(self.offset).ok_or(MietteError::OutOfBounds)?;
+        let c = self.text.as_str().read_span(&SourceSpan::new(local.into(), span.len()), before, after)?;
+        let span = SourceSpan::new((c.span().offset() + self.offset).into(), c.span().len());
+        Ok(Box::new(MietteSpanContents::new_named(self.name.clone(), c.data(), span, c.line() + self.line, c.column(), c.line_count())))
+    }
 }
 
 fn labeled(l: &Label) -> LabeledSpan {
@@ -250,5 +290,61 @@ impl miette::Diagnostic for Rendered {
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
         if self.related.is_empty() { None } else { Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic))) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rendering from the excerpt shows what rendering from the whole file showed.
+    #[test]
+    fn excerpt_renders_like_the_whole_file() {
+        let text: String = (1..=200).map(|i| format!("line {i} <x a=\"{i}\"/>\n")).collect();
+        for (line, no_newline) in [(1, false), (2, false), (150, false), (200, false), (200, true)] {
+            let text = if no_newline { text.trim_end().to_string() } else { text.clone() };
+            let mut sources = Sources::new();
+            let id = sources.add("a.xml", text.clone());
+            let at = text.find(&format!("line {line} ")).unwrap();
+            let d = Diagnostic::error("xml::syntax", "bad").label(Span::new(id, at + 5, at + 8), "here");
+            let got = d.render(&sources, false);
+            let whole = Rendered { source: None, ..Rendered::new(&d, &sources) };
+            struct Whole(Rendered, miette::NamedSource<String>);
+            impl fmt::Debug for Whole {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    self.0.fmt(f)
+                }
+            }
+            impl fmt::Display for Whole {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    fmt::Display::fmt(&self.0, f)
+                }
+            }
+            impl std::error::Error for Whole {}
+            impl miette::Diagnostic for Whole {
+                fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+                    self.0.code()
+                }
+                fn severity(&self) -> Option<miette::Severity> {
+                    self.0.severity()
+                }
+                fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+                    Some(&self.1)
+                }
+                fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+                    self.0.labels()
+                }
+            }
+            let whole = Whole(whole, miette::NamedSource::new("a.xml", text.clone()));
+            let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+                .with_width(100)
+                .with_links(false)
+                .with_urls(false)
+                .tab_width(4);
+            let mut want = String::new();
+            handler.render_report(&mut want, &whole).unwrap();
+            assert_eq!(got, want, "line {line}");
+            assert!(got.contains(&format!("[a.xml:{line}:6]")), "{got}");
+        }
     }
 }

@@ -146,6 +146,9 @@ impl<'a, 'o> Expander<'a, 'o> {
 
     /// Record an anchor at `at`: the current line (for literal text) or the start of `span`.
     fn anchor(&mut self, at: usize, kind: AnchorKind, span: Option<Span>) {
+        if self.trace.is_none() {
+            return;
+        }
         let line = span.map(|s| self.line_of(s.source, s.start as usize));
         if let Some(t) = self.trace.as_mut()
             && let Some(source) = span.map(|s| s.source).or(t.source)
