@@ -99,9 +99,9 @@ fn load_dir(loaded: &mut Loaded, layer: usize, dir: &Path) -> Result<(), LoadErr
         }
         // Not following links lets walkdir use the directory entries' types instead of a
         // stat per file; a link is followed below only when it is one. Entries are sorted
-        // once, by path components (what walkdir's per-directory sort would give, without
+        // once, by path components (what walkdir's per-directory sort gives, without
         // re-parsing the paths at every comparison).
-        let mut found: Vec<(String, PathBuf)> = Vec::new();
+        let mut found: Vec<(Vec<u8>, String, PathBuf)> = Vec::new();
         for entry in WalkDir::new(&base) {
             let entry = entry.map_err(|e| {
                 let path = e.path().map(|p| p.display().to_string()).unwrap_or_else(|| base.display().to_string());
@@ -112,10 +112,13 @@ fn load_dir(loaded: &mut Loaded, layer: usize, dir: &Path) -> Result<(), LoadErr
                 continue;
             }
             let rel = entry.path().strip_prefix(dir).expect("walkdir stays under its root");
-            found.push((rel.to_string_lossy().replace('\\', "/"), entry.into_path()));
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            // `/` sorts before every other byte: a directory's files by name, then deeper ones.
+            let key = rel.bytes().map(|b| if b == b'/' { 0 } else { b }).collect();
+            found.push((key, rel, entry.into_path()));
         }
-        found.sort_unstable_by(|a, b| a.0.split('/').cmp(b.0.split('/')));
-        for (rel, path) in found {
+        found.sort_unstable();
+        for (_, rel, path) in found {
             let Some(kind) = classify(&rel) else { continue };
             let name = path.display().to_string();
             let source = if matches!(kind, FileKind::Node { .. }) {

@@ -98,7 +98,9 @@ pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) -> Opt
 /// Can `c` stand unquoted in a shell word? (`$`, `{`, `}` and `~` are left to the shell, as
 /// Rocks left them; template markers stand for values checked when they are substituted.)
 pub fn is_plain(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "/._-+:,@%=$~{}".contains(c) || crate::emit::template::is_marker(c)
+    c.is_ascii_alphanumeric()
+        || matches!(c, '/' | '.' | '_' | '-' | '+' | ':' | ',' | '@' | '%' | '=' | '$' | '~' | '{' | '}')
+        || crate::emit::template::is_marker(c)
 }
 
 /// A path as one shell word: unchanged when every character is plain, else single-quoted.
