@@ -44,11 +44,11 @@ fn corpus_attrs_text() -> String {
 
 /// `--rocks7 --eval-as-text`, as the CLI sets them.
 fn rocks7_opts() -> KickstartOptions<'static> {
-    KickstartOptions { rcs: true, post_log: true, var_rocks_copy: true, eval: None, eval_as_text: true }
+    KickstartOptions { rcs: true, post_log: true, var_rocks_copy: true, eval: None, eval_as_text: true, origins: None }
 }
 
 fn builtin_opts() -> KickstartOptions<'static> {
-    KickstartOptions { rcs: false, post_log: false, var_rocks_copy: false, eval: None, eval_as_text: false }
+    KickstartOptions::default()
 }
 
 fn open(layers: &[Layer]) -> Framework {
@@ -59,7 +59,7 @@ fn compile(fw: &Framework, given: &Attrs, opts: &KickstartOptions<'_>) -> String
     let attrs = rocks_compile::effective_attrs(fw, APPLIANCE, given);
     let (ks, diags) = rocks_compile::kickstart(fw, APPLIANCE, &attrs, opts);
     match ks {
-        Some(ks) => ks.render(),
+        Some(ks) => ks.render().expect("the kickstart renders"),
         None => panic!("kickstart failed: {diags:?}"),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::attrs::Attrs;
+use crate::attrs::{Attrs, Origins};
 use crate::diag::Diagnostic;
 use crate::emit::kickstart::{self, KickstartOptions};
 use crate::emit::template::{Instance, Template};
@@ -17,6 +17,9 @@ pub struct HostJob {
     pub host: String,
     pub appliance: String,
     pub attrs: Attrs,
+    /// Where attribute values came from, named in messages (may be empty; see
+    /// [`crate::attrs::Origins`]).
+    pub origins: Origins,
 }
 
 /// The kickstart of one host, or `None` with error diagnostics.
@@ -54,37 +57,72 @@ pub fn kickstarts_with<F>(fw: &Framework, jobs: &[HostJob], opts: &KickstartOpti
 where
     F: Fn(usize, Compiled) + Sync,
 {
-    let names = fw.cond_names();
-    // Group hosts by what their conditions can see.
-    let mut groups: HashMap<(&str, Vec<Option<&str>>), usize> = HashMap::new();
-    let mut group_of = Vec::with_capacity(jobs.len());
-    let mut leaders: Vec<usize> = Vec::new();
-    for (i, j) in jobs.iter().enumerate() {
-        // The root node is part of the key: a caller may give hosts of one appliance other roots.
-        let root = j.attrs.get("root").map(String::as_str);
-        let key = (j.appliance.as_str(), std::iter::once(root).chain(names.iter().map(|n| j.attrs.get(n).map(String::as_str))).collect());
-        let g = *groups.entry(key).or_insert_with(|| {
-            leaders.push(i);
-            leaders.len() - 1
-        });
-        group_of.push(g);
-    }
-    // One symbolic kickstart per group.
-    let templates: Vec<GroupTemplate> = leaders.iter().map(|&i| group_template(fw, &jobs[i], opts)).collect();
-    let unshared = group_of.iter().filter(|&&g| matches!(&templates[g], Err(d) if d.is_empty())).count();
+    let shared = Shared::prepare(fw, jobs, opts);
     let threads = threads.clamp(1, 64).min(jobs.len().max(1));
     let chunk = jobs.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
-        for (n, (js, gs)) in jobs.chunks(chunk).zip(group_of.chunks(chunk)).enumerate() {
-            let (templates, sink) = (&templates, &sink);
+        for (n, js) in jobs.chunks(chunk).enumerate() {
+            let (shared, sink) = (&shared, &sink);
             s.spawn(move || {
-                for (k, (j, &g)) in js.iter().zip(gs).enumerate() {
-                    sink(n * chunk + k, one(fw, j, &templates[g], opts));
+                for (k, j) in js.iter().enumerate() {
+                    let i = n * chunk + k;
+                    sink(i, shared.compile(fw, i, j, opts));
                 }
             });
         }
     });
-    Stats { hosts: jobs.len(), groups: leaders.len(), unshared }
+    shared.stats()
+}
+
+/// The work a batch of hosts shares, done once: which group each host is in and each group's
+/// symbolic kickstart. [`Shared::compile`] then gives any host's kickstart by substitution
+/// alone, so a resident responder can keep this and answer each request in microseconds.
+#[derive(Debug)]
+pub struct Shared {
+    /// Per job: its group.
+    group_of: Vec<usize>,
+    /// Per group.
+    templates: Vec<GroupTemplate>,
+}
+
+impl Shared {
+    /// Group `jobs` by what their conditions can see and compile one symbolic kickstart per
+    /// group.
+    pub fn prepare(fw: &Framework, jobs: &[HostJob], opts: &KickstartOptions<'_>) -> Shared {
+        let names = fw.cond_names();
+        let mut groups: HashMap<(&str, Vec<Option<&str>>), usize> = HashMap::new();
+        let mut group_of = Vec::with_capacity(jobs.len());
+        let mut leaders: Vec<usize> = Vec::new();
+        for (i, j) in jobs.iter().enumerate() {
+            // The root node is part of the key: a caller may give hosts of one appliance other roots.
+            let root = j.attrs.get("root").map(String::as_str);
+            let key =
+                (j.appliance.as_str(), std::iter::once(root).chain(names.iter().map(|n| j.attrs.get(n).map(String::as_str))).collect());
+            let g = *groups.entry(key).or_insert_with(|| {
+                leaders.push(i);
+                leaders.len() - 1
+            });
+            group_of.push(g);
+        }
+        let templates = leaders.iter().map(|&i| group_template(fw, &jobs[i], opts)).collect();
+        Shared { group_of, templates }
+    }
+
+    /// The kickstart of job number `i` (`job` is that job, as given to [`Shared::prepare`]).
+    pub fn compile(&self, fw: &Framework, i: usize, job: &HostJob, opts: &KickstartOptions<'_>) -> Compiled {
+        one(fw, job, &self.templates[self.group_of[i]], opts)
+    }
+
+    /// The errors of the groups that cannot compile (each group's once).
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.templates.iter().filter_map(|t| t.as_ref().err()).flatten().filter(|d| d.is_error())
+    }
+
+    /// How much work is shared.
+    pub fn stats(&self) -> Stats {
+        let unshared = self.group_of.iter().filter(|&&g| matches!(&self.templates[g], Err(d) if d.is_empty())).count();
+        Stats { hosts: self.group_of.len(), groups: self.templates.len(), unshared }
+    }
 }
 
 /// What one group of hosts shares: see [`group_template`].
@@ -103,13 +141,16 @@ fn group_template(fw: &Framework, job: &HostJob, opts: &KickstartOptions<'_>) ->
     if crate::diag::has_errors(&diags) {
         return Err(diags);
     }
-    Ok((Template { text: ks.render(), uses }, diags))
+    let text = ks.render().map_err(|e| vec![render_failed(&e)])?;
+    Ok((Template { text, uses }, diags))
 }
 
 fn one(fw: &Framework, job: &HostJob, t: &GroupTemplate, opts: &KickstartOptions<'_>) -> Compiled {
     let alone = || {
-        let (ks, diags) = crate::kickstart(fw, &job.appliance, &job.attrs, opts);
-        Compiled { host: job.host.clone(), text: ks.map(|k| k.render()), diags }
+        let opts = KickstartOptions { origins: Some(&job.origins), ..*opts };
+        let (ks, mut diags) = crate::kickstart(fw, &job.appliance, &job.attrs, &opts);
+        let text = ks.and_then(|k| k.render().map_err(|e| diags.push(render_failed(&e))).ok());
+        Compiled { host: job.host.clone(), text, diags }
     };
     match t {
         Ok((t, group)) => match t.instantiate(&job.attrs) {
@@ -122,4 +163,13 @@ fn one(fw: &Framework, job: &HostJob, t: &GroupTemplate, opts: &KickstartOptions
         Err(errors) if !errors.is_empty() => Compiled { host: job.host.clone(), text: None, diags: errors.clone() },
         Err(_) => alone(),
     }
+}
+
+/// The code of a kickstart the built-in template failed to render: a bug in rocks-compile,
+/// never caused by input, so no golden case shows it.
+const RENDER_FAILED: &str = "internal::render";
+
+fn render_failed(e: &minijinja::Error) -> Diagnostic {
+    Diagnostic::error(RENDER_FAILED, format!("internal error rendering the kickstart template: {e}"))
+        .help("this is a bug in rocks-compile; please report it with the command line and framework")
 }

@@ -13,12 +13,9 @@ use crate::cond::Cond;
 use crate::diag::{self, Diagnostic};
 use crate::graph::Framework;
 use crate::span::Span;
-use crate::syntax::{ItemKind, Seg, Text};
+use crate::syntax::visit::walk_item;
+use crate::syntax::{AttrText, Visitor};
 use crate::xml::Piece;
-
-/// Attributes every host has without anyone defining them.
-pub const BUILTIN_ATTRS: &[&str] =
-    &["appliance", "arch", "distribution", "graph", "hostaddr", "hostname", "ksmac", "membership", "os", "rack", "rank", "root"];
 
 /// What `check` found.
 #[derive(Debug, Clone, Default)]
@@ -48,22 +45,14 @@ pub fn check(fw: &Framework, build_diags: Vec<Diagnostic>, extra: &Attrs) -> Rep
     for name in &names {
         let Some((files, d)) = fw.node(name) else { continue };
         r.diagnostics.extend(d.iter().cloned());
-        for pf in files {
-            for item in &pf.file.items {
-                cond_names(&item.cond, item.span, &mut used);
-                match &item.kind {
-                    ItemKind::Package { name, .. } => text_names(name, &mut used),
-                    ItemKind::Command { text, .. } => text_names(text, &mut used),
-                    ItemKind::Pre(s) | ItemKind::Post(s) => text_names(&s.body, &mut used),
-                    ItemKind::Boot { body, .. } | ItemKind::Debug { body } => text_names(body, &mut used),
-                }
-            }
+        for item in files.iter().flat_map(|pf| &pf.file.items) {
+            walk_item(&mut Used(&mut used), item);
         }
     }
     r.node_files = fw.node_file_count();
     r.graph_edges = fw.edge_decls.len();
     for e in &fw.edge_decls {
-        cond_names(&e.cond, e.span, &mut used);
+        Used(&mut used).cond(&e.cond, e.span);
         if !fw.has_node(&e.to.name) {
             r.diagnostics.push(crate::resolve::missing_node(fw, e));
         }
@@ -97,38 +86,32 @@ pub fn check(fw: &Framework, build_diags: Vec<Diagnostic>, extra: &Attrs) -> Rep
         r.unreachable = names.iter().filter(|n| !seen.contains(*n)).cloned().collect();
     }
     r.roots = roots.into_iter().collect();
-    let defined = |n: &str| BUILTIN_ATTRS.contains(&n) || fw.defaults.contains_key(n) || extra.contains_key(n);
+    let defined = |n: &str| crate::attrs::is_builtin(n) || fw.defaults.contains_key(n) || extra.contains_key(n);
     r.undefined = used.into_iter().filter(|(n, _)| !defined(n)).collect();
     diag::sort(&mut r.diagnostics);
     r
 }
 
-fn cond_names(c: &Cond, span: Span, used: &mut BTreeMap<String, Span>) {
-    for n in c.names() {
-        used.entry(n).or_insert(span);
-    }
-}
+/// Collects every attribute name a node item reads (conditions, `&name;` in text and in
+/// attribute values), with the first place it is used.
+struct Used<'a>(&'a mut BTreeMap<String, Span>);
 
-fn text_names(t: &Text, used: &mut BTreeMap<String, Span>) {
-    for seg in t {
-        match seg {
-            Seg::Entity { name, span } => {
-                used.entry(name.clone()).or_insert(*span);
+impl Visitor for Used<'_> {
+    fn cond(&mut self, c: &Cond, span: Span) {
+        for n in c.names() {
+            self.0.entry(n).or_insert(span);
+        }
+    }
+
+    fn entity(&mut self, name: &str, span: Span) {
+        self.0.entry(name.to_string()).or_insert(span);
+    }
+
+    fn attr(&mut self, a: &AttrText) {
+        for p in &a.pieces {
+            if let Piece::Entity(n) = p {
+                self.0.entry(n.clone()).or_insert(a.span);
             }
-            Seg::File(f) => {
-                for a in [Some(&f.name), f.perms.as_ref(), f.owner.as_ref(), f.expr.as_ref(), f.src.as_ref()].into_iter().flatten() {
-                    for p in &a.pieces {
-                        if let Piece::Entity(n) = p {
-                            used.entry(n.clone()).or_insert(a.span);
-                        }
-                    }
-                }
-                if let Some(b) = &f.body {
-                    text_names(b, used);
-                }
-            }
-            Seg::Eval(e) => text_names(&e.body, used),
-            _ => {}
         }
     }
 }

@@ -96,6 +96,46 @@ impl HostFacts {
         }
     }
 
+    /// The host as the database lists it (one row of `host_view`, with its primary
+    /// interface), for code that needs the whole host.
+    pub fn from_row(h: &crate::facts::Host) -> HostFacts {
+        let iface = (h.ip.is_some() || h.mac.is_some())
+            .then(|| Iface::primary(h.device.as_deref().unwrap_or(""), h.mac.clone(), h.ip.clone(), h.network.as_deref()));
+        HostFacts {
+            rack: h.rack,
+            rank: h.rank,
+            cpus: h.cpus,
+            arch: h.arch.clone(),
+            os: h.os.clone(),
+            distribution: h.distribution.clone(),
+            boot: h.boot,
+            install_action: h.install_action.clone(),
+            run_action: h.run_action.clone(),
+            interfaces: iface.into_iter().collect(),
+            ..HostFacts::new(h.name.clone(), h.appliance.clone())
+        }
+    }
+
+    /// The host's own built-in attributes (see [`crate::attrs::HOST_BUILTIN`]); `app` is its
+    /// appliance (for `graph` and `root`).
+    pub fn builtins<'a>(&'a self, app: Option<&'a Appliance>) -> crate::attrs::HostBuiltins<'a> {
+        let primary = self.primary();
+        crate::attrs::HostBuiltins {
+            hostname: &self.name,
+            rack: self.rack,
+            rank: self.rank,
+            appliance: &self.appliance,
+            arch: &self.arch,
+            os: &self.os,
+            distribution: &self.distribution,
+            cpus: self.cpus,
+            graph: app.map(|a| a.graph.as_str()),
+            root: app.map(|a| a.root.as_str()),
+            hostaddr: primary.and_then(|i| i.ip.as_deref()),
+            ksmac: primary.and_then(|i| i.mac.as_deref()),
+        }
+    }
+
     /// The primary interface, else the first one.
     pub fn primary(&self) -> Option<&Iface> {
         self.interfaces.iter().find(|i| i.primary).or_else(|| self.interfaces.first())

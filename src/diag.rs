@@ -154,6 +154,10 @@ pub fn sort(diags: &mut [Diagnostic]) {
     });
 }
 
+/// Labels further along their line than this are not drawn under the source (see
+/// [`Rendered::new`]).
+const MAX_COLUMN: usize = 10_000;
+
 /// The miette view of a [`Diagnostic`]: labels in the first label's file are drawn in place,
 /// labels in other files become related reports of their own.
 #[derive(Debug)]
@@ -178,8 +182,19 @@ impl Rendered {
             h.push_str("note: ");
             h.push_str(n);
         }
+        // miette pads a label to its column with a format width, which may not exceed
+        // u16::MAX: a label far along a very long line is given as text instead.
+        let (drawn, far): (Vec<&Label>, Vec<&Label>) =
+            d.labels.iter().partition(|l| sources.line_col(l.span.source, l.span.end as usize).1 < MAX_COLUMN);
+        for l in far {
+            let h = help.get_or_insert_with(String::new);
+            if !h.is_empty() {
+                h.push('\n');
+            }
+            h.push_str(&format!("at {}: {}", sources.location(l.span), l.message));
+        }
         let mut groups: Vec<(crate::span::SourceId, Vec<&Label>)> = Vec::new();
-        for l in &d.labels {
+        for l in drawn {
             match groups.iter_mut().find(|(s, _)| *s == l.span.source) {
                 Some((_, v)) => v.push(l),
                 None => groups.push((l.span.source, vec![l])),
@@ -187,7 +202,7 @@ impl Rendered {
         }
         let mut groups = groups.into_iter();
         let (source, labels) = match groups.next() {
-            Some((id, ls)) => (Some(excerpt(sources, id, &ls)), ls.iter().map(|l| labeled(l)).collect()),
+            Some((id, ls)) => (Some(excerpt(sources, id, &ls)), ls.iter().map(|l| labeled(l, sources)).collect()),
             None => (None, Vec::new()),
         };
         let related = groups
@@ -197,7 +212,7 @@ impl Rendered {
                 message: format!("see also `{}`", sources.name(id)),
                 help: None,
                 source: Some(excerpt(sources, id, &ls)),
-                labels: ls.iter().map(|l| labeled(l)).collect(),
+                labels: ls.iter().map(|l| labeled(l, sources)).collect(),
                 related: Vec::new(),
             })
             .collect();
@@ -238,7 +253,8 @@ fn excerpt(sources: &Sources, id: crate::span::SourceId, labels: &[&Label]) -> E
         end = bytes[end.min(bytes.len())..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| end + i + 1);
     }
     let line = bytes[..start].iter().filter(|&&b| b == b'\n').count();
-    Excerpt { name: s.name.clone(), text: text[start..end].to_string(), offset: start, line }
+    // Offsets and text as the report shows them (see [`visible`]).
+    Excerpt { name: s.name.clone(), text: visible(&text[start..end]).into_owned(), offset: visible_offset(text, start), line }
 }
 
 impl SourceCode for Excerpt {
@@ -250,8 +266,38 @@ impl SourceCode for Excerpt {
     }
 }
 
-fn labeled(l: &Label) -> LabeledSpan {
-    let span = SourceSpan::new((l.span.start as usize).into(), l.span.len());
+/// The text as shown in a report: control characters a terminal would act on (other than
+/// tab and line breaks) become their visible Unicode pictures (`NUL` -> `␀`).
+fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.bytes().any(is_hidden) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c {
+            c if c.is_ascii() && is_hidden(c as u8) => char::from_u32(0x2400 + if c == '\x7f' { 0x21 } else { c as u32 }).unwrap_or('?'),
+            c => c,
+        })
+        .collect::<String>()
+        .into()
+}
+
+fn is_hidden(b: u8) -> bool {
+    (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f
+}
+
+/// A byte offset of the text as a byte offset of [`visible`]'s text: every hidden byte before
+/// it became a three-byte picture.
+fn visible_offset(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    offset + 2 * text.as_bytes()[..offset].iter().filter(|&&b| is_hidden(b)).count()
+}
+
+/// The miette label of `l`, kept inside its source's text (a span past the end would make
+/// miette fail to render the report).
+fn labeled(l: &Label, sources: &Sources) -> LabeledSpan {
+    let text = sources.get(l.span.source).text();
+    let start = visible_offset(text, l.span.start as usize);
+    let span = SourceSpan::new(start.into(), visible_offset(text, l.span.end as usize) - start);
     let text = if l.message.is_empty() { None } else { Some(l.message.clone()) };
     LabeledSpan::new_with_span(text, span)
 }

@@ -146,7 +146,7 @@ pub fn explain(fw: &Framework, ks: &Kickstart, attrs: &Attrs, sources: &BTreeMap
     }
     let mut lay = Layout { fw, ex: &mut ex, attrs };
     lay.lay_out(ks, prov);
-    let rendered = ks.render();
+    let rendered = ks.render().map_err(|e| format!("the kickstart does not render: {e}"))?;
     check_layout(&ex.lines, &rendered)?;
     let secrets: Vec<&str> =
         attrs.iter().filter(|(k, v)| !v.is_empty() && sources.get(*k).is_some_and(|s| s.secret)).map(|(_, v)| v.as_str()).collect();
@@ -373,7 +373,7 @@ fn path_to(fw: &Framework, reached: &BTreeMap<String, &EdgeDecl>, node: &str) ->
 }
 
 fn origin(fw: &Framework, source: crate::span::SourceId, line: u32, node: Option<&str>, what: &str) -> Origin {
-    let file = if (source.0 as usize) < fw.sources.len() { fw.sources.name(source).to_string() } else { "<generated>".to_string() };
+    let file = fw.sources.name(source).to_string();
     Origin { file, line, node: node.map(str::to_string), what: what.to_string() }
 }
 
@@ -383,5 +383,5 @@ fn template_origin(needle: &str, delta: i32) -> Origin {
 }
 
 fn line_of(fw: &Framework, source: crate::span::SourceId, offset: usize) -> u32 {
-    if (source.0 as usize) < fw.sources.len() { fw.sources.line_col(source, offset).0 as u32 } else { 0 }
+    fw.sources.line_col(source, offset).0 as u32
 }

@@ -40,7 +40,7 @@ pub struct Framework {
     /// Appliance name -> root node name, from `[appliances]` tables.
     pub appliances: BTreeMap<String, String>,
     /// `include/` files by name (later layers win).
-    pub includes: BTreeMap<String, String>,
+    pub includes: BTreeMap<String, SourceId>,
     cond_names: OnceLock<Vec<String>>,
 }
 
@@ -101,7 +101,7 @@ impl Framework {
                     read_attributes(&sources, f.source, &mut defaults, &mut appliances, &mut diags);
                 }
                 FileKind::Include { name } => {
-                    includes.insert(name.clone(), sources.get(f.source).text().to_string());
+                    includes.insert(name.clone(), f.source);
                 }
                 _ => {}
             }
@@ -163,17 +163,21 @@ impl Framework {
     /// sorted: hosts that agree on these get the same traversal and expansion.
     pub fn cond_names(&self) -> &[String] {
         self.cond_names.get_or_init(|| {
-            let mut names: BTreeSet<String> = self.edge_decls.iter().flat_map(|e| e.cond.names()).collect();
-            for n in self.nodes.keys() {
-                let Some((files, _)) = self.node(n) else { continue };
-                for pf in files {
-                    for item in &pf.file.items {
-                        names.extend(item.cond.names());
-                        item_file_conds(&item.kind, &mut names);
-                    }
+            /// Collects the names every condition reads.
+            struct CondNames(BTreeSet<String>);
+            impl syntax::Visitor for CondNames {
+                fn cond(&mut self, cond: &crate::cond::Cond, _: Span) {
+                    self.0.extend(cond.names());
                 }
             }
-            names.into_iter().collect()
+            let mut names = CondNames(self.edge_decls.iter().flat_map(|e| e.cond.names()).collect());
+            for n in self.nodes.keys() {
+                let Some((files, _)) = self.node(n) else { continue };
+                for item in files.iter().flat_map(|pf| &pf.file.items) {
+                    syntax::visit::walk_item(&mut names, item);
+                }
+            }
+            names.0.into_iter().collect()
         })
     }
 
@@ -269,28 +273,6 @@ impl Framework {
             Some(i) => name[i + 1..].to_string(),
             None => name.to_string(),
         }
-    }
-}
-
-fn item_file_conds(kind: &syntax::ItemKind, names: &mut BTreeSet<String>) {
-    fn text(t: &syntax::Text, names: &mut BTreeSet<String>) {
-        for s in t {
-            match s {
-                syntax::Seg::File(f) => {
-                    names.extend(f.cond.names());
-                    if let Some(b) = &f.body {
-                        text(b, names);
-                    }
-                }
-                syntax::Seg::Eval(e) => text(&e.body, names),
-                _ => {}
-            }
-        }
-    }
-    match kind {
-        syntax::ItemKind::Pre(s) | syntax::ItemKind::Post(s) => text(&s.body, names),
-        syntax::ItemKind::Boot { body, .. } => text(body, names),
-        _ => {}
     }
 }
 

@@ -3,6 +3,63 @@
 //! A compiler from NPACI Rocks-style node and graph XML (plus cluster facts) to the files
 //! that install and run a cluster, starting with Red Hat kickstart files.
 //!
+//! ## Library
+//!
+//! The supported API is this page: open a framework ([`open`]) or a cluster database
+//! ([`open_database`]), compile one appliance ([`compile_appliance`]), one database host
+//! ([`compile_host`]) or many ([`compile_hosts`]), plan a whole build ([`plan_build`]),
+//! turn a [`Kickstart`] into text ([`render`]) and [`Diagnostic`]s into rustc-style reports
+//! ([`render_diagnostics`]). The stage modules below are public only so the command line,
+//! the tests and the benchmarks share their code; they are hidden and may change.
+//!
+//! Compile the built-in framework's `compute` kickstart with one attribute of the site:
+//!
+//! ```
+//! use rocks_compile::{Attrs, KickstartOptions, Layer};
+//!
+//! let (fw, diags) = rocks_compile::open(&[Layer::Embedded], "default")?;
+//! assert!(diags.is_empty(), "{}", rocks_compile::render_diagnostics(&diags, &fw.sources));
+//! let site = Attrs::from([("Kickstart_Timezone".to_string(), "Europe/Berlin".to_string())]);
+//! let (ks, diags) = rocks_compile::compile_appliance(&fw, "compute", &site, &KickstartOptions::default());
+//! let text = rocks_compile::render(&ks.expect("the built-in compute appliance compiles"))?;
+//! assert!(text.contains("timezone Europe/Berlin --utc"));
+//! # assert!(diags.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Bad input gives diagnostics with a stable code, never a panic:
+//!
+//! ```
+//! use rocks_compile::{Attrs, KickstartOptions, Layer};
+//!
+//! let (fw, _) = rocks_compile::open(&[Layer::Embedded], "default")?;
+//! let site = Attrs::from([("Kickstart_Timezone".to_string(), "UTC\n%post\nid\n%end".to_string())]);
+//! let (ks, diags) = rocks_compile::compile_appliance(&fw, "compute", &site, &KickstartOptions::default());
+//! assert!(ks.is_none());
+//! assert_eq!(diags[0].code, "entity::line-break");
+//! let report = rocks_compile::render_diagnostics(&diags, &fw.sources);
+//! assert!(report.contains("attribute `Kickstart_Timezone`"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A cluster database, one host, and a planned build (nothing is written):
+//!
+//! ```
+//! use rocks_compile::{Attrs, BuildOptions, BuildRequest, HostSpec, KickstartOptions, Layer};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let mut db = rocks_compile::open_database(dir.path().join("cluster.db"))?;
+//! let host = HostSpec { mac: Some("52:54:00:00:00:01".into()), ip: Some("10.1.255.254".into()), ..HostSpec::new("compute-0-0", "compute") };
+//! db.add_host(&host)?;
+//! let layers = [Layer::Embedded];
+//! let (text, _report) = rocks_compile::compile_host(&db, &layers, "compute-0-0", &Attrs::new(), &KickstartOptions::default())?;
+//! assert!(text.expect("compiles").contains("network"));
+//! let req = BuildRequest { layers: &layers, given: &Attrs::new(), kickstart: KickstartOptions::default(), options: BuildOptions::default(), threads: 1 };
+//! let built = rocks_compile::plan_build(&db, &req)?;
+//! assert!(built.plan.artifacts.iter().any(|a| a.path == "kickstart/compute-0-0.ks"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Steps
 //! 1. [`load`] reads framework directories (or the embedded default framework) into
 //!    [`span::Sources`]. *I/O.*
@@ -34,37 +91,85 @@
 //! - Parsing never stops at the first problem: every stage returns its value plus
 //!   [`diag::Diagnostic`]s with stable codes and spans.
 
-pub mod attrs;
-pub mod batch;
-pub mod build;
-pub mod check;
-pub mod cli;
-pub mod cluster;
-pub mod cond;
-pub mod diag;
-pub mod dot;
-pub mod emit;
-pub mod explain;
-pub mod facts;
-pub mod generation;
-pub mod graph;
-pub mod hostlist;
-pub mod load;
-pub mod plan;
-pub mod render;
-pub mod resolve;
-pub mod span;
-pub mod syntax;
-pub mod write;
-pub mod xml;
+#![warn(missing_docs)]
 
-use attrs::Attrs;
-use diag::Diagnostic;
-use emit::kickstart::{Kickstart, KickstartOptions};
-use graph::Framework;
+// The stages. They are public so that the command-line front end (`src/cli`), the tests and
+// the benchmarks share one code path with the library, but they are internal: hidden from the
+// documentation, with no stability promise. The supported API is the facade above.
+/// Declares the hidden stage modules.
+macro_rules! internal {
+    ($($m:ident),* $(,)?) => { $( #[doc(hidden)] pub mod $m; )* };
+}
+
+internal!(
+    attrs, batch, build, check, cli, cluster, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, load, plan, render,
+    resolve, serve, span, syntax, write, xml
+);
+
+pub use attrs::Attrs;
+pub use build::{BuildError, BuildRequest, Built, KickstartError, KickstartReport, host_kickstarts as compile_hosts};
+pub use diag::{Diagnostic, Severity};
+pub use emit::kickstart::{EvalRunner, Kickstart, KickstartOptions};
+pub use facts::{Db, FactsError, HostSpec};
+pub use graph::Framework;
+pub use load::{Layer, LoadError};
+pub use plan::{Artifact, BuildOptions, Kind, Plan};
+pub use span::Sources;
+
+/// Open the cluster database at `path`. A new one is created with the default network,
+/// appliances and boot actions (like `rocks-compile init`).
+pub fn open_database(path: impl AsRef<std::path::Path>) -> Result<Db, FactsError> {
+    if path.as_ref().exists() { Db::open(path) } else { Db::init(path, &Attrs::new()) }
+}
+
+/// Compile the kickstart of `appliance` with the caller's attributes `given` (over the
+/// framework's defaults and the appliance's built-ins). `None` when an error diagnostic was
+/// produced; render the diagnostics against [`Framework::sources`].
+pub fn compile_appliance(
+    fw: &Framework,
+    appliance: &str,
+    given: &Attrs,
+    opts: &KickstartOptions<'_>,
+) -> (Option<Kickstart>, Vec<Diagnostic>) {
+    kickstart(fw, appliance, &effective_attrs(fw, appliance, given), opts)
+}
+
+/// Compile the kickstart of database host `host` with `layers` (its appliance's graph),
+/// `given` winning over the database. The text is `None` when the host did not compile;
+/// the report holds the framework and every diagnostic.
+pub fn compile_host(
+    db: &Db,
+    layers: &[Layer],
+    host: &str,
+    given: &Attrs,
+    opts: &KickstartOptions<'_>,
+) -> Result<(Option<String>, KickstartReport), KickstartError> {
+    let text = std::sync::Mutex::new(None);
+    let report = build::host_kickstarts(db, &[host.to_string()], layers, given, opts, 1, |_, t| {
+        *text.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(t);
+    })?;
+    Ok((text.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner), report))
+}
+
+/// Plan a whole build: every file of the cluster's tree as data ([`Plan`]); nothing is
+/// written. Refused facts come back as [`BuildError::Model`].
+pub fn plan_build(db: &Db, req: &BuildRequest<'_>) -> Result<Built, BuildError> {
+    build::plan(db, req, &build::Quiet)
+}
+
+/// The text of a compiled kickstart. An error means the built-in template and the
+/// [`Kickstart`] disagree: a bug in rocks-compile, returned instead of panicking.
+pub fn render(ks: &Kickstart) -> Result<String, minijinja::Error> {
+    ks.render()
+}
+
+/// Diagnostics as rustc-style text (no colour), each pointing into `sources`.
+pub fn render_diagnostics(diags: &[Diagnostic], sources: &Sources) -> String {
+    diags.iter().map(|d| d.render(sources, false)).collect()
+}
 
 /// Read `layers` and build the framework for `graph`.
-pub fn open(layers: &[load::Layer], graph: &str) -> Result<(Framework, Vec<Diagnostic>), load::LoadError> {
+pub fn open(layers: &[Layer], graph: &str) -> Result<(Framework, Vec<Diagnostic>), load::LoadError> {
     let loaded = load::load(layers)?;
     Ok(Framework::build(loaded, graph))
 }
@@ -74,18 +179,12 @@ pub fn open(layers: &[load::Layer], graph: &str) -> Result<(Framework, Vec<Diagn
 pub fn effective_attrs(fw: &Framework, appliance: &str, given: &Attrs) -> Attrs {
     let mut a = fw.defaults.clone();
     a.insert("appliance".into(), appliance.to_string());
-    a.insert("membership".into(), capitalised(appliance));
+    a.insert("membership".into(), attrs::capitalised(appliance));
     a.insert("graph".into(), fw.graph.clone());
     a.insert("root".into(), fw.root_of(appliance));
     a.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
     rocks_derived(&mut a);
     a
-}
-
-/// Rocks' membership name of an appliance: `compute` -> `Compute`.
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 /// Attributes Rocks derived from `rocks_version` / `rocks_release` when a host had them:

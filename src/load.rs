@@ -57,8 +57,34 @@ pub struct Loaded {
 pub enum LoadError {
     #[error("cannot read framework directory `{path}`: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error("framework directory `{0}` does not exist")]
+    Missing(String),
+    #[error("framework path `{0}` is a file, not a directory")]
+    NotADirectory(String),
     #[error("`{0}` is not a framework directory: it has neither `nodes/` nor `graphs/`")]
     NotFramework(String),
+}
+
+impl LoadError {
+    /// The stable code, e.g. `load::missing-framework`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoadError::Io { .. } => "load::io",
+            LoadError::Missing(_) => "load::missing-framework",
+            LoadError::NotADirectory(_) => "load::not-a-directory",
+            LoadError::NotFramework(_) => "load::not-framework",
+        }
+    }
+
+    /// How to fix it, in one sentence.
+    pub fn help(&self) -> &'static str {
+        match self {
+            LoadError::Io { .. } => "check that the framework's files are readable",
+            LoadError::Missing(_) => "check the path given to `--framework`, or leave the flag out to use the built-in framework",
+            LoadError::NotADirectory(_) => "`--framework` names a directory holding `nodes/` and `graphs/`, not a node file",
+            LoadError::NotFramework(_) => "a framework directory holds `nodes/*.xml` and `graphs/<graph>/*.xml`",
+        }
+    }
 }
 
 /// Read the given layers, lowest first.
@@ -84,10 +110,28 @@ pub fn load(layers: &[Layer]) -> Result<Loaded, LoadError> {
     Ok(loaded)
 }
 
+/// A framework held in memory as one layer named `name`: `(path, text)` pairs with paths
+/// relative to the framework directory (`nodes/base.xml`, `graphs/default/a.xml`,
+/// `include/x`). Other paths are ignored, as [`load`] ignores other files.
+pub fn from_memory(name: &str, files: &[(String, String)]) -> Loaded {
+    let mut loaded = Loaded { layers: vec![name.to_string()], ..Loaded::default() };
+    let mut files: Vec<&(String, String)> = files.iter().collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    for (rel, text) in files {
+        if let Some(kind) = classify(rel) {
+            let source = loaded.sources.add(rel.clone(), text.clone());
+            loaded.files.push(RawFile { layer: 0, kind, source });
+        }
+    }
+    loaded
+}
+
 fn load_dir(loaded: &mut Loaded, layer: usize, dir: &Path) -> Result<(), LoadError> {
-    let io = |e: std::io::Error| LoadError::Io { path: dir.display().to_string(), source: e };
+    if !dir.exists() {
+        return Err(LoadError::Missing(dir.display().to_string()));
+    }
     if !dir.is_dir() {
-        return Err(io(std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory")));
+        return Err(LoadError::NotADirectory(dir.display().to_string()));
     }
     if !dir.join("nodes").is_dir() && !dir.join("graphs").is_dir() {
         return Err(LoadError::NotFramework(dir.display().to_string()));

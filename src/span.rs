@@ -69,9 +69,26 @@ impl Source {
 }
 
 /// Every file that was read in one run, addressed by [`SourceId`].
-#[derive(Debug, Clone, Default)]
+///
+/// Text made while compiling (the output of an `<eval mode="xml">`) is a source too: it is
+/// added through a shared reference ([`Sources::add_generated`]), so spans into it render like
+/// spans into any file.
+#[derive(Debug, Default)]
 pub struct Sources {
     files: Vec<Source>,
+    /// Sources made while compiling; their ids start at [`GENERATED`].
+    generated: boxcar::Vec<Source>,
+    /// Serialises find-or-add in [`Sources::add_generated`].
+    adding: std::sync::Mutex<()>,
+}
+
+/// The first [`SourceId`] of a generated source.
+const GENERATED: u32 = 1 << 31;
+
+impl Clone for Sources {
+    fn clone(&self) -> Sources {
+        Sources { files: self.files.clone(), generated: self.generated.clone(), adding: std::sync::Mutex::new(()) }
+    }
 }
 
 impl Sources {
@@ -92,17 +109,29 @@ impl Sources {
         SourceId((self.files.len() - 1) as u32)
     }
 
-    /// How many files there are.
-    pub fn len(&self) -> usize {
-        self.files.len()
+    /// Text produced while compiling, named e.g. `<eval at nodes/base.xml:12>`. The same name
+    /// and text give the same id, so a long-running process does not grow with repeats.
+    pub fn add_generated(&self, name: String, text: String) -> SourceId {
+        let _guard = self.adding.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let found = self.generated.iter().find(|(_, s)| s.name == name && s.text() == text).map(|(i, _)| i);
+        let i = found.unwrap_or_else(|| {
+            let cell = std::sync::OnceLock::new();
+            let _ = cell.set(Ok(text));
+            self.generated.push(Source { name, path: None, text: cell })
+        });
+        SourceId(GENERATED + i as u32)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
+    /// The source with this id; an id no source has (which no parser makes) gives an empty
+    /// source named `<unknown>` rather than a panic.
     pub fn get(&self, id: SourceId) -> &Source {
-        &self.files[id.0 as usize]
+        static UNKNOWN: std::sync::LazyLock<Source> =
+            std::sync::LazyLock::new(|| Source { name: "<unknown>".to_string(), path: None, text: std::sync::OnceLock::new() });
+        let found = match id.0.checked_sub(GENERATED) {
+            Some(i) => self.generated.get(i as usize),
+            None => self.files.get(id.0 as usize),
+        };
+        found.unwrap_or(&UNKNOWN)
     }
 
     pub fn name(&self, id: SourceId) -> &str {

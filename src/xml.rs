@@ -3,6 +3,10 @@
 //! Entity references that are not predefined (`&hostname;`) are kept as [`XmlNode::Entity`]:
 //! Rocks node files use host attributes as undeclared entities, resolved per host later.
 //! Comments, processing instructions and the XML declaration are dropped.
+//!
+//! Stricter than Rocks where Rocks was unsafe: characters XML 1.0 forbids (NUL and the other
+//! C0 controls except tab, line feed and carriage return) are errors, and a DOCTYPE that
+//! declares entities or names an external file is an error (it is never expanded or fetched).
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -14,9 +18,31 @@ use crate::span::{SourceId, Span};
 pub fn parse(id: SourceId, text: &str) -> (Option<Element>, Vec<Diagnostic>) {
     // A UTF-8 byte-order mark (as some editors write) is not content.
     let offset = if text.starts_with('\u{FEFF}') { '\u{FEFF}'.len_utf8() } else { 0 };
-    let mut p = Parser { id, text: &text[offset..], offset, diags: Vec::new() };
+    let mut p = Parser { id, text: &text[offset..], offset, prefix: 0, len: text.len(), diags: Vec::new() };
+    p.forbidden_chars();
     let root = p.document();
     (root, p.diags)
+}
+
+/// Parse element content without a root (the output of `<eval mode="xml">` or an
+/// `<include mode="xml">` file) as the children of an element named `fragment`. Spans point
+/// into `text` itself.
+pub fn parse_fragment(id: SourceId, text: &str) -> (Option<Element>, Vec<Diagnostic>) {
+    const OPEN: &str = "<fragment>";
+    let wrapped = format!("{OPEN}{text}</fragment>");
+    let mut p = Parser { id, text: &wrapped, offset: 0, prefix: OPEN.len(), len: text.len(), diags: Vec::new() };
+    p.forbidden_chars();
+    let root = p.document();
+    (root, p.diags)
+}
+
+/// Deepest element nesting accepted. Rocks files nest a handful of levels; the limit keeps
+/// every later (recursive) stage far from the end of its stack.
+pub const MAX_DEPTH: usize = 256;
+
+/// May the character appear in an XML 1.0 document (the `Char` production)?
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// An element with its attributes and content, in document order.
@@ -115,6 +141,10 @@ struct Parser<'a> {
     text: &'a str,
     /// Where `text` starts in the file.
     offset: usize,
+    /// Bytes at the start of `text` that are not in the file (the wrapper of a fragment).
+    prefix: usize,
+    /// Length of the file: no span goes past it.
+    len: usize,
     diags: Vec<Diagnostic>,
 }
 
@@ -125,7 +155,51 @@ impl<'a> Parser<'a> {
 
     /// A span of the parsed text, as a position in the whole file (past any byte-order mark).
     fn at(&self, start: usize, end: usize) -> Span {
-        Span::new(self.id, start + self.offset, end + self.offset)
+        let pos = |p: usize| (p + self.offset).saturating_sub(self.prefix).min(self.len);
+        Span::new(self.id, pos(start), pos(end))
+    }
+
+    /// Report every run of characters XML 1.0 forbids (at most ten runs per file).
+    fn forbidden_chars(&mut self) {
+        const MAX: usize = 10;
+        let mut runs: Vec<(usize, usize, char)> = Vec::new();
+        for (i, c) in self.text.char_indices().filter(|&(_, c)| !is_xml_char(c)) {
+            match runs.last_mut() {
+                Some(run) if run.1 == i => run.1 = i + c.len_utf8(),
+                _ => runs.push((i, i + c.len_utf8(), c)),
+            }
+        }
+        let total = runs.len();
+        for &(start, end, c) in runs.iter().take(MAX) {
+            let what = if end - start > c.len_utf8() { "forbidden characters" } else { "forbidden character" };
+            let mut d = forbidden(c, self.at(start, end), what);
+            if total > MAX && start == runs[MAX - 1].0 {
+                d = d.note(format!("{} more runs of forbidden characters in this file are not shown", total - MAX));
+            }
+            self.diags.push(d);
+        }
+    }
+
+    /// A `<!DOCTYPE>` in the prolog: a plain one is ignored; one that declares entities (an
+    /// internal subset) or names an external file is an error. It is never expanded or fetched.
+    fn doctype(&mut self, start: usize, end: usize) {
+        let raw = &self.text[start..end];
+        let inner = raw.strip_prefix("<!DOCTYPE").or_else(|| raw.get(9..)).unwrap_or("");
+        let after_name = inner.trim_start().trim_start_matches(|c: char| !c.is_whitespace() && c != '[' && c != '>');
+        let rest = after_name.trim_start();
+        let at = start + (raw.len() - rest.len());
+        let what = if rest.starts_with("SYSTEM") || rest.starts_with("PUBLIC") {
+            "names an external file"
+        } else if rest.starts_with('[') {
+            "declares entities (an internal subset)"
+        } else {
+            return;
+        };
+        self.diags.push(
+            Diagnostic::error("xml::doctype", format!("a `<!DOCTYPE>` that {what} is not supported"))
+                .label(self.at(at, end.saturating_sub(1).max(at)), "never expanded or fetched")
+                .help("remove the DOCTYPE and use attributes instead: `&name;` reads the attribute `name`, set with `--attr name=VALUE`, in `graphs/<graph>/attributes.toml` or in the cluster database (`attr set`)"),
+        );
     }
 
     fn document(&mut self) -> Option<Element> {
@@ -167,6 +241,13 @@ impl<'a> Parser<'a> {
                     }
                     if is_empty {
                         self.close(el, &mut stack, &mut root);
+                    } else if stack.len() == MAX_DEPTH {
+                        self.diags.push(
+                            Diagnostic::error("xml::too-deep", format!("elements nest deeper than {MAX_DEPTH} levels"))
+                                .label(el.span, "this element is too deep")
+                                .help("node and graph files nest a few levels; is an end tag written as a start tag (`<post>` for `</post>`)?"),
+                        );
+                        return None;
                     } else {
                         stack.push(el);
                     }
@@ -194,7 +275,8 @@ impl<'a> Parser<'a> {
                     let Some(top) = stack.last_mut() else { continue };
                     if r.is_char_ref() {
                         match r.resolve_char_ref() {
-                            Ok(Some(c)) => push_text(&mut top.children, c.to_string(), span),
+                            Ok(Some(c)) if is_xml_char(c) => push_text(&mut top.children, c.to_string(), span),
+                            Ok(Some(c)) => self.diags.push(forbidden(c, span, "a reference to a forbidden character")),
                             _ => {
                                 self.diags.push(
                                     Diagnostic::error("xml::syntax", "malformed XML: invalid character reference")
@@ -211,7 +293,16 @@ impl<'a> Parser<'a> {
                         }
                     }
                 }
-                Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+                Event::DocType(_) if stack.is_empty() && root.is_none() => self.doctype(start as usize, end as usize),
+                Event::DocType(_) => {
+                    self.diags.push(
+                        Diagnostic::error("xml::syntax", "malformed XML: `<!DOCTYPE>` inside or after the root element")
+                            .label(span, "not allowed here")
+                            .help("to write a DOCTYPE into a file, put the text in `<![CDATA[ ... ]]>`"),
+                    );
+                    return None;
+                }
+                Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
                 Event::Eof => break,
             }
         }
@@ -341,7 +432,8 @@ impl<'a> Parser<'a> {
                 }
                 .and_then(char::from_u32);
                 match c {
-                    Some(c) => cur.push(c),
+                    Some(c) if is_xml_char(c) => cur.push(c),
+                    Some(c) => self.diags.push(forbidden(c, ref_span, "a reference to a forbidden character")),
                     None => {
                         self.diags.push(
                             Diagnostic::error("xml::syntax", "malformed XML: invalid character reference")
@@ -374,6 +466,13 @@ impl<'a> Parser<'a> {
         }
         Some(pieces)
     }
+}
+
+/// A character XML 1.0 forbids, raw or as a character reference.
+fn forbidden(c: char, span: Span, label: &str) -> Diagnostic {
+    Diagnostic::error("xml::forbidden-char", format!("character U+{:04X} is not allowed in XML", c as u32))
+        .label(span, label)
+        .help("XML 1.0 allows no control characters other than tab, line feed and carriage return; remove them (a binary or badly converted file?), or write the text in a `<file>` with `expr=` that produces it")
 }
 
 fn push_text(children: &mut Vec<XmlNode>, s: String, span: Span) {

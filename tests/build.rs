@@ -39,10 +39,16 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The bundled example cluster in a fresh database.
+/// The bundled example cluster in a fresh database, with a root password of its own (`build`
+/// refuses the framework's public default).
 fn example(dir: &Path) {
     run(dir, &["host", "import", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cluster.csv")]);
+    run(dir, &["attr", "set", "Kickstart_PrivateRootPassword", EXAMPLE_ROOT_HASH]);
 }
+
+/// SHA-512 crypt hash of `example-root`.
+const EXAMPLE_ROOT_HASH: &str =
+    "$6$rounds=5000$exampleexample$FYz6AwWaJzo6I4HdX0VVjzin7KY7J.YGedL4ZLVJWP.ZG4pPUKTEm8DifZPeRnCDKyJZBHy9AZr5FNdJjFe11.";
 
 /// Every regular file under `dir`: relative path -> bytes.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {

@@ -6,12 +6,12 @@
 //! which is proved by comparing [`Db::dump`](rocks_compile::facts::Db::dump) before and after.
 
 mod common;
-use common::validate;
+use common::{ok, text, validate};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
@@ -49,17 +49,6 @@ fn dump(db: &Path) -> String {
     rocks_compile::facts::Db::open(db).unwrap().dump().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Run `cmd`, which must succeed; its output.
-fn ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?} failed ({}):\n{}{}", out.status, text(&out.stdout), text(&out.stderr));
-    out
-}
-
 /// Run `cmd`, which must succeed; its standard output as text.
 fn stdout(cmd: &mut Command) -> String {
     text(&ok(cmd).stdout)
@@ -95,16 +84,17 @@ fn host(dir: &Path, name: &str) -> Value {
     hosts(dir, &[]).into_iter().find(|h| h["name"] == name).unwrap_or_else(|| panic!("no host `{name}`"))
 }
 
-/// `host add NAME --appliance A --rack R [--mac M] [--ip I]`.
+/// `host add NAME --appliance A --rack R [--mac M] (--ip I | --no-ip)`.
 fn add_host(dir: &Path, name: &str, appliance: &str, rack: u32, mac: Option<&str>, ip: Option<&str>) {
     let rack = rack.to_string();
     let mut c = run(dir, &["host", "add", name, "--appliance", appliance, "--rack", &rack]);
     if let Some(m) = mac {
         c.args(["--mac", m]);
     }
-    if let Some(i) = ip {
-        c.args(["--ip", i]);
-    }
+    match ip {
+        Some(i) => c.args(["--ip", i]),
+        None => c.arg("--no-ip"),
+    };
     ok(&mut c);
 }
 
@@ -739,12 +729,12 @@ fn rocks_compile_db_env_is_used_without_db() {
     assert_eq!(listed[0]["name"], "compute-0-0");
     assert!(dump(&env_db).contains("52:54:00:00:00:01"));
 
-    // --db wins over the environment.
+    // --db wins over the environment (and a reading command does not create it).
     let explicit = dir.path().join("explicit.db");
+    ok(bin().arg("--db").arg(&explicit).arg("init"));
     let mut c = with_env(&["host", "list", "--json"]);
     c.arg("--db").arg(&explicit);
     assert_eq!(json(&mut c), Value::Array(vec![]));
-    assert!(explicit.is_file());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ fn compute_matches_reference() {
     assert!(!rocks_compile::diag::has_errors(&diags), "{diags:?}");
     let given = parse_python_dict(&std::fs::read_to_string(refdir.join("compute.attrs.py")).unwrap()).unwrap();
     let attrs = rocks_compile::effective_attrs(&fw, "compute", &given);
-    let opts = KickstartOptions { rcs: true, post_log: true, var_rocks_copy: true, eval: None, eval_as_text: true };
+    let opts = KickstartOptions { rcs: true, post_log: true, var_rocks_copy: true, eval: None, eval_as_text: true, origins: None };
     let (ks, diags) = rocks_compile::kickstart(&fw, "compute", &attrs, &opts);
     let ks = ks.unwrap_or_else(|| panic!("{diags:?}"));
 

@@ -23,9 +23,9 @@ fn explained(fw: &Framework, appliance: &str, given: &Attrs, opts: &KickstartOpt
     let plain = plain.unwrap_or_else(|| panic!("{appliance}: {diags:?}"));
     let (profile, _) = rocks_compile::resolve::profile(fw, &fw.root_of(appliance), &attrs);
     let (ks, _) = build_traced(fw, appliance, &profile.unwrap(), &attrs, opts);
-    assert_eq!(ks.render(), plain.render(), "{appliance}: tracing changed the kickstart");
+    assert_eq!(ks.render().unwrap(), plain.render().unwrap(), "{appliance}: tracing changed the kickstart");
     let ex = explain(fw, &ks, &attrs, &BTreeMap::new()).unwrap_or_else(|e| panic!("{appliance}: {e}"));
-    assert_eq!(ex.lines.len(), plain.render().lines().count());
+    assert_eq!(ex.lines.len(), plain.render().unwrap().lines().count());
     ex
 }
 
@@ -115,7 +115,7 @@ fn every_line_of_the_corpus_compute_kickstart() {
         ["core", "base", "hpc", "sge", "kvm", "ganglia", "area51"].iter().map(|r| Layer::Dir(c.join("rocks").join(r))).collect();
     let (fw, _) = rocks_compile::open(&layers, "default").unwrap();
     let given = parse_python_dict(&std::fs::read_to_string(c.join("generated/rocks7/compute.attrs.py")).unwrap()).unwrap();
-    let opts = KickstartOptions { rcs: true, post_log: true, var_rocks_copy: true, eval: None, eval_as_text: true };
+    let opts = KickstartOptions { rcs: true, post_log: true, var_rocks_copy: true, eval: None, eval_as_text: true, ..Default::default() };
     let ex = explained(&fw, "compute", &given, &opts);
     let (checked, found) = check_all(&ex, "corpus compute");
     assert!(checked > 400, "only {checked} text lines");

@@ -157,7 +157,7 @@ fn build_with_cli(db: &Path, out: &Path) {
         .env_remove("ROCKS_COMPILE_DB")
         .arg("--db")
         .arg(db)
-        .args(["build", "--only", &only, "--out"])
+        .args(["build", "--allow-default-password", "--only", &only, "--out"])
         .arg(out)
         .output()
         .unwrap();

@@ -6,17 +6,35 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::attrs::Attrs;
+use crate::attrs::{Attrs, Origins, has_default_password};
 use crate::batch::HostJob;
 use crate::diag::Diagnostic;
 use crate::emit::kickstart::KickstartOptions;
+use crate::facts::builtin::builtin;
 use crate::facts::{self, Db, FactsError, InstallServer};
 use crate::graph::Framework;
 use crate::load::{Layer, LoadError};
+use crate::plan::{BuildOptions, Site};
+
+/// How the database's facts meet the command line's attributes in [`host_kickstarts_with`].
+#[derive(Debug, Clone, Default)]
+pub struct FactOptions {
+    /// Let `--attrs`/`--attr` override attributes derived from the facts (`hostname`,
+    /// `hostaddr`, ...; see [`crate::facts::builtin::BUILTINS`]). Either way a warning names
+    /// each attribute and both values.
+    pub override_facts: bool,
+    /// The cluster-wide built-ins ([`super::lists::cluster_attrs`]) when the caller has them
+    /// already (`build`, with its scheduler selection); `None`: computed with the defaults.
+    pub lists: Option<Vec<(&'static str, String)>>,
+}
 
 /// What [`host_kickstarts`] reports besides the texts it handed to the sink.
 #[derive(Debug, Default)]
 pub struct KickstartReport {
+    /// Warnings about the command line's attributes against the facts (no source spans).
+    pub warnings: Vec<Diagnostic>,
+    /// Hosts compiled with the framework's public default root password, sorted.
+    pub default_password: Vec<String>,
     /// Each framework that was opened (one per graph) with the diagnostics of its hosts
     /// (each distinct diagnostic once), for rendering against its sources.
     pub frameworks: Vec<(Framework, Vec<Diagnostic>)>,
@@ -44,18 +62,11 @@ pub enum KickstartError {
     Facts(#[from] FactsError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error("internal error rendering the cluster's lists: {0}")]
+    Render(#[from] minijinja::Error),
 }
 
-/// Compile the kickstart of every host in `names` (database hosts), handing each text to
-/// `sink(host, text)` as soon as it is ready, from up to `threads` threads. `given` (the
-/// command line's attributes) wins over the database. Hosts of appliances that are not
-/// kickstartable are skipped and listed.
-///
-/// When install servers are configured, each host's attributes say which ones it uses:
-/// `install_server` and `install_server_fallback` (addresses, chosen by
-/// [`crate::cluster::rendezvous`]), `Kickstart_PrivateKickstartHost` becomes the primary
-/// server, and every `http(s)://` attribute value that pointed at the previous kickstart host
-/// (the package URLs) points at the primary server instead.
+/// [`host_kickstarts_with`] with the default [`FactOptions`]: facts win over `given`.
 pub fn host_kickstarts<F>(
     db: &Db,
     names: &[String],
@@ -68,25 +79,42 @@ pub fn host_kickstarts<F>(
 where
     F: Fn(&str, String) + Sync,
 {
-    let servers = db.servers()?;
-    type Host = (String, facts::Appliance, BTreeMap<String, String>);
-    let mut by_graph: BTreeMap<String, Vec<Host>> = BTreeMap::new();
-    let mut report = KickstartReport::default();
-    for (host, app, mut attrs) in db.compile_inputs(names)? {
-        if !app.kickstartable {
-            report.not_kickstartable.push(host.name);
-            continue;
-        }
-        complete_host_attrs(&mut attrs, &host.name, &app, &servers, given);
-        by_graph.entry(app.graph.clone()).or_default().push((host.name, app, attrs));
-    }
-    report.not_kickstartable.sort();
-    for (graph, hosts) in by_graph {
-        let (fw, mut diags) = crate::open(layers, &graph)?;
-        let jobs: Vec<HostJob> = hosts
-            .into_iter()
-            .map(|(host, app, attrs)| HostJob { attrs: crate::effective_attrs(&fw, &app.name, &attrs), host, appliance: app.name })
-            .collect();
+    host_kickstarts_with(db, names, layers, given, &FactOptions::default(), opts, threads, sink)
+}
+
+/// Compile the kickstart of every host in `names` (database hosts), handing each text to
+/// `sink(host, text)` as soon as it is ready, from up to `threads` threads. `given` (the
+/// command line's attributes) wins over stored attributes but not over the built-ins derived
+/// from the facts, unless `facts.override_facts` (a warning names each conflict). Hosts of
+/// appliances that are not kickstartable are skipped and listed.
+///
+/// When install servers are configured, each host's attributes say which ones it uses:
+/// `install_server` and `install_server_fallback` (addresses, chosen by
+/// [`crate::cluster::rendezvous`]), `Kickstart_PrivateKickstartHost` becomes the primary
+/// server, and every `http(s)://` attribute value that pointed at the previous kickstart host
+/// (the package URLs) points at the primary server instead.
+#[allow(clippy::too_many_arguments)]
+pub fn host_kickstarts_with<F>(
+    db: &Db,
+    names: &[String],
+    layers: &[Layer],
+    given: &Attrs,
+    facts: &FactOptions,
+    opts: &KickstartOptions<'_>,
+    threads: usize,
+    sink: F,
+) -> Result<KickstartReport, KickstartError>
+where
+    F: Fn(&str, String) + Sync,
+{
+    let inputs = jobs(db, names, layers, given, facts)?;
+    let mut report = KickstartReport {
+        not_kickstartable: inputs.not_kickstartable,
+        warnings: inputs.warnings,
+        default_password: inputs.default_password,
+        ..KickstartReport::default()
+    };
+    for GraphJobs { fw, mut diags, jobs } in inputs.graphs {
         let found: Mutex<Vec<Diagnostic>> = Mutex::new(Vec::new());
         let broken: Mutex<Vec<String>> = Mutex::new(Vec::new());
         let stats = crate::batch::kickstarts_with(&fw, &jobs, opts, threads, |_, c| {
@@ -115,27 +143,151 @@ where
     Ok(report)
 }
 
-/// The attributes one database host is compiled with (before
-/// [`effective_attrs`](crate::effective_attrs)), as [`host_kickstarts`] computes them.
-pub fn host_compile_attrs(db: &Db, host: &str, given: &Attrs) -> Result<(facts::Appliance, Attrs), facts::FactsError> {
-    let servers = db.servers()?;
-    let (h, app, mut attrs) =
-        db.compile_inputs(&[host.to_string()])?.pop().ok_or_else(|| facts::FactsError::UnknownHost(host.to_string()))?;
-    complete_host_attrs(&mut attrs, &h.name, &app, &servers, given);
-    Ok((app, attrs))
+/// The hosts of one graph, ready for [`crate::batch`].
+#[derive(Debug)]
+pub struct GraphJobs {
+    /// The framework opened for the graph, and its diagnostics.
+    pub fw: Framework,
+    pub diags: Vec<Diagnostic>,
+    /// One job per host, with the host's effective attributes, in the order asked for.
+    pub jobs: Vec<HostJob>,
 }
 
-/// The root node, empty addresses when a host has none, install servers, then `given`.
-fn complete_host_attrs(attrs: &mut Attrs, host: &str, app: &facts::Appliance, servers: &[InstallServer], given: &Attrs) {
-    attrs.insert("root".into(), app.root.clone());
-    // A host without an address has none: no framework default may stand in for it.
-    for k in ["hostaddr", "ksmac"] {
-        attrs.entry(k.to_string()).or_default();
+/// What [`jobs`] found.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    /// By graph name.
+    pub graphs: Vec<GraphJobs>,
+    /// Hosts skipped because their appliance is not kickstartable, sorted.
+    pub not_kickstartable: Vec<String>,
+    /// Warnings about the command line's attributes against the facts.
+    pub warnings: Vec<Diagnostic>,
+    /// Hosts with the framework's public default root password, sorted.
+    pub default_password: Vec<String>,
+}
+
+/// The compile jobs of the database hosts in `names`, grouped by graph, with the attributes
+/// [`host_kickstarts_with`] describes. Opens one framework per graph.
+pub fn jobs(db: &Db, names: &[String], layers: &[Layer], given: &Attrs, facts: &FactOptions) -> Result<Jobs, KickstartError> {
+    let lists = match &facts.lists {
+        Some(l) => l.clone(),
+        None => {
+            let cluster = db.cluster()?;
+            let options = BuildOptions::default();
+            super::lists::cluster_attrs(&Site::new(&cluster, &options))?
+        }
+    };
+    // Attribute -> (hosts whose derived value differs from the command line's, with it).
+    let mut conflicts: BTreeMap<&'static str, Vec<(String, String)>> = BTreeMap::new();
+    let servers = db.servers()?;
+    type Host = (String, facts::Appliance, BTreeMap<String, String>, Origins);
+    let mut by_graph: BTreeMap<String, Vec<Host>> = BTreeMap::new();
+    let mut out = Jobs::default();
+    for (host, app, mut attrs) in db.compile_inputs(names)? {
+        if !app.kickstartable {
+            out.not_kickstartable.push(host.name);
+            continue;
+        }
+        attrs.insert("root".into(), app.root.clone());
+        // A host without an address has none: no framework default may stand in for it.
+        for k in ["hostaddr", "ksmac"] {
+            attrs.entry(k.to_string()).or_default();
+        }
+        if let Some((p, f)) = crate::cluster::rendezvous(&servers, &host.name) {
+            server_attrs(&mut attrs, &servers[p], &servers[f]);
+        }
+        attrs.extend(lists.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        for (k, v) in given {
+            if let Some(b) = builtin(k)
+                && let Some(fact) = attrs.get(k).filter(|f| *f != v)
+            {
+                conflicts.entry(b.key).or_default().push((host.name.clone(), fact.clone()));
+                if !facts.override_facts {
+                    continue;
+                }
+            }
+            attrs.insert(k.clone(), v.clone());
+        }
+        let origins = multi_line_origins(db, &host.name, &attrs, given)?;
+        by_graph.entry(app.graph.clone()).or_default().push((host.name, app, attrs, origins));
     }
-    if let Some((p, f)) = crate::cluster::rendezvous(servers, host) {
-        server_attrs(attrs, &servers[p], &servers[f]);
+    out.not_kickstartable.sort();
+    out.warnings = conflicts.into_iter().map(|(key, hosts)| conflict_warning(key, &given[key], &hosts, facts.override_facts)).collect();
+    for (graph, hosts) in by_graph {
+        let (fw, diags) = crate::open(layers, &graph)?;
+        let jobs: Vec<HostJob> = hosts
+            .into_iter()
+            .map(|(host, app, attrs, origins)| HostJob {
+                attrs: crate::effective_attrs(&fw, &app.name, &attrs),
+                host,
+                appliance: app.name,
+                origins,
+            })
+            .collect();
+        out.default_password.extend(jobs.iter().filter(|j| has_default_password(&j.attrs)).map(|j| j.host.clone()));
+        out.graphs.push(GraphJobs { fw, diags, jobs });
     }
-    attrs.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out.default_password.sort();
+    Ok(out)
+}
+
+/// The warning about attribute `key` = `given` from the command line that differs from what
+/// the database derives for `hosts` (name, derived value).
+fn conflict_warning(key: &str, given: &str, hosts: &[(String, String)], overridden: bool) -> Diagnostic {
+    let n = hosts.len();
+    let plural = if n == 1 { "" } else { "s" };
+    let b = builtin(key).expect("conflicts are about built-ins");
+    let given = short(given);
+    let (message, help) = if overridden {
+        (
+            format!("`{key}` = `{given}` from `--attrs`/`--attr` overrides the database's value for {n} host{plural} (`--override-facts`)"),
+            format!("drop `--override-facts` to use the facts; change them with {}", b.fix),
+        )
+    } else {
+        (
+            format!("`{key}` = `{given}` from `--attrs`/`--attr` is ignored: the database derives it from {} for {n} host{plural}", b.from),
+            format!("remove `{key}` from the attributes given, change the fact with {}, or pass `--override-facts`", b.fix),
+        )
+    };
+    const SHOWN: usize = 5;
+    let mut d = Diagnostic::warning("attrs::overrides-fact", message).help(help);
+    for (host, fact) in hosts.iter().take(SHOWN) {
+        d = d.note(format!("host `{host}`: `{key}` = `{}` in the database, `{}` given", short(fact), given));
+    }
+    if n > SHOWN {
+        d = d.note(format!("and {} more host{}", n - SHOWN, if n - SHOWN == 1 { "" } else { "s" }));
+    }
+    d
+}
+
+/// A value as a warning shows it: its first line, at most 60 characters.
+fn short(value: &str) -> String {
+    let line = value.lines().next().unwrap_or("");
+    let cut: String = line.chars().take(60).collect();
+    if cut.len() < value.len() { format!("{cut}...") } else { cut }
+}
+
+/// Where the values with a line break came from (the only ones a message may need to name):
+/// the command line, or the database scope that won. Most hosts have none, and cost no query.
+fn multi_line_origins(db: &Db, host: &str, attrs: &Attrs, given: &Attrs) -> Result<Origins, FactsError> {
+    let mut origins = Origins::new();
+    if !attrs.values().any(|v| v.contains(['\n', '\r'])) {
+        return Ok(origins);
+    }
+    for a in db.host_attrs(host)? {
+        let origin = if given.contains_key(&a.key) {
+            "the command line".to_string()
+        } else if a.scope == facts::Scope::Host {
+            format!("the `host` scope of `{host}`")
+        } else {
+            format!("the `{}` scope", a.scope)
+        };
+        origins.insert(a.key, origin);
+    }
+    for k in given.keys() {
+        origins.entry(k.clone()).or_insert_with(|| "the command line".to_string());
+    }
+    Ok(origins)
 }
 
 /// The attributes that point a host at its install servers.

@@ -10,6 +10,7 @@
 
 pub mod diff;
 pub mod kickstarts;
+pub mod lists;
 pub mod model;
 
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ use crate::facts::{Db, FactsError};
 use crate::load::{Layer, LoadError};
 use crate::plan::{Artifact, BuildOptions, Kind, Plan, Site};
 
-pub use kickstarts::{KickstartError, KickstartReport, host_kickstarts};
+pub use kickstarts::{FactOptions, KickstartError, KickstartReport, host_kickstarts, host_kickstarts_with};
 
 /// Everything a build needs besides the database.
 pub struct BuildRequest<'a> {
@@ -35,6 +36,8 @@ pub struct BuildRequest<'a> {
     pub options: BuildOptions,
     /// Threads for the kickstarts.
     pub threads: usize,
+    /// `given` may override attributes derived from the facts (see [`FactOptions`]).
+    pub override_facts: bool,
 }
 
 /// Reports progress of a long build (the CLI draws a bar; the library never prints).
@@ -75,7 +78,7 @@ pub enum BuildError {
     Model(Vec<Diagnostic>),
     /// Some kickstarts did not compile.
     #[error("{} host(s) failed to compile", .0.failed.len())]
-    Kickstarts(KickstartReport),
+    Kickstarts(Box<KickstartReport>),
     #[error("internal error rendering `{kind}`: {source}")]
     Render { kind: Kind, source: minijinja::Error },
 }
@@ -85,6 +88,7 @@ impl From<KickstartError> for BuildError {
         match e {
             KickstartError::Facts(e) => BuildError::Facts(e),
             KickstartError::Load(e) => BuildError::Load(e),
+            KickstartError::Render(source) => BuildError::Render { kind: Kind::Kickstart, source },
         }
     }
 }
@@ -110,7 +114,8 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<
         return Err(BuildError::Model(problems));
     }
 
-    let warnings = if [Kind::Slurm, Kind::Sge, Kind::Pbs].iter().any(|k| site.wants(*k)) { emit::slurm::check(&site) } else { Vec::new() };
+    let mut warnings =
+        if [Kind::Slurm, Kind::Sge, Kind::Pbs].iter().any(|k| site.wants(*k)) { emit::slurm::check(&site) } else { Vec::new() };
     let mut artifacts: Vec<Artifact> = Vec::new();
     type Emitter = fn(&Site<'_>) -> Result<Vec<Artifact>, minijinja::Error>;
     let emitters: [(Kind, Emitter); 9] = [
@@ -155,15 +160,18 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<
             .collect();
         progress.phase("kickstarts", names.len() as u64);
         let made: Mutex<Vec<Artifact>> = Mutex::new(Vec::with_capacity(names.len()));
-        let r = host_kickstarts(db, &names, req.layers, req.given, &req.kickstart, req.threads, |host, text| {
+        let lists = lists::cluster_attrs(&site).map_err(|source| BuildError::Render { kind: Kind::Kickstart, source })?;
+        let facts = FactOptions { override_facts: req.override_facts, lists: Some(lists) };
+        let r = host_kickstarts_with(db, &names, req.layers, req.given, &facts, &req.kickstart, req.threads, |host, text| {
             let a = Artifact::new(Kind::Kickstart, format!("kickstart/{host}.ks"), text).with_secrets(&site.secrets);
             made.lock().expect("no panic while holding the lock").push(a);
             progress.advance(1);
         })?;
         if r.failed() {
-            return Err(BuildError::Kickstarts(r));
+            return Err(BuildError::Kickstarts(Box::new(r)));
         }
         artifacts.extend(made.into_inner().expect("no panic while holding the lock"));
+        warnings.extend(r.warnings.iter().cloned());
         report = Some(r);
     }
 

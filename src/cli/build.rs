@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 
-use super::cluster::{facts_error, open_db};
+use super::cluster::{facts_error, open_existing};
 use super::{AttrArgs, EXIT_DIAGNOSTICS, EXIT_OK, FrameworkArgs, KickstartFlags, Ui};
 use crate::build::{BuildError, BuildRequest, Progress};
 use crate::diag::Diagnostic;
@@ -83,7 +83,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
     if kinds.is_empty() {
         kinds = Kind::ALL.into_iter().collect();
     }
-    let db = match open_db(ui, path, &a.framework) {
+    let db = match open_existing(ui, path) {
         Ok(db) => db,
         Err(c) => return c,
     };
@@ -113,6 +113,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
             ..BuildOptions::default()
         },
         threads: super::threads(a.jobs),
+        override_facts: a.flags.override_facts,
     };
     let bar = Bar::new(!a.json && std::io::stderr().is_terminal());
     let built = crate::build::plan(&db, &req, &bar);
@@ -136,13 +137,25 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
             }
         }
     }
+    if let Some(r) = &built.kickstarts
+        && !r.default_password.is_empty()
+        && !a.flags.allow_default_password
+    {
+        bar.finish();
+        let d = super::default_password(&r.default_password, true);
+        if a.json {
+            super::inventory::print_json(&json!({"ok": false, "diagnostics": [d.to_json(&Sources::new())]}));
+            return EXIT_DIAGNOSTICS;
+        }
+        return ui.say(d, EXIT_DIAGNOSTICS);
+    }
     let plan = built.plan;
     // With --json, what --dry-run/--diff found goes into the one JSON document printed.
     let mut preview: Option<serde_json::Value> = None;
     if a.dry_run || a.diff {
         let changes = match generation::changes(&a.out, &plan) {
             Ok(c) => c,
-            Err(e) => return ui.fail(&format!("cannot read `{}`: {e}", a.out.display())),
+            Err(e) => return ui.read_error(&a.out, &e),
         };
         let diffs = if a.diff { diffs(&a.out, &plan, &changes, &db) } else { BTreeMap::new() };
         bar.finish();
@@ -201,14 +214,14 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
             }
             EXIT_OK
         }
-        Err(e) => ui.fail(&format!("cannot write `{}`: {e}", a.out.display())),
+        Err(e) => ui.write_error(&a.out, &e),
     }
 }
 
 pub(super) fn verify(ui: &mut Ui, a: VerifyArgs) -> i32 {
     let problems = match generation::verify(&a.dir) {
         Ok(p) => p,
-        Err(e) => return ui.fail(&format!("cannot read `{}`: {e}", a.dir.display())),
+        Err(e) => return ui.read_error(&a.dir, &e),
     };
     if a.json {
         super::inventory::print_json(&json!({
@@ -225,7 +238,13 @@ pub(super) fn verify(ui: &mut Ui, a: VerifyArgs) -> i32 {
             let n = generation::read_manifest(&a.dir).map(|m| m.len()).unwrap_or(0);
             let _ = writeln!(err, "{}: {n} files match the manifest", a.dir.display());
         } else {
-            let _ = writeln!(err, "error: {} file(s) of `{}` differ from its manifest", problems.len(), a.dir.display());
+            drop(err);
+            let d = Diagnostic::error(
+                "verify::mismatch",
+                format!("{} file(s) of `{}` differ from its manifest", problems.len(), a.dir.display()),
+            )
+            .help("run `build` again to write a complete generation; never edit files of the tree in place");
+            return ui.say(d, EXIT_DIAGNOSTICS);
         }
     }
     if problems.is_empty() { EXIT_OK } else { EXIT_DIAGNOSTICS }
@@ -240,7 +259,7 @@ fn usage(ui: &mut Ui, message: &str, help: &str) -> i32 {
 fn build_error(ui: &mut Ui, e: BuildError, json: bool) -> i32 {
     match e {
         BuildError::Facts(e) => facts_error(ui, &e),
-        BuildError::Load(e) => ui.fail(&e.to_string()),
+        BuildError::Load(e) => ui.load_error(&e),
         BuildError::Model(mut problems) => {
             crate::diag::sort(&mut problems);
             let sources = Sources::new();
@@ -269,7 +288,9 @@ fn build_error(ui: &mut Ui, e: BuildError, json: bool) -> i32 {
             }
             super::hosts::report_failures(&report)
         }
-        BuildError::Render { .. } => ui.fail(&e.to_string()),
+        BuildError::Render { .. } => {
+            ui.fail("build::render", e.to_string(), "this is a bug in rocks-compile; please report it with the command line")
+        }
     }
 }
 

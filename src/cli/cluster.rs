@@ -3,7 +3,7 @@
 //! JSON; `appliance`, `network`, `interface` and `boot` live in [`super::inventory`]. [I/O]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args, Subcommand};
@@ -11,10 +11,8 @@ use serde_json::json;
 
 use super::inventory::{listing, print_hosts, target_name};
 use super::{EXIT_DIAGNOSTICS, EXIT_FAILURE, EXIT_OK, FrameworkArgs, Ui};
+use crate::diag::Diagnostic;
 use crate::facts::{self, Db, FactsError, HostField, HostFilter, HostSpec, Target};
-
-/// Attributes every host gets from its facts; they are not copied into a new database.
-const PER_HOST: &[&str] = &["appliance", "arch", "distribution", "hostaddr", "hostname", "ksmac", "membership", "os", "rack", "rank"];
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -24,18 +22,34 @@ pub struct InitArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum HostCmd {
-    /// Add a host (and its primary interface when --mac, --ip or --network is given).
+    /// Add a host with its primary interface; without `--ip` it gets the next free address
+    /// of its appliance's network by the appliance's address policy (`--no-ip`: none).
     Add(HostAddArgs),
     /// List hosts.
     List(HostListArgs),
     /// Remove a host and its interfaces, aliases and attributes.
-    Remove { name: String },
-    /// Change fields of a host: --rack 2 --rank 5 --cpus 64 ...
+    Remove {
+        /// The host to remove.
+        name: String,
+    },
+    /// Change a host: --rack 2 --rank 5 --cpus 64, or its primary interface: --ip, --mac,
+    /// --network (all in one transaction).
     Set(HostSetArgs),
+    /// Give a host another name; its interfaces, aliases and attributes follow.
+    Rename {
+        /// The host's current name.
+        old: String,
+        /// Its new name (not taken by a host or an alias).
+        new: String,
+    },
     /// Add hosts from a CSV spreadsheet (all rows or none).
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file: `name,appliance,rack,rank,mac,ip,network,interface,cpus`.
+        file: PathBuf,
+    },
     /// Print every host as CSV (the import format).
     Export {
+        /// Write the CSV here (atomically) instead of standard output.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
@@ -45,24 +59,34 @@ pub enum HostCmd {
 
 #[derive(Debug, Args)]
 pub struct HostAddArgs {
+    /// The host's name (letters, digits, `-`, `_`, `.`).
     pub name: String,
+    /// Its appliance (host type), e.g. `compute` (see `appliance list`).
     #[arg(long)]
     pub appliance: String,
+    /// Its rack.
     #[arg(long, default_value_t = 0)]
     pub rack: u32,
-    /// Default: the next free rank in the appliance and rack.
+    /// Its rank in the rack. Default: the next free rank in the appliance and rack.
     #[arg(long)]
     pub rank: Option<u32>,
+    /// MAC address of the primary interface, e.g. `52:54:00:12:34:56`.
     #[arg(long)]
     pub mac: Option<String>,
-    #[arg(long)]
+    /// Address of the primary interface. Default: the next free one of the network by the
+    /// appliance's address policy (`countdown` from the top, or its template).
+    #[arg(long, conflicts_with = "no_ip")]
     pub ip: Option<String>,
-    /// Network of the primary interface (default `private`).
+    /// Give the host no address.
+    #[arg(long)]
+    pub no_ip: bool,
+    /// Network of the primary interface (default: the appliance's network, `private`).
     #[arg(long)]
     pub network: Option<String>,
     /// Device of the primary interface (default `eth0`).
     #[arg(long = "interface", value_name = "DEVICE")]
     pub device: Option<String>,
+    /// Number of CPUs (Slurm's `CPUs=`; default 1).
     #[arg(long)]
     pub cpus: Option<u32>,
 }
@@ -70,6 +94,7 @@ pub struct HostAddArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("select").args(["where_sql", "query"])))]
 pub struct HostListArgs {
+    /// Only hosts of this appliance.
     #[arg(long)]
     pub appliance: Option<String>,
     /// A SQL expression over the view `host_view`, e.g. `rack = 2 AND cpus >= 32`.
@@ -78,27 +103,37 @@ pub struct HostListArgs {
     /// Any read-only SQL whose first column is a host name (joins allowed).
     #[arg(long, value_name = "SQL")]
     pub query: Option<String>,
+    /// Print the hosts as a JSON array.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct HostSetArgs {
+    /// The host to change.
     pub name: String,
+    /// Its appliance (host type).
     #[arg(long)]
     pub appliance: Option<String>,
+    /// Its rack.
     #[arg(long)]
     pub rack: Option<u32>,
+    /// Its rank in the rack.
     #[arg(long)]
     pub rank: Option<u32>,
+    /// Its number of CPUs.
     #[arg(long)]
     pub cpus: Option<u32>,
+    /// A free-form comment.
     #[arg(long)]
     pub comment: Option<String>,
+    /// Its OS (the `os` attribute, e.g. `linux`).
     #[arg(long)]
     pub os: Option<String>,
+    /// Its architecture (the `arch` attribute, e.g. `x86_64`).
     #[arg(long)]
     pub arch: Option<String>,
+    /// The distribution it installs (see `distribution list`).
     #[arg(long)]
     pub distribution: Option<String>,
     /// The boot action the host runs when its boot is `install` (see `bootaction list`).
@@ -107,6 +142,16 @@ pub struct HostSetArgs {
     /// The boot action the host runs when its boot is `os`.
     #[arg(long, value_name = "ACTION")]
     pub run_action: Option<String>,
+    /// Address of the primary interface (inside its network and free); a host without an
+    /// interface gets `eth0`.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// MAC address of the primary interface.
+    #[arg(long)]
+    pub mac: Option<String>,
+    /// Network of the primary interface (its address must lie inside it).
+    #[arg(long)]
+    pub network: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +159,7 @@ pub struct GenerateArgs {
     /// How many hosts to add.
     #[arg(long)]
     pub hosts: usize,
+    /// How many racks to spread them over.
     #[arg(long, default_value_t = 40)]
     pub racks: u32,
     /// Appliances to spread the hosts over (comma-separated).
@@ -125,14 +171,19 @@ pub struct GenerateArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("scope").args(["global", "os", "appliance", "rack", "host"])))]
 pub struct ScopeArgs {
+    /// Every host (the lowest precedence; the default scope).
     #[arg(long)]
     pub global: bool,
+    /// Hosts of this OS (e.g. `linux`).
     #[arg(long)]
     pub os: Option<String>,
+    /// Hosts of this appliance.
     #[arg(long)]
     pub appliance: Option<String>,
+    /// Hosts in this rack.
     #[arg(long)]
     pub rack: Option<u32>,
+    /// One host (wins over everything, built-ins included).
     #[arg(long)]
     pub host: Option<String>,
 }
@@ -157,37 +208,54 @@ impl ScopeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AttrCmd {
-    /// Set an attribute at a scope (default --global).
+    /// Set an attribute at a scope (default --global). Keys that a built-in derives from
+    /// the facts at that scope are refused, with the command that changes the fact.
     Set {
+        /// The attribute's name, e.g. `Kickstart_Timezone`.
         key: String,
-        value: String,
+        /// Its value. With `--secret` and no value, the value is read from standard input
+        /// (without echo on a terminal); a `...Password` key stores its SHA-512 crypt hash.
+        value: Option<String>,
         #[command(flatten)]
         scope: ScopeArgs,
-        /// Redact the value in every listing.
+        /// Redact the value in every listing (and read it from standard input when no value
+        /// is given).
         #[arg(long)]
         secret: bool,
     },
     /// Remove an attribute from a scope (default --global).
     Unset {
+        /// The attribute's name.
         key: String,
         #[command(flatten)]
         scope: ScopeArgs,
     },
-    /// List stored attributes; with --host, the host's resolved attributes and the scope each
-    /// value came from.
+    /// List stored attributes (values that a built-in shadows are marked); with --host, the
+    /// host's resolved attributes and the scope each value came from.
     List {
         #[command(flatten)]
         scope: ScopeArgs,
+        /// Print the attributes as a JSON array.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--json` of every `list` subcommand.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print the list as a JSON array.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ApplianceCmd {
     /// Add an appliance (a host type).
     Add {
+        /// The appliance's name, e.g. `gpu`.
         name: String,
+        /// The graph its hosts are compiled with (`graphs/<GRAPH>/`).
         #[arg(long, default_value = "default")]
         graph: String,
         /// Root node file (default: the appliance's name).
@@ -200,7 +268,7 @@ pub enum ApplianceCmd {
         /// `10.5.{rack}.{rank}`.
         #[arg(long, default_value = "countdown")]
         ip_policy: String,
-        /// Network that discovered hosts join.
+        /// Network that discovered and added hosts join.
         #[arg(long, default_value = "private")]
         network: String,
         /// Rank of the first host of a rack (default: 0 with `countdown` addresses, as in
@@ -212,24 +280,24 @@ pub enum ApplianceCmd {
         not_kickstartable: bool,
     },
     /// List appliances.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List(JsonArg),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum NetworkCmd {
     /// Add a network.
     Add {
+        /// The network's name, e.g. `ib`.
         name: String,
-        /// e.g. `10.5.0.0/16`.
+        /// Its addresses, e.g. `10.5.0.0/16`.
         cidr: String,
         /// DNS zone (default: the network's name).
         #[arg(long)]
         zone: Option<String>,
+        /// MTU of its interfaces.
         #[arg(long, default_value_t = 1500)]
         mtu: u32,
+        /// Default gateway (an address inside the network).
         #[arg(long)]
         gateway: Option<String>,
         /// DNS servers (comma-separated).
@@ -240,49 +308,118 @@ pub enum NetworkCmd {
         #[arg(long)]
         dhcp: bool,
     },
-    /// List networks.
-    List {
+    /// Change a network: its DNS zone, MTU, gateway, DNS servers or DHCP (the built-in
+    /// `Kickstart_Private*` attributes come from the network `private`).
+    Set {
+        /// The network to change.
+        name: String,
+        /// DNS zone (`Kickstart_PrivateDNSDomain` for `private`).
         #[arg(long)]
-        json: bool,
+        zone: Option<String>,
+        /// MTU of its interfaces.
+        #[arg(long)]
+        mtu: Option<u32>,
+        /// Default gateway (inside the network; empty removes it).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// DNS servers (comma-separated; replaces the list).
+        #[arg(long, value_delimiter = ',')]
+        dns: Option<Vec<String>>,
+        /// Whether the cluster's DHCP server answers on it (`true` or `false`).
+        #[arg(long, value_name = "BOOL")]
+        dhcp: Option<bool>,
     },
+    /// List networks.
+    List(JsonArg),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum InterfaceCmd {
-    /// Add an interface to a host.
-    Add {
-        host: String,
-        device: String,
-        #[arg(long)]
-        mac: Option<String>,
-        #[arg(long)]
-        ip: Option<String>,
-        #[arg(long)]
-        network: Option<String>,
-        /// Make it the host's primary interface.
-        #[arg(long)]
-        primary: bool,
-    },
+    /// Add an interface to a host (without `--network`, an address joins `private`).
+    Add(InterfaceArgs),
+    /// Change an interface of a host: its MAC, address, network, or make it primary (one
+    /// transaction; the address must lie inside its network).
+    Set(InterfaceArgs),
     /// List interfaces (of one host, or all).
     List {
+        /// Only this host's interfaces.
         host: Option<String>,
+        /// Print the interfaces as a JSON array.
         #[arg(long)]
         json: bool,
     },
     /// Remove an interface.
-    Remove { host: String, device: String },
+    Remove {
+        /// The host.
+        host: String,
+        /// The device to remove.
+        device: String,
+    },
+}
+
+/// An interface of a host and its values.
+#[derive(Debug, Args)]
+pub struct InterfaceArgs {
+    /// The host.
+    pub host: String,
+    /// The device, e.g. `eth0` or `ib0`.
+    pub device: String,
+    /// Its MAC address.
+    #[arg(long)]
+    pub mac: Option<String>,
+    /// Its address (inside its network and free).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Its network.
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Make it the host's primary interface.
+    #[arg(long)]
+    pub primary: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCmd {
+    /// Give a host another name (a CNAME in DNS, an extra name in /etc/hosts).
+    Add {
+        /// The host.
+        host: String,
+        /// The other name (not taken by a host or an alias).
+        alias: String,
+    },
+    /// Remove an alias of a host.
+    Remove {
+        /// The host.
+        host: String,
+        /// The alias to remove.
+        alias: String,
+    },
+    /// List aliases (of one host, or all).
+    List {
+        /// Only this host's aliases.
+        host: Option<String>,
+        /// Print the aliases as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BootCmd {
     /// What the host does at its next network boot: `install` or `os`.
-    Set { host: String, action: String },
+    Set {
+        /// The host.
+        host: String,
+        /// `install` or `os`.
+        action: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ServerCmd {
     /// Add an install server.
     Add {
+        /// The server's name.
         name: String,
         /// The address hosts reach it at (DHCP next-server, TFTP, HTTP).
         ip: String,
@@ -291,18 +428,19 @@ pub enum ServerCmd {
         url: Option<String>,
     },
     /// Remove an install server: its hosts move to the others at the next build.
-    Remove { name: String },
-    /// List install servers.
-    List {
-        #[arg(long)]
-        json: bool,
+    Remove {
+        /// The server to remove.
+        name: String,
     },
+    /// List install servers.
+    List(JsonArg),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DistributionCmd {
     /// Add a distribution.
     Add {
+        /// The distribution's name, e.g. `alma-9`.
         name: String,
         /// The OS release, e.g. `9`.
         #[arg(long)]
@@ -312,16 +450,14 @@ pub enum DistributionCmd {
         url: String,
     },
     /// List distributions.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List(JsonArg),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BootactionCmd {
     /// Add or replace a boot action.
     Add {
+        /// The boot action's name, e.g. `rescue`.
         name: String,
         /// Kernel path relative to the TFTP root (`tftp/` of the build tree), or `localboot 0`
         /// to boot the local disk. `{distribution}`, `{release}` and `{arch}` are replaced.
@@ -336,10 +472,7 @@ pub enum BootactionCmd {
         args: String,
     },
     /// List boot actions.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List(JsonArg),
 }
 
 #[derive(Debug, Args)]
@@ -347,6 +480,7 @@ pub struct DiscoverArgs {
     /// Appliance of the hosts discovered.
     #[arg(long)]
     pub appliance: String,
+    /// Rack of the hosts discovered.
     #[arg(long, default_value_t = 0)]
     pub rack: u32,
     /// ISC dhcpd log to read (`-` for standard input, the default).
@@ -355,20 +489,67 @@ pub struct DiscoverArgs {
 }
 
 /// Open the database, creating it (with the framework's default site attributes) when it
-/// does not exist yet.
+/// does not exist yet. Defaults of built-ins (derived from the facts, so a stored value would
+/// never take effect) are not copied.
 pub(super) fn open_db(ui: &mut Ui, path: &Path, fw: &FrameworkArgs) -> Result<Db, i32> {
     if path.exists() {
         return Db::open(path).map_err(|e| facts_error(ui, &e));
     }
     let (framework, _) = super::open(ui, fw)?;
     let defaults: BTreeMap<String, String> =
-        framework.defaults.iter().filter(|(k, _)| !PER_HOST.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        framework.defaults.iter().filter(|(k, _)| facts::builtin::builtin(k).is_none()).map(|(k, v)| (k.clone(), v.clone())).collect();
     let mut db = Db::init(path, &defaults).map_err(|e| facts_error(ui, &e))?;
     // Credentials among the defaults are stored as secrets, so listings never show them.
     for (k, v) in defaults.iter().filter(|(k, _)| is_credential(k)) {
         db.set_attr(&Target::Global, k, v, true).map_err(|e| facts_error(ui, &e))?;
     }
     Ok(db)
+}
+
+/// Open the database for a command: `create` for commands that add facts (a missing
+/// database is created with the built-in framework's defaults), else it must exist.
+pub(super) fn open_for(ui: &mut Ui, path: &Path, create: bool) -> Result<Db, i32> {
+    if create { open_db(ui, path, &no_framework()) } else { open_existing(ui, path) }
+}
+
+/// Open a database that must exist: reading commands never create an empty one.
+pub(super) fn open_existing(ui: &mut Ui, path: &Path) -> Result<Db, i32> {
+    if !path.exists() {
+        return Err(facts_error(ui, &FactsError::NoDatabase(path.display().to_string())));
+    }
+    Db::open(path).map_err(|e| facts_error(ui, &e))
+}
+
+/// The value of a secret attribute from standard input: typed without echo on a terminal,
+/// else the first line. A password (`...Password`) is stored as its SHA-512 crypt hash, the
+/// form kickstart's `rootpw --iscrypted` and `/etc/shadow` take; a value that already is one
+/// is kept.
+fn read_secret(key: &str) -> Result<String, Diagnostic> {
+    let stdin = std::io::stdin();
+    let line = if stdin.is_terminal() {
+        rpassword::prompt_password(format!("{key}: "))
+    } else {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line).map(|_| line)
+    };
+    let value = line
+        .map_err(|e| {
+            Diagnostic::error("io::read", format!("cannot read the value of `{key}` from standard input: {e}"))
+                .help("pipe the value in, or type it at the prompt")
+        })?
+        .trim_end_matches(['\n', '\r'])
+        .to_string();
+    if value.is_empty() {
+        return Err(Diagnostic::error("cli::missing-value", format!("no value for `{key}` on standard input"))
+            .help("type the value at the prompt, or pipe it in: `printf '%s\\n' VALUE | rocks-compile attr set KEY --secret`"));
+    }
+    if !key.to_ascii_lowercase().ends_with("password") || value.starts_with("$6$") {
+        return Ok(value);
+    }
+    use sha_crypt::PasswordHasher;
+    sha_crypt::ShaCrypt::default().hash_password(value.as_bytes()).map(|h| h.to_string()).map_err(|e| {
+        Diagnostic::error("io::read", format!("cannot hash the password: {e}")).help("the system's random number generator is unavailable")
+    })
 }
 
 /// Attribute names that hold credentials (`...Password`, `...MungeKey`, `...Secret`), not
@@ -380,11 +561,32 @@ fn is_credential(key: &str) -> bool {
 
 /// Report a facts error; database and I/O failures are exit 2, bad input exit 1.
 pub(super) fn facts_error(ui: &mut Ui, e: &FactsError) -> i32 {
-    let _ = write!(std::io::stderr(), "{}", e.to_diagnostic().render(&crate::span::Sources::new(), ui.color));
+    let mut sources = crate::span::Sources::new();
+    let mut d = e.to_diagnostic();
+    // A `--where`/`--query` that SQLite rejected: point into the user's own text.
+    if let FactsError::BadSql { sql, at: Some((start, end)), .. } = e {
+        let id = sources.add("the SQL given".to_string(), sql.clone());
+        d = d.label(crate::span::Span::new(id, *start, *end), "here");
+    }
+    let _ = write!(std::io::stderr(), "{}", d.render(&sources, ui.color));
     match e {
         FactsError::Sqlite { .. } | FactsError::SchemaVersion { .. } => EXIT_FAILURE,
         _ => EXIT_DIAGNOSTICS,
     }
+}
+
+/// Hosts a query or filter selected; when none, also one line on standard error saying so.
+fn print_selected(hosts: &[facts::Host], json: bool) -> i32 {
+    if hosts.is_empty() {
+        let _ = writeln!(std::io::stderr(), "the query selects no host");
+    }
+    print_hosts(hosts, json)
+}
+
+/// A `set` command given nothing to change.
+pub(super) fn nothing_to_set(ui: &mut Ui, command: &str, example: &str) -> i32 {
+    let d = Diagnostic::error("cli::nothing-to-set", format!("`{command}` names nothing to change")).help(format!("give e.g. {example}"));
+    ui.say(d, EXIT_DIAGNOSTICS)
 }
 
 pub(super) fn done(ui: &mut Ui, r: facts::Result<()>) -> i32 {
@@ -414,16 +616,17 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
         && let Some(sql) = &a.query
     {
         // `--query` runs on a read-only connection.
-        let db = match open_db(ui, path, &no_framework()).and_then(|_| Db::open_readonly(path).map_err(|e| facts_error(ui, &e))) {
+        let db = match open_existing(ui, path).and_then(|_| Db::open_readonly(path).map_err(|e| facts_error(ui, &e))) {
             Ok(db) => db,
             Err(c) => return c,
         };
         return match db.query_hosts(sql).and_then(|names| names.iter().map(|n| db.host(n)).collect::<facts::Result<Vec<_>>>()) {
-            Ok(hosts) => print_hosts(&hosts, a.json),
+            Ok(hosts) => print_selected(&hosts, a.json),
             Err(e) => facts_error(ui, &e),
         };
     }
-    let mut db = open_db_or_return!(ui, path);
+    let adds = matches!(cmd, HostCmd::Add(_) | HostCmd::Import { .. } | HostCmd::Generate(_));
+    let mut db = open_db_or_return!(ui, path, adds);
     match cmd {
         HostCmd::Add(a) => done(
             ui,
@@ -437,9 +640,11 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
                 ip: a.ip,
                 network: a.network,
                 device: a.device,
+                allocate_ip: !a.no_ip,
             }),
         ),
-        HostCmd::List(a) => match db.hosts(&HostFilter { appliance: a.appliance, where_sql: a.where_sql }) {
+        HostCmd::List(a) => match db.hosts(&HostFilter { appliance: a.appliance.clone(), where_sql: a.where_sql.clone() }) {
+            Ok(hosts) if a.where_sql.is_some() || a.appliance.is_some() => print_selected(&hosts, a.json),
             Ok(hosts) => print_hosts(&hosts, a.json),
             Err(e) => facts_error(ui, &e),
         },
@@ -460,16 +665,22 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
             .into_iter()
             .filter_map(|(f, v)| v.map(|v| (f, v)))
             .collect();
-            if fields.is_empty() {
-                let _ = writeln!(std::io::stderr(), "error: nothing to set; give e.g. `--rack 2` or `--cpus 64`");
-                return EXIT_DIAGNOSTICS;
+            let iface = (a.ip.is_some() || a.mac.is_some() || a.network.is_some()).then(|| facts::InterfaceChange {
+                ip: a.ip,
+                mac: a.mac,
+                network: a.network,
+                ..facts::InterfaceChange::default()
+            });
+            if fields.is_empty() && iface.is_none() {
+                return nothing_to_set(ui, &format!("host set {}", a.name), "`--rack 2`, `--cpus 64` or `--ip 10.1.255.250`");
             }
-            done(ui, db.set_host_fields(&a.name, &fields))
+            done(ui, db.update_host(&a.name, &fields, iface.as_ref()))
         }
+        HostCmd::Rename { old, new } => done(ui, db.rename_host(&old, &new)),
         HostCmd::Import { file } => {
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,
-                Err(e) => return ui.fail(&format!("cannot read `{}`: {e}", file.display())),
+                Err(e) => return ui.read_error(&file, &e),
             };
             match db.import_csv(&text) {
                 Ok(n) => {
@@ -497,16 +708,29 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
 }
 
 pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path);
+    let mut db = open_db_or_return!(ui, path, matches!(cmd, AttrCmd::Set { .. }));
     match cmd {
         AttrCmd::Set { key, value, scope, secret } => {
+            let value = match value {
+                Some(v) => v,
+                None if secret => match read_secret(&key) {
+                    Ok(v) => v,
+                    Err(d) => return ui.say(d, EXIT_DIAGNOSTICS),
+                },
+                None => {
+                    let d = Diagnostic::error("cli::missing-value", format!("`attr set {key}` needs a value"))
+                        .help("give it after the key, or use `--secret` to type it on standard input");
+                    return ui.say(d, EXIT_DIAGNOSTICS);
+                }
+            };
             done(ui, db.set_attr(&scope.target().unwrap_or(Target::Global), &key, &value, secret))
         }
         AttrCmd::Unset { key, scope } => match db.unset_attr(&scope.target().unwrap_or(Target::Global), &key) {
             Ok(true) => EXIT_OK,
             Ok(false) => {
-                let _ = writeln!(std::io::stderr(), "warning: attribute `{key}` was not set at that scope");
-                EXIT_OK
+                let d = Diagnostic::warning("attrs::not-set", format!("attribute `{key}` was not set at that scope"))
+                    .help("`attr list` shows where each attribute is stored");
+                ui.say(d, EXIT_OK)
             }
             Err(e) => facts_error(ui, &e),
         },
@@ -523,13 +747,21 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
                     Err(e) => facts_error(ui, &e),
                 };
             }
-            match db.attrs(scope.target().as_ref()) {
+            let list = db.attrs(scope.target().as_ref()).and_then(|list| {
+                list.into_iter()
+                    .map(|a| Ok((db.shadowing_builtin(&a.target, &a.key)?.map(|b| b.from), a)))
+                    .collect::<facts::Result<Vec<_>>>()
+            });
+            match list {
                 Ok(list) => listing(
                     json,
                     &list,
-                    |a| json!({"key": a.key, "value": a.redacted(), "scope": a.target.scope().as_str(), "target": target_name(&a.target), "secret": a.secret}),
-                    &["ATTRIBUTE", "SCOPE", "TARGET", "VALUE"],
-                    |a| vec![a.key.clone(), a.target.scope().as_str().to_string(), target_name(&a.target), a.redacted().to_string()],
+                    |(shadow, a)| json!({"key": a.key, "value": a.redacted(), "scope": a.target.scope().as_str(), "target": target_name(&a.target), "secret": a.secret, "shadowed_by": shadow.map(|_| "builtin")}),
+                    &["ATTRIBUTE", "SCOPE", "TARGET", "VALUE", "NOTE"],
+                    |(shadow, a)| {
+                        let note = shadow.map(|from| format!("shadowed: the built-in from {from} wins")).unwrap_or_default();
+                        vec![a.key.clone(), a.target.scope().as_str().to_string(), target_name(&a.target), a.redacted().to_string(), note]
+                    },
                 ),
                 Err(e) => facts_error(ui, &e),
             }
@@ -538,7 +770,7 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
 }
 
 pub(super) fn discover(ui: &mut Ui, path: &Path, a: DiscoverArgs) -> i32 {
-    let mut db = open_db_or_return!(ui, path);
+    let mut db = open_db_or_return!(ui, path, true);
     let mut text = String::new();
     let read = if a.from_log == "-" {
         std::io::stdin().read_to_string(&mut text)
@@ -546,7 +778,7 @@ pub(super) fn discover(ui: &mut Ui, path: &Path, a: DiscoverArgs) -> i32 {
         std::fs::File::open(&a.from_log).and_then(|mut f| f.read_to_string(&mut text))
     };
     if let Err(e) = read {
-        return ui.fail(&format!("cannot read `{}`: {e}", a.from_log));
+        return ui.read_error(Path::new(&a.from_log), &e);
     }
     match db.discover(&a.appliance, a.rack, text.lines()) {
         Ok(new) => {

@@ -11,6 +11,7 @@ use super::{AttrArgs, EXIT_DIAGNOSTICS, EXIT_OK, FrameworkArgs, KickstartFlags, 
 use crate::attrs::Attrs;
 use crate::diag::{self, Diagnostic};
 use crate::explain::{AttrSource, Explanation, Line, Origin, PackageReport, Step};
+use crate::build::kickstarts::{FactOptions, GraphJobs, KickstartError};
 use crate::graph::Framework;
 
 #[derive(Debug, Args)]
@@ -43,6 +44,9 @@ pub struct ExplainArgs {
     pub flags: KickstartFlags,
 }
 
+/// The help of an internal failure.
+const BUG: &str = "this is a bug in rocks-compile; please report it with the command line";
+
 /// `rocks-compile explain`.
 pub(super) fn explain(ui: &mut Ui, db_path: &Path, a: ExplainArgs) -> i32 {
     let given = match super::given_attrs(ui, &a.attrs) {
@@ -50,19 +54,21 @@ pub(super) fn explain(ui: &mut Ui, db_path: &Path, a: ExplainArgs) -> i32 {
         Err(code) => return code,
     };
     let mut sources = given_sources(&a.attrs, &given);
-    let (appliance, graph, host_attrs) = match &a.host {
-        None => (a.appliance.clone().expect("clap requires --appliance or --host"), a.framework.graph.clone(), given.clone()),
+    let (appliance, fw, mut diags, attrs) = match &a.host {
+        None => {
+            let appliance = a.appliance.clone().expect("clap requires --appliance or --host");
+            let (fw, diags) = match super::open(ui, &a.framework) {
+                Ok(v) => v,
+                Err(code) => return code,
+            };
+            let attrs = crate::effective_attrs(&fw, &appliance, &given);
+            (appliance, fw, diags, attrs)
+        }
         Some(host) => match host_inputs(ui, db_path, &a, host, &given, &mut sources) {
             Ok(v) => v,
             Err(code) => return code,
         },
     };
-    let layers = super::layers(&a.framework);
-    let (fw, mut diags) = match crate::open(&layers, &graph) {
-        Ok(v) => v,
-        Err(e) => return ui.fail(&e.to_string()),
-    };
-    let attrs = crate::effective_attrs(&fw, &appliance, &host_attrs);
     for (k, v) in &attrs {
         if !sources.contains_key(k) {
             let scope = if fw.defaults.get(k) == Some(v) { "default" } else { "builtin" };
@@ -84,14 +90,15 @@ pub(super) fn explain(ui: &mut Ui, db_path: &Path, a: ExplainArgs) -> i32 {
     let Some(ks) = ks.filter(|_| !diag::has_errors(&diags)) else { return super::failure_code(&diags) };
     let explained = match crate::explain::explain(&fw, &ks, &attrs, &sources) {
         Ok(e) => e,
-        Err(e) => return ui.fail(&format!("internal error: {e}")),
+        Err(e) => return ui.fail("build::render", format!("internal error explaining the kickstart: {e}"), BUG),
     };
     let code = answer(ui, &fw, &explained, &ks.packages, &a);
     std::mem::forget(fw);
     code
 }
 
-/// The host's appliance, graph and attributes from the database, and where each came from.
+/// The host's appliance, framework (with its diagnostics) and attributes as `kickstart --host`
+/// compiles it, and where each attribute came from.
 fn host_inputs(
     ui: &mut Ui,
     db_path: &Path,
@@ -99,22 +106,37 @@ fn host_inputs(
     host: &str,
     given: &Attrs,
     sources: &mut BTreeMap<String, AttrSource>,
-) -> Result<(String, String, Attrs), i32> {
+) -> Result<(String, Framework, Vec<Diagnostic>, Attrs), i32> {
     let db = super::cluster::open_db(ui, db_path, &a.framework)?;
-    let (app, attrs) = crate::build::kickstarts::host_compile_attrs(&db, host, given).map_err(|e| super::cluster::facts_error(ui, &e))?;
-    if !app.kickstartable {
-        let _ = writeln!(std::io::stderr(), "error: host `{host}` is a `{}`, which is not kickstartable", app.name);
+    let layers = super::layers(&a.framework);
+    let mut jobs = match crate::build::kickstarts::jobs(&db, &[host.to_string()], &layers, given, &FactOptions::default()) {
+        Ok(j) => j,
+        Err(KickstartError::Facts(e)) => return Err(super::cluster::facts_error(ui, &e)),
+        Err(KickstartError::Load(e)) => return Err(ui.load_error(&e)),
+        Err(e) => return Err(ui.fail("build::render", e.to_string(), BUG)),
+    };
+    if !jobs.not_kickstartable.is_empty() {
+        let app = db.host(host).map(|h| h.appliance).unwrap_or_default();
+        let _ = writeln!(std::io::stderr(), "error: host `{host}` is a `{app}`, which is not kickstartable");
         return Err(EXIT_DIAGNOSTICS);
     }
+    let warnings = std::mem::take(&mut jobs.warnings);
+    let Some(GraphJobs { fw, mut diags, jobs }) = jobs.graphs.into_iter().next() else {
+        return Err(ui.fail("build::render", format!("internal error: no compile job for host `{host}`"), BUG));
+    };
+    diags.extend(warnings);
+    let Some(job) = jobs.into_iter().next() else { return Err(ui.fail("build::render", format!("internal error: no compile job for host `{host}`"), BUG)) };
+    // A value given on the command line that the facts overrode is not the command line's.
+    sources.retain(|k, _| given.get(k) == job.attrs.get(k));
     let stored = db.host_attrs(host).map_err(|e| super::cluster::facts_error(ui, &e))?;
     for r in stored {
         if !sources.contains_key(&r.key) {
             // A value the install servers rewrote is no longer the stored one.
-            let scope = if attrs.get(&r.key) == Some(&r.value) { r.scope.as_str() } else { "builtin" };
+            let scope = if job.attrs.get(&r.key) == Some(&r.value) { r.scope.as_str() } else { "builtin" };
             sources.insert(r.key.clone(), AttrSource { scope: scope.into(), secret: r.secret });
         }
     }
-    Ok((app.name.clone(), app.graph.clone(), attrs))
+    Ok((job.appliance, fw, diags, job.attrs))
 }
 
 /// `--attr` values come from the command line, the rest of `given` from `--attrs FILE`.
@@ -193,7 +215,7 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 fn print(ui: &mut Ui, text: &str) -> i32 {
     let mut out = std::io::stdout().lock();
     if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
-        return ui.fail("cannot write to standard output");
+        return ui.fail("io::write", "cannot write to standard output", "check the pipe or file standard output goes to");
     }
     EXIT_OK
 }

@@ -6,9 +6,10 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::cluster::{facts_error, open_db};
+use super::cluster::{facts_error, open_existing};
 use super::{EXIT_DIAGNOSTICS, EXIT_OK, Ui};
-use crate::build::{KickstartError, KickstartReport, host_kickstarts};
+use crate::build::{FactOptions, KickstartError, KickstartReport, host_kickstarts_with};
+use crate::diag::Diagnostic;
 use crate::facts::Db;
 use crate::plan::{Artifact, Kind};
 
@@ -16,7 +17,7 @@ use crate::plan::{Artifact, Kind};
 /// in one batch (shared work per group of alike hosts). Nothing is written unless every
 /// host compiled.
 pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartArgs) -> i32 {
-    let db = match open_db(ui, path, &a.framework) {
+    let db = match open_existing(ui, path) {
         Ok(db) => db,
         Err(c) => return c,
     };
@@ -45,13 +46,18 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
     let generation = match (&a.query, a.output.as_deref()) {
         (Some(_), Some(dir)) => match crate::generation::Generation::begin(dir, a.prune) {
             Ok(g) => Some(g),
-            Err(e) => return ui.fail(&format!("cannot write to `{}`: {e}", dir.display())),
+            Err(e) => return ui.write_error(dir, &e),
         },
         _ => None,
     };
     let single: Mutex<Option<String>> = Mutex::new(None);
     let io_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
-    let result = host_kickstarts(&db, &names, &layers, &given, &opts, threads, |host, text| match &generation {
+    if names.is_empty() {
+        let _ = writeln!(std::io::stderr(), "the query selects no host: no kickstart was written");
+        return EXIT_OK;
+    }
+    let facts = FactOptions { override_facts: a.flags.override_facts, lists: None };
+    let result = host_kickstarts_with(&db, &names, &layers, &given, &facts, &opts, threads, |host, text| match &generation {
         Some(g) => {
             if let Err(e) = g.add(&Artifact::new(Kind::Kickstart, format!("{host}.ks"), text)) {
                 io_error.lock().expect("no panic while holding the lock").get_or_insert(e);
@@ -62,23 +68,33 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
     let report = match result {
         Ok(r) => r,
         Err(KickstartError::Facts(e)) => return facts_error(ui, &e),
-        Err(KickstartError::Load(e)) => return ui.fail(&e.to_string()),
+        Err(KickstartError::Load(e)) => return ui.load_error(&e),
+        Err(KickstartError::Render(e)) => {
+            return ui.fail("build::render", e.to_string(), "this is a bug in rocks-compile; please report it");
+        }
     };
     if a.host.is_some()
         && let Some(h) = report.not_kickstartable.first()
     {
         let app = db.host(h).map(|h| h.appliance).unwrap_or_default();
-        let _ = writeln!(std::io::stderr(), "error: host `{h}` is a `{app}`, which is not kickstartable");
-        return EXIT_DIAGNOSTICS;
+        let d = Diagnostic::error("kickstart::not-kickstartable", format!("host `{h}` is a `{app}`, which is not kickstartable"))
+            .help("only hosts of kickstartable appliances get a kickstart (see `appliance list`)");
+        return ui.say(d, EXIT_DIAGNOSTICS);
     }
     for (fw, diags) in &report.frameworks {
         ui.report(fw, diags);
+    }
+    for d in &report.warnings {
+        ui.say(d.clone(), EXIT_OK);
+    }
+    if !report.default_password.is_empty() && !a.flags.allow_default_password {
+        ui.say(super::default_password(&report.default_password, false), EXIT_OK);
     }
     if report.failed() {
         return report_failures(&report);
     }
     if let Some(e) = io_error.into_inner().expect("no panic while holding the lock") {
-        return ui.fail(&format!("cannot write kickstarts: {e}"));
+        return ui.write_error(a.output.as_deref().unwrap_or(Path::new(".")), &e);
     }
     let Some(generation) = generation else {
         let text = single.into_inner().expect("no panic while holding the lock").unwrap_or_default();
@@ -100,7 +116,7 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
             );
             EXIT_OK
         }
-        Err(e) => ui.fail(&format!("cannot write to `{}`: {e}", dir.display())),
+        Err(e) => ui.write_error(dir, &e),
     }
 }
 

@@ -7,12 +7,15 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::cluster::{ApplianceCmd, BootCmd, BootactionCmd, DistributionCmd, InterfaceCmd, NetworkCmd, ServerCmd, done, facts_error};
+use super::cluster::{
+    AliasCmd, ApplianceCmd, BootCmd, BootactionCmd, DistributionCmd, InterfaceArgs, InterfaceCmd, JsonArg, NetworkCmd, ServerCmd, done,
+    facts_error,
+};
 use super::{EXIT_OK, Ui};
 use crate::facts::{self, ApplianceSpec, Boot, FactsError, InterfaceSpec, NetworkSpec, Target};
 
 pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path);
+    let mut db = open_db_or_return!(ui, path, matches!(cmd, ApplianceCmd::Add { .. }));
     match cmd {
         ApplianceCmd::Add { name, graph, root, name_policy, ip_policy, network, first_rank, not_kickstartable } => {
             let first_rank = first_rank.unwrap_or(if ip_policy == facts::appliance::COUNTDOWN { 0 } else { 1 });
@@ -28,7 +31,7 @@ pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
             };
             done(ui, db.add_appliance(&spec))
         }
-        ApplianceCmd::List { json } => match db.appliances() {
+        ApplianceCmd::List(JsonArg { json }) => match db.appliances() {
             Ok(list) => listing(
                 json,
                 &list,
@@ -53,13 +56,19 @@ pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
 }
 
 pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path);
+    let mut db = open_db_or_return!(ui, path, matches!(cmd, NetworkCmd::Add { .. }));
     match cmd {
         NetworkCmd::Add { name, cidr, zone, mtu, gateway, dns, dhcp } => {
             let spec = NetworkSpec { zone: zone.unwrap_or_else(|| name.clone()), name, cidr, mtu, gateway, dns_servers: dns, dhcp };
             done(ui, db.add_network(&spec))
         }
-        NetworkCmd::List { json } => match db.networks() {
+        NetworkCmd::Set { name, zone, mtu, gateway, dns, dhcp } => {
+            if zone.is_none() && mtu.is_none() && gateway.is_none() && dns.is_none() && dhcp.is_none() {
+                return super::cluster::nothing_to_set(ui, &format!("network set {name}"), "`--zone cluster.lan` or `--mtu 9000`");
+            }
+            done(ui, db.set_network(&name, &facts::NetworkChange { zone, mtu, gateway, dns_servers: dns, dhcp }))
+        }
+        NetworkCmd::List(JsonArg { json }) => match db.networks() {
             Ok(list) => {
                 let ips = |ips: &[std::net::IpAddr]| ips.iter().map(|i| i.to_string()).collect::<Vec<_>>();
                 listing(
@@ -88,10 +97,16 @@ pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
 }
 
 pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path);
+    let mut db = open_db_or_return!(ui, path, false);
     match cmd {
-        InterfaceCmd::Add { host, device, mac, ip, network, primary } => {
+        InterfaceCmd::Add(InterfaceArgs { host, device, mac, ip, network, primary }) => {
             done(ui, db.add_interface(&InterfaceSpec { host, device, mac, ip, network, primary }))
+        }
+        InterfaceCmd::Set(InterfaceArgs { host, device, mac, ip, network, primary }) => {
+            if mac.is_none() && ip.is_none() && network.is_none() && !primary {
+                return super::cluster::nothing_to_set(ui, &format!("interface set {host} {device}"), "`--ip 10.1.255.250` or `--primary`");
+            }
+            done(ui, db.set_interface(&facts::InterfaceChange { host, device: Some(device), mac, ip, network, primary }))
         }
         InterfaceCmd::Remove { host, device } => done(ui, db.remove_interface(&host, &device)),
         InterfaceCmd::List { host, json } => match db.interfaces(host.as_deref()) {
@@ -111,8 +126,28 @@ pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
     }
 }
 
+pub(super) fn alias(ui: &mut Ui, path: &Path, cmd: AliasCmd) -> i32 {
+    let mut db = open_db_or_return!(ui, path, false);
+    match cmd {
+        AliasCmd::Add { host, alias } => done(ui, db.add_alias(&host, &alias)),
+        AliasCmd::Remove { host, alias } => done(ui, db.remove_alias(&host, &alias)),
+        AliasCmd::List { host, json } => {
+            let list = match &host {
+                Some(h) => db.aliases(h).map(|a| a.into_iter().map(|a| (h.clone(), a)).collect()),
+                None => db.all_aliases(),
+            };
+            match list {
+                Ok(list) => {
+                    listing(json, &list, |(h, a)| json!({"host": h, "alias": a}), &["HOST", "ALIAS"], |(h, a)| vec![h.clone(), a.clone()])
+                }
+                Err(e) => facts_error(ui, &e),
+            }
+        }
+    }
+}
+
 pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path);
+    let mut db = open_db_or_return!(ui, path, false);
     match cmd {
         BootCmd::Set { host, action } => {
             let b = match action.as_str() {
@@ -128,11 +163,11 @@ pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
 }
 
 pub(super) fn server(ui: &mut Ui, path: &Path, cmd: ServerCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path);
+    let mut db = open_db_or_return!(ui, path, matches!(cmd, ServerCmd::Add { .. }));
     match cmd {
         ServerCmd::Add { name, ip, url } => done(ui, db.add_server(&name, &ip, url.as_deref())),
         ServerCmd::Remove { name } => done(ui, db.remove_server(&name)),
-        ServerCmd::List { json } => match db.servers() {
+        ServerCmd::List(JsonArg { json }) => match db.servers() {
             Ok(list) => listing(
                 json,
                 &list,
@@ -146,12 +181,12 @@ pub(super) fn server(ui: &mut Ui, path: &Path, cmd: ServerCmd) -> i32 {
 }
 
 pub(super) fn distribution(ui: &mut Ui, path: &Path, cmd: DistributionCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path);
+    let mut db = open_db_or_return!(ui, path, matches!(cmd, DistributionCmd::Add { .. }));
     match cmd {
         DistributionCmd::Add { name, release, url } => {
             done(ui, db.add_distribution(&facts::Distribution { name, os_release: release, url }))
         }
-        DistributionCmd::List { json } => match db.distributions() {
+        DistributionCmd::List(JsonArg { json }) => match db.distributions() {
             Ok(list) => listing(
                 json,
                 &list,
@@ -165,7 +200,7 @@ pub(super) fn distribution(ui: &mut Ui, path: &Path, cmd: DistributionCmd) -> i3
 }
 
 pub(super) fn bootaction(ui: &mut Ui, path: &Path, cmd: BootactionCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path);
+    let mut db = open_db_or_return!(ui, path, matches!(cmd, BootactionCmd::Add { .. }));
     match cmd {
         BootactionCmd::Add { name, kernel, initrd, args } => {
             if kernel.trim().is_empty() {
@@ -173,7 +208,7 @@ pub(super) fn bootaction(ui: &mut Ui, path: &Path, cmd: BootactionCmd) -> i32 {
             }
             done(ui, db.set_boot_action(&facts::BootAction { name, kernel, initrd, args }))
         }
-        BootactionCmd::List { json } => match db.boot_actions() {
+        BootactionCmd::List(JsonArg { json }) => match db.boot_actions() {
             Ok(list) => listing(
                 json,
                 &list,

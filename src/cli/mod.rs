@@ -16,10 +16,12 @@ use crate::emit::kickstart::{EvalRunner, KickstartOptions};
 use crate::graph::Framework;
 use crate::load::Layer;
 
-/// Open the cluster database (creating it when missing), or return the failure's exit code.
+/// Open the cluster database, or return the failure's exit code. With `create`, a missing
+/// database is created (commands that add facts); without, it is an error (commands that
+/// read or change existing facts never leave an empty database behind).
 macro_rules! open_db_or_return {
-    ($ui:expr, $path:expr) => {
-        match $crate::cli::cluster::open_db($ui, $path, &$crate::cli::cluster::no_framework()) {
+    ($ui:expr, $path:expr, $create:expr) => {
+        match $crate::cli::cluster::open_for($ui, $path, $create) {
             Ok(db) => db,
             Err(code) => return code,
         }
@@ -28,9 +30,11 @@ macro_rules! open_db_or_return {
 
 mod build;
 mod cluster;
+mod docs;
 mod explain;
 mod hosts;
 mod inventory;
+mod serve;
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -78,6 +82,9 @@ pub enum Cmd {
     /// Network interfaces of hosts.
     #[command(subcommand)]
     Interface(cluster::InterfaceCmd),
+    /// Other names of hosts (DNS CNAMEs, extra names in /etc/hosts).
+    #[command(subcommand)]
+    Alias(cluster::AliasCmd),
     /// Boot actions of hosts.
     #[command(subcommand)]
     Boot(cluster::BootCmd),
@@ -97,6 +104,18 @@ pub enum Cmd {
     /// Boot actions: the kernel, initrd and arguments a host's PXE files boot.
     #[command(subcommand)]
     Bootaction(cluster::BootactionCmd),
+    /// Answer one web request as a CGI/1.1 script: each host gets its own kickstart and iPXE
+    /// script, and says when its installation is done.
+    Cgi(serve::ServeArgs),
+    /// Serve the same requests as a resident FastCGI responder (reloads when the database or
+    /// the framework changes, and on SIGHUP).
+    Fastcgi(serve::FastcgiArgs),
+    /// Print shell completions (bash, zsh or fish), e.g. `rocks-compile completions bash >
+    /// /etc/bash_completion.d/rocks-compile`.
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff; `rocks-compile man | man -l -`), or write every page
+    /// into a directory with `--out`.
+    Man(docs::ManArgs),
 }
 
 /// Where the framework comes from.
@@ -174,6 +193,34 @@ pub struct KickstartFlags {
     /// Keep each `<eval>`'s body as literal text instead of leaving it out (Rocks' `eval=no`).
     #[arg(long, conflicts_with = "allow_eval")]
     pub eval_as_text: bool,
+    /// Compile with the framework's public default root password hash without complaint
+    /// (otherwise a warning, and an error for `build`). Set a real one with `attr set
+    /// Kickstart_PrivateRootPassword --secret`.
+    #[arg(long)]
+    pub allow_default_password: bool,
+    /// Let `--attrs`/`--attr` override attributes the database derives for a host
+    /// (`hostname`, `hostaddr`, `rack`, ...); a warning names each one either way.
+    #[arg(long)]
+    pub override_facts: bool,
+}
+
+/// The kickstarts of `hosts` (empty: the one compiled) set root's password from the
+/// framework's public default hash: a warning, or with `error` (`build`) an error.
+fn default_password(hosts: &[String], error: bool) -> Diagnostic {
+    let whose = match hosts {
+        [] => "this kickstart".to_string(),
+        [h] => format!("host `{h}`"),
+        _ => format!("{} hosts (`{}`)", hosts.len(), crate::hostlist::compress(hosts)),
+    };
+    let message = format!("root's password of {whose} is the framework's public default (`{}`)", crate::attrs::ROOT_PASSWORD);
+    let help = "set a real one with `rocks-compile attr set Kickstart_PrivateRootPassword --secret` (it reads the password \
+                and stores its SHA-512 crypt hash), or give a hash with `--attr`; `--allow-default-password` accepts the default";
+    if error {
+        Diagnostic::error("security::default-password", message)
+    } else {
+        Diagnostic::warning("security::default-password", message)
+    }
+    .help(help)
 }
 
 #[derive(Debug, Args)]
@@ -217,13 +264,23 @@ where
     }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // `--help` and `--version`.
             let _ = e.print();
-            // A malformed command line is bad user input, like a malformed file.
-            return if e.use_stderr() { EXIT_DIAGNOSTICS } else { EXIT_OK };
+            return EXIT_OK;
+        }
+        Err(e) => {
+            // A malformed command line is bad user input, like a malformed file: a coded
+            // diagnostic whose help is clap's tip and usage.
+            let color = use_color(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+            let text = e.render().to_string();
+            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+            let d =
+                Diagnostic::error("cli::usage", first.trim_start_matches("error: ").to_string()).help(rest.trim().replace("\n\n", "\n"));
+            return Ui { color }.say(d, EXIT_DIAGNOSTICS);
         }
     };
-    let mut ui = Ui { color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() };
+    let mut ui = Ui { color: use_color(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref()) };
     let db = cli.db;
     match cli.command {
         Cmd::Kickstart(a) if a.appliance.is_some() => kickstart(&mut ui, a),
@@ -233,6 +290,8 @@ where
         Cmd::Server(c) => inventory::server(&mut ui, &db, c),
         Cmd::Distribution(c) => inventory::distribution(&mut ui, &db, c),
         Cmd::Bootaction(c) => inventory::bootaction(&mut ui, &db, c),
+        Cmd::Cgi(a) => serve::cgi(&mut ui, &db, a),
+        Cmd::Fastcgi(a) => serve::fastcgi(&mut ui, &db, a),
         Cmd::Check(a) => check(&mut ui, a),
         Cmd::Graph(a) => graph(&mut ui, a),
         Cmd::Explain(a) => explain::explain(&mut ui, &db, a),
@@ -242,8 +301,11 @@ where
         Cmd::Appliance(c) => inventory::appliance(&mut ui, &db, c),
         Cmd::Network(c) => inventory::network(&mut ui, &db, c),
         Cmd::Interface(c) => inventory::interface(&mut ui, &db, c),
+        Cmd::Alias(c) => inventory::alias(&mut ui, &db, c),
         Cmd::Boot(c) => inventory::boot(&mut ui, &db, c),
         Cmd::Discover(a) => cluster::discover(&mut ui, &db, a),
+        Cmd::Completions(a) => docs::completions(a),
+        Cmd::Man(a) => docs::man(&mut ui, a),
     }
 }
 
@@ -266,25 +328,65 @@ impl Ui {
         }
     }
 
-    fn fail(&mut self, message: &str) -> i32 {
-        let _ = writeln!(std::io::stderr(), "error: {message}");
-        EXIT_FAILURE
+    /// Print a diagnostic that points into no file; returns `exit`.
+    fn say(&mut self, d: Diagnostic, exit: i32) -> i32 {
+        let _ = write!(std::io::stderr(), "{}", d.render(&crate::span::Sources::new(), self.color));
+        exit
+    }
+
+    /// An I/O failure (exit 2) with a stable code such as `io::read` or `io::write`.
+    fn fail(&mut self, code: &'static str, message: impl Into<String>, help: &str) -> i32 {
+        self.say(Diagnostic::error(code, message).help(help), EXIT_FAILURE)
+    }
+
+    /// A framework that could not be opened (exit 2).
+    fn load_error(&mut self, e: &crate::load::LoadError) -> i32 {
+        self.say(Diagnostic::error(e.code(), e.to_string()).help(e.help()), EXIT_FAILURE)
+    }
+
+    /// Cannot read `path`.
+    fn read_error(&mut self, path: &Path, e: &std::io::Error) -> i32 {
+        self.fail("io::read", format!("cannot read `{}`: {e}", path.display()), "check the path and its permissions")
+    }
+
+    /// Cannot write `path`.
+    fn write_error(&mut self, path: &Path, e: &dyn std::fmt::Display) -> i32 {
+        self.fail(
+            "io::write",
+            format!("cannot write `{}`: {e}", path.display()),
+            "check that the directory exists and is writable, and that the disk is not full",
+        )
     }
 }
 
+/// Whether to colour diagnostics: only on a terminal, and never when `NO_COLOR` is set to a
+/// non-empty value (<https://no-color.org>).
+pub fn use_color(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn open(ui: &mut Ui, a: &FrameworkArgs) -> Result<(Framework, Vec<Diagnostic>), i32> {
-    crate::open(&layers(a), &a.graph).map_err(|e| ui.fail(&e.to_string()))
+    crate::open(&layers(a), &a.graph).map_err(|e| ui.load_error(&e))
 }
 
 /// Attributes from `--attrs` and `--attr`. Errors are reported and turn into an exit code.
 fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
+    given_attrs_with_origins(ui, a).map(|(attrs, _)| attrs)
+}
+
+/// [`given_attrs`], and where each came from (`--attrs FILE` or `--attr`), for messages.
+fn given_attrs_with_origins(ui: &mut Ui, a: &AttrArgs) -> Result<(Attrs, attrs::Origins), i32> {
     let mut out = Attrs::new();
+    let mut origins = attrs::Origins::new();
     if let Some(path) = &a.attrs {
-        let text = std::fs::read_to_string(path).map_err(|e| ui.fail(&format!("cannot read attributes file `{}`: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ui.read_error(path, &e))?;
         let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("");
         let parsed = if ext == "py" { attrs::parse_python_dict(&text) } else { attrs::parse_attrs(&text, ext == "json") };
         match parsed {
-            Ok(v) => out.extend(v),
+            Ok(v) => {
+                origins.extend(v.keys().map(|k| (k.clone(), format!("`--attrs {}`", path.display()))));
+                out.extend(v);
+            }
             Err(e) => {
                 let mut sources = crate::span::Sources::new();
                 let id = sources.add(path.display().to_string(), text);
@@ -303,6 +405,7 @@ fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
         match kv.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => {
                 out.insert(k.trim().to_string(), v.to_string());
+                origins.insert(k.trim().to_string(), "`--attr`".to_string());
             }
             _ => {
                 let d = Diagnostic::error("attrs::syntax", format!("`--attr {kv}` is not `NAME=VALUE`"))
@@ -312,7 +415,7 @@ fn given_attrs(ui: &mut Ui, a: &AttrArgs) -> Result<Attrs, i32> {
             }
         }
     }
-    Ok(out)
+    Ok((out, origins))
 }
 
 fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
@@ -320,18 +423,25 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let given = match given_attrs(ui, &a.attrs) {
+    let (given, origins) = match given_attrs_with_origins(ui, &a.attrs) {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let opts = a.flags.options(&ShellEval);
+    let opts = KickstartOptions { origins: Some(&origins), ..a.flags.options(&ShellEval) };
     let appliance = a.appliance.as_deref().expect("dispatched on --appliance");
     let attrs = crate::effective_attrs(&fw, appliance, &given);
     let (ks, d) = crate::kickstart(&fw, appliance, &attrs, &opts);
     diags.extend(d);
+    if crate::attrs::has_default_password(&attrs) && !a.flags.allow_default_password {
+        diags.push(default_password(&[], false));
+    }
     ui.report(&fw, &diags);
     let Some(ks) = ks.filter(|_| !diag::has_errors(&diags)) else { return failure_code(&diags) };
-    let code = emit_text(ui, a.output.as_deref(), &ks.render());
+    let text = match ks.render() {
+        Ok(t) => t,
+        Err(e) => return ui.fail("build::render", format!("internal error rendering the kickstart: {e}"), "this is a bug in rocks-compile; please report it with the command line"),
+    };
+    let code = emit_text(ui, a.output.as_deref(), &text);
     // The process ends right after this; tearing down thousands of small allocations would
     // cost more than the compile itself (see the benchmark section of the README).
     std::mem::forget(fw);
@@ -346,6 +456,7 @@ impl KickstartFlags {
             var_rocks_copy: self.rocks7,
             eval: if self.allow_eval { Some(runner as &dyn EvalRunner) } else { None },
             eval_as_text: self.eval_as_text,
+            origins: None,
         }
     }
 }
@@ -412,20 +523,20 @@ fn emit_text(ui: &mut Ui, path: Option<&Path>, text: &str) -> i32 {
         None => {
             let mut out = std::io::stdout().lock();
             if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
-                return ui.fail("cannot write to standard output");
+                return ui.fail("io::write", "cannot write to standard output", "check the pipe or file standard output goes to");
             }
             EXIT_OK
         }
         Some(p) => match crate::write::write_atomic(p, text.as_bytes()) {
             Ok(()) => EXIT_OK,
-            Err(e) => ui.fail(&format!("cannot write `{}`: {e}", p.display())),
+            Err(e) => ui.write_error(p, &e),
         },
     }
 }
 
 /// Runs `<eval>` bodies with a real shell: the body on standard input, the attributes (and
 /// the inherited environment) as environment variables.
-struct ShellEval;
+pub(crate) struct ShellEval;
 
 impl EvalRunner for ShellEval {
     fn run(&self, shell: &str, script: &str, env: &Attrs) -> Result<String, String> {

@@ -11,7 +11,7 @@
 //! beats the group's choice for every client type, which is the point for NICs whose firmware
 //! (or the iPXE ROM QEMU gives its NICs) would otherwise be sent elsewhere.
 //!
-//! [`Dhcp`] (the subnets and reservations both servers serve) is computed here and shared with
+//! `Dhcp` (the subnets and reservations both servers serve) is computed here and shared with
 //! [`super::kea`].
 
 use std::borrow::Cow;

@@ -35,6 +35,11 @@ pub(super) struct Expander<'a, 'o> {
     unshareable: bool,
     /// Only when explaining: where each stretch of expanded text came from.
     trace: Option<Box<Tracer>>,
+    /// What is being expanded when the kickstart needs it on one line (`the `timezone`
+    /// command`): an attribute value with a line break is then an error.
+    one_line: Option<String>,
+    /// `<include mode="xml">` / `<eval mode="xml">` fragments being expanded, innermost last.
+    fragments: usize,
 }
 
 /// Anchors of the text expanded since the last [`Expander::piece`], and the source line the
@@ -50,6 +55,9 @@ struct Tracer {
     attr_names: Vec<String>,
 }
 
+/// Deepest nesting of markup fragments (an include that includes itself would never end).
+const MAX_FRAGMENTS: usize = 16;
+
 impl<'a, 'o> Expander<'a, 'o> {
     pub(super) fn new(fw: &'a Framework, attrs: &'a Attrs, opts: &'a KickstartOptions<'o>, symbolic: bool) -> Self {
         Expander {
@@ -63,6 +71,8 @@ impl<'a, 'o> Expander<'a, 'o> {
             symbolic,
             uses: BTreeMap::new(),
             unshareable: false,
+            one_line: None,
+            fragments: 0,
             trace: None,
         }
     }
@@ -117,7 +127,7 @@ impl<'a, 'o> Expander<'a, 'o> {
     fn trace_lit(&mut self, s: &str, at: usize) {
         let Some(t) = self.trace.as_mut() else { return };
         let followed = match (t.source, t.pos) {
-            (Some(src), Some(pos)) if (src.0 as usize) < self.fw.sources.len() => {
+            (Some(src), Some(pos)) => {
                 crate::emit::provenance::follow(self.fw.sources.get(src).text(), pos, s).map(|f| (src, f))
             }
             _ => None,
@@ -141,7 +151,7 @@ impl<'a, 'o> Expander<'a, 'o> {
     }
 
     fn line_of(&self, source: SourceId, offset: usize) -> u32 {
-        if (source.0 as usize) < self.fw.sources.len() { self.fw.sources.line_col(source, offset).0 as u32 } else { 0 }
+        self.fw.sources.line_col(source, offset).0 as u32
     }
 
     /// Record an anchor at `at`: the current line (for literal text) or the start of `span`.
@@ -203,16 +213,51 @@ impl<'a, 'o> Expander<'a, 'o> {
                 self.unshareable = true;
             }
         }
-        let interpreter = s.interpreter.as_ref().and_then(|a| self.attr_text(a));
-        let arg = s.arg.as_ref().and_then(|a| self.attr_text(a));
+        let interpreter = s.interpreter.as_ref().and_then(|a| self.attr_text(a, Some("`interpreter=`")));
+        let arg = s.arg.as_ref().and_then(|a| self.attr_text(a, Some("`arg=`")));
         section_header(pre, interpreter.as_deref(), arg.as_deref())
     }
 
-    /// Text without `<file>` expansion (package names, commands, debug lines).
+    /// Text without `<file>` expansion (debug lines, file contents, `<eval>` bodies).
     pub(super) fn plain(&mut self, text: &Text) -> String {
+        let outer = self.one_line.take();
         let mut s = String::new();
         self.expand(text, false, &mut s);
+        self.one_line = outer;
         s
+    }
+
+    /// Text the kickstart needs on one line (a package name, a command): `what` names it in
+    /// the error an attribute value with a line break gets.
+    pub(super) fn one_line(&mut self, text: &Text, what: String) -> String {
+        let outer = self.one_line.replace(what);
+        let mut s = String::new();
+        self.expand(text, false, &mut s);
+        self.one_line = outer;
+        s
+    }
+
+    /// `value` of attribute `name` (used at `span`) would break a one-line context `what`.
+    fn line_break(&mut self, name: &str, value: &str, span: Span, what: &str) -> bool {
+        if !value.contains(['\n', '\r']) {
+            return false;
+        }
+        let origin = match self.opts.origins.and_then(|o| o.get(name)) {
+            Some(o) => o.clone(),
+            None if self.vars.contains_key(name) => "a `<var>`".to_string(),
+            None if !crate::attrs::is_builtin(name) && self.fw.defaults.contains_key(name) => {
+                format!("the framework's `graphs/{}/attributes.toml`", self.fw.graph)
+            }
+            None => crate::attrs::origin_of(None, name),
+        };
+        self.diags.push(
+            Diagnostic::error("entity::line-break", format!("attribute `{name}` (from {origin}) holds a line break, but {what} must be one line"))
+                .label(span, "substituted here")
+                .help(format!(
+                    "a line break here would start a new kickstart line (a whole `%post` section could be injected); give `{name}` a one-line value, or use it in a script body, where line breaks are fine"
+                )),
+        );
+        true
     }
 
     /// A script body: trailing white space dropped, one final newline (as Rocks printed it).
@@ -262,7 +307,13 @@ impl<'a, 'o> Expander<'a, 'o> {
             return crate::emit::template::text_ref(name);
         }
         match self.vars.get(name).or_else(|| self.attrs.get(name)) {
-            Some(v) => v.clone(),
+            Some(v) => {
+                let v = v.clone();
+                match self.one_line.clone() {
+                    Some(what) if self.line_break(name, &v, span, &what) => String::new(),
+                    _ => v,
+                }
+            }
             None => {
                 if self.warned.insert(name.to_string()) {
                     self.diags.push(super::undefined_entity(name, span));
@@ -294,7 +345,7 @@ impl<'a, 'o> Expander<'a, 'o> {
                         self.trace_at(span.source, span.end as usize);
                     }
                     if let Some(v) = val {
-                        if let Some(v) = self.attr_text(v) {
+                        if let Some(v) = self.attr_text(v, None) {
                             self.vars.insert(name.clone(), v);
                         }
                     } else if let Some(r) = reference {
@@ -306,13 +357,15 @@ impl<'a, 'o> Expander<'a, 'o> {
                     }
                 }
                 Seg::Include { file, xml, optional, span } => match self.fw.includes.get(file) {
-                    Some(t) => {
+                    Some(&id) => {
                         self.anchor(out.len(), AnchorKind::Generated { what: "included file", attrs: Vec::new() }, Some(*span));
                         if *xml {
-                            let segs = self.fragment(t, *span);
+                            let segs = self.fragment(id, *span);
+                            self.fragments += 1;
                             self.expand_generated(&segs, scripts, out, *span);
+                            self.fragments -= 1;
                         } else {
-                            out.push_str(t);
+                            out.push_str(self.fw.sources.get(id).text());
                         }
                         self.trace_at(span.source, span.end as usize);
                     }
@@ -346,8 +399,13 @@ impl<'a, 'o> Expander<'a, 'o> {
                     match runner.run(&ev.shell, &script, &env) {
                         Ok(output) => {
                             if ev.xml {
-                                let segs = self.fragment(&output, ev.span);
+                                let loc = self.fw.sources.location(ev.span);
+                                let name = format!("<eval at {}:{}>", self.fw.short_path(ev.span.source), loc.line);
+                                let id = self.fw.sources.add_generated(name, output);
+                                let segs = self.fragment(id, ev.span);
+                                self.fragments += 1;
                                 self.expand_generated(&segs, scripts, out, ev.span);
+                                self.fragments -= 1;
                             } else {
                                 out.push_str(&output);
                             }
@@ -387,27 +445,36 @@ impl<'a, 'o> Expander<'a, 'o> {
         env
     }
 
-    /// Markup produced by `<eval mode="xml">` or `<include mode="xml">`, as node content.
-    fn fragment(&mut self, text: &str, at: Span) -> Text {
-        let wrapped = format!("<fragment>{text}</fragment>");
-        let (root, d) = crate::xml::parse(SourceId(u32::MAX), &wrapped);
+    /// Markup produced by `<eval mode="xml">` or read by `<include mode="xml">`, as node
+    /// content. The text is a source of its own, so spans into it render.
+    fn fragment(&mut self, id: SourceId, at: Span) -> Text {
+        if self.fragments == MAX_FRAGMENTS {
+            self.diags.push(
+                Diagnostic::error("expand::too-deep", format!("markup from `mode=\"xml\"` nests deeper than {MAX_FRAGMENTS} levels"))
+                    .label(at, "this is one level too many")
+                    .help("an `<include mode=\"xml\">` (or `<eval mode=\"xml\">`) that brings itself back never ends; break the cycle"),
+            );
+            return Vec::new();
+        }
+        let (root, d) = crate::xml::parse_fragment(id, self.fw.sources.get(id).text());
         let mut diags = d;
         let segs = root.map(|r| crate::syntax::body(&r, true, &mut diags)).unwrap_or_default();
         for d in diags.into_iter().filter(|d| d.is_error()) {
-            self.diags.push(
-                Diagnostic::error(
-                    "eval::bad-xml",
-                    format!("generated markup is not valid: {}", d.message.replace("`</fragment>`", "the end of the output")),
-                )
-                .label(at, "this produced it")
-                .help("`mode=\"xml\"` output must be node-file content such as `<file name=...>...</file>`"),
-            );
+            let mut bad = Diagnostic::error(
+                "eval::bad-xml",
+                format!("generated markup is not valid: {}", d.message.replace("`</fragment>`", "the end of the output")),
+            )
+            .label(at, "this produced it")
+            .help("`mode=\"xml\"` output must be node-file content such as `<file name=...>...</file>`");
+            bad.labels.extend(d.labels);
+            self.diags.push(bad);
         }
-        // Spans inside the fragment point nowhere: re-anchor them at the producing element.
-        reanchor(segs, at)
+        segs
     }
 
-    fn attr_text(&mut self, a: &AttrText) -> Option<String> {
+    /// An XML attribute value for this host. `what` names it when it must be one line
+    /// (everything but `<var val=>`).
+    fn attr_text(&mut self, a: &AttrText, what: Option<&str>) -> Option<String> {
         if let Some(t) = self.trace.as_mut() {
             for p in &a.pieces {
                 if let Piece::Entity(n) = p
@@ -428,8 +495,15 @@ impl<'a, 'o> Expander<'a, 'o> {
                     }
                     s.push_str(&crate::emit::template::attr_ref(n));
                 }
-                Piece::Entity(n) => match self.vars.get(n).or_else(|| self.attrs.get(n)) {
-                    Some(v) => s.push_str(v),
+                Piece::Entity(n) => match self.vars.get(n).or_else(|| self.attrs.get(n)).cloned() {
+                    Some(v) => {
+                        if let Some(what) = what
+                            && self.line_break(n, &v, a.span, what)
+                        {
+                            return None;
+                        }
+                        s.push_str(&v);
+                    }
                     None => {
                         self.diags.push(super::undefined_entity_in_attribute(n, a.span));
                         return None;
@@ -447,11 +521,11 @@ impl<'a, 'o> Expander<'a, 'o> {
         }
         // The file's own attributes, apart from those of the text around it.
         let outer_names = self.trace.as_mut().map(|t| std::mem::take(&mut t.attr_names));
-        let Some(name) = self.attr_text(&f.name) else { return };
-        let perms = f.perms.as_ref().and_then(|p| self.attr_text(p));
-        let owner = f.owner.as_ref().and_then(|p| self.attr_text(p));
-        let expr = f.expr.as_ref().and_then(|p| self.attr_text(p));
-        let src = f.src.as_ref().and_then(|p| self.attr_text(p));
+        let Some(name) = self.attr_text(&f.name, Some("`<file name=>`")) else { return };
+        let perms = f.perms.as_ref().and_then(|p| self.attr_text(p, Some("`<file perms=>`")));
+        let owner = f.owner.as_ref().and_then(|p| self.attr_text(p, Some("`<file owner=>`")));
+        let expr = f.expr.as_ref().and_then(|p| self.attr_text(p, Some("`<file expr=>`")));
+        let src = f.src.as_ref().and_then(|p| self.attr_text(p, Some("`<file src=>`")));
         let file_names = match (self.trace.as_mut(), outer_names) {
             (Some(t), Some(outer)) => std::mem::replace(&mut t.attr_names, outer),
             _ => Vec::new(),
@@ -531,28 +605,4 @@ fn finish_body(mut s: String) -> String {
     s.truncate(keep);
     s.push('\n');
     s
-}
-
-fn reanchor(segs: Text, at: Span) -> Text {
-    segs.into_iter()
-        .map(|s| match s {
-            Seg::Entity { name, .. } => Seg::Entity { name, span: at },
-            Seg::Var { name, val, reference, .. } => {
-                Seg::Var { name, val: val.map(|v| AttrText { pieces: v.pieces, span: at }), reference, span: at }
-            }
-            Seg::Include { file, xml, optional, .. } => Seg::Include { file, xml, optional, span: at },
-            Seg::Eval(mut e) => {
-                e.span = at;
-                e.body = reanchor(e.body, at);
-                Seg::Eval(e)
-            }
-            Seg::File(mut f) => {
-                f.span = at;
-                f.name.span = at;
-                f.body = f.body.map(|b| reanchor(b, at));
-                Seg::File(f)
-            }
-            other => other,
-        })
-        .collect()
 }

@@ -34,6 +34,18 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
     Ok(vec![Artifact::new(Kind::Hosts, "hosts", text).with_secrets(&site.secrets)])
 }
 
+/// The lines of `hosts` after the loopback ones (`ADDRESS<tab>NAMES`, sorted by address):
+/// what a host's own `/etc/hosts` lists of the cluster.
+pub fn cluster_lines(site: &Site<'_>) -> Vec<String> {
+    names(site)
+        .iter()
+        .map(|n| {
+            let l = n.hosts_line();
+            format!("{}\t{}", l.ip, l.names)
+        })
+        .collect()
+}
+
 /// One address with its names: a line of `hosts`, and the A/AAAA, CNAME and PTR records of
 /// the DNS zones.
 #[derive(Debug, Clone, PartialEq, Eq)]

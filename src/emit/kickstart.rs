@@ -15,7 +15,8 @@ use crate::emit::shell;
 use crate::graph::Framework;
 use crate::resolve::Profile;
 use crate::span::Span;
-use crate::syntax::{ItemKind, Seg, Text};
+use crate::syntax::visit::{walk_item, walk_text};
+use crate::syntax::{EvalEl, ItemKind, Seg, Text, Visitor};
 
 /// Runs `<eval>` bodies. Only the CLI provides one, and only with `--allow-eval`.
 pub trait EvalRunner: Sync {
@@ -37,6 +38,9 @@ pub struct KickstartOptions<'a> {
     pub eval: Option<&'a dyn EvalRunner>,
     /// Rocks' `eval=no`: keep each `<eval>`'s body as literal text instead of running it.
     pub eval_as_text: bool,
+    /// Where the attribute values came from, named in messages (see
+    /// [`crate::attrs::origin_of`]).
+    pub origins: Option<&'a crate::attrs::Origins>,
 }
 
 /// Log files of the generated sections.
@@ -81,8 +85,10 @@ pub struct Section {
 }
 
 impl Kickstart {
-    pub fn render(&self) -> String {
-        crate::render::render("kickstart.ks.j2", self).expect("the kickstart template renders every Kickstart")
+    /// The kickstart's text. An error would mean the built-in template and [`Kickstart`]
+    /// disagree (a bug, not bad input); it is returned rather than panicking.
+    pub fn render(&self) -> Result<String, minijinja::Error> {
+        crate::render::render("kickstart.ks.j2", self)
     }
 }
 
@@ -133,21 +139,25 @@ pub fn build_symbolic(
 }
 
 fn shareable(profile: &Profile<'_>, opts: &KickstartOptions<'_>) -> bool {
-    fn text_ok(t: &Text, run_eval: bool) -> bool {
-        t.iter().all(|s| match s {
-            Seg::Var { .. } => false,
-            Seg::Eval(e) => !run_eval && text_ok(&e.body, run_eval),
-            Seg::File(f) => f.body.as_ref().is_none_or(|b| text_ok(b, run_eval)),
-            _ => true,
-        })
+    /// Finds what a shared expansion cannot hold: `<var>`, or an `<eval>` that runs.
+    struct Shareable {
+        run_eval: bool,
+        ok: bool,
     }
-    let run_eval = opts.eval.is_some();
-    profile.nodes.iter().flat_map(|n| n.files.iter()).flat_map(|f| f.file.items.iter()).all(|i| match &i.kind {
-        ItemKind::Package { name, .. } => text_ok(name, run_eval),
-        ItemKind::Command { text, .. } => text_ok(text, run_eval),
-        ItemKind::Pre(s) | ItemKind::Post(s) => text_ok(&s.body, run_eval),
-        ItemKind::Boot { body, .. } | ItemKind::Debug { body } => text_ok(body, run_eval),
-    })
+    impl Visitor for Shareable {
+        fn var(&mut self, _: &str, _: Span) {
+            self.ok = false;
+        }
+        fn visit_eval(&mut self, e: &EvalEl) {
+            self.ok &= !self.run_eval;
+            walk_text(self, &e.body);
+        }
+    }
+    let mut v = Shareable { run_eval: opts.eval.is_some(), ok: true };
+    for item in profile.nodes.iter().flat_map(|n| n.files.iter()).flat_map(|f| f.file.items.iter()) {
+        walk_item(&mut v, item);
+    }
+    v.ok
 }
 
 fn build_with(
@@ -226,7 +236,7 @@ fn build_with(
                     ItemKind::Package { name, meta, disable } => {
                         // Sorting and de-duplication need the real name.
                         ex.shape_depends_on(name);
-                        let n = ex.plain(name);
+                        let n = ex.one_line(name, "a package name".to_string());
                         let n = if *meta { format!("@{n}") } else { n };
                         if let Some(p) = prov.as_mut() {
                             ex.take_attr_names();
@@ -245,7 +255,7 @@ fn build_with(
                         if matches!(command.as_str(), "langsupport" | "sshpw" | "include") {
                             ex.shape_depends_on(text);
                         }
-                        let plain = ex.plain(text);
+                        let plain = ex.one_line(text, format!("the `{command}` command"));
                         let line = command_line(command, &plain);
                         ks.commands.push(ex.trimmed(line));
                         traced!(commands);

@@ -46,32 +46,53 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, Error> {
         return Ok(Vec::new());
     }
     let env = crate::render::env();
-    let (pxelinux, grub, ipxe) =
-        (env.get_template("pxelinux.cfg.j2")?, env.get_template("grub.cfg.j2")?, env.get_template("host.ipxe.j2")?);
     let mut out = Vec::new();
-    for (i, host) in site.cluster.hosts.iter().enumerate() {
-        if host.interfaces.iter().all(|f| f.mac.is_none()) {
-            continue;
-        }
-        let Some(entry) = BootEntry::new(site, i)? else { continue };
-        for mac in host.interfaces.iter().filter_map(|f| f.mac.as_deref()) {
-            // One context value, rendered by three templates.
-            let ctx = Value::from(minijinja::value::Serde(entry.context(&host.name, mac)));
-            let hy = mac_hyphen(mac);
-            let mut push = |path: String, text: String| {
-                let a = Artifact::new(Kind::Pxe, path, text);
-                out.push(if site.secrets.is_empty() { a } else { a.with_secrets(&site.secrets) });
-            };
-            push(format!("tftp/pxelinux.cfg/01-{hy}"), pxelinux.render(&ctx)?);
-            push(format!("tftp/grub/grub.cfg-01-{hy}"), grub.render(&ctx)?);
-            push(ipxe_path(mac), ipxe.render(&ctx)?);
-        }
+    for i in 0..site.cluster.hosts.len() {
+        out.extend(host_files(env, site, i)?);
     }
     let servers: Vec<ChainServer<'_>> = site.servers.iter().map(|s| ChainServer { name: &s.name, ip: &s.ip, url: &s.url }).collect();
     let http = crate::render::render("boot.ipxe.j2", &BootChain { tftp: false, servers: &servers })?;
     let tftp = crate::render::render("boot.ipxe.j2", &BootChain { tftp: true, servers: &servers })?;
     out.push(Artifact::new(Kind::Pxe, "ipxe/boot.ipxe", http));
     out.push(Artifact::new(Kind::Pxe, "tftp/boot.ipxe", tftp));
+    Ok(out)
+}
+
+/// The PXE files of host number `i` alone (what changes when its boot action does): for each
+/// interface with a MAC, its pxelinux, GRUB and iPXE files.
+pub fn host_artifacts(site: &Site<'_>, i: usize) -> Result<Vec<Artifact>, Error> {
+    host_files(crate::render::env(), site, i)
+}
+
+/// The iPXE script of host number `i`'s interface with `mac` (the bytes of its
+/// `ipxe/<mac>.ipxe`), or `None` when the host has no install server to boot from.
+pub fn ipxe_script(site: &Site<'_>, i: usize, mac: &str) -> Result<Option<String>, Error> {
+    let Some(entry) = BootEntry::new(site, i)? else { return Ok(None) };
+    let ctx = entry.context(&site.cluster.hosts[i].name, mac);
+    crate::render::render("host.ipxe.j2", &ctx).map(Some)
+}
+
+fn host_files(env: &minijinja::Environment<'_>, site: &Site<'_>, i: usize) -> Result<Vec<Artifact>, Error> {
+    let host = &site.cluster.hosts[i];
+    let mut out = Vec::new();
+    if host.interfaces.iter().all(|f| f.mac.is_none()) {
+        return Ok(out);
+    }
+    let Some(entry) = BootEntry::new(site, i)? else { return Ok(out) };
+    let (pxelinux, grub, ipxe) =
+        (env.get_template("pxelinux.cfg.j2")?, env.get_template("grub.cfg.j2")?, env.get_template("host.ipxe.j2")?);
+    for mac in host.interfaces.iter().filter_map(|f| f.mac.as_deref()) {
+        // One context value, rendered by three templates.
+        let ctx = Value::from(minijinja::value::Serde(entry.context(&host.name, mac)));
+        let hy = mac_hyphen(mac);
+        let mut push = |path: String, text: String| {
+            let a = Artifact::new(Kind::Pxe, path, text);
+            out.push(if site.secrets.is_empty() { a } else { a.with_secrets(&site.secrets) });
+        };
+        push(format!("tftp/pxelinux.cfg/01-{hy}"), pxelinux.render(&ctx)?);
+        push(format!("tftp/grub/grub.cfg-01-{hy}"), grub.render(&ctx)?);
+        push(ipxe_path(mac), ipxe.render(&ctx)?);
+    }
     Ok(out)
 }
 

@@ -75,24 +75,15 @@ pub fn group(site: &Site<'_>, h: &HostFacts) -> String {
 }
 
 /// The value of attribute `key` for `h` as the grouping sees it: a host-scope attribute,
-/// else a built-in (`rack`, `rank`, `appliance`, `arch`, `os`, `distribution`, `cpus`),
-/// else the stored attribute by precedence.
+/// else a per-host built-in ([`crate::attrs::HostBuiltins`]), else the stored attribute by
+/// precedence.
 pub fn attr_value(site: &Site<'_>, h: &HostFacts, key: &str) -> Option<String> {
     let host_scope = site.cluster.attributes.get(&("host".to_string(), h.name.clone())).and_then(|m| m.get(key));
     if let Some((v, _)) = host_scope {
         return Some(v.clone());
     }
-    let builtin = match key {
-        "rack" => Some(h.rack.to_string()),
-        "rank" => Some(h.rank.to_string()),
-        "appliance" => Some(h.appliance.clone()),
-        "arch" => Some(h.arch.clone()),
-        "os" => Some(h.os.clone()),
-        "distribution" => Some(h.distribution.clone()),
-        "cpus" => Some(h.cpus.to_string()),
-        _ => None,
-    };
-    builtin.or_else(|| site.cluster.attr(h, key).map(|(v, _)| v.to_string()))
+    let builtins = h.builtins(site.cluster.appliances.get(&h.appliance));
+    builtins.get(key).or_else(|| site.cluster.attr(h, key).map(|(v, _)| v.to_string()))
 }
 
 /// A name every scheduler takes for a partition / host group / property: letters, digits,

@@ -152,6 +152,14 @@ impl Db {
         self.write("set attribute", |tx| {
             check_key(key)?;
             check_target(tx, target)?;
+            if let Some(b) = shadowing_builtin(tx, target, key)? {
+                return Err(FactsError::ShadowedByBuiltin {
+                    key: key.to_string(),
+                    scope: target.scope().as_str(),
+                    from: b.from,
+                    fix: b.fix,
+                });
+            }
             tx.execute(
                 "INSERT INTO attributes (scope, target, key, value, secret) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (scope, target, key) DO UPDATE SET value = excluded.value, secret = secret OR excluded.secret",
@@ -252,6 +260,23 @@ impl Db {
     pub fn attrs_map(&self, host: &str) -> Result<BTreeMap<String, String>> {
         Ok(self.host_attrs(host)?.into_iter().map(|a| (a.key, a.value)).collect())
     }
+}
+
+impl Db {
+    /// The built-in that always overrides attribute `key` stored at `target`, if any: every
+    /// built-in at the global, os, appliance and rack scopes, and the cluster-wide lists at
+    /// the host scope too. `attr list` marks such stored values; `attr set` refuses them.
+    pub fn shadowing_builtin(&self, target: &Target, key: &str) -> Result<Option<&'static super::builtin::Builtin>> {
+        self.read("check attribute", |c| shadowing_builtin(c, target, key))
+    }
+}
+
+fn shadowing_builtin(conn: &Connection, target: &Target, key: &str) -> Result<Option<&'static super::builtin::Builtin>> {
+    let Some(b) = super::builtin::builtin(key) else { return Ok(None) };
+    if target.scope() == Scope::Host && b.host_scope_wins {
+        return Ok(None);
+    }
+    Ok(super::builtin::derived(conn, b)?.then_some(b))
 }
 
 /// Attribute names: non-empty, no whitespace or control characters.

@@ -66,6 +66,7 @@ impl Db {
                         ip: opt("ip"),
                         network: opt("network"),
                         device: opt("interface"),
+                        allocate_ip: false,
                     };
                     Ok(Some((spec.name.clone(), insert_host(tx, &spec)?)))
                 };

@@ -12,18 +12,18 @@
 //! (busy timeout 10 s) and each sees the others' hosts, so no name or IP is handed out twice.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
 
 use rusqlite::Connection;
 
 use super::Db;
-use super::addr::{Countdown, parse_ip, parse_mac};
-use super::appliance::{IpPolicy, load_appliance};
-use super::error::{FactsError, Result};
+use super::addr::parse_mac;
+use super::allocate::Allocator;
+use super::appliance::load_appliance;
+use super::error::Result;
 use super::hosts::{HostSpec, insert_host, name_taken, next_rank};
-use super::interface::{check_ip, mac_owner};
+use super::interface::mac_owner;
 use super::network::load_network;
-use super::template::{Template, TemplateVars};
+use super::template::TemplateVars;
 
 /// Which kind of request a log line reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,16 +102,7 @@ fn allocate(conn: &Connection, appliance: &str, rack: u32, macs: &[String]) -> R
     let (appliance_id, app) = load_appliance(conn, appliance)?;
     let (name_policy, ip_policy) = app.policies()?;
     let (network_id, network) = load_network(conn, &app.network)?;
-    enum Ips {
-        Countdown(Countdown),
-        Template(Template),
-    }
-    let mut ips = match ip_policy {
-        IpPolicy::Countdown => {
-            Ips::Countdown(Countdown::new(&network.cidr, used_ips(conn, network_id)?.into_iter().chain(network.reserved())))
-        }
-        IpPolicy::Template(t) => Ips::Template(t),
-    };
+    let mut ips = Allocator::new(conn, network_id, network, ip_policy)?;
     let mut rank = next_rank(conn, appliance_id, rack, app.first_rank)?;
     let mut added = Vec::new();
     for mac in macs {
@@ -123,43 +114,22 @@ fn allocate(conn: &Connection, appliance: &str, rack: u32, macs: &[String]) -> R
             rank += 1;
         }
         let name = name_policy.render(&vars(rank));
-        let ip = match &mut ips {
-            Ips::Template(t) => {
-                let ip = parse_ip(&t.render(&vars(rank)))?;
-                check_ip(conn, network_id, &network, ip)?;
-                ip
-            }
-            Ips::Countdown(c) => c.next().ok_or_else(|| FactsError::NoFreeAddress(network.name.clone()))?,
-        };
+        let ip = ips.next(conn, &vars(rank))?;
+        let network = ips.network().name.clone();
         let spec = HostSpec {
             rack,
             rank: Some(rank),
             mac: Some(mac.clone()),
             ip: Some(ip.to_string()),
-            network: Some(network.name.clone()),
+            network: Some(network.clone()),
             device: Some("eth0".into()),
             ..HostSpec::new(&name, appliance)
         };
         insert_host(conn, &spec)?;
-        added.push(NewHost {
-            name,
-            appliance: appliance.to_string(),
-            rack,
-            rank,
-            mac: mac.clone(),
-            ip: ip.to_string(),
-            network: network.name.clone(),
-        });
+        added.push(NewHost { name, appliance: appliance.to_string(), rack, rank, mac: mac.clone(), ip: ip.to_string(), network });
         rank += 1;
     }
     Ok(added)
-}
-
-/// Addresses in use on a network.
-pub(crate) fn used_ips(conn: &Connection, network_id: i64) -> Result<Vec<IpAddr>> {
-    let mut stmt = conn.prepare("SELECT ip FROM interfaces WHERE network_id = ?1 AND ip IS NOT NULL")?;
-    let ips = stmt.query_map([network_id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(ips.iter().filter_map(|s| s.parse().ok()).collect())
 }
 
 #[cfg(test)]

@@ -36,7 +36,8 @@ pub enum FactsError {
     #[error("unknown {kind} `{name}`")]
     UnknownName { kind: &'static str, name: String },
     #[error("bad SQL `{sql}`: {message}")]
-    BadSql { sql: String, message: String },
+    /// `at`: the byte range in `sql` (the user's text) that SQLite points at, when it does.
+    BadSql { sql: String, message: String, at: Option<(usize, usize)> },
     #[error("CSV line {line}: {reason}")]
     Csv {
         line: usize,
@@ -51,6 +52,12 @@ pub enum FactsError {
     BadValue { what: &'static str, value: String, reason: String },
     #[error("no free IP address left in network `{0}`")]
     NoFreeAddress(String),
+    /// `attr set` of a key that a built-in derived from the facts always overrides there.
+    #[error("attribute `{key}` set at the {scope} scope would never take effect: the built-in `{key}` ({from}) always wins")]
+    ShadowedByBuiltin { key: String, scope: &'static str, from: &'static str, fix: &'static str },
+    /// A command that only reads (or changes existing facts) found no database file.
+    #[error("no cluster database at `{0}`")]
+    NoDatabase(String),
     #[error("database `{db}` has schema version {found}, this build knows versions up to {supported}")]
     SchemaVersion { db: String, found: i64, supported: i64 },
     #[error("database `{db}`: {op}: {source}")]
@@ -84,6 +91,8 @@ impl FactsError {
             FactsError::ReadonlyQuery { .. } => "facts::readonly-query",
             FactsError::BadValue { .. } => "facts::bad-value",
             FactsError::NoFreeAddress(_) => "facts::no-free-address",
+            FactsError::NoDatabase(_) => "facts::no-database",
+            FactsError::ShadowedByBuiltin { .. } => "facts::shadowed-by-builtin",
             FactsError::SchemaVersion { .. } => "facts::schema-version",
             FactsError::Sqlite { .. } => "facts::sqlite",
         }
@@ -108,6 +117,8 @@ impl FactsError {
             FactsError::ReadonlyQuery { .. } => "pass one `SELECT` or `WITH` statement whose first column is a host name".into(),
             FactsError::BadValue { .. } => "check the value's spelling and range".into(),
             FactsError::NoFreeAddress(_) => "add a larger network or free some addresses".into(),
+            FactsError::ShadowedByBuiltin { fix, .. } => format!("change the fact instead: {fix}"),
+            FactsError::NoDatabase(_) => "create it with `rocks-compile init` (or `host import`, `host add`), or point at the database with `--db PATH` or the environment variable `ROCKS_COMPILE_DB`".into(),
             FactsError::SchemaVersion { .. } => "use a newer rocks-compile, or point at another database file".into(),
             FactsError::Sqlite { .. } => "check that the database file is readable and writable and not corrupt".into(),
         }

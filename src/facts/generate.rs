@@ -7,8 +7,8 @@ use rusqlite::{Connection, params};
 
 use super::Db;
 use super::addr::{Countdown, format_mac};
+use super::allocate::used_ips;
 use super::appliance::load_appliance;
-use super::discover::used_ips;
 use super::distribution::default_distribution_id;
 use super::error::{FactsError, Result};
 use super::hosts::next_rank;

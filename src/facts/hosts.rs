@@ -5,11 +5,13 @@ use std::str::FromStr;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::Db;
+use super::allocate::Allocator;
 use super::appliance::load_appliance;
 use super::boot::Boot;
 use super::error::{FactsError, Result};
-use super::interface::{InterfaceSpec, insert_interface};
-use super::network::check_name;
+use super::interface::{InterfaceChange, InterfaceSpec, insert_interface, update_interface};
+use super::network::{check_name, load_network};
+use super::template::TemplateVars;
 
 /// What `host add` is given. `mac`, `ip`, `network` or `device` create the host's primary
 /// interface (device `eth0` and network `private` unless given).
@@ -26,6 +28,9 @@ pub struct HostSpec {
     pub ip: Option<String>,
     pub network: Option<String>,
     pub device: Option<String>,
+    /// Without `ip`: give the host the next free address of `network` (default: the
+    /// appliance's network) by the appliance's IP policy, as discovery does.
+    pub allocate_ip: bool,
 }
 
 /// A host with its primary interface: one row of the view `host_view`.
@@ -122,10 +127,19 @@ impl Db {
 
     /// Change several fields of a host in one transaction: all of them or none.
     pub fn set_host_fields(&mut self, name: &str, fields: &[(HostField, String)]) -> Result<()> {
+        self.update_host(name, fields, None)
+    }
+
+    /// Change fields of a host and its primary interface (`iface`, whose `host` and `device`
+    /// are ignored) in one transaction: all of them or none.
+    pub fn update_host(&mut self, name: &str, fields: &[(HostField, String)], iface: Option<&InterfaceChange>) -> Result<()> {
         self.write("set host", |tx| {
             let id = host_id(tx, name)?;
             for (field, value) in fields {
                 set_field(tx, id, *field, value)?;
+            }
+            if let Some(c) = iface {
+                update_interface(tx, &InterfaceChange { host: name.to_string(), device: None, ..c.clone() })?;
             }
             Ok(())
         })
@@ -175,6 +189,40 @@ impl Db {
                 return Err(FactsError::DuplicateName { kind: "alias", name: alias.to_string() });
             }
             tx.execute("INSERT INTO aliases (host_id, name) VALUES (?1, ?2)", params![id, alias])?;
+            Ok(())
+        })
+    }
+
+    /// Remove alias `alias` of `host`.
+    pub fn remove_alias(&mut self, host: &str, alias: &str) -> Result<()> {
+        self.write("remove alias", |tx| {
+            let id = host_id(tx, host)?;
+            if tx.execute("DELETE FROM aliases WHERE host_id = ?1 AND name = ?2", params![id, alias])? == 0 {
+                return Err(FactsError::UnknownName { kind: "alias", name: format!("{alias} of {host}") });
+            }
+            Ok(())
+        })
+    }
+
+    /// Every alias as `(host, alias)`, by host and alias.
+    pub fn all_aliases(&self) -> Result<Vec<(String, String)>> {
+        self.read("list aliases", |c| {
+            let mut stmt = c.prepare("SELECT h.name, a.name FROM aliases a JOIN hosts h ON h.id = a.host_id ORDER BY h.name, a.name")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Give host `old` the name `new`; its interfaces, aliases and host attributes follow.
+    pub fn rename_host(&mut self, old: &str, new: &str) -> Result<()> {
+        self.write("rename host", |tx| {
+            check_name("host name", new)?;
+            let id = host_id(tx, old)?;
+            if name_taken(tx, new)? {
+                return Err(FactsError::DuplicateName { kind: "host", name: new.to_string() });
+            }
+            tx.execute("UPDATE hosts SET name = ?1 WHERE id = ?2", params![new, id])?;
+            tx.execute("UPDATE attributes SET target = ?1 WHERE scope = 'host' AND target = ?2", params![new, old])?;
             Ok(())
         })
     }
@@ -254,13 +302,24 @@ pub(crate) fn insert_host(conn: &Connection, spec: &HostSpec) -> Result<i64> {
         params![spec.name, appliance_id, spec.rack, rank, spec.cpus.unwrap_or(1), distribution],
     )?;
     let id = conn.last_insert_rowid();
-    if spec.mac.is_some() || spec.ip.is_some() || spec.network.is_some() || spec.device.is_some() {
+    let given_ip = spec.ip.clone().filter(|i| !i.trim().is_empty());
+    let (ip, network) = match given_ip {
+        None if spec.allocate_ip => {
+            let (_, ip_policy) = appliance.policies()?;
+            let (network_id, network) = load_network(conn, spec.network.as_deref().unwrap_or(&appliance.network))?;
+            let mut ips = Allocator::new(conn, network_id, network, ip_policy)?;
+            let ip = ips.next(conn, &TemplateVars { appliance: &spec.appliance, rack: spec.rack, rank })?;
+            (Some(ip.to_string()), Some(ips.network().name.clone()))
+        }
+        ip => (ip, spec.network.clone()),
+    };
+    if spec.mac.is_some() || ip.is_some() || network.is_some() || spec.device.is_some() {
         let iface = InterfaceSpec {
             host: spec.name.clone(),
             device: spec.device.clone().unwrap_or_else(|| "eth0".into()),
             mac: spec.mac.clone(),
-            ip: spec.ip.clone(),
-            network: spec.network.clone(),
+            ip,
+            network,
             primary: true,
         };
         insert_interface(conn, id, &iface)?;

@@ -34,7 +34,28 @@ pub struct Interface {
     pub primary: bool,
 }
 
+/// What `host set --ip/--mac/--network` and `interface set` change; `None` keeps a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InterfaceChange {
+    pub host: String,
+    /// `None`: the host's primary interface (created as `eth0` when it has none).
+    pub device: Option<String>,
+    pub mac: Option<String>,
+    pub ip: Option<String>,
+    /// Without it, the interface keeps its network; an interface without one that gets an
+    /// address joins the host's appliance's network.
+    pub network: Option<String>,
+    /// Make the interface the host's primary one.
+    pub primary: bool,
+}
+
 impl Db {
+    /// Change an existing interface (or give a host without one its primary interface), in
+    /// one transaction: the MAC and the address stay unique, the address inside its network.
+    pub fn set_interface(&mut self, c: &InterfaceChange) -> Result<()> {
+        self.write("set interface", |tx| update_interface(tx, c))
+    }
+
     /// Add an interface to an existing host.
     pub fn add_interface(&mut self, spec: &InterfaceSpec) -> Result<()> {
         self.write("add interface", |tx| {
@@ -104,6 +125,73 @@ pub(crate) fn check_ip(conn: &Connection, network_id: i64, network: &Network, ip
     }
     if let Some(owner) = ip_owner(conn, network_id, ip)? {
         return Err(FactsError::DuplicateIp { ip: ip.to_string(), network: network.name.clone(), owner });
+    }
+    Ok(())
+}
+
+pub(crate) fn update_interface(conn: &Connection, c: &InterfaceChange) -> Result<()> {
+    let host_id = host_id(conn, &c.host)?;
+    let by = |sql: &str, arg: &dyn rusqlite::ToSql| {
+        conn.query_row(sql, params![host_id, arg], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))).optional()
+    };
+    const COLS: &str = "SELECT id, network_id FROM interfaces WHERE host_id = ?1";
+    let found = match &c.device {
+        Some(d) => Some(
+            by(&format!("{COLS} AND device = ?2"), d)?
+                .ok_or_else(|| FactsError::UnknownName { kind: "interface", name: format!("{} {d}", c.host) })?,
+        ),
+        None => by(&format!("{COLS} AND is_primary = ?2"), &1)?,
+    };
+    let appliance_network = || -> Result<String> {
+        let sql = "SELECT a.network FROM hosts h JOIN appliances a ON a.id = h.appliance_id WHERE h.id = ?1";
+        Ok(conn.query_row(sql, [host_id], |r| r.get(0))?)
+    };
+    let Some((iface_id, network_id)) = found else {
+        // A host without a primary interface gets one.
+        let network = match (&c.network, &c.ip) {
+            (Some(n), _) => Some(n.clone()),
+            (None, Some(_)) => Some(appliance_network()?),
+            (None, None) => None,
+        };
+        let spec =
+            InterfaceSpec { host: c.host.clone(), device: "eth0".into(), mac: c.mac.clone(), ip: c.ip.clone(), network, primary: true };
+        return insert_interface(conn, host_id, &spec);
+    };
+    if let Some(mac) = &c.mac {
+        let mac = parse_mac(mac)?;
+        let sql = "SELECT h.name FROM interfaces i JOIN hosts h ON h.id = i.host_id WHERE i.mac = ?1 AND i.id <> ?2";
+        if let Some(owner) = conn.query_row(sql, params![mac, iface_id], |r| r.get(0)).optional()? {
+            return Err(FactsError::DuplicateMac { mac, owner });
+        }
+        conn.execute("UPDATE interfaces SET mac = ?1 WHERE id = ?2", params![mac, iface_id])?;
+    }
+    let network = match (&c.network, network_id) {
+        (Some(n), _) => Some(load_network(conn, n)?),
+        (None, Some(id)) => {
+            let name: String = conn.query_row("SELECT name FROM networks WHERE id = ?1", [id], |r| r.get(0))?;
+            Some(load_network(conn, &name)?)
+        }
+        (None, None) if c.ip.is_some() => Some(load_network(conn, &appliance_network()?)?),
+        (None, None) => None,
+    };
+    let current: Option<String> = conn.query_row("SELECT ip FROM interfaces WHERE id = ?1", [iface_id], |r| r.get(0))?;
+    let ip = c.ip.as_deref().or(current.as_deref()).filter(|i| !i.trim().is_empty()).map(parse_ip).transpose()?;
+    if let (Some(ip), Some((net_id, net))) = (ip, &network) {
+        if !net.contains(ip) {
+            return Err(net.outside(ip));
+        }
+        let sql = "SELECT h.name FROM interfaces i JOIN hosts h ON h.id = i.host_id WHERE i.network_id = ?1 AND i.ip = ?2 AND i.id <> ?3";
+        if let Some(owner) = conn.query_row(sql, params![net_id, ip.to_string(), iface_id], |r| r.get(0)).optional()? {
+            return Err(FactsError::DuplicateIp { ip: ip.to_string(), network: net.name.clone(), owner });
+        }
+    }
+    conn.execute(
+        "UPDATE interfaces SET ip = ?1, ip_key = ?2, network_id = ?3 WHERE id = ?4",
+        params![ip.map(|i| i.to_string()), ip.map(ip_key), network.as_ref().map(|(id, _)| *id), iface_id],
+    )?;
+    if c.primary {
+        conn.execute("UPDATE interfaces SET is_primary = 0 WHERE host_id = ?1 AND id <> ?2", params![host_id, iface_id])?;
+        conn.execute("UPDATE interfaces SET is_primary = 1 WHERE id = ?1", [iface_id])?;
     }
     Ok(())
 }

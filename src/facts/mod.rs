@@ -8,13 +8,14 @@
 //! - [`hosts`], [`interface`], [`network`], [`appliance`], [`boot`], [`distribution`]: the
 //!   management API; [`query`]: `host list --where` and `--query` over the view `host_view`.
 //! - [`discover`]: insert-ethers (dhcpd log lines to new hosts); [`csv`]: import/export;
-//!   [`generate`]: synthetic clusters for benchmarks.
+//!   `generate`: synthetic clusters for benchmarks.
 //!
 //! Every write runs in one `BEGIN IMMEDIATE` transaction (busy timeout 10 s), so a failed call
 //! leaves the database unchanged and concurrent writers never hand out a name or IP twice.
 //! Checks are done in Rust before each insert; unique constraints and triggers are the backstop.
 
 pub mod addr;
+mod allocate;
 pub mod appliance;
 pub mod attrs;
 pub mod boot;
@@ -51,8 +52,8 @@ pub use distribution::Distribution;
 pub use error::{FactsError, Result};
 pub use generate::{Generated, generate};
 pub use hosts::{Host, HostField, HostSpec};
-pub use interface::{Interface, InterfaceSpec};
-pub use network::{Network, NetworkSpec};
+pub use interface::{Interface, InterfaceChange, InterfaceSpec};
+pub use network::{Network, NetworkChange, NetworkSpec};
 pub use query::HostFilter;
 pub use server::InstallServer;
 pub use template::{Template, TemplateVars};

@@ -38,7 +38,58 @@ pub struct Network {
     pub dhcp: bool,
 }
 
+/// What `network set` changes; `None` keeps a value. The CIDR cannot change (every address
+/// on the network would have to move).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkChange {
+    pub zone: Option<String>,
+    pub mtu: Option<u32>,
+    /// `Some("")` removes the gateway.
+    pub gateway: Option<String>,
+    pub dns_servers: Option<Vec<String>>,
+    pub dhcp: Option<bool>,
+}
+
 impl Db {
+    /// Change network `name`, with the same checks as [`Db::add_network`], in one transaction.
+    pub fn set_network(&mut self, name: &str, c: &NetworkChange) -> Result<()> {
+        self.write("set network", |tx| {
+            let (id, old) = load_network(tx, name)?;
+            let zone = c.zone.clone().unwrap_or(old.zone.clone());
+            check_zone(&zone)?;
+            let mtu = c.mtu.unwrap_or(old.mtu);
+            check_mtu(mtu)?;
+            let gateway = match &c.gateway {
+                Some(g) if g.trim().is_empty() => None,
+                Some(g) => Some(parse_ip(g)?),
+                None => old.gateway,
+            };
+            if let Some(gw) = gateway.filter(|gw| !is_usable(&old.cidr, *gw)) {
+                return Err(old.outside(gw));
+            }
+            let dns = match &c.dns_servers {
+                Some(list) => list.iter().map(|s| parse_ip(s)).collect::<Result<Vec<_>>>()?,
+                None => old.dns_servers.clone(),
+            };
+            let taken = tx.query_row("SELECT 1 FROM networks WHERE zone = ?1 AND id <> ?2", params![zone, id], |_| Ok(())).optional()?;
+            if taken.is_some() {
+                return Err(FactsError::DuplicateName { kind: "DNS zone", name: zone });
+            }
+            tx.execute(
+                "UPDATE networks SET zone = ?1, mtu = ?2, gateway = ?3, dns_servers = ?4, dhcp = ?5 WHERE id = ?6",
+                params![
+                    zone,
+                    mtu,
+                    gateway.map(|g| g.to_string()),
+                    dns.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","),
+                    c.dhcp.unwrap_or(old.dhcp),
+                    id
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Add a network after checking the CIDR, zone, MTU and that the gateway is inside it.
     pub fn add_network(&mut self, spec: &NetworkSpec) -> Result<()> {
         self.write("add network", |tx| insert_network(tx, spec).map(|_| ()))
@@ -116,9 +167,7 @@ pub(crate) fn insert_network(conn: &Connection, spec: &NetworkSpec) -> Result<i6
     check_name("network name", &spec.name)?;
     check_zone(&spec.zone)?;
     let cidr = parse_cidr(&spec.cidr)?;
-    if !(68..=65535).contains(&spec.mtu) {
-        return Err(FactsError::bad_value("MTU", spec.mtu.to_string(), "must be between 68 and 65535"));
-    }
+    check_mtu(spec.mtu)?;
     let gateway = spec.gateway.as_deref().filter(|g| !g.trim().is_empty()).map(parse_ip).transpose()?;
     if let Some(gw) = gateway
         && !is_usable(&cidr, gw)
@@ -160,6 +209,13 @@ pub(crate) fn check_name(what: &'static str, name: &str) -> Result<()> {
     }
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))) {
         return Err(FactsError::bad_value(what, name, format!("character `{c}` is not allowed (use letters, digits, `-`, `_`, `.`)")));
+    }
+    Ok(())
+}
+
+fn check_mtu(mtu: u32) -> Result<()> {
+    if !(68..=65535).contains(&mtu) {
+        return Err(FactsError::bad_value("MTU", mtu.to_string(), "must be between 68 and 65535"));
     }
     Ok(())
 }

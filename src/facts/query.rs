@@ -31,19 +31,34 @@ impl Db {
             sql.push_str(" AND appliance = ?1");
             args.push(a);
         }
+        let mut prefix = 0;
         if let Some(w) = &filter.where_sql {
             // On its own lines, so a trailing `--` comment cannot swallow the rest.
-            sql.push_str(&format!(" AND (\n{w}\n)"));
+            sql.push_str(" AND (\n");
+            prefix = sql.len();
+            sql.push_str(&format!("{w}\n)"));
         }
         sql.push_str("\nORDER BY name");
         self.read("list hosts", |c| {
-            let bad = |message: String| FactsError::BadSql { sql: filter.where_sql.clone().unwrap_or_default(), message };
-            let mut stmt = c.prepare(&sql).map_err(|e| bad(sqlite_message(&e)))?;
+            let user = filter.where_sql.clone().unwrap_or_default();
+            let bad = |e: &rusqlite::Error| {
+                let at = error_at(e, prefix, &user);
+                // SQLite complains about the `)` around the expression: it ended too early.
+                let message = match at {
+                    Some((s, _)) if s + 1 >= user.trim_end().len() && sqlite_message(e).contains("near \")\"") => {
+                        "the expression is incomplete".to_string()
+                    }
+                    _ => sqlite_message(e),
+                };
+                FactsError::BadSql { sql: user.clone(), message, at }
+            };
+            let mut stmt = c.prepare(&sql).map_err(|e| bad(&e))?;
             if !stmt.readonly() {
-                return Err(bad("the expression must not change the database".into()));
+                let message = "the expression must not change the database".into();
+                return Err(FactsError::BadSql { sql: user.clone(), message, at: None });
             }
-            let rows = stmt.query_map(args.as_slice(), host_from_row).map_err(|e| bad(sqlite_message(&e)))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| bad(sqlite_message(&e)))
+            let rows = stmt.query_map(args.as_slice(), host_from_row).map_err(|e| bad(&e))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| bad(&e))
         })
     }
 
@@ -80,7 +95,7 @@ fn run_query(conn: &Connection, sql: &str) -> Result<Vec<String>> {
     let mut stmt = match conn.prepare(sql) {
         Ok(s) => s,
         Err(rusqlite::Error::MultipleStatement) => return Err(reject("only a single statement is allowed")),
-        Err(e) => return Err(FactsError::BadSql { sql: sql.to_string(), message: sqlite_message(&e) }),
+        Err(e) => return Err(FactsError::BadSql { sql: sql.to_string(), message: sqlite_message(&e), at: error_at(&e, 0, sql) }),
     };
     if !stmt.readonly() {
         return Err(reject("the statement would change the database"));
@@ -88,7 +103,7 @@ fn run_query(conn: &Connection, sql: &str) -> Result<Vec<String>> {
     if stmt.column_count() == 0 {
         return Err(reject("the statement returns no columns"));
     }
-    let bad = |e: rusqlite::Error| FactsError::BadSql { sql: sql.to_string(), message: sqlite_message(&e) };
+    let bad = |e: rusqlite::Error| FactsError::BadSql { sql: sql.to_string(), message: sqlite_message(&e), at: error_at(&e, 0, sql) };
     let mut rows = stmt.query([]).map_err(bad)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(bad)? {
@@ -123,8 +138,26 @@ fn first_keyword(sql: &str) -> &str {
 fn sqlite_message(e: &rusqlite::Error) -> String {
     match e {
         rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
         other => other.to_string(),
     }
+}
+
+/// The byte range of `user` (which starts at byte `prefix` of the statement SQLite saw) that
+/// error `e` points at: the token at SQLite's offset, or the end of `user` when SQLite points
+/// past it (an incomplete expression).
+fn error_at(e: &rusqlite::Error, prefix: usize, user: &str) -> Option<(usize, usize)> {
+    let rusqlite::Error::SqlInputError { offset, .. } = e else { return None };
+    let at = usize::try_from(*offset).ok()?.checked_sub(prefix)?;
+    let end = user.trim_end().len();
+    if at >= end {
+        let last = user[..end].chars().next_back().map_or(0, char::len_utf8);
+        return Some((end - last, end));
+    }
+    let rest = &user[at..];
+    let word = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+    let len = if word == 0 { rest.chars().next().map_or(0, char::len_utf8) } else { word };
+    Some((at, at + len))
 }
 
 #[cfg(test)]

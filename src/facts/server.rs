@@ -1,6 +1,6 @@
 //! Install servers: the machines that hand out kickstarts, boot files and packages. Each host
 //! is assigned a primary and a fallback server by rendezvous hashing (see
-//! [`crate::cluster::Cluster::servers_of`]).
+//! [`crate::cluster::rendezvous`]).
 
 use rusqlite::{OptionalExtension, params};
 

@@ -2,7 +2,7 @@
 //!
 //! A reader of the tree (nginx, a TFTP server, `dhcpd` reloading) or a crash sees either the
 //! whole previous tree or the whole new one, never a mix. Every file is listed with its
-//! sha256, size, mode and kind in one [`MANIFEST`] at the top, and [`verify`] checks a tree
+//! sha256, size, mode and kind in one [`MANIFEST`] at the top, and `verify` checks a tree
 //! against it.
 //!
 //! # Layout
@@ -80,7 +80,7 @@
 //! manifest says. Files touched in the very tick of the stamp, files our own hard-linking
 //! touched in a run that did not complete, and trees without a valid stamp (another tree,
 //! an old-style tree, a restored backup) are read and compared instead. A tree edited in
-//! place *while* a build runs can still end up with a stale manifest entry; [`verify`]
+//! place *while* a build runs can still end up with a stale manifest entry; `verify`
 //! reports it.
 //!
 //! # Testing aids
@@ -156,7 +156,7 @@ pub enum Change {
     Removed,
 }
 
-/// What [`verify`] found wrong with one file.
+/// What `verify` found wrong with one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub path: String,

@@ -5,9 +5,11 @@
 
 mod graph;
 mod node;
+pub mod visit;
 
 pub use graph::graph_file;
 pub use node::{body, node_file};
+pub use visit::Visitor;
 
 use crate::cond::Cond;
 use crate::diag::Diagnostic;

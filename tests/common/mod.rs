@@ -2,7 +2,7 @@
 //! Helpers shared by the integration tests.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// `ksvalidator` from pykickstart; `.ci/run` installs it. Missing means a broken setup, so
 /// the tests fail loudly unless `ROCKS_SKIP_VALIDATORS=1` says to skip the validation.
@@ -60,4 +60,16 @@ pub fn example_db(dir: &Path) -> rocks_compile::facts::Db {
     let csv = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster.csv")).unwrap();
     db.import_csv(&csv).unwrap();
     db
+}
+
+/// Bytes as text (lossy).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Run `cmd`, which must succeed; its output.
+pub fn ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed ({}):\n{}{}", out.status, text(&out.stdout), text(&out.stderr));
+    out
 }

@@ -40,8 +40,17 @@ fn builtins_beat_stored_values_but_not_host_scope() {
     let spec =
         HostSpec { mac: Some("52:54:00:00:00:01".into()), ip: Some("10.1.255.254".into()), ..HostSpec::new("compute-0-0", "compute") };
     db.add_host(&spec).unwrap();
-    db.set_attr(&Target::Appliance("compute".into()), "arch", "i386", false).unwrap();
+    // A value that can never win is refused, with the command that changes the fact ...
+    let e = assert_unchanged(&mut db, |db| db.set_attr(&Target::Appliance("compute".into()), "arch", "i386", false));
+    assert_eq!(e.code(), "facts::shadowed-by-builtin");
+    assert!(e.help().contains("host set NAME --arch"), "{}", e.help());
+    // ... and one stored anyway (by an older version) loses.
+    db.conn.execute("INSERT INTO attributes (scope, target, key, value) VALUES ('appliance', 'compute', 'arch', 'i386')", []).unwrap();
     assert_eq!(winner(&db, "compute-0-0", "arch"), ("x86_64".into(), Scope::Builtin));
+    let e = assert_unchanged(&mut db, |db| db.set_attr(&Target::Global, "Kickstart_PrivateDNSDomain", "cluster.lan", false));
+    assert!(e.help().contains("network set private --zone"), "{}", e.help());
+    let e = assert_unchanged(&mut db, |db| db.set_attr(&Target::Host("compute-0-0".into()), "Slurm_NodesConf", "x", false));
+    assert_eq!(e.code(), "facts::shadowed-by-builtin");
     db.set_attr(&Target::Host("compute-0-0".into()), "arch", "aarch64", false).unwrap();
     assert_eq!(winner(&db, "compute-0-0", "arch"), ("aarch64".into(), Scope::Host));
     let m = db.attrs_map("compute-0-0").unwrap();
@@ -105,7 +114,7 @@ fn bulk_resolution_matches_one_host_at_a_time() {
     db.set_attr(&Target::Rack(2), "z", "rack", false).unwrap();
     db.set_attr(&Target::Host("compute-2-0".into()), "x", "host", true).unwrap();
     db.set_attr(&Target::Host("compute-2-0".into()), "hostname", "override", false).unwrap();
-    db.set_attr(&Target::Global, "rack", "stored-rack-loses", false).unwrap();
+    db.conn.execute("INSERT INTO attributes (scope, target, key, value) VALUES ('global', '', 'rack', 'stored-rack-loses')", []).unwrap();
     let names: Vec<String> = ["compute-2-0", "compute-3-0", "login-2-0", "fe"].iter().map(|s| s.to_string()).collect();
     let bulk = db.compile_inputs(&names).unwrap();
     for (name, (h, app, attrs)) in names.iter().zip(&bulk) {
@@ -129,4 +138,18 @@ fn a_secret_stays_secret_when_its_value_changes() {
     assert!(a.secret);
     assert_eq!(a.value, "two");
     assert_eq!(a.redacted(), REDACTED);
+}
+
+#[test]
+fn every_builtin_is_in_the_one_list() {
+    let (_dir, mut db) = temp_db();
+    let spec =
+        HostSpec { mac: Some("52:54:00:00:00:01".into()), ip: Some("10.1.255.254".into()), ..HostSpec::new("compute-0-0", "compute") };
+    db.add_host(&spec).unwrap();
+    let builtins: Vec<String> =
+        db.host_attrs("compute-0-0").unwrap().into_iter().filter(|a| a.scope == Scope::Builtin).map(|a| a.key).collect();
+    let mut listed: Vec<&str> = crate::attrs::HOST_BUILTIN.iter().chain(crate::attrs::NETWORK_BUILTIN).copied().collect();
+    listed.sort_unstable();
+    // The seeded `private` network has a gateway but no frontend: the address is the gateway.
+    assert_eq!(builtins, listed);
 }

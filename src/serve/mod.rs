@@ -1,0 +1,140 @@
+//! The web responder: each host asks for its own kickstart (and iPXE script) at install time
+//! and says when it is done. [`cgi`] answers one request per process (CGI/1.1: environment in,
+//! standard output out); [`fastcgi`] is resident, answers from a [`State`] loaded once and
+//! reloads it when the database or the framework changes.
+//!
+//! Both turn their request into a [`Request`] and call [`State::answer`], so the rules are the
+//! same whichever way a web server runs us:
+//!
+//! - **Endpoints** (each path configurable, see [`Paths`]): `GET /kickstart` the requester's
+//!   kickstart (also `/kickstart/NAME.ks`, the URL `build` writes into PXE files, so a tree's
+//!   static kickstarts and the responder are interchangeable); `GET /ipxe` its iPXE script;
+//!   `POST /boot-done` sets its boot action from `install` to `os` and rewrites its PXE files
+//!   in the built tree; `POST /reinstall` sets it back; `GET /health` for load balancers.
+//! - **Who may ask.** The requester is the host whose interface has `REMOTE_ADDR`. Requests
+//!   from outside the allowed networks (by default the networks the cluster's DHCP serves)
+//!   are refused (403), as are requests from an unprivileged source port when that rule is
+//!   on. An unknown address gets 404; asking for another host's file gets 403, unless the
+//!   requester is in an admin network, where `?host=NAME` (or `/kickstart/NAME.ks`) picks any
+//!   host. The `X-RHN-Provisioning-MAC-N` headers anaconda sends are cross-checked when
+//!   present: none may name another host's MAC, and one must be the requester's.
+//! - **Errors** are a status and a one-line body; the full story goes to the log (standard
+//!   error), prefixed with the request's address. A kickstart that does not compile is a 500
+//!   with one line, never a partial file.
+//!
+//! Nothing from a request reaches a shell, a path or SQL: names and MACs are validated and
+//! looked up in the loaded facts; the database is written only through [`crate::facts::Db`].
+
+pub mod cgi;
+pub mod fastcgi;
+mod request;
+mod state;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+
+pub use request::{Request, Response};
+pub use state::{LoadError, State, Watch};
+
+use crate::attrs::Attrs;
+use crate::emit::kickstart::{EvalRunner, KickstartOptions};
+use crate::load::Layer;
+use crate::plan::BuildOptions;
+
+/// Where each endpoint answers (request paths, after [`Config::prefix`] is taken off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub kickstart: String,
+    pub ipxe: String,
+    pub boot_done: String,
+    pub reinstall: String,
+    pub health: String,
+}
+
+impl Default for Paths {
+    fn default() -> Paths {
+        Paths {
+            kickstart: "/kickstart".into(),
+            ipxe: "/ipxe".into(),
+            boot_done: "/boot-done".into(),
+            reinstall: "/reinstall".into(),
+            health: "/health".into(),
+        }
+    }
+}
+
+/// Everything the responder is configured with.
+#[derive(Clone)]
+pub struct Config {
+    /// The cluster database.
+    pub db: PathBuf,
+    /// The framework layers (empty: the embedded framework).
+    pub layers: Vec<Layer>,
+    /// Attributes given on the command line (as `kickstart --attrs/--attr`).
+    pub given: Attrs,
+    /// As `kickstart`'s flags.
+    pub options: KickstartOptions<'static>,
+    /// Taken off the front of every request path (e.g. `/install`).
+    pub prefix: String,
+    pub paths: Paths,
+    /// Requests from elsewhere are refused. `None`: the networks the cluster's DHCP serves.
+    pub allowed: Option<Vec<IpNet>>,
+    /// Requesters here may name any host with `?host=`.
+    pub admin: Vec<IpNet>,
+    /// Refuse requests whose source port is 1024 or above.
+    pub privileged_port: bool,
+    /// The built output tree whose PXE files `boot-done` and `reinstall` rewrite.
+    pub tree: Option<PathBuf>,
+    /// The build options the tree was built with (kickstart URL, boot files).
+    pub build: BuildOptions,
+    /// A resident responder compiles kickstarts when it loads until they take this many
+    /// bytes, and answers those from memory (the others are compiled per request).
+    pub cache_bytes: usize,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("db", &self.db)
+            .field("prefix", &self.prefix)
+            .field("paths", &self.paths)
+            .field("allowed", &self.allowed)
+            .field("admin", &self.admin)
+            .field("privileged_port", &self.privileged_port)
+            .field("tree", &self.tree)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// A configuration with the defaults: embedded framework, no attributes, default paths,
+    /// the DHCP networks allowed, no admin network.
+    pub fn new(db: impl Into<PathBuf>) -> Config {
+        Config {
+            db: db.into(),
+            layers: Vec::new(),
+            given: Attrs::new(),
+            options: KickstartOptions::default(),
+            prefix: String::new(),
+            paths: Paths::default(),
+            allowed: None,
+            admin: Vec::new(),
+            privileged_port: false,
+            tree: None,
+            build: BuildOptions::default(),
+            cache_bytes: 256 << 20,
+        }
+    }
+
+    /// Run `<eval>` through `runner` (as `kickstart --allow-eval`).
+    pub fn with_eval(mut self, runner: &'static dyn EvalRunner) -> Config {
+        self.options.eval = Some(runner);
+        self
+    }
+
+    fn is_admin(&self, ip: IpAddr) -> bool {
+        self.admin.iter().any(|n| n.contains(&ip))
+    }
+}

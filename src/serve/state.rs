@@ -1,0 +1,625 @@
+//! [`State`]: the facts and compiled framework a responder answers from, and
+//! [`State::answer`], the rules every request goes through.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ipnet::IpNet;
+
+use super::{Config, Request, Response};
+use crate::batch::Shared;
+use crate::build::kickstarts::{FactOptions, GraphJobs, jobs};
+use crate::build::{KickstartError, host_kickstarts};
+use crate::cluster::Cluster;
+use crate::facts::{Boot, Db, FactsError};
+use crate::load::Layer;
+use crate::plan::{Kind, Plan, Site};
+
+/// Why a [`State`] could not be loaded: one message, and the rendered diagnostics (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub message: String,
+    /// Diagnostics rendered against their sources, ready to print.
+    pub details: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+impl LoadError {
+    fn new(message: impl Into<String>, details: String, help: &str) -> LoadError {
+        LoadError { message: message.into(), details, help: help.to_string() }
+    }
+}
+
+const FIX_ABOVE: &str = "fix what is reported above; a running responder keeps answering from its last good state until then";
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<FactsError> for LoadError {
+    fn from(e: FactsError) -> LoadError {
+        LoadError::new(e.to_string(), String::new(), FIX_ABOVE)
+    }
+}
+
+impl From<KickstartError> for LoadError {
+    fn from(e: KickstartError) -> LoadError {
+        LoadError::new(e.to_string(), String::new(), FIX_ABOVE)
+    }
+}
+
+/// What the inputs look like, to notice when they change: the database's inode and SQLite's
+/// `data_version` (which changes whenever another connection commits; a checkpoint does not
+/// change it), and the size, modification time and inode of every framework file.
+pub struct Watch {
+    db: Option<(u64, Db)>,
+    last: Look,
+}
+
+/// What [`Watch`] saw: (database inode, `data_version`), and each framework file's (size,
+/// mtime seconds, mtime nanoseconds, inode).
+type Look = (Option<(u64, i64)>, Vec<(PathBuf, Option<(u64, i64, i64, u64)>)>);
+
+impl Watch {
+    /// Start watching what `cfg` names, as it is now.
+    pub fn new(cfg: &Config) -> Watch {
+        let mut w = Watch { db: None, last: (None, Vec::new()) };
+        w.last = w.look(cfg);
+        w
+    }
+
+    /// Whether anything changed since the last call (or [`Watch::new`]).
+    pub fn changed(&mut self, cfg: &Config) -> bool {
+        let now = self.look(cfg);
+        let changed = now != self.last;
+        self.last = now;
+        changed
+    }
+
+    fn look(&mut self, cfg: &Config) -> Look {
+        use std::os::unix::fs::MetadataExt;
+        let meta = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.len(), m.mtime(), m.mtime_nsec(), m.ino()));
+        let ino = std::fs::metadata(&cfg.db).ok().map(|m| m.ino());
+        if self.db.as_ref().map(|(i, _)| *i) != ino {
+            // A new file at the path (or none): open it afresh.
+            self.db = ino.and_then(|i| Db::open_readonly(&cfg.db).ok().map(|db| (i, db)));
+        }
+        let version = self.db.as_ref().and_then(|(i, db)| {
+            db.read("read data version", |c| Ok(c.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))?)).ok().map(|v| (*i, v))
+        });
+        let mut files = Vec::new();
+        for layer in &cfg.layers {
+            if let Layer::Dir(dir) = layer {
+                files.push((dir.clone(), meta(dir)));
+                for e in walkdir::WalkDir::new(dir).sort_by_file_name().into_iter().filter_map(Result::ok) {
+                    files.push((e.path().to_path_buf(), meta(e.path())));
+                }
+            }
+        }
+        (version, files)
+    }
+}
+
+/// How kickstarts are made.
+enum Kickstarts {
+    /// Resident: every host's compile job and its group's shared work, made at load, and as
+    /// many finished kickstarts as [`Config::cache_bytes`] holds. A request is answered from
+    /// the cache, or else compiled from the shared work (for most frameworks a substitution
+    /// of the host's values).
+    Resident { graphs: Vec<(GraphJobs, Shared)>, index: HashMap<String, (usize, usize)>, cache: HashMap<String, String> },
+    /// One request per process (CGI): compile just the one host, as `kickstart --host`.
+    OnDemand(Mutex<Db>),
+}
+
+/// The facts and framework a responder answers from. Loaded whole or not at all.
+pub struct State {
+    cluster: Cluster,
+    /// Interface address -> host number.
+    by_addr: HashMap<IpAddr, usize>,
+    /// MAC -> host number.
+    by_mac: HashMap<String, usize>,
+    /// Where requests may come from.
+    allowed: Vec<IpNet>,
+    kickstarts: Kickstarts,
+    /// What the operator should hear about once per load.
+    pub warnings: Vec<String>,
+}
+
+/// The result of [`State::answer`].
+#[derive(Debug)]
+pub struct Answer {
+    pub response: Response,
+    /// What to log (refusals and failures, with their reasons).
+    pub log: Option<String>,
+    /// The request changed the database (the state is stale).
+    pub changed: bool,
+}
+
+/// A request turned down: the status, the one line the client sees, and what the log gets.
+#[derive(Debug)]
+struct Refusal {
+    status: u16,
+    public: String,
+    log: String,
+}
+
+fn refuse(status: u16, public: impl Into<String>) -> Refusal {
+    let public = public.into();
+    Refusal { status, log: public.clone(), public }
+}
+
+fn refuse_logged(status: u16, public: impl Into<String>, log: impl Into<String>) -> Refusal {
+    Refusal { status, public: public.into(), log: log.into() }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Kickstart,
+    Ipxe,
+    BootDone,
+    Reinstall,
+    Health,
+}
+
+impl State {
+    /// Load the facts and the framework. `resident`: compile every host's shared work now (a
+    /// long-running responder); otherwise kickstarts are compiled per request.
+    pub fn load(cfg: &Config, resident: bool) -> Result<State, LoadError> {
+        if !cfg.db.is_file() {
+            return Err(LoadError::new(
+                format!("no cluster database at `{}`", cfg.db.display()),
+                String::new(),
+                "point at the cluster's database with `--db PATH` (or `ROCKS_COMPILE_DB`), or create one with `init`",
+            ));
+        }
+        let db = Db::open_readonly(&cfg.db)?;
+        let cluster = db.cluster()?;
+        let mut warnings = Vec::new();
+        let kickstarts = if resident {
+            let names: Vec<String> = cluster.hosts.iter().map(|h| h.name.clone()).collect();
+            let found = jobs(&db, &names, &cfg.layers, &cfg.given, &FactOptions::default())?;
+            warnings.extend(found.warnings.iter().map(|d| d.message.clone()));
+            if !found.default_password.is_empty() {
+                warnings.push(format!(
+                    "{} hosts get the framework's public default root password; set a real one with `attr set Kickstart_PrivateRootPassword --secret`",
+                    found.default_password.len()
+                ));
+            }
+            let mut details = String::new();
+            let mut graphs = Vec::new();
+            let mut index = HashMap::new();
+            for gj in found.graphs {
+                if crate::diag::has_errors(&gj.diags) {
+                    for d in gj.diags.iter().filter(|d| d.is_error()) {
+                        details.push_str(&d.render(&gj.fw.sources, false));
+                    }
+                    continue;
+                }
+                let shared = Shared::prepare(&gj.fw, &gj.jobs, &cfg.options);
+                // All or nothing: a state in which some host cannot compile is not used.
+                for d in shared.errors() {
+                    details.push_str(&d.render(&gj.fw.sources, false));
+                }
+                for (j, job) in gj.jobs.iter().enumerate() {
+                    index.insert(job.host.clone(), (graphs.len(), j));
+                }
+                graphs.push((gj, shared));
+            }
+            if !details.is_empty() {
+                return Err(LoadError::new("the framework has errors (a kickstart would not compile)", details, FIX_ABOVE));
+            }
+            let cache = warm(&graphs, cfg)?;
+            Kickstarts::Resident { graphs, index, cache }
+        } else {
+            Kickstarts::OnDemand(Mutex::new(db))
+        };
+        let mut by_addr = HashMap::new();
+        let mut by_mac = HashMap::new();
+        for (i, h) in cluster.hosts.iter().enumerate() {
+            for f in &h.interfaces {
+                if let Some(ip) = f.addr() {
+                    by_addr.insert(ip, i);
+                }
+                if let Some(mac) = &f.mac {
+                    by_mac.insert(mac.clone(), i);
+                }
+            }
+        }
+        let allowed = match &cfg.allowed {
+            Some(a) => a.clone(),
+            None => cluster.networks.iter().filter(|n| n.dhcp).map(|n| n.cidr).collect(),
+        };
+        Ok(State { cluster, by_addr, by_mac, allowed, kickstarts, warnings })
+    }
+
+    /// How many hosts the state knows.
+    pub fn hosts(&self) -> usize {
+        self.cluster.hosts.len()
+    }
+
+    /// How many kickstarts are held ready, and their bytes.
+    pub fn cached(&self) -> (usize, usize) {
+        match &self.kickstarts {
+            Kickstarts::Resident { cache, .. } => (cache.len(), cache.values().map(String::len).sum()),
+            Kickstarts::OnDemand(_) => (0, 0),
+        }
+    }
+
+    /// Answer one request.
+    pub fn answer(&self, cfg: &Config, req: &Request) -> Answer {
+        let mut changed = false;
+        match self.route(cfg, req, &mut changed) {
+            Ok(mut response) => {
+                response.head = req.is_head();
+                Answer { response, log: None, changed }
+            }
+            Err(r) => {
+                let mut response = Response::error(r.status, &r.public);
+                if r.status == 405 {
+                    let allow = if matches!(self.endpoint(cfg, &req.path), Some((Endpoint::BootDone | Endpoint::Reinstall, _))) {
+                        "POST"
+                    } else {
+                        "GET, HEAD"
+                    };
+                    response = response.with("Allow", allow);
+                }
+                if r.status == 503 {
+                    response = response.with("Retry-After", "5");
+                }
+                response.head = req.is_head();
+                let log = format!("{} {} {}: {} {}", req.remote_addr, req.method, req.path, r.status, r.log);
+                Answer { response, log: Some(log), changed }
+            }
+        }
+    }
+
+    /// Which endpoint `path` names, and the host a `/kickstart/NAME.ks` path names.
+    fn endpoint<'p>(&self, cfg: &Config, path: &'p str) -> Option<(Endpoint, Option<&'p str>)> {
+        let rest = path.strip_prefix(cfg.prefix.as_str())?;
+        let rest = if rest.is_empty() { "/" } else { rest };
+        let p = &cfg.paths;
+        let fixed = [
+            (&p.kickstart, Endpoint::Kickstart),
+            (&p.ipxe, Endpoint::Ipxe),
+            (&p.boot_done, Endpoint::BootDone),
+            (&p.reinstall, Endpoint::Reinstall),
+            (&p.health, Endpoint::Health),
+        ];
+        if let Some((_, e)) = fixed.iter().find(|(path, _)| path.as_str() == rest) {
+            return Some((*e, None));
+        }
+        let name = rest.strip_prefix(p.kickstart.as_str())?.strip_prefix('/')?.strip_suffix(".ks")?;
+        Some((Endpoint::Kickstart, Some(name)))
+    }
+
+    fn route(&self, cfg: &Config, req: &Request, changed: &mut bool) -> Result<Response, Refusal> {
+        let Some((endpoint, named)) = self.endpoint(cfg, &req.path) else {
+            return Err(refuse(404, format!("no endpoint at `{}`", printable(&req.path))));
+        };
+        let post = matches!(endpoint, Endpoint::BootDone | Endpoint::Reinstall);
+        let method_ok = if post { req.method == "POST" } else { matches!(req.method.as_str(), "GET" | "HEAD") };
+        if !method_ok {
+            return Err(refuse(405, format!("method `{}` is not allowed here", printable(&req.method))));
+        }
+        let keys: &[&str] = match endpoint {
+            Endpoint::Health => &[],
+            Endpoint::Ipxe => &["host", "mac"],
+            _ => &["host"],
+        };
+        let query = parse_query(&req.query, keys)?;
+        if endpoint == Endpoint::Health {
+            return Ok(Response::ok(format!("ok: {} hosts\n", self.hosts())));
+        }
+        let ip: IpAddr = req.remote_addr.parse::<IpAddr>().map(|ip| ip.to_canonical()).map_err(|_| {
+            refuse_logged(500, "the web server gave no client address", format!("REMOTE_ADDR {:?} is not an address", req.remote_addr))
+        })?;
+        let admin = cfg.is_admin(ip);
+        if !admin && !self.allowed.iter().any(|n| n.contains(&ip)) {
+            return Err(refuse(403, format!("{ip} is outside the networks allowed to ask")));
+        }
+        if cfg.privileged_port {
+            let port: Option<u16> = req.remote_port.parse().ok();
+            if port.is_none_or(|p| p >= 1024) {
+                return Err(refuse(
+                    403,
+                    format!("requests must come from a privileged source port (below 1024), not {}", printable(&req.remote_port)),
+                ));
+            }
+        }
+        let requester = self.by_addr.get(&ip).copied();
+        let asked = match (named, query.get("host").map(String::as_str)) {
+            (Some(_), Some(_)) => return Err(refuse(400, "name the host in the path or in `host=`, not both")),
+            (Some(n), None) | (None, Some(n)) => Some(valid_host(n)?),
+            (None, None) => None,
+        };
+        let host = match (asked, requester) {
+            (None, Some(r)) => r,
+            (None, None) => return Err(refuse(404, format!("no host has the address {ip}"))),
+            (Some(name), _) if admin => self.index_of(name).ok_or_else(|| refuse(404, format!("no host is named `{name}`")))?,
+            (Some(name), Some(r)) if self.cluster.hosts[r].name == name => r,
+            (Some(name), Some(r)) => {
+                return Err(refuse_logged(
+                    403,
+                    "a host may ask only for its own files",
+                    format!("{} asked for the files of `{name}`", self.cluster.hosts[r].name),
+                ));
+            }
+            (Some(_), None) => return Err(refuse(404, format!("no host has the address {ip}"))),
+        };
+        self.check_macs(req, host)?;
+        let name = self.cluster.hosts[host].name.clone();
+        match endpoint {
+            Endpoint::Kickstart => self.kickstart(cfg, &name),
+            Endpoint::Ipxe => self.ipxe(cfg, host, ip, query.get("mac").map(String::as_str)),
+            Endpoint::BootDone | Endpoint::Reinstall => {
+                let boot = if endpoint == Endpoint::BootDone { Boot::Os } else { Boot::Install };
+                let r = set_boot(cfg, &name, boot);
+                *changed = true;
+                r
+            }
+            Endpoint::Health => unreachable!("answered above"),
+        }
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.cluster.hosts.binary_search_by(|h| h.name.as_str().cmp(name)).ok()
+    }
+
+    /// The `X-RHN-Provisioning-MAC-N` headers (`eth0 52:54:00:12:34:56`): none may be another
+    /// host's MAC, and when the host has known MACs one of them must be sent.
+    fn check_macs(&self, req: &Request, host: usize) -> Result<(), Refusal> {
+        if req.provisioning_macs.is_empty() {
+            return Ok(());
+        }
+        let name = &self.cluster.hosts[host].name;
+        let mut matched = false;
+        for (_, value) in &req.provisioning_macs {
+            let mac = value.split_whitespace().nth(1).unwrap_or(value.trim());
+            let mac = crate::facts::addr::parse_mac(mac)
+                .map_err(|_| refuse(400, format!("X-RHN-Provisioning-MAC header `{}` holds no MAC address", printable(value))))?;
+            match self.by_mac.get(&mac) {
+                Some(&h) if h == host => matched = true,
+                Some(&h) => {
+                    return Err(refuse_logged(
+                        403,
+                        "the provisioning MAC addresses do not match the requesting host",
+                        format!("{name} sent the MAC {mac} of `{}`", self.cluster.hosts[h].name),
+                    ));
+                }
+                None => {}
+            }
+        }
+        let known = self.cluster.hosts[host].interfaces.iter().any(|f| f.mac.is_some());
+        if known && !matched {
+            return Err(refuse_logged(
+                403,
+                "the provisioning MAC addresses do not match the requesting host",
+                format!("none of the MACs sent is one of `{name}`'s"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn kickstart(&self, cfg: &Config, name: &str) -> Result<Response, Refusal> {
+        let text = match &self.kickstarts {
+            Kickstarts::Resident { graphs, index, cache } => {
+                if let Some(text) = cache.get(name) {
+                    return Ok(Response::ok(text.as_bytes()).with("Cache-Control", "no-store"));
+                }
+                let Some(&(g, j)) = index.get(name) else { return Err(self.not_kickstartable(name)) };
+                let (gj, shared) = &graphs[g];
+                let c = shared.compile(&gj.fw, j, &gj.jobs[j], &cfg.options);
+                match c.text {
+                    Some(t) => t,
+                    None => return Err(compile_failed(name, &gj.fw, &c.diags)),
+                }
+            }
+            Kickstarts::OnDemand(db) => {
+                let db = db.lock().unwrap_or_else(|p| p.into_inner());
+                let out: Mutex<Option<String>> = Mutex::new(None);
+                let report = host_kickstarts(&db, &[name.to_string()], &cfg.layers, &cfg.given, &cfg.options, 1, |_, t| {
+                    *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+                })
+                .map_err(|e| refuse_logged(500, "the kickstart could not be compiled", e.to_string()))?;
+                if !report.not_kickstartable.is_empty() {
+                    return Err(self.not_kickstartable(name));
+                }
+                if report.failed() {
+                    let mut log = String::new();
+                    for (fw, diags) in &report.frameworks {
+                        for d in diags.iter().filter(|d| d.is_error()) {
+                            log.push_str(&d.render(&fw.sources, false));
+                        }
+                    }
+                    return Err(refuse_logged(500, format!("the kickstart of `{name}` did not compile"), log));
+                }
+                out.into_inner().unwrap_or_else(|p| p.into_inner()).unwrap_or_default()
+            }
+        };
+        Ok(Response::ok(text).with("Cache-Control", "no-store"))
+    }
+
+    fn not_kickstartable(&self, name: &str) -> Refusal {
+        let app = self.index_of(name).map(|i| self.cluster.hosts[i].appliance.as_str()).unwrap_or("");
+        refuse(404, format!("`{name}` is a `{app}`, which is not kickstartable"))
+    }
+
+    /// The iPXE script of `host`'s interface: the one with `mac=`, else the one the request
+    /// came from, else the primary one.
+    fn ipxe(&self, cfg: &Config, host: usize, ip: IpAddr, mac: Option<&str>) -> Result<Response, Refusal> {
+        let h = &self.cluster.hosts[host];
+        let mac = match mac {
+            Some(m) => {
+                let m =
+                    crate::facts::addr::parse_mac(m).map_err(|_| refuse(400, format!("`mac={}` is not a MAC address", printable(m))))?;
+                if !h.interfaces.iter().any(|f| f.mac.as_deref() == Some(m.as_str())) {
+                    return Err(refuse(403, format!("{m} is not an interface of `{}`", h.name)));
+                }
+                m
+            }
+            None => h
+                .interfaces
+                .iter()
+                .find(|f| f.addr() == Some(ip) && f.mac.is_some())
+                .or_else(|| h.primary().filter(|f| f.mac.is_some()))
+                .or_else(|| h.interfaces.iter().find(|f| f.mac.is_some()))
+                .and_then(|f| f.mac.clone())
+                .ok_or_else(|| refuse(404, format!("`{}` has no interface with a MAC address", h.name)))?,
+        };
+        let site = Site::new(&self.cluster, &cfg.build);
+        match crate::emit::pxe::ipxe_script(&site, host, &mac) {
+            Ok(Some(text)) => Ok(Response::ok(text).with("Cache-Control", "no-store")),
+            Ok(None) => Err(refuse(404, format!("`{}` has no install server to boot from", h.name))),
+            Err(e) => Err(refuse_logged(500, "the iPXE script could not be made", format!("{}: {e:#}", h.name))),
+        }
+    }
+}
+
+/// Compile kickstarts (on every core) until they hold [`Config::cache_bytes`]: hosts in name
+/// order within each graph. A host that does not compile makes the whole load fail.
+fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config) -> Result<HashMap<String, String>, LoadError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let all: Vec<(usize, usize)> = graphs.iter().enumerate().flat_map(|(g, (gj, _))| (0..gj.jobs.len()).map(move |j| (g, j))).collect();
+    let used = AtomicUsize::new(0);
+    let out: Mutex<(HashMap<String, String>, String)> = Mutex::new((HashMap::new(), String::new()));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(all.len().max(1));
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= all.len() || used.load(Ordering::Relaxed) >= cfg.cache_bytes {
+                        return;
+                    }
+                    let (g, j) = all[k];
+                    let (gj, shared) = &graphs[g];
+                    let c = shared.compile(&gj.fw, j, &gj.jobs[j], &cfg.options);
+                    let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
+                    match c.text {
+                        Some(t) if used.fetch_add(t.len(), Ordering::Relaxed) + t.len() <= cfg.cache_bytes => {
+                            o.0.insert(c.host, t);
+                        }
+                        Some(_) => {}
+                        None => {
+                            for d in c.diags.iter().filter(|d| d.is_error()) {
+                                o.1.push_str(&d.render(&gj.fw.sources, false));
+                            }
+                            used.store(usize::MAX / 2, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let (cache, details) = out.into_inner().unwrap_or_else(|p| p.into_inner());
+    if details.is_empty() { Ok(cache) } else { Err(LoadError::new("a host's kickstart does not compile", details, FIX_ABOVE)) }
+}
+
+/// Set `name`'s next boot and rewrite its PXE files in the tree (when one is configured and
+/// holds PXE files).
+fn set_boot(cfg: &Config, name: &str, boot: Boot) -> Result<Response, Refusal> {
+    let busy = |e: FactsError| {
+        let status = if e.to_string().contains("locked") || e.to_string().contains("busy") { 503 } else { 500 };
+        refuse_logged(status, "the boot action could not be set", format!("{name}: {e}"))
+    };
+    if !cfg.db.is_file() {
+        return Err(refuse_logged(500, "the boot action could not be set", format!("no cluster database at `{}`", cfg.db.display())));
+    }
+    let mut db = Db::open(&cfg.db).map_err(busy)?;
+    db.set_boot(name, boot).map_err(busy)?;
+    let what = if boot == Boot::Os { "os" } else { "install" };
+    if let Some(tree) = &cfg.tree {
+        rewrite_pxe(cfg, &db, tree, name).map_err(|e| {
+            refuse_logged(500, format!("next boot of `{name}` set to {what}, but its PXE files were not rewritten"), format!("{name}: {e}"))
+        })?;
+    }
+    Ok(Response::ok(format!("{name}: next boot {what}\n")))
+}
+
+/// Rewrite `name`'s PXE files in `tree` as a new generation (other files stay as they are).
+fn rewrite_pxe(cfg: &Config, db: &Db, tree: &Path, name: &str) -> Result<(), String> {
+    let manifest = crate::generation::read_manifest(tree).map_err(|e| e.to_string())?;
+    if !manifest.iter().any(|e| e.kind == Some(Kind::Pxe)) {
+        return Ok(());
+    }
+    let cluster = db.cluster().map_err(|e| e.to_string())?;
+    let site = Site::new(&cluster, &cfg.build);
+    let i = cluster.hosts.iter().position(|h| h.name == name).ok_or_else(|| format!("`{name}` is gone"))?;
+    let artifacts = crate::emit::pxe::host_artifacts(&site, i).map_err(|e| format!("{e:#}"))?;
+    if artifacts.is_empty() {
+        return Ok(());
+    }
+    let mut plan = Plan { artifacts, server_load: Vec::new() };
+    plan.sort();
+    crate::generation::write(tree, &plan, false).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn compile_failed(name: &str, fw: &crate::graph::Framework, diags: &[crate::diag::Diagnostic]) -> Refusal {
+    let log: String = diags.iter().filter(|d| d.is_error()).map(|d| d.render(&fw.sources, false)).collect();
+    refuse_logged(500, format!("the kickstart of `{name}` did not compile"), log)
+}
+
+/// The query's parameters: only `keys`, each at most once, printable ASCII.
+fn parse_query(query: &str, keys: &[&str]) -> Result<BTreeMap<String, String>, Refusal> {
+    if !query.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(refuse(400, "the query holds characters a URL may not"));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if !keys.contains(&k.as_ref()) {
+            let known = if keys.is_empty() { "none".to_string() } else { keys.join(", ") };
+            return Err(refuse(400, format!("unknown query parameter `{}` (known: {known})", printable(&k))));
+        }
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(refuse(400, format!("query parameter `{k}` is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+/// A host name as the database allows it: letters, digits, `-`, `_` and `.`, starting with a
+/// letter or digit, at most 253 characters.
+fn valid_host(name: &str) -> Result<&str, Refusal> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok { Ok(name) } else { Err(refuse(400, format!("`{}` is not a host name", printable(name)))) }
+}
+
+/// `s` with anything but printable ASCII escaped, at most 80 characters (for messages).
+fn printable(s: &str) -> String {
+    let mut out: String = s.chars().take(80).flat_map(char::escape_default).collect();
+    if s.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_checked() {
+        assert_eq!(parse_query("host=a-1", &["host"]).unwrap()["host"], "a-1");
+        assert_eq!(parse_query("", &[]).unwrap().len(), 0);
+        for bad in ["x=1", "host=a&host=b", "host=a b", "host=\u{7f}"] {
+            assert_eq!(parse_query(bad, &["host"]).err().map(|r| r.status), Some(400), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_names_are_checked() {
+        assert!(valid_host("compute-0-1.local").is_ok());
+        for bad in ["", "-a", "a/b", "../etc", "a;b", "a\u{e9}", &"a".repeat(254)] {
+            assert!(valid_host(bad).is_err(), "{bad}");
+        }
+    }
+}

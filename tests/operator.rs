@@ -1,0 +1,497 @@
+//! The cluster database as an operator meets it: no silent new databases, addresses that are
+//! allocated, facts that beat files, attributes that cannot win refused, lists generated from
+//! the facts, safe defaults and a complete command line. Each test drives the real binary
+//! with its own temporary database.
+
+mod common;
+use common::{ok, text};
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+/// The binary, without colours and without a database taken from the environment.
+fn bin() -> Command {
+    let mut c = Command::cargo_bin("rocks-compile").unwrap();
+    c.env("NO_COLOR", "1").env_remove("ROCKS_COMPILE_DB").stdin(Stdio::null());
+    c
+}
+
+fn db_path(dir: &Path) -> PathBuf {
+    dir.join("cluster.db")
+}
+
+/// The binary with `--db <dir>/cluster.db` and `args`.
+fn run(dir: &Path, args: &[&str]) -> Command {
+    let mut c = bin();
+    c.arg("--db").arg(db_path(dir)).args(args);
+    c
+}
+
+/// Run `cmd`, which must fail with `exit` and print `code`; its stderr.
+fn fails(cmd: &mut Command, exit: i32, code: &str) -> String {
+    let out = cmd.output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit), "{cmd:?}:\n{}{err}", text(&out.stdout));
+    assert!(err.contains(code), "{cmd:?}: `{code}` missing from stderr:\n{err}");
+    err
+}
+
+fn json(cmd: &mut Command) -> Value {
+    let out = ok(cmd);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{cmd:?}: not JSON ({e}):\n{}", text(&out.stdout)))
+}
+
+/// Every table of the database as text.
+fn dump(dir: &Path) -> String {
+    rocks_compile::facts::Db::open(db_path(dir)).unwrap().dump().unwrap()
+}
+
+/// The example cluster of the README (`examples/cluster.csv`) in a fresh database.
+fn example(dir: &Path) {
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster.csv");
+    ok(run(dir, &["host", "import"]).arg(csv));
+}
+
+// ---------------------------------------------------------------------------------------------
+// No silent new databases
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn reading_commands_never_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let readers: &[&[&str]] = &[
+        &["host", "list"],
+        &["host", "export"],
+        &["host", "remove", "c1"],
+        &["host", "set", "c1", "--rack", "2"],
+        &["attr", "list"],
+        &["attr", "unset", "x"],
+        &["appliance", "list"],
+        &["network", "list"],
+        &["interface", "list"],
+        &["interface", "add", "c1", "eth1"],
+        &["boot", "set", "c1", "os"],
+        &["server", "list"],
+        &["kickstart", "--host", "c1"],
+        &["build", "--out", "tree"],
+    ];
+    for args in readers {
+        let err = fails(&mut run(d, args), 1, "facts::no-database");
+        assert!(err.contains(&db_path(d).display().to_string()), "{args:?}: the path is named:\n{err}");
+        assert!(err.contains("--db") && err.contains("ROCKS_COMPILE_DB"), "{args:?}: how to point elsewhere:\n{err}");
+        assert!(!db_path(d).exists(), "{args:?} created a database");
+    }
+    // Commands that add facts create it.
+    ok(&mut run(d, &["attr", "set", "Kickstart_Timezone", "Europe/Paris"]));
+    assert!(db_path(d).exists());
+}
+
+#[test]
+fn framework_paths_that_are_missing_or_files_are_coded_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compute.xml");
+    std::fs::write(&file, "<kickstart/>").unwrap();
+    let err = fails(bin().args(["check", "--framework"]).arg(&file), 2, "load::not-a-directory");
+    assert!(err.contains("help:"), "{err}");
+    let err = fails(bin().args(["check", "--framework"]).arg(dir.path().join("nope")), 2, "load::missing-framework");
+    assert!(err.contains("help:"), "{err}");
+    let err = fails(bin().args(["check", "--framework"]).arg(dir.path()), 2, "load::not-framework");
+    assert!(err.contains("help:"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addresses are allocated, not forgotten
+// ---------------------------------------------------------------------------------------------
+
+/// `host list --json` as (name, ip, network) rows.
+fn addresses(dir: &Path) -> Vec<(String, String, String)> {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    json(&mut run(dir, &["host", "list", "--json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (s(&h["name"]), s(&h["ip"]), s(&h["network"])))
+        .collect()
+}
+
+/// Run `cmd`, which must fail with exit 1 and `code` without changing the database.
+fn rejected(dir: &Path, cmd: &mut Command, code: &str) {
+    let before = dump(dir);
+    fails(cmd, 1, code);
+    assert_eq!(dump(dir), before, "{cmd:?} failed but changed the database");
+}
+
+#[test]
+fn host_add_allocates_addresses_by_the_appliance_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&mut run(d, &["host", "add", "c1", "--appliance", "compute", "--mac", "52:54:00:00:00:01"]));
+    ok(&mut run(d, &["host", "add", "c2", "--appliance", "compute"]));
+    ok(&mut run(d, &["host", "add", "c3", "--appliance", "compute", "--no-ip"]));
+    // A discovered host continues the countdown.
+    let log = d.join("dhcpd.log");
+    std::fs::write(&log, "DHCPDISCOVER from 52:54:00:00:00:04 via eth0\n").unwrap();
+    ok(run(d, &["discover", "--appliance", "compute", "--from-log"]).arg(&log));
+    // A template policy gives the template's address.
+    ok(&mut run(d, &["network", "add", "gpu", "10.5.0.0/16"]));
+    ok(&mut run(
+        d,
+        &["appliance", "add", "gpu", "--name-policy", "g{rack}n{rank}", "--ip-policy", "10.5.{rack}.{rank}", "--network", "gpu"],
+    ));
+    ok(&mut run(d, &["host", "add", "g2n1", "--appliance", "gpu", "--rack", "2"]));
+    let got = addresses(d);
+    let want = [
+        ("c1", "10.1.255.254", "private"),
+        ("c2", "10.1.255.253", "private"),
+        ("c3", "", ""),
+        ("compute-0-3", "10.1.255.252", "private"),
+        ("g2n1", "10.5.2.1", "gpu"),
+    ];
+    assert_eq!(got, want.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())));
+    // The kickstart of an allocated host has its address in /etc/hosts.
+    let ks = text(&ok(&mut run(d, &["kickstart", "--host", "c2", "--allow-default-password"])).stdout);
+    assert!(ks.contains("\"10.1.255.253\" \"c2\""), "{ks}");
+    // A template address that is taken is refused.
+    rejected(d, &mut run(d, &["host", "add", "other", "--appliance", "gpu", "--rack", "2", "--rank", "1"]), "facts::duplicate-ip");
+}
+
+#[test]
+fn host_set_interface_set_rename_and_aliases_change_existing_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&mut run(d, &["host", "add", "c1", "--appliance", "compute", "--no-ip"]));
+    ok(&mut run(d, &["host", "add", "c2", "--appliance", "compute", "--ip", "10.1.0.2", "--mac", "52:54:00:00:00:02"]));
+    // A host without an interface gets one.
+    ok(&mut run(d, &["host", "set", "c1", "--ip", "10.1.0.1", "--mac", "52:54:00:00:00:01", "--rack", "1"]));
+    assert_eq!(addresses(d)[0], ("c1".into(), "10.1.0.1".into(), "private".into()));
+    // Uniqueness and the network's range hold; a rejected change changes nothing, not even
+    // the fields given with it.
+    rejected(d, &mut run(d, &["host", "set", "c1", "--ip", "10.1.0.2", "--rack", "3"]), "facts::duplicate-ip");
+    rejected(d, &mut run(d, &["host", "set", "c1", "--mac", "52:54:00:00:00:02"]), "facts::duplicate-mac");
+    rejected(d, &mut run(d, &["host", "set", "c1", "--ip", "10.2.0.1"]), "facts::ip-outside-network");
+    rejected(d, &mut run(d, &["host", "set", "c9", "--ip", "10.1.0.9"]), "facts::unknown-host");
+    rejected(d, &mut run(d, &["host", "set", "c1"]), "cli::nothing-to-set");
+    // Another network: the address must lie inside it.
+    ok(&mut run(d, &["network", "add", "ib", "10.2.0.0/16"]));
+    rejected(d, &mut run(d, &["interface", "set", "c1", "eth0", "--network", "ib"]), "facts::ip-outside-network");
+    ok(&mut run(d, &["interface", "set", "c1", "eth0", "--network", "ib", "--ip", "10.2.0.1"]));
+    ok(&mut run(d, &["interface", "add", "c1", "eth1", "--ip", "10.1.0.11"]));
+    ok(&mut run(d, &["interface", "set", "c1", "eth1", "--primary"]));
+    assert_eq!(addresses(d)[0], ("c1".into(), "10.1.0.11".into(), "private".into()));
+    rejected(d, &mut run(d, &["interface", "set", "c1", "eth9", "--primary"]), "facts::unknown-name");
+    // Rename: interfaces, aliases and attributes follow.
+    ok(&mut run(d, &["alias", "add", "c1", "storage"]));
+    ok(&mut run(d, &["attr", "set", "site_role", "io", "--host", "c1"]));
+    rejected(d, &mut run(d, &["host", "rename", "c1", "c2"]), "facts::duplicate-name");
+    rejected(d, &mut run(d, &["host", "rename", "c1", "storage"]), "facts::duplicate-name");
+    ok(&mut run(d, &["host", "rename", "c1", "io-0-0"]));
+    assert_eq!(addresses(d)[1], ("io-0-0".into(), "10.1.0.11".into(), "private".into()));
+    let aliases = json(&mut run(d, &["alias", "list", "--json"]));
+    assert_eq!(aliases, serde_json::json!([{"host": "io-0-0", "alias": "storage"}]));
+    let attrs = json(&mut run(d, &["attr", "list", "--host", "io-0-0", "--json"]));
+    assert!(attrs.as_array().unwrap().iter().any(|a| a["key"] == "site_role" && a["value"] == "io"), "{attrs}");
+    rejected(d, &mut run(d, &["alias", "add", "c2", "storage"]), "facts::duplicate-name");
+    rejected(d, &mut run(d, &["alias", "remove", "c2", "storage"]), "facts::unknown-name");
+    ok(&mut run(d, &["alias", "remove", "io-0-0", "storage"]));
+    assert_eq!(json(&mut run(d, &["alias", "list", "--json"])), serde_json::json!([]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facts beat files, loudly
+// ---------------------------------------------------------------------------------------------
+
+/// `kickstart --query` of every host into `<dir>/<out>`; (stderr, kickstart of each host).
+fn all_kickstarts(dir: &Path, out: &str, extra: &[&str]) -> (String, std::collections::BTreeMap<String, String>) {
+    let o = ok(run(dir, &["kickstart", "--query", "SELECT name FROM host_view", "--allow-default-password", "-o"])
+        .arg(dir.join(out))
+        .args(extra));
+    let mut ks = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(dir.join(out)).unwrap() {
+        let p = e.unwrap().path();
+        if let Some(host) = p.file_name().unwrap().to_str().unwrap().strip_suffix(".ks") {
+            ks.insert(host.to_string(), std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    (text(&o.stderr), ks)
+}
+
+#[test]
+fn attribute_files_do_not_override_database_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    // The bundled site file holds no per-host fact.
+    let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site/attrs.toml");
+    let table: toml::Table = std::fs::read_to_string(&site).unwrap().parse().unwrap();
+    for key in table["attributes"].as_table().unwrap().keys() {
+        assert!(rocks_compile::facts::builtin::builtin(key).is_none(), "examples/site/attrs.toml sets the built-in `{key}`");
+    }
+    // A file that does: the database wins, and a warning names the attribute and both values.
+    let file = d.join("host.toml");
+    std::fs::write(&file, "hostname = \"compute-0-0\"\nksmac = \"52:54:00:00:00:01\"\nInfo_ClusterName = \"Example\"\n").unwrap();
+    let (err, ks) = all_kickstarts(d, "ks", &["--attrs", file.to_str().unwrap()]);
+    assert_eq!(ks.len(), 6);
+    for (host, text) in &ks {
+        assert!(text.contains(&format!("--hostname={host}")), "{host} keeps its name:\n{text}");
+    }
+    let distinct: std::collections::BTreeSet<&String> = ks.values().collect();
+    assert_eq!(distinct.len(), 6, "every host has its own kickstart");
+    assert!(err.contains("attrs::overrides-fact"), "{err}");
+    assert!(err.contains("`hostname` = `compute-0-0`") && err.contains("is ignored"), "{err}");
+    assert!(err.contains("host `cluster`: `hostname` = `cluster` in the database, `compute-0-0` given"), "{err}");
+    assert!(err.contains("`ksmac`"), "{err}");
+    assert!(ks["login-0-0"].contains("Example"), "other attributes of the file apply");
+    // With --override-facts the file wins, still with a warning.
+    let (err, ks) = all_kickstarts(d, "ks2", &["--attrs", file.to_str().unwrap(), "--override-facts"]);
+    assert!(ks["login-0-0"].contains("--hostname=compute-0-0"), "{}", ks["login-0-0"]);
+    assert!(err.contains("attrs::overrides-fact") && err.contains("overrides the database"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attributes that cannot win are refused or flagged
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attributes_a_builtin_shadows_are_refused_and_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    // init seeded no attribute that a built-in always overrides.
+    let stored = json(&mut run(d, &["attr", "list", "--json"]));
+    for a in stored.as_array().unwrap() {
+        let key = a["key"].as_str().unwrap();
+        assert!(rocks_compile::facts::builtin::builtin(key).is_none(), "`{key}` was seeded but can never take effect");
+        assert!(a["shadowed_by"].is_null(), "{a}");
+    }
+    let err = fails(&mut run(d, &["attr", "set", "Kickstart_PrivateDNSDomain", "cluster.lan"]), 1, "facts::shadowed-by-builtin");
+    assert!(err.contains("network set private --zone"), "{err}");
+    fails(&mut run(d, &["attr", "set", "rack", "3", "--appliance", "compute"]), 1, "facts::shadowed-by-builtin");
+    // The fact changes through the command the help names.
+    ok(&mut run(d, &["network", "set", "private", "--zone", "cluster.lan"]));
+    let ks = text(&ok(&mut run(d, &["kickstart", "--host", "compute-0-0", "--allow-default-password"])).stdout);
+    assert!(ks.contains("\"cluster.lan\""), "{ks}");
+    // A host-scope value is the escape hatch for one host.
+    ok(&mut run(d, &["attr", "set", "rack", "7", "--host", "compute-0-0"]));
+    // A value stored anyway (by an older version) is marked in the listing.
+    let conn = rusqlite::Connection::open(db_path(d)).unwrap();
+    conn.execute("INSERT INTO attributes (scope, target, key, value) VALUES ('global', '', 'Kickstart_PrivateDNSDomain', 'old')", [])
+        .unwrap();
+    drop(conn);
+    let stored = json(&mut run(d, &["attr", "list", "--json"]));
+    let old = stored.as_array().unwrap().iter().find(|a| a["key"] == "Kickstart_PrivateDNSDomain").unwrap();
+    assert_eq!(old["shadowed_by"], "builtin");
+    let table = text(&ok(&mut run(d, &["attr", "list"])).stdout);
+    assert!(table.lines().any(|l| l.starts_with("Kickstart_PrivateDNSDomain") && l.contains("shadowed")), "{table}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists from facts
+// ---------------------------------------------------------------------------------------------
+
+/// The `<file>` body `name` of a kickstart (between `cat > NAME << 'DELIM'` and `DELIM`).
+fn file_body(ks: &str, name: &str) -> String {
+    let start = ks.lines().position(|l| l.starts_with(&format!("cat > {name} << "))).unwrap_or_else(|| panic!("no {name}:\n{ks}"));
+    let delim = ks.lines().nth(start).unwrap().rsplit(' ').next().unwrap().trim_matches('\'').to_string();
+    ks.lines().skip(start + 1).take_while(|l| *l != delim).map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn the_frontend_kickstart_lists_the_cluster_from_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    let frontend = |d: &Path| text(&ok(&mut run(d, &["kickstart", "--host", "cluster", "--allow-default-password"])).stdout);
+    let ks = frontend(d);
+    // The same lines as build's files.
+    ok(run(d, &["build", "--only", "slurm,hosts", "--allow-default-password", "--out"]).arg(d.join("tree")));
+    let slurm = std::fs::read_to_string(d.join("tree/scheduler/slurm-nodes.conf")).unwrap();
+    let nodes = file_body(&ks, "/etc/slurm/nodes.conf");
+    for line in slurm.lines().filter(|l| !l.starts_with('#')) {
+        assert!(nodes.contains(line), "`{line}` missing from the frontend's nodes.conf:\n{nodes}");
+    }
+    assert!(nodes.contains("NodeName=compute-1-0 NodeAddr=10.1.255.252 CPUs=128"), "{nodes}");
+    assert!(!nodes.contains("compute-0-[0-3]") && !nodes.contains("RealMemory=1000"), "no default list: {nodes}");
+    let hosts = std::fs::read_to_string(d.join("tree/hosts")).unwrap();
+    let cluster_hosts = file_body(&ks, "/etc/hosts.cluster");
+    for line in hosts.lines().filter(|l| l.starts_with("10.")) {
+        assert!(cluster_hosts.contains(line), "`{line}` missing from /etc/hosts.cluster:\n{cluster_hosts}");
+    }
+    assert!(ks.contains("for net in 10.1.0.0/16; do"), "NFS clients from the hosts' networks");
+    assert!(ks.contains("compute: 'compute-0-[0-1],compute-1-0'"), "clush groups");
+    // Change the cluster: the frontend's kickstart follows.
+    ok(&mut run(d, &["host", "add", "compute-1-1", "--appliance", "compute", "--rack", "1", "--cpus", "128"]));
+    ok(&mut run(d, &["network", "add", "ib", "10.2.0.0/16"]));
+    ok(&mut run(d, &["interface", "set", "nas-0-0", "eth0", "--network", "ib", "--ip", "10.2.0.1"]));
+    let after = frontend(d);
+    let nodes = file_body(&after, "/etc/slurm/nodes.conf");
+    assert!(nodes.contains("NodeName=compute-1-[0-1] NodeAddr=10.1.255.[252,251] CPUs=128"), "{nodes}");
+    assert!(nodes.contains("PartitionName=compute Nodes=compute-0-[0-1],compute-1-[0-1]"), "{nodes}");
+    assert!(file_body(&after, "/etc/hosts.cluster").contains("10.1.255.251\tcompute-1-1.local compute-1-1"));
+    assert!(after.contains("for net in 10.1.0.0/16 10.2.0.0/16; do"), "the NAS's network is exported to");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Safe defaults
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_default_root_password_is_refused_until_a_real_one_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    let tree = d.join("tree");
+    let err = fails(run(d, &["build", "--out"]).arg(&tree), 1, "security::default-password");
+    assert!(err.contains("attr set Kickstart_PrivateRootPassword --secret") && err.contains("--allow-default-password"), "{err}");
+    assert!(!tree.exists(), "nothing was written");
+    let out = ok(&mut run(d, &["kickstart", "--host", "compute-0-0"]));
+    assert!(text(&out.stderr).contains("security::default-password"), "a warning for kickstart");
+    let out = ok(&mut run(d, &["kickstart", "--host", "compute-0-0", "--allow-default-password"]));
+    assert!(!text(&out.stderr).contains("security::default-password"));
+    // A plain password on standard input is stored as its SHA-512 crypt hash, never shown.
+    let mut child = run(d, &["attr", "set", "Kickstart_PrivateRootPassword", "--secret"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"correct horse battery staple\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("correct horse") && !text(&out.stderr).contains("correct horse"));
+    let conn = rusqlite::Connection::open(db_path(d)).unwrap();
+    let hash: String = conn
+        .query_row("SELECT value FROM attributes WHERE key = 'Kickstart_PrivateRootPassword' AND scope = 'global'", [], |r| r.get(0))
+        .unwrap();
+    drop(conn);
+    assert!(hash.starts_with("$6$"), "{hash}");
+    use sha_crypt::PasswordVerifier;
+    let parsed = sha_crypt::PasswordHash::new(hash.as_str()).unwrap();
+    sha_crypt::ShaCrypt::default().verify_password(b"correct horse battery staple", &parsed).expect("the hash is of the password typed");
+    ok(run(d, &["build", "--out"]).arg(&tree));
+    let ks = std::fs::read_to_string(tree.join("kickstart/compute-0-0.ks")).unwrap();
+    assert!(ks.contains(&format!("rootpw --iscrypted {hash}")), "{ks}");
+}
+
+#[test]
+fn a_query_that_selects_no_host_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    let none = "SELECT name FROM host_view WHERE rack = 99";
+    let out = ok(run(d, &["kickstart", "--query", none, "-o"]).arg(d.join("ks")));
+    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("selects no host"));
+    let out = ok(&mut run(d, &["host", "list", "--where", "rack = 99"]));
+    assert_eq!(text(&out.stderr), "the query selects no host\n");
+    let out = ok(&mut run(d, &["host", "list", "--query", none]));
+    assert_eq!(text(&out.stderr), "the query selects no host\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CLI of a well-kept tool
+// ---------------------------------------------------------------------------------------------
+
+/// Every argument of every subcommand, as `path: --arg` for those without help.
+fn args_without_help(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+    for a in cmd.get_arguments() {
+        let id = a.get_id().as_str();
+        if id == "help" || id == "version" {
+            continue;
+        }
+        if a.get_help().is_none() && a.get_long_help().is_none() {
+            out.push(format!("{path}: {id}"));
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        if sub.get_about().is_none() {
+            out.push(format!("{path} {}: (no about)", sub.get_name()));
+        }
+        args_without_help(sub, &format!("{path} {}", sub.get_name()), out);
+    }
+}
+
+/// The names of every subcommand, nested ones as `host add`.
+fn subcommands(cmd: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+    for sub in cmd.get_subcommands() {
+        let name = format!("{prefix}{}", sub.get_name());
+        out.push(name.clone());
+        subcommands(sub, &format!("{name} "), out);
+    }
+}
+
+#[test]
+fn every_argument_of_every_subcommand_has_help() {
+    use clap::CommandFactory;
+    let mut cmd = rocks_compile::cli::Cli::command();
+    cmd.build();
+    let mut missing = Vec::new();
+    args_without_help(&cmd, "rocks-compile", &mut missing);
+    assert!(missing.is_empty(), "arguments without help text:\n{}", missing.join("\n"));
+}
+
+#[test]
+fn completions_and_man_pages_mention_every_subcommand() {
+    use clap::CommandFactory;
+    let mut names = Vec::new();
+    subcommands(&rocks_compile::cli::Cli::command(), "", &mut names);
+    let top: Vec<&String> = names.iter().filter(|n| !n.contains(' ')).collect();
+    assert!(top.len() >= 18, "{top:?}");
+    for shell in ["bash", "zsh", "fish"] {
+        let script = text(&ok(bin().args(["completions", shell])).stdout);
+        assert!(script.len() > 1000, "{shell}: {script}");
+        for n in &names {
+            let last = n.rsplit(' ').next().unwrap();
+            assert!(script.contains(last), "{shell} completions do not mention `{n}`");
+        }
+    }
+    let page = text(&ok(bin().arg("man")).stdout);
+    assert!(page.starts_with(".ie") || page.contains(".TH rocks-compile 1"), "{page}");
+    for n in &top {
+        assert!(page.contains(&n.replace('-', "\\\\-")), "the man page does not mention `{n}`");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    ok(bin().args(["man", "--out"]).arg(dir.path()));
+    for n in &names {
+        let file = dir.path().join(format!("rocks-compile-{}.1", n.replace(' ', "-")));
+        let page = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(!page.trim().is_empty(), "{}", file.display());
+    }
+}
+
+#[test]
+fn no_color_and_a_pipe_turn_colours_off() {
+    use rocks_compile::cli::use_color;
+    assert!(use_color(true, None));
+    assert!(!use_color(true, Some("1".as_ref())));
+    assert!(use_color(true, Some("".as_ref())), "an empty NO_COLOR does not count (no-color.org)");
+    assert!(!use_color(false, None));
+    // And the binary's diagnostics carry no escape sequences with NO_COLOR.
+    let err = text(&bin().args(["--db", "/nonexistent/x.db", "host", "list"]).output().unwrap().stderr);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}
+
+#[test]
+fn where_errors_point_into_the_users_expression() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    let err = fails(&mut run(d, &["host", "list", "--where", "rak = 2"]), 1, "facts::bad-sql");
+    assert!(err.contains("1 │ rak = 2") && err.contains("─┬─"), "{err}");
+    assert!(!err.contains("host_view WHERE"), "no SQL around the expression: {err}");
+    let err = fails(&mut run(d, &["host", "list", "--where", "rack ="]), 1, "facts::bad-sql");
+    assert!(err.contains("the expression is incomplete") && !err.contains("near \")\""), "{err}");
+}
+
+#[test]
+fn a_malformed_command_line_is_a_coded_error_with_usage() {
+    let err = fails(bin().args(["host", "ad"]), 1, "cli::usage");
+    assert!(err.contains("Usage: rocks-compile host"), "{err}");
+    let err = fails(bin().args(["kickstart", "--bogus"]), 1, "cli::usage");
+    assert!(err.contains("--bogus"), "{err}");
+    ok(bin().arg("--version"));
+}

@@ -1,0 +1,536 @@
+//! The web responder behind real web servers on 127.0.0.1: nginx with `fastcgi_pass` to the
+//! resident FastCGI responder, Apache running it as a CGI script, lighttpd spawning it with
+//! the listening socket on fd 0, and systemd-style socket activation. Every server is
+//! configured from the files in `examples/web/` and `examples/systemd/`, with only paths and
+//! ports replaced. Requests come from several loopback addresses (`curl --interface`), which
+//! is how the identity rules are proven: the example cluster gets hosts `n2` (127.0.0.2) and
+//! `n3` (127.0.0.3) on a network `lo` (127.0.0.0/24) that its DHCP serves, and 127.0.0.1 is
+//! the admin network.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rocks-compile");
+
+/// A child process killed (and reaped) when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The example cluster plus `n2`/`n3` on loopback, and its built tree.
+struct Cluster {
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cluster { dir };
+        c.rc(&["host", "import", &manifest("examples/cluster.csv")]);
+        c.rc(&["network", "add", "lo", "127.0.0.0/24", "--zone", "lo.test", "--dhcp"]);
+        for n in [2, 3] {
+            c.rc(&[
+                "host",
+                "add",
+                &format!("n{n}"),
+                "--appliance",
+                "compute",
+                "--mac",
+                &format!("52:54:00:aa:00:0{n}"),
+                "--ip",
+                &format!("127.0.0.{n}"),
+                "--network",
+                "lo",
+            ]);
+        }
+        c.rc(&["build", "--allow-default-password", "--out", c.tree().to_str().unwrap()]);
+        std::fs::create_dir_all(c.path("run")).unwrap();
+        c
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.path("cluster.db")
+    }
+
+    fn tree(&self) -> PathBuf {
+        self.path("tree")
+    }
+
+    /// Run rocks-compile on this cluster's database; it must succeed.
+    fn rc(&self, args: &[&str]) -> String {
+        let out = Command::new(BIN).arg("--db").arg(self.db()).args(args).output().unwrap();
+        assert!(out.status.success(), "rocks-compile {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `kickstart --host NAME`: what the responder must answer byte for byte.
+    fn kickstart(&self, host: &str, extra: &[&str]) -> Vec<u8> {
+        let mut args = vec!["kickstart", "--host", host];
+        args.extend_from_slice(extra);
+        self.rc(&args).into_bytes()
+    }
+
+    /// An example file with the installed paths replaced by this cluster's.
+    fn example(&self, file: &str, port: u16) -> String {
+        std::fs::read_to_string(manifest(file))
+            .unwrap()
+            .replace("/usr/local/bin/rocks-compile", BIN)
+            .replace("/var/lib/rocks-compile", self.dir.path().to_str().unwrap())
+            .replace("/run/rocks-compile", self.path("run").to_str().unwrap())
+            .replace("/usr/lib/cgi-bin", self.path("cgi-bin").to_str().unwrap())
+            .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
+    }
+
+    /// The resident responder on a Unix socket with the example's settings.
+    fn fastcgi(&self, extra: &[&str]) -> (Proc, PathBuf) {
+        let sock = self.path("run/fastcgi.sock");
+        let child = Command::new(BIN)
+            .arg("--db")
+            .arg(self.db())
+            .args(["fastcgi", "--socket", sock.to_str().unwrap(), "--socket-mode", "666", "--prefix", "/install/rocks"])
+            .args(["--tree", self.tree().to_str().unwrap(), "--admin", "127.0.0.1/32", "--reload-interval", "0.2"])
+            .args(extra)
+            .stderr(Stdio::from(std::fs::File::create(self.path("fastcgi.log")).unwrap()))
+            .spawn()
+            .unwrap();
+        wait_for(|| sock.exists(), "the FastCGI socket");
+        (Proc(child), sock)
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// nginx with `examples/web/nginx.conf` (the responder's socket and the tree replaced).
+    fn nginx(&self) -> Option<(Proc, u16)> {
+        let nginx = common::tool("nginx")?;
+        let port = free_port();
+        let conf = self.path("nginx");
+        std::fs::create_dir_all(conf.join("tmp")).unwrap();
+        std::fs::copy("/etc/nginx/fastcgi_params", conf.join("fastcgi_params")).unwrap();
+        std::fs::write(conf.join("site.conf"), self.example("examples/web/nginx.conf", port)).unwrap();
+        let d = conf.to_str().unwrap();
+        std::fs::write(
+            conf.join("nginx.conf"),
+            format!(
+                "daemon off;\nworker_processes 2;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+                 events {{ worker_connections 4096; }}\n\
+                 http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/tmp/body;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n\
+                 proxy_temp_path {d}/tmp/proxy;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n  scgi_temp_path {d}/tmp/scgi;\n  include {d}/site.conf;\n}}\n"
+            ),
+        )
+        .unwrap();
+        let child =
+            Command::new(nginx).args(["-p", &format!("{d}/"), "-c", &format!("{d}/nginx.conf")]).stderr(Stdio::null()).spawn().unwrap();
+        wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "nginx");
+        Some((Proc(child), port))
+    }
+}
+
+fn manifest(p: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p).to_str().unwrap().to_string()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} did not come up");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// One HTTP request with curl from the source address `from`: (status, body).
+fn curl(from: &str, method: &str, url: &str, headers: &[&str]) -> (u16, Vec<u8>) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-g", "--interface", from, "-X", method, "-o", "-", "-w", "\n%{http_code}", url]);
+    if method == "POST" {
+        // As `wget --post-data=` or `curl -d ''`: an empty body with its length.
+        cmd.args(["-d", ""]);
+    }
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "curl {url}: {}", String::from_utf8_lossy(&out.stderr));
+    let mut body = out.stdout;
+    let pos = body.iter().rposition(|&b| b == b'\n').unwrap();
+    let status = std::str::from_utf8(&body[pos + 1..]).unwrap().parse().unwrap();
+    body.truncate(pos);
+    (status, body)
+}
+
+fn get(from: &str, url: &str) -> (u16, Vec<u8>) {
+    curl(from, "GET", url, &[])
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The identity rules every responder applies, checked through one base URL (`…/kickstart`
+/// and friends below it).
+fn check_identity_rules(c: &Cluster, base: &str) {
+    let (s, body) = get("127.0.0.2", &format!("{base}/kickstart"));
+    assert_eq!(s, 200, "{}", text(&body));
+    assert!(body == c.kickstart("n2", &[]), "the served kickstart is byte-identical to `kickstart --host n2`");
+    let (s, body) = get("127.0.0.3", &format!("{base}/kickstart?host=n3"));
+    assert_eq!((s, body == c.kickstart("n3", &[])), (200, true));
+    let (s, body) = get("127.0.0.3", &format!("{base}/kickstart?host=n2"));
+    assert_eq!((s, text(&body).as_str()), (403, "a host may ask only for its own files\n"));
+    assert_eq!(get("127.0.0.9", &format!("{base}/kickstart")), (404, b"no host has the address 127.0.0.9\n".to_vec()));
+    let (s, body) = get("127.0.1.5", &format!("{base}/kickstart"));
+    assert_eq!((s, text(&body).as_str()), (403, "127.0.1.5 is outside the networks allowed to ask\n"));
+    for bad in ["?host=n2%00", "?host=..%2Fetc", "?mac=x", "?host=n2&host=n2"] {
+        let (s, body) = get("127.0.0.2", &format!("{base}/kickstart{bad}"));
+        assert_eq!(s, 400, "{bad}: {}", text(&body));
+        // (lighttpd answers a NUL in a URL itself, with a page of its own.)
+        if !bad.contains("%00") {
+            assert_eq!(body.iter().filter(|&&b| b == b'\n').count(), 1, "one line: {}", text(&body));
+        }
+    }
+    let (s, _) = curl("127.0.0.2", "POST", &format!("{base}/kickstart"), &[]);
+    assert_eq!(s, 405);
+    // anaconda's inst.ks.sendmac headers: the host's own MAC passes, another host's does not.
+    let own = curl("127.0.0.2", "GET", &format!("{base}/kickstart"), &["X-RHN-Provisioning-MAC-0: eth0 52:54:00:aa:00:02"]);
+    assert_eq!(own.0, 200);
+    let other = curl("127.0.0.2", "GET", &format!("{base}/kickstart"), &["X-RHN-Provisioning-MAC-0: eth0 52:54:00:aa:00:03"]);
+    assert_eq!(other.0, 403);
+    let (s, body) = get("127.0.0.2", &format!("{base}/health"));
+    assert_eq!((s, text(&body).starts_with("ok")), (200, true));
+}
+
+#[test]
+fn nginx_fastcgi_answers_each_host_only_its_own_files() {
+    let c = Cluster::new();
+    let (_fcgi, _) = c.fastcgi(&[]);
+    let Some((_nginx, port)) = c.nginx() else { return };
+    let base = format!("http://127.0.0.1:{port}/install/rocks");
+    check_identity_rules(&c, &base);
+    common::validate(&{
+        let p = c.path("served.ks");
+        std::fs::write(&p, get("127.0.0.2", &format!("{base}/kickstart")).1).unwrap();
+        p
+    });
+    // The URL `build` writes into the PXE files works, for the host it names only.
+    let (s, body) = get("127.0.0.2", &format!("{base}/kickstart/n2.ks"));
+    assert_eq!((s, body == c.kickstart("n2", &[])), (200, true));
+    assert_eq!(get("127.0.0.3", &format!("{base}/kickstart/n2.ks")).0, 403);
+    // The admin network may name any host; it still gets 404 for a host that does not exist.
+    let (s, body) = get("127.0.0.1", &format!("{base}/kickstart?host=compute-0-1"));
+    assert_eq!((s, body == c.kickstart("compute-0-1", &[])), (200, true));
+    assert_eq!(get("127.0.0.1", &format!("{base}/kickstart?host=nobody")).0, 404);
+    // The rest of the tree is static, as build wrote it.
+    let (s, body) = get("127.0.0.9", &format!("{base}/ipxe/boot.ipxe"));
+    assert_eq!((s, body), (200, std::fs::read(c.tree().join("ipxe/boot.ipxe")).unwrap()));
+
+    // The iPXE script is the host's own, and boot-done flips the database, the PXE files in
+    // the tree and (after the reload) the iPXE script; reinstall flips them back.
+    let pxe = c.tree().join("tftp/pxelinux.cfg/01-52-54-00-aa-00-02");
+    let (s, ipxe) = get("127.0.0.2", &format!("{base}/ipxe"));
+    assert_eq!((s, ipxe == std::fs::read(c.tree().join("ipxe/52-54-00-aa-00-02.ipxe")).unwrap()), (200, true));
+    assert!(std::fs::read_to_string(&pxe).unwrap().contains("inst.ks=http://10.1.1.1/install/rocks/kickstart/n2.ks"));
+    assert_eq!(get("127.0.0.2", &format!("{base}/boot-done")).0, 405, "boot-done changes state: POST only");
+    let (s, body) = curl("127.0.0.2", "POST", &format!("{base}/boot-done"), &[]);
+    assert_eq!((s, text(&body).as_str()), (200, "n2: next boot os\n"));
+    assert!(c.rc(&["host", "list"]).lines().any(|l| l.starts_with("n2 ") && l.ends_with("os")), "{}", c.rc(&["host", "list"]));
+    let text_now = std::fs::read_to_string(&pxe).unwrap();
+    assert!(text_now.contains("LOCALBOOT") && !text_now.contains("inst.ks="), "{text_now}");
+    let verify = Command::new(BIN).arg("verify").arg(c.tree()).output().unwrap();
+    assert!(verify.status.success(), "the tree still matches its manifest: {}", String::from_utf8_lossy(&verify.stderr));
+    wait_for(|| text(&get("127.0.0.2", &format!("{base}/ipxe")).1).contains("exit"), "the reload after boot-done");
+    // n3's files did not move.
+    assert!(std::fs::read_to_string(c.tree().join("tftp/pxelinux.cfg/01-52-54-00-aa-00-03")).unwrap().contains("inst.ks="));
+    let (s, body) = curl("127.0.0.1", "POST", &format!("{base}/reinstall?host=n2"), &[]);
+    assert_eq!((s, text(&body).as_str()), (200, "n2: next boot install\n"));
+    assert!(std::fs::read_to_string(&pxe).unwrap().contains("inst.ks="));
+    assert_eq!(curl("127.0.0.3", "POST", &format!("{base}/reinstall?host=n2"), &[]).0, 403);
+    // Refusals are logged with the request's address; secrets never are.
+    let log = c.log("fastcgi.log");
+    assert!(log.contains("127.0.0.3 GET /install/rocks/kickstart: 403 n3 asked for the files of `n2`"), "{log}");
+    assert!(!log.contains("$6$"), "no password hash in the log");
+}
+
+#[test]
+fn apache_runs_the_cgi() {
+    let c = Cluster::new();
+    let Some(apache) = common::tool("apache2") else { return };
+    let port = free_port();
+    let cgi_dir = c.path("cgi-bin");
+    std::fs::create_dir_all(&cgi_dir).unwrap();
+    let script = cgi_dir.join("rocks-compile.cgi");
+    std::fs::write(&script, c.example("examples/web/rocks-compile.cgi", port)).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // Apache's user must reach the database and the tree (and write them for boot-done).
+    Command::new("chmod").args(["-R", "a+rwX"]).arg(c.dir.path()).status().unwrap();
+    Command::new("chmod").arg("a+rx").arg(c.dir.path()).status().unwrap();
+    let d = c.path("apache");
+    std::fs::create_dir_all(&d).unwrap();
+    let ds = d.to_str().unwrap();
+    let conf = format!(
+        "ServerRoot /usr/lib/apache2\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {ds}/apache2.pid\nErrorLog {ds}/error.log\n\
+         DefaultRuntimeDir {ds}\nMutex file:{ds} default\nUser www-data\nGroup www-data\n\
+         LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\nLoadModule authz_core_module modules/mod_authz_core.so\n\
+         LoadModule alias_module modules/mod_alias.so\nLoadModule mime_module modules/mod_mime.so\nLoadModule cgi_module modules/mod_cgi.so\n\
+         TypesConfig /etc/mime.types\nInclude {ds}/rocks-compile.conf\n"
+    );
+    std::fs::write(d.join("apache2.conf"), conf).unwrap();
+    std::fs::write(d.join("rocks-compile.conf"), c.example("examples/web/apache-cgi.conf", port)).unwrap();
+    let check = Command::new(&apache).args(["-t", "-f"]).arg(d.join("apache2.conf")).output().unwrap();
+    assert!(check.status.success(), "apache2 -t: {}", String::from_utf8_lossy(&check.stderr));
+    let _apache = Proc(Command::new(&apache).args(["-X", "-f"]).arg(d.join("apache2.conf")).stderr(Stdio::null()).spawn().unwrap());
+    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "apache2");
+    let base = format!("http://127.0.0.1:{port}/install/rocks-cgi");
+    check_identity_rules(&c, &base);
+    let (s, body) = curl("127.0.0.2", "POST", &format!("{base}/boot-done"), &[]);
+    assert_eq!((s, text(&body).as_str()), (200, "n2: next boot os\n"));
+    assert!(std::fs::read_to_string(c.tree().join("tftp/pxelinux.cfg/01-52-54-00-aa-00-02")).unwrap().contains("LOCALBOOT"));
+    let log = std::fs::read_to_string(d.join("error.log")).unwrap();
+    assert!(log.contains("403 n3 asked for the files of `n2`"), "the CGI's log reaches the server's error log: {log}");
+}
+
+#[test]
+fn lighttpd_spawns_the_responder_on_fd_0() {
+    let c = Cluster::new();
+    let Some(lighttpd) = common::tool("lighttpd") else { return };
+    let port = free_port();
+    let d = c.path("lighttpd");
+    std::fs::create_dir_all(d.join("www")).unwrap();
+    let ds = d.to_str().unwrap();
+    let conf = format!(
+        "server.modules = ()\nserver.bind = \"127.0.0.1\"\nserver.port = {port}\nserver.document-root = \"{ds}/www\"\n\
+         server.pid-file = \"{ds}/lighttpd.pid\"\nserver.errorlog = \"{ds}/error.log\"\ninclude \"{ds}/rocks-compile.conf\"\n"
+    );
+    std::fs::write(d.join("lighttpd.conf"), conf).unwrap();
+    std::fs::write(d.join("rocks-compile.conf"), c.example("examples/web/lighttpd.conf", port)).unwrap();
+    let check = Command::new(&lighttpd).args(["-tt", "-f"]).arg(d.join("lighttpd.conf")).output().unwrap();
+    assert!(check.status.success(), "lighttpd -tt: {}", String::from_utf8_lossy(&check.stderr));
+    let _l = Proc(Command::new(&lighttpd).args(["-D", "-f"]).arg(d.join("lighttpd.conf")).spawn().unwrap());
+    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "lighttpd");
+    let base = format!("http://127.0.0.1:{port}/install/rocks");
+    wait_for(|| get("127.0.0.2", &format!("{base}/health")).0 == 200, "the spawned responder");
+    check_identity_rules(&c, &base);
+    let (s, body) = get("127.0.0.9", &format!("{base}/ipxe/boot.ipxe"));
+    assert_eq!((s, body), (200, std::fs::read(c.tree().join("ipxe/boot.ipxe")).unwrap()), "the tree is static");
+}
+
+#[test]
+fn systemd_socket_activation_with_the_example_units() {
+    let c = Cluster::new();
+    let Some(activate) = common::tool("systemd-socket-activate") else { return };
+    let socket_unit = c.example("examples/systemd/rocks-compile-fastcgi.socket", 0);
+    let service_unit = c.example("examples/systemd/rocks-compile-fastcgi.service", 0);
+    let listen = unit_value(&socket_unit, "ListenStream");
+    let exec = unit_value(&service_unit, "ExecStart");
+    assert!(service_unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+    let args: Vec<&str> = exec.split_whitespace().collect();
+    let _fcgi = Proc(
+        Command::new(activate)
+            .args(["-l", &listen])
+            .args(&args)
+            .args(["--admin", "127.0.0.1/32"])
+            .stderr(Stdio::from(std::fs::File::create(c.path("fastcgi.log")).unwrap()))
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(|| Path::new(&listen).exists(), "the activation socket");
+    // nginx with the example configuration talks to the socket systemd would own.
+    std::fs::set_permissions(&listen, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let Some((_nginx, port)) = c.nginx() else { return };
+    let base = format!("http://127.0.0.1:{port}/install/rocks");
+    check_identity_rules(&c, &base);
+}
+
+/// `Key=value` of a unit file.
+fn unit_value(unit: &str, key: &str) -> String {
+    unit.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("no {key}= in {unit}")).to_string()
+}
+
+/// Background load from 127.0.0.2: batches of 20 requests (one curl, one connection) until
+/// `stop`, counting 200s and keeping every other status.
+fn load(url: &str, stop: &AtomicBool, ok: &AtomicUsize, failed: &Mutex<Vec<String>>) {
+    while !stop.load(Ordering::Relaxed) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "--interface", "127.0.0.2", "-w", "%{http_code}\n"]);
+        for _ in 0..20 {
+            cmd.args(["-o", "/dev/null", url]);
+        }
+        let out = cmd.output().unwrap();
+        for code in BufReader::new(&out.stdout[..]).lines() {
+            let code = code.unwrap();
+            if code == "200" {
+                ok.fetch_add(1, Ordering::Relaxed);
+            } else {
+                failed.lock().unwrap().push(code);
+            }
+        }
+    }
+}
+
+#[test]
+fn reloads_under_load_without_a_failed_request() {
+    let c = Cluster::new();
+    // A framework of our own that the test edits: the built-in one, copied.
+    let fw = c.path("framework");
+    std::fs::create_dir_all(&fw).unwrap();
+    for sub in ["nodes", "graphs"] {
+        assert!(Command::new("cp").arg("-r").arg(manifest(sub)).arg(fw.join(sub)).status().unwrap().success());
+    }
+    let fwarg = fw.to_str().unwrap().to_string();
+    let (_fcgi, _) = c.fastcgi(&["--framework", &fwarg]);
+    let Some((_nginx, port)) = c.nginx() else { return };
+    let url = format!("http://127.0.0.1:{port}/install/rocks/kickstart");
+    let before = get("127.0.0.2", &url).1;
+    assert_eq!(before, c.kickstart("n2", &["--framework", &fwarg]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, stop, ok, failed) = (url.clone(), stop.clone(), ok.clone(), failed.clone());
+            std::thread::spawn(move || load(&url, &stop, &ok, &failed))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // A database change, then a framework change, while the load runs.
+    c.rc(&["attr", "set", "Kickstart_Timezone", "Europe/Berlin"]);
+    wait_for(|| text(&get("127.0.0.2", &url).1).contains("timezone Europe/Berlin"), "the database change");
+    let node = fw.join("nodes/base.xml");
+    let mut xml = std::fs::read_to_string(&node).unwrap();
+    let at = xml.rfind("</kickstart>").unwrap();
+    xml.insert_str(at, "<post>echo framework-changed-under-load</post>\n");
+    let tmp = fw.join("nodes/.base.xml.tmp");
+    std::fs::write(&tmp, xml).unwrap();
+    std::fs::rename(&tmp, &node).unwrap();
+    wait_for(|| text(&get("127.0.0.2", &url).1).contains("framework-changed-under-load"), "the framework change");
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let failed = failed.lock().unwrap();
+    assert!(failed.is_empty(), "{} requests failed during the reloads: {:?}", failed.len(), &failed[..failed.len().min(10)]);
+    assert!(ok.load(Ordering::Relaxed) > 100, "the load ran ({} requests)", ok.load(Ordering::Relaxed));
+    let after = get("127.0.0.2", &url).1;
+    assert_eq!(after, c.kickstart("n2", &["--framework", &fwarg]), "the new content is served afterwards");
+    // A broken framework file is not loaded: the previous state keeps answering.
+    std::fs::write(fw.join("nodes/broken.xml"), "<kickstart><post>").unwrap();
+    std::fs::write(fw.join("graphs/default/broken.xml"), "<graph><edge from=\"compute\" to=\"broken\"/></graph>").unwrap();
+    wait_for(|| c.log("fastcgi.log").contains("reload failed"), "the failed reload");
+    assert_eq!(get("127.0.0.2", &url), (200, after));
+}
+
+#[test]
+fn a_thousand_concurrent_requests_all_succeed() {
+    let c = Cluster::new();
+    let (_fcgi, _) = c.fastcgi(&[]);
+    let Some((_nginx, port)) = c.nginx() else { return };
+    let url = format!("http://127.0.0.1:{port}/install/rocks/kickstart");
+    let expected = c.kickstart("n2", &[]);
+    // Four curls with 250 parallel transfers each: 1,000 requests in flight at once.
+    let mut children = Vec::new();
+    for _ in 0..4 {
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-s",
+            "--interface",
+            "127.0.0.2",
+            "--parallel",
+            "--parallel-immediate",
+            "--parallel-max",
+            "250",
+            "-w",
+            "%{http_code} %{size_download}\n",
+        ]);
+        for _ in 0..250 {
+            cmd.args(["-o", "/dev/null", &url]);
+        }
+        children.push(cmd.stdout(Stdio::piped()).spawn().unwrap());
+    }
+    let mut codes = Vec::new();
+    for ch in children {
+        let mut out = String::new();
+        ch.stdout.unwrap().read_to_string(&mut out).unwrap();
+        codes.extend(out.lines().map(str::to_string));
+    }
+    assert_eq!(codes.len(), 1000);
+    let want = format!("200 {}", expected.len());
+    let bad: Vec<&String> = codes.iter().filter(|c| **c != want).collect();
+    assert!(bad.is_empty(), "{} of 1000 failed, e.g. {:?}", bad.len(), &bad[..bad.len().min(5)]);
+}
+
+#[test]
+fn cgi_answers_from_the_environment_alone() {
+    // No web server: the CGI/1.1 contract itself (status line, headers, one-line errors).
+    let c = Cluster::new();
+    let run = |vars: &[(&str, &str)]| {
+        let out = Command::new(BIN).arg("--db").arg(c.db()).arg("cgi").env_clear().envs(vars.iter().copied()).output().unwrap();
+        assert!(out.status.success());
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let (out, _) = run(&[("REQUEST_METHOD", "HEAD"), ("PATH_INFO", "/kickstart"), ("REMOTE_ADDR", "127.0.0.2")]);
+    let len = c.kickstart("n2", &[]).len();
+    assert_eq!(
+        out,
+        format!("Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {len}\r\nCache-Control: no-store\r\n\r\n")
+    );
+    let (out, log) = run(&[("REQUEST_METHOD", "GET"), ("PATH_INFO", "/kickstart")]);
+    assert!(out.starts_with("Status: 500 "), "no REMOTE_ADDR is the server's fault: {out}");
+    assert!(log.contains("REMOTE_ADDR"), "{log}");
+    let (out, _) = run(&[("REQUEST_METHOD", "DELETE"), ("PATH_INFO", "/boot-done"), ("REMOTE_ADDR", "127.0.0.2")]);
+    assert!(out.starts_with("Status: 405 ") && out.contains("Allow: POST\r\n"), "{out}");
+    let (out, _) = run(&[("REQUEST_METHOD", "GET"), ("PATH_INFO", "/kickstart"), ("REMOTE_ADDR", "127.0.0.2"), ("REMOTE_PORT", "40000")]);
+    assert!(out.starts_with("Status: 200 "));
+    // The privileged-port rule.
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(c.db())
+        .args(["cgi", "--privileged-port"])
+        .env_clear()
+        .envs([("REQUEST_METHOD", "GET"), ("PATH_INFO", "/kickstart"), ("REMOTE_ADDR", "127.0.0.2"), ("REMOTE_PORT", "40000")])
+        .output()
+        .unwrap();
+    assert!(text(&out.stdout).starts_with("Status: 403 "), "{}", text(&out.stdout));
+    // A kickstart that does not compile is a 500 with one line, never a partial file.
+    let broken = c.path("broken");
+    std::fs::create_dir_all(broken.join("nodes")).unwrap();
+    std::fs::write(broken.join("nodes/base.xml"), "<kickstart><package>&undefined-entity</kickstart>").unwrap();
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(c.db())
+        .args(["cgi", "--framework", &manifest("."), "--framework", broken.to_str().unwrap()])
+        .env_clear()
+        .envs([("REQUEST_METHOD", "GET"), ("PATH_INFO", "/kickstart"), ("REMOTE_ADDR", "127.0.0.2")])
+        .output()
+        .unwrap();
+    let body = text(&out.stdout);
+    assert!(body.starts_with("Status: 500 "), "{body}");
+    assert_eq!(body.split("\r\n\r\n").nth(1).unwrap(), "the kickstart of `n2` did not compile\n");
+    assert!(text(&out.stderr).contains("base.xml"), "the diagnostic goes to the log: {}", text(&out.stderr));
+}
