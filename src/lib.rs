@@ -54,7 +54,7 @@
 //! let layers = [Layer::Embedded];
 //! let (text, _report) = rocks_compile::compile_host(&db, &layers, "compute-0-0", &Attrs::new(), &KickstartOptions::default())?;
 //! assert!(text.expect("compiles").contains("network"));
-//! let req = BuildRequest { layers: &layers, given: &Attrs::new(), kickstart: KickstartOptions::default(), options: BuildOptions::default(), threads: 1 };
+//! let req = BuildRequest { layers: &layers, given: &Attrs::new(), kickstart: KickstartOptions::default(), options: BuildOptions::default(), threads: 1, override_facts: false };
 //! let built = rocks_compile::plan_build(&db, &req)?;
 //! assert!(built.plan.artifacts.iter().any(|a| a.path == "kickstart/compute-0-0.ks"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
