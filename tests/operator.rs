@@ -85,6 +85,12 @@ fn reading_commands_never_create_a_database() {
         assert!(err.contains("--db") && err.contains("ROCKS_COMPILE_DB"), "{args:?}: how to point elsewhere:\n{err}");
         assert!(!db_path(d).exists(), "{args:?} created a database");
     }
+    // Without --db, in the wrong directory: the default `./cluster.db` is named, not made.
+    let out = bin().current_dir(d).args(["host", "list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).is_empty(), "no empty table: {}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("facts::no-database") && text(&out.stderr).contains("cluster.db"), "{}", text(&out.stderr));
+    assert!(!db_path(d).exists(), "`host list` created ./cluster.db");
     // Commands that add facts create it.
     ok(&mut run(d, &["attr", "set", "Kickstart_Timezone", "Europe/Paris"]));
     assert!(db_path(d).exists());
@@ -152,11 +158,31 @@ fn host_add_allocates_addresses_by_the_appliance_policy() {
         ("g2n1", "10.5.2.1", "gpu"),
     ];
     assert_eq!(got, want.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())));
-    // The kickstart of an allocated host has its address in /etc/hosts.
-    let ks = text(&ok(&mut run(d, &["kickstart", "--host", "c2", "--allow-default-password"])).stdout);
-    assert!(ks.contains("\"10.1.255.253\" \"c2\""), "{ks}");
+    // The kickstart of an allocated host has its address in /etc/hosts (then the frontend's,
+    // here the framework's default); one without an address (`--no-ip`) writes no line with
+    // an empty address.
+    let hosts = |host: &str| {
+        let ks = text(&ok(&mut run(d, &["kickstart", "--host", host, "--allow-default-password"])).stdout);
+        etc_hosts_lines(&ks, d)
+    };
+    let frontend = "10.1.1.1\tcluster.local cluster\n";
+    assert_eq!(hosts("c2"), format!("10.1.255.253\tc2.local c2\n{frontend}"));
+    assert_eq!(hosts("c3"), frontend, "no address, no line of its own");
     // A template address that is taken is refused.
     rejected(d, &mut run(d, &["host", "add", "other", "--appliance", "gpu", "--rack", "2", "--rank", "1"]), "facts::duplicate-ip");
+}
+
+/// What the kickstart's shell appends to `/etc/hosts` (its own line and the frontend's),
+/// run by `sh` into a file in `dir`.
+fn etc_hosts_lines(ks: &str, dir: &Path) -> String {
+    let lines: Vec<&str> = ks.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("if [ -n ") && l.contains("!= \"localhost\"")).unwrap_or_else(|| panic!("{ks}"));
+    let script: String = lines[start..].iter().take_while(|l| !l.is_empty() && !l.starts_with('%')).map(|l| format!("{l}\n")).collect();
+    let file = dir.join("etc-hosts");
+    std::fs::write(&file, "").unwrap();
+    let script = script.replace("/etc/hosts", file.to_str().unwrap());
+    ok(Command::new("sh").arg("-c").arg(&script));
+    std::fs::read_to_string(&file).unwrap()
 }
 
 #[test]
@@ -322,6 +348,13 @@ fn the_frontend_kickstart_lists_the_cluster_from_the_database() {
     }
     assert!(ks.contains("for net in 10.1.0.0/16; do"), "NFS clients from the hosts' networks");
     assert!(ks.contains("compute: 'compute-0-[0-1],compute-1-0'"), "clush groups");
+    // `attr list --host` shows the lists as the built-ins they are.
+    let attrs = json(&mut run(d, &["attr", "list", "--host", "cluster", "--json"]));
+    let listed =
+        |key: &str| attrs.as_array().unwrap().iter().find(|a| a["key"] == key).unwrap_or_else(|| panic!("no {key}: {attrs}")).clone();
+    assert_eq!(listed("Slurm_NodesConf")["scope"], "builtin");
+    assert!(nodes.contains(listed("Slurm_NodesConf")["value"].as_str().unwrap()), "{attrs}");
+    assert_eq!(listed("Cluster_Networks")["value"], "10.1.0.0/16");
     // Change the cluster: the frontend's kickstart follows.
     ok(&mut run(d, &["host", "add", "compute-1-1", "--appliance", "compute", "--rack", "1", "--cpus", "128"]));
     ok(&mut run(d, &["network", "add", "ib", "10.2.0.0/16"]));
@@ -332,6 +365,16 @@ fn the_frontend_kickstart_lists_the_cluster_from_the_database() {
     assert!(nodes.contains("PartitionName=compute Nodes=compute-0-[0-1],compute-1-[0-1]"), "{nodes}");
     assert!(file_body(&after, "/etc/hosts.cluster").contains("10.1.255.251\tcompute-1-1.local compute-1-1"));
     assert!(after.contains("for net in 10.1.0.0/16 10.2.0.0/16; do"), "the NAS's network is exported to");
+    // Another scheduler selection: `kickstart` and `build` given the same options agree.
+    let sel = ["--scheduler-appliance", "compute,login", "--partition-by", "rack"];
+    ok(run(d, &["build", "--only", "slurm", "--out"]).arg(d.join("tree2")).args(sel));
+    let slurm = std::fs::read_to_string(d.join("tree2/scheduler/slurm-nodes.conf")).unwrap();
+    let ks = text(&ok(run(d, &["kickstart", "--host", "cluster", "--allow-default-password"]).args(sel)).stdout);
+    let nodes = file_body(&ks, "/etc/slurm/nodes.conf");
+    for line in slurm.lines().filter(|l| !l.starts_with('#')) {
+        assert!(nodes.contains(line), "`{line}` missing from the frontend's nodes.conf:\n{nodes}");
+    }
+    assert!(nodes.contains("login-0-0") && nodes.contains("PartitionName=1 Nodes=compute-1-[0-1]"), "{nodes}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,6 +418,27 @@ fn the_default_root_password_is_refused_until_a_real_one_is_set() {
     ok(run(d, &["build", "--out"]).arg(&tree));
     let ks = std::fs::read_to_string(tree.join("kickstart/compute-0-0.ks")).unwrap();
     assert!(ks.contains(&format!("rootpw --iscrypted {hash}")), "{ks}");
+    // A plain root password on the command line would be compiled as a "hash": refused.
+    let err = fails(&mut run(d, &["attr", "set", "Kickstart_PrivateRootPassword", "hunter2"]), 1, "attrs::plain-password");
+    assert!(err.contains("--secret"), "{err}");
+    rejected(d, &mut run(d, &["attr", "set", "Kickstart_PrivateRootPassword", "hunter2", "--host", "cluster"]), "attrs::plain-password");
+    ok(&mut run(d, &["attr", "set", "Kickstart_PrivateRootPassword", "$y$j9T$salt$hash", "--host", "cluster"]));
+    // Other credentials are stored as typed (a script may need them so), always redacted.
+    let mut child = run(d, &["attr", "set", "Site_BMCPassword", "--secret"]).stdin(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"bmc-pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    ok(&mut run(d, &["attr", "set", "Site_SwitchPassword", "sw-pw", "--host", "cluster"]));
+    let conn = rusqlite::Connection::open(db_path(d)).unwrap();
+    let stored: Vec<(String, bool)> = conn
+        .prepare("SELECT value, secret FROM attributes WHERE key IN ('Site_BMCPassword', 'Site_SwitchPassword') ORDER BY key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored, [("bmc-pw".to_string(), true), ("sw-pw".to_string(), true)]);
+    let listing = text(&ok(&mut run(d, &["attr", "list", "--host", "cluster"])).stdout);
+    assert!(!listing.contains("sw-pw") && !listing.contains("bmc-pw"), "{listing}");
 }
 
 #[test]
@@ -424,6 +488,14 @@ fn subcommands(cmd: &clap::Command, prefix: &str, out: &mut Vec<String>) {
     }
 }
 
+/// The long option names of `cmd` and its subcommands.
+fn long_options(cmd: &clap::Command, out: &mut Vec<String>) {
+    out.extend(cmd.get_arguments().filter_map(|a| a.get_long()).map(str::to_string));
+    for sub in cmd.get_subcommands() {
+        long_options(sub, out);
+    }
+}
+
 #[test]
 fn every_argument_of_every_subcommand_has_help() {
     use clap::CommandFactory;
@@ -447,7 +519,21 @@ fn completions_and_man_pages_mention_every_subcommand() {
         for n in &names {
             let last = n.rsplit(' ').next().unwrap();
             assert!(script.contains(last), "{shell} completions do not mention `{n}`");
+            // Each (nested) subcommand has its own state with its own options.
+            let state = match shell {
+                "bash" => format!("rocks__compile__subcmd__{}", n.replace('-', "__").replace(' ', "__subcmd__")),
+                "fish" => format!("-a \"{last}\""),
+                _ => format!("({last})"),
+            };
+            assert!(script.contains(&state), "{shell} completions have no `{state}` for `{n}`");
         }
+    }
+    // Every option of every subcommand is completed.
+    let bash = text(&ok(bin().args(["completions", "bash"])).stdout);
+    let mut longs = Vec::new();
+    long_options(&rocks_compile::cli::Cli::command(), &mut longs);
+    for long in &longs {
+        assert!(bash.contains(&format!("--{long}")), "bash completions lack `--{long}`");
     }
     let page = text(&ok(bin().arg("man")).stdout);
     assert!(page.starts_with(".ie") || page.contains(".TH rocks-compile 1"), "{page}");

@@ -403,7 +403,7 @@ fn reloads_under_load_without_a_failed_request() {
         assert!(Command::new("cp").arg("-r").arg(manifest(sub)).arg(fw.join(sub)).status().unwrap().success());
     }
     let fwarg = fw.to_str().unwrap().to_string();
-    let (_fcgi, _) = c.fastcgi(&["--framework", &fwarg]);
+    let (fcgi, _) = c.fastcgi(&["--framework", &fwarg]);
     let Some((_nginx, port)) = c.nginx() else { return };
     let url = format!("http://127.0.0.1:{port}/install/rocks/kickstart");
     let before = get("127.0.0.2", &url).1;
@@ -439,6 +439,10 @@ fn reloads_under_load_without_a_failed_request() {
     assert!(ok.load(Ordering::Relaxed) > 100, "the load ran ({} requests)", ok.load(Ordering::Relaxed));
     let after = get("127.0.0.2", &url).1;
     assert_eq!(after, c.kickstart("n2", &["--framework", &fwarg]), "the new content is served afterwards");
+    // SIGHUP reloads even when nothing changed.
+    let reloads = c.log("fastcgi.log").matches("reloaded").count();
+    unsafe { libc::kill(fcgi.0.id() as i32, libc::SIGHUP) };
+    wait_for(|| c.log("fastcgi.log").matches("reloaded").count() > reloads, "the reload on SIGHUP");
     // A broken framework file is not loaded: the previous state keeps answering.
     std::fs::write(fw.join("nodes/broken.xml"), "<kickstart><post>").unwrap();
     std::fs::write(fw.join("graphs/default/broken.xml"), "<graph><edge from=\"compute\" to=\"broken\"/></graph>").unwrap();
@@ -517,6 +521,18 @@ fn cgi_answers_from_the_environment_alone() {
         .output()
         .unwrap();
     assert!(text(&out.stdout).starts_with("Status: 403 "), "{}", text(&out.stdout));
+    // The cluster-wide lists follow the scheduler selection, as `kickstart --host`'s do.
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(c.db())
+        .args(["cgi", "--scheduler-appliance", "compute,login"])
+        .env_clear()
+        .envs([("REQUEST_METHOD", "GET"), ("PATH_INFO", "/kickstart"), ("REMOTE_ADDR", "127.0.0.2")])
+        .output()
+        .unwrap();
+    let body = &out.stdout[text(&out.stdout).find("\r\n\r\n").unwrap() + 4..];
+    let want = c.kickstart("n2", &["--scheduler-appliance", "compute,login"]);
+    assert!(body == want.as_slice() && want != c.kickstart("n2", &[]), "{}", text(&out.stderr));
     // A kickstart that does not compile is a 500 with one line, never a partial file.
     let broken = c.path("broken");
     std::fs::create_dir_all(broken.join("nodes")).unwrap();

@@ -38,16 +38,8 @@ pub struct BuildArgs {
     /// Print the report (or the problems) as JSON on standard output.
     #[arg(long)]
     pub json: bool,
-    /// Hosts of these appliances go into the scheduler lists (default: compute).
-    #[arg(long, value_name = "APPLIANCE,...", value_delimiter = ',', conflicts_with = "scheduler_query")]
-    pub scheduler_appliance: Vec<String>,
-    /// The hosts a read-only SQL query selects (first column: host name; e.g. `SELECT name
-    /// FROM host_view WHERE rack < 4`) go into the scheduler lists.
-    #[arg(long, value_name = "SQL")]
-    pub scheduler_query: Option<String>,
-    /// Slurm partitions and SGE host groups by this attribute's value instead of the appliance.
-    #[arg(long, value_name = "ATTR")]
-    pub partition_by: Option<String>,
+    #[command(flatten)]
+    pub scheduler: SchedulerArgs,
     /// URL of each host's kickstart: `{base}` (its install server's base URL), `{server}`,
     /// `{host}`, `{mac}`, `{ip}` are replaced.
     #[arg(long, value_name = "TEMPLATE", default_value = "{base}/kickstart/{host}.ks")]
@@ -61,6 +53,43 @@ pub struct BuildArgs {
     pub attrs: AttrArgs,
     #[command(flatten)]
     pub flags: KickstartFlags,
+}
+
+/// Which hosts the scheduler lists name and how they are partitioned: the files `build`
+/// writes and the lists in the kickstarts (`Slurm_NodesConf`, ...) both follow it.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Hosts of these appliances go into the scheduler lists (default: compute).
+    #[arg(long, value_name = "APPLIANCE,...", value_delimiter = ',', conflicts_with = "scheduler_query")]
+    pub scheduler_appliance: Vec<String>,
+    /// The hosts a read-only SQL query selects (first column: host name; e.g. `SELECT name
+    /// FROM host_view WHERE rack < 4`) go into the scheduler lists.
+    #[arg(long, value_name = "SQL")]
+    pub scheduler_query: Option<String>,
+    /// Slurm partitions and SGE host groups by this attribute's value instead of the appliance.
+    #[arg(long, value_name = "ATTR")]
+    pub partition_by: Option<String>,
+}
+
+impl SchedulerArgs {
+    /// Whether any option was given (else the defaults apply).
+    pub fn given(&self) -> bool {
+        !self.scheduler_appliance.is_empty() || self.scheduler_query.is_some() || self.partition_by.is_some()
+    }
+
+    /// `base` with the scheduler selection of these options (the query runs on a read-only
+    /// connection to the database at `path`).
+    pub(super) fn apply(&self, ui: &mut Ui, path: &Path, base: BuildOptions) -> Result<BuildOptions, i32> {
+        let scheduler_hosts = match &self.scheduler_query {
+            Some(sql) => match crate::facts::Db::open_readonly(path).and_then(|ro| ro.query_hosts(sql)) {
+                Ok(names) => HostSelection::Names(names.into_iter().collect()),
+                Err(e) => return Err(facts_error(ui, &e)),
+            },
+            None if self.scheduler_appliance.is_empty() => HostSelection::default(),
+            None => HostSelection::Appliances(self.scheduler_appliance.clone()),
+        };
+        Ok(BuildOptions { scheduler_hosts, partition_by: self.partition_by.clone(), ..base })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -87,13 +116,10 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         Ok(db) => db,
         Err(c) => return c,
     };
-    let scheduler_hosts = match &a.scheduler_query {
-        Some(sql) => match crate::facts::Db::open_readonly(path).and_then(|ro| ro.query_hosts(sql)) {
-            Ok(names) => HostSelection::Names(names.into_iter().collect()),
-            Err(e) => return facts_error(ui, &e),
-        },
-        None if a.scheduler_appliance.is_empty() => HostSelection::default(),
-        None => HostSelection::Appliances(a.scheduler_appliance.clone()),
+    let options = BuildOptions { kinds, kickstart_url: a.kickstart_url.clone(), ..BuildOptions::default() };
+    let options = match a.scheduler.apply(ui, path, options) {
+        Ok(o) => o,
+        Err(c) => return c,
     };
     let given = match super::given_attrs(ui, &a.attrs) {
         Ok(v) => v,
@@ -105,13 +131,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         layers: &layers,
         given: &given,
         kickstart: a.flags.options(&runner),
-        options: BuildOptions {
-            kinds,
-            scheduler_hosts,
-            partition_by: a.partition_by.clone(),
-            kickstart_url: a.kickstart_url.clone(),
-            ..BuildOptions::default()
-        },
+        options,
         threads: super::threads(a.jobs),
         override_facts: a.flags.override_facts,
     };

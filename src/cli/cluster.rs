@@ -214,7 +214,8 @@ pub enum AttrCmd {
         /// The attribute's name, e.g. `Kickstart_Timezone`.
         key: String,
         /// Its value. With `--secret` and no value, the value is read from standard input
-        /// (without echo on a terminal); a `...Password` key stores its SHA-512 crypt hash.
+        /// (without echo on a terminal); root's password (`Kickstart_PrivateRootPassword`)
+        /// is stored as its SHA-512 crypt hash, and given here it must be a crypt hash.
         value: Option<String>,
         #[command(flatten)]
         scope: ScopeArgs,
@@ -521,9 +522,10 @@ pub(super) fn open_existing(ui: &mut Ui, path: &Path) -> Result<Db, i32> {
 }
 
 /// The value of a secret attribute from standard input: typed without echo on a terminal,
-/// else the first line. A password (`...Password`) is stored as its SHA-512 crypt hash, the
-/// form kickstart's `rootpw --iscrypted` and `/etc/shadow` take; a value that already is one
-/// is kept.
+/// else the first line. Root's password ([`crate::attrs::ROOT_PASSWORD`]) is stored as its
+/// SHA-512 crypt hash, the form kickstart's `rootpw --iscrypted` and `/etc/shadow` take; a
+/// value that already is a crypt hash is kept. Other credentials (e.g. a site's BMC password
+/// that a script uses as it is) are stored as typed.
 fn read_secret(key: &str) -> Result<String, Diagnostic> {
     let stdin = std::io::stdin();
     let line = if stdin.is_terminal() {
@@ -543,13 +545,57 @@ fn read_secret(key: &str) -> Result<String, Diagnostic> {
         return Err(Diagnostic::error("cli::missing-value", format!("no value for `{key}` on standard input"))
             .help("type the value at the prompt, or pipe it in: `printf '%s\\n' VALUE | rocks-compile attr set KEY --secret`"));
     }
-    if !key.to_ascii_lowercase().ends_with("password") || value.starts_with("$6$") {
+    if key != crate::attrs::ROOT_PASSWORD || is_crypt_hash(&value) {
         return Ok(value);
     }
     use sha_crypt::PasswordHasher;
     sha_crypt::ShaCrypt::default().hash_password(value.as_bytes()).map(|h| h.to_string()).map_err(|e| {
         Diagnostic::error("io::read", format!("cannot hash the password: {e}")).help("the system's random number generator is unavailable")
     })
+}
+
+/// Whether `value` has the form of a crypt(3) hash: `$ID$...$HASH` (`$6$` SHA-512, `$5$`,
+/// `$y$` yescrypt, ...).
+fn is_crypt_hash(value: &str) -> bool {
+    let mut parts = value.split('$');
+    parts.next() == Some("")
+        && parts.next().is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))
+        && parts.filter(|p| !p.is_empty()).count() >= 2
+}
+
+/// Root's password given on the command line must already be a crypt hash: a plain password
+/// would be compiled into `rootpw --iscrypted` as it is (and stay in the shell's history).
+fn check_root_password(key: &str, value: &str) -> Result<(), Diagnostic> {
+    if key != crate::attrs::ROOT_PASSWORD || is_crypt_hash(value) {
+        return Ok(());
+    }
+    Err(Diagnostic::error("attrs::plain-password", format!("`{key}` must be a crypt hash (`$6$...`), not a plain password"))
+        .help(format!(
+            "leave the value out: `rocks-compile attr set {key} --secret` reads the password from standard input and stores its SHA-512 crypt hash (or give a hash, e.g. from `openssl passwd -6`)"
+        )))
+}
+
+/// A host's resolved attributes (as [`Db::host_attrs`]) with the cluster-wide built-ins
+/// (`Slurm_NodesConf`, `Cluster_HostsFile`, ...) its kickstart gets, computed with the default
+/// scheduler selection as `kickstart --host` does.
+fn host_attrs_with_lists(db: &Db, host: &str) -> Result<Vec<facts::ResolvedAttr>, crate::build::KickstartError> {
+    let mut list = db.host_attrs(host)?;
+    let cluster = db.cluster()?;
+    let options = crate::plan::BuildOptions::default();
+    let lists = crate::build::lists::cluster_attrs(&crate::plan::Site::new(&cluster, &options))?;
+    list.retain(|a| !lists.iter().any(|(k, _)| *k == a.key));
+    list.extend(lists.into_iter().map(|(k, v)| facts::ResolvedAttr { key: k.to_string(), value: v, scope: facts::Scope::Builtin, secret: false }));
+    list.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(list)
+}
+
+/// A value for one table cell: its first line (tabs as spaces), and how many more there are.
+fn first_line(value: &str) -> String {
+    let cell = |s: &str| s.replace('\t', " ");
+    match value.split_once('\n') {
+        Some((first, rest)) => format!("{} … (+{} lines)", cell(first), rest.lines().count()),
+        None => cell(value),
+    }
 }
 
 /// Attribute names that hold credentials (`...Password`, `...MungeKey`, `...Secret`), not
@@ -708,6 +754,12 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
 }
 
 pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
+    // Refused before the database is opened (or created).
+    if let AttrCmd::Set { key, value: Some(v), .. } = &cmd
+        && let Err(d) = check_root_password(key, v)
+    {
+        return ui.say(d, EXIT_DIAGNOSTICS);
+    }
     let mut db = open_db_or_return!(ui, path, matches!(cmd, AttrCmd::Set { .. }));
     match cmd {
         AttrCmd::Set { key, value, scope, secret } => {
@@ -723,6 +775,8 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
                     return ui.say(d, EXIT_DIAGNOSTICS);
                 }
             };
+            // A credential is redacted in every listing whether or not `--secret` was given.
+            let secret = secret || is_credential(&key);
             done(ui, db.set_attr(&scope.target().unwrap_or(Target::Global), &key, &value, secret))
         }
         AttrCmd::Unset { key, scope } => match db.unset_attr(&scope.target().unwrap_or(Target::Global), &key) {
@@ -736,16 +790,17 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
         },
         AttrCmd::List { scope, json } => {
             if let Some(h) = &scope.host {
-                return match db.host_attrs(h) {
-                    Ok(list) => listing(
-                        json,
-                        &list,
-                        |a| json!({"key": a.key, "value": a.redacted(), "scope": a.scope.as_str(), "secret": a.secret}),
-                        &["ATTRIBUTE", "SCOPE", "VALUE"],
-                        |a| vec![a.key.clone(), a.scope.as_str().to_string(), a.redacted().to_string()],
-                    ),
-                    Err(e) => facts_error(ui, &e),
+                let list = match host_attrs_with_lists(&db, h) {
+                    Ok(list) => list,
+                    Err(e) => return super::hosts::kickstart_error(ui, e),
                 };
+                return listing(
+                    json,
+                    &list,
+                    |a| json!({"key": a.key, "value": a.redacted(), "scope": a.scope.as_str(), "secret": a.secret}),
+                    &["ATTRIBUTE", "SCOPE", "VALUE"],
+                    |a| vec![a.key.clone(), a.scope.as_str().to_string(), first_line(a.redacted())],
+                );
             }
             let list = db.attrs(scope.target().as_ref()).and_then(|list| {
                 list.into_iter()

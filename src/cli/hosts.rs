@@ -56,7 +56,22 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
         let _ = writeln!(std::io::stderr(), "the query selects no host: no kickstart was written");
         return EXIT_OK;
     }
-    let facts = FactOptions { override_facts: a.flags.override_facts, lists: None };
+    // The cluster lists follow the scheduler selection given, as `build`'s do.
+    let lists = if a.scheduler.given() {
+        let options = match a.scheduler.apply(ui, path, crate::plan::BuildOptions::default()) {
+            Ok(o) => o,
+            Err(c) => return c,
+        };
+        match db.cluster().map_err(KickstartError::from).and_then(|c| {
+            crate::build::lists::cluster_attrs(&crate::plan::Site::new(&c, &options)).map_err(KickstartError::from)
+        }) {
+            Ok(l) => Some(l),
+            Err(e) => return kickstart_error(ui, e),
+        }
+    } else {
+        None
+    };
+    let facts = FactOptions { override_facts: a.flags.override_facts, lists };
     let result = host_kickstarts_with(&db, &names, &layers, &given, &facts, &opts, threads, |host, text| match &generation {
         Some(g) => {
             if let Err(e) = g.add(&Artifact::new(Kind::Kickstart, format!("{host}.ks"), text)) {
@@ -67,11 +82,7 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
     });
     let report = match result {
         Ok(r) => r,
-        Err(KickstartError::Facts(e)) => return facts_error(ui, &e),
-        Err(KickstartError::Load(e)) => return ui.load_error(&e),
-        Err(KickstartError::Render(e)) => {
-            return ui.fail("build::render", e.to_string(), "this is a bug in rocks-compile; please report it");
-        }
+        Err(e) => return kickstart_error(ui, e),
     };
     if a.host.is_some()
         && let Some(h) = report.not_kickstartable.first()
@@ -134,4 +145,13 @@ pub(super) fn report_failures(report: &KickstartReport) -> i32 {
         if more > 0 { format!(", and {more} more") } else { String::new() }
     );
     EXIT_DIAGNOSTICS
+}
+
+/// Report why no kickstart could be compiled.
+pub(super) fn kickstart_error(ui: &mut Ui, e: KickstartError) -> i32 {
+    match e {
+        KickstartError::Facts(e) => facts_error(ui, &e),
+        KickstartError::Load(e) => ui.load_error(&e),
+        KickstartError::Render(e) => ui.fail("build::render", e.to_string(), "this is a bug in rocks-compile; please report it"),
+    }
 }

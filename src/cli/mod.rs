@@ -46,7 +46,8 @@ pub const EXIT_FAILURE: i32 = 2;
 #[derive(Debug, Parser)]
 #[command(name = "rocks-compile", version, about = "Compile Rocks-style node and graph XML into kickstart files", long_about = None)]
 pub struct Cli {
-    /// The cluster database (SQLite), created on first use.
+    /// The cluster database (SQLite). Only `init` and the commands that add facts create it
+    /// when it is missing.
     #[arg(long, global = true, env = "ROCKS_COMPILE_DB", default_value = "cluster.db", value_name = "PATH")]
     pub db: PathBuf,
     #[command(subcommand)]
@@ -173,6 +174,10 @@ pub struct KickstartArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub flags: KickstartFlags,
+    /// With `--host`/`--query`, the cluster lists (`Slurm_NodesConf`, ...) follow the same
+    /// scheduler selection as `build`'s options of the same names.
+    #[command(flatten)]
+    pub scheduler: build::SchedulerArgs,
 }
 
 /// How kickstarts are compiled (shared by `kickstart` and `build`).

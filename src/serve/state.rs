@@ -11,7 +11,8 @@ use ipnet::IpNet;
 use super::{Config, Request, Response};
 use crate::batch::Shared;
 use crate::build::kickstarts::{FactOptions, GraphJobs, jobs};
-use crate::build::{KickstartError, host_kickstarts};
+use crate::build::KickstartError;
+use crate::build::kickstarts::host_kickstarts_with;
 use crate::cluster::Cluster;
 use crate::facts::{Boot, Db, FactsError};
 use crate::load::Layer;
@@ -112,8 +113,9 @@ enum Kickstarts {
     /// the cache, or else compiled from the shared work (for most frameworks a substitution
     /// of the host's values).
     Resident { graphs: Vec<(GraphJobs, Shared)>, index: HashMap<String, (usize, usize)>, cache: HashMap<String, String> },
-    /// One request per process (CGI): compile just the one host, as `kickstart --host`.
-    OnDemand(Mutex<Db>),
+    /// One request per process (CGI): compile just the one host, as `kickstart --host`
+    /// (with the cluster-wide lists computed at load).
+    OnDemand(Mutex<Db>, FactOptions),
 }
 
 /// The facts and framework a responder answers from. Loaded whole or not at all.
@@ -179,10 +181,15 @@ impl State {
         }
         let db = Db::open_readonly(&cfg.db)?;
         let cluster = db.cluster()?;
+        // The cluster-wide lists (Slurm nodes, hosts file, ...) follow the configured
+        // scheduler selection, as `build`'s and `kickstart --host`'s do.
+        let lists = crate::build::lists::cluster_attrs(&Site::new(&cluster, &cfg.build))
+            .map_err(|e| LoadError::new(format!("cannot make the cluster's lists: {e}"), String::new(), FIX_ABOVE))?;
+        let facts = FactOptions { lists: Some(lists), ..FactOptions::default() };
         let mut warnings = Vec::new();
         let kickstarts = if resident {
             let names: Vec<String> = cluster.hosts.iter().map(|h| h.name.clone()).collect();
-            let found = jobs(&db, &names, &cfg.layers, &cfg.given, &FactOptions::default())?;
+            let found = jobs(&db, &names, &cfg.layers, &cfg.given, &facts)?;
             warnings.extend(found.warnings.iter().map(|d| d.message.clone()));
             if !found.default_password.is_empty() {
                 warnings.push(format!(
@@ -216,7 +223,7 @@ impl State {
             let cache = warm(&graphs, cfg)?;
             Kickstarts::Resident { graphs, index, cache }
         } else {
-            Kickstarts::OnDemand(Mutex::new(db))
+            Kickstarts::OnDemand(Mutex::new(db), facts)
         };
         let mut by_addr = HashMap::new();
         let mut by_mac = HashMap::new();
@@ -246,7 +253,7 @@ impl State {
     pub fn cached(&self) -> (usize, usize) {
         match &self.kickstarts {
             Kickstarts::Resident { cache, .. } => (cache.len(), cache.values().map(String::len).sum()),
-            Kickstarts::OnDemand(_) => (0, 0),
+            Kickstarts::OnDemand(..) => (0, 0),
         }
     }
 
@@ -419,10 +426,10 @@ impl State {
                     None => return Err(compile_failed(name, &gj.fw, &c.diags)),
                 }
             }
-            Kickstarts::OnDemand(db) => {
+            Kickstarts::OnDemand(db, facts) => {
                 let db = db.lock().unwrap_or_else(|p| p.into_inner());
                 let out: Mutex<Option<String>> = Mutex::new(None);
-                let report = host_kickstarts(&db, &[name.to_string()], &cfg.layers, &cfg.given, &cfg.options, 1, |_, t| {
+                let report = host_kickstarts_with(&db, &[name.to_string()], &cfg.layers, &cfg.given, facts, &cfg.options, 1, |_, t| {
                     *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
                 })
                 .map_err(|e| refuse_logged(500, "the kickstart could not be compiled", e.to_string()))?;
