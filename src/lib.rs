@@ -81,6 +81,9 @@
 //!    manifest; [`generation::verify`] checks it); [`write`] replaces a single file
 //!    atomically; [`cli`] (and `main`) parse the command line and print. *I/O.*
 //!
+//! [`explain`] answers where each line of a kickstart came from, from a kickstart built with
+//! [`emit::kickstart::build_traced`] (provenance is collected only there).
+//!
 //! ## Invariants
 //! - Nothing between `load`/`facts` and `generation`/`write` touches the filesystem, the
 //!   clock or the network; `<eval>` runs only through an [`emit::kickstart::EvalRunner`] the caller passes.
@@ -99,8 +102,8 @@ macro_rules! internal {
 }
 
 internal!(
-    attrs, batch, build, check, cli, cluster, cond, diag, dot, emit, facts, generation, graph, hostlist, load, plan, render, resolve,
-    serve, span, syntax, write, xml
+    attrs, batch, build, check, cli, cluster, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, load, plan, render,
+    resolve, serve, span, syntax, write, xml
 );
 
 pub use attrs::Attrs;

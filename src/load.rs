@@ -142,8 +142,11 @@ fn load_dir(loaded: &mut Loaded, layer: usize, dir: &Path) -> Result<(), LoadErr
             continue;
         }
         // Not following links lets walkdir use the directory entries' types instead of a
-        // stat per file; a link is followed below only when it is one.
-        for entry in WalkDir::new(&base).sort_by_file_name() {
+        // stat per file; a link is followed below only when it is one. Entries are sorted
+        // once, by path components (what walkdir's per-directory sort gives, without
+        // re-parsing the paths at every comparison).
+        let mut found: Vec<(Vec<u8>, String, PathBuf)> = Vec::new();
+        for entry in WalkDir::new(&base) {
             let entry = entry.map_err(|e| {
                 let path = e.path().map(|p| p.display().to_string()).unwrap_or_else(|| base.display().to_string());
                 LoadError::Io { path, source: e.into() }
@@ -154,13 +157,19 @@ fn load_dir(loaded: &mut Loaded, layer: usize, dir: &Path) -> Result<(), LoadErr
             }
             let rel = entry.path().strip_prefix(dir).expect("walkdir stays under its root");
             let rel = rel.to_string_lossy().replace('\\', "/");
+            // `/` sorts before every other byte: a directory's files by name, then deeper ones.
+            let key = rel.bytes().map(|b| if b == b'/' { 0 } else { b }).collect();
+            found.push((key, rel, entry.into_path()));
+        }
+        found.sort_unstable();
+        for (_, rel, path) in found {
             let Some(kind) = classify(&rel) else { continue };
-            let name = entry.path().display().to_string();
+            let name = path.display().to_string();
             let source = if matches!(kind, FileKind::Node { .. }) {
                 // Node files are read when first reached.
-                loaded.sources.add_lazy(name, entry.path().to_path_buf())
+                loaded.sources.add_lazy(name, path)
             } else {
-                let text = std::fs::read_to_string(entry.path()).map_err(|e| LoadError::Io { path: name.clone(), source: e })?;
+                let text = std::fs::read_to_string(&path).map_err(|e| LoadError::Io { path: name.clone(), source: e })?;
                 loaded.sources.add(name, text)
             };
             loaded.files.push(RawFile { layer, kind, source });

@@ -23,7 +23,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("genders.j2", include_str!("emit/templates/genders.j2")),
 ];
 
-/// The process-wide environment, built on first use.
+/// The process-wide environment, built on first use; templates compile on first use too.
 pub fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -38,9 +38,8 @@ pub fn env() -> &'static Environment<'static> {
             .build()
             .expect("valid delimiters");
         env.set_syntax(syntax);
-        for (name, src) in TEMPLATES {
-            env.add_template(name, src).expect("built-in templates parse");
-        }
+        // Each template is compiled when first used: one run renders one or two kinds.
+        env.set_loader(|name| Ok(TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, src)| src.to_string())));
         env
     })
 }
@@ -48,4 +47,14 @@ pub fn env() -> &'static Environment<'static> {
 /// Render a built-in template with a serialisable context.
 pub fn render<T: serde::Serialize>(template: &str, ctx: &T) -> Result<String, minijinja::Error> {
     env().get_template(template)?.render(minijinja::value::Value::from(minijinja::value::Serde(ctx)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_builtin_template_compiles() {
+        for (name, _) in super::TEMPLATES {
+            super::env().get_template(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
 }

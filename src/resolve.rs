@@ -15,6 +15,7 @@ use petgraph::visit::EdgeRef;
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
 use crate::graph::{Framework, HEAD, NodeIx, ParsedNode, TAIL};
+use crate::syntax::EdgeDecl;
 
 /// The node files one host's kickstart is made of, in order.
 #[derive(Debug)]
@@ -57,6 +58,26 @@ pub fn profile<'f>(fw: &'f Framework, root: &str, attrs: &Attrs) -> (Option<Prof
 
 /// The set of node names reachable from `root` over edges whose condition holds.
 pub fn traverse(fw: &Framework, root: &str, attrs: &Attrs, diags: &mut Vec<Diagnostic>) -> BTreeSet<String> {
+    walk(fw, root, attrs, diags, |_| {})
+}
+
+/// Every node reachable from `root` with the edge that first reached it (the root has none),
+/// in the order [`traverse`] takes them.
+pub fn reached_by<'f>(fw: &'f Framework, root: &str, attrs: &Attrs) -> BTreeMap<String, &'f EdgeDecl> {
+    let mut by = BTreeMap::new();
+    walk(fw, root, attrs, &mut Vec::new(), |e| {
+        by.insert(e.to.name.clone(), e);
+    });
+    by
+}
+
+fn walk<'f>(
+    fw: &'f Framework,
+    root: &str,
+    attrs: &Attrs,
+    diags: &mut Vec<Diagnostic>,
+    mut taken: impl FnMut(&'f EdgeDecl),
+) -> BTreeSet<String> {
     let lookup = |n: &str| attrs.get(n).map(String::as_str);
     let mut seen = BTreeSet::new();
     if !fw.has_node(root) {
@@ -81,6 +102,7 @@ pub fn traverse(fw: &Framework, root: &str, attrs: &Attrs, diags: &mut Vec<Diagn
                 continue;
             }
             seen.insert(e.to.name.clone());
+            taken(e);
             stack.push(e.to.name.clone());
         }
     }

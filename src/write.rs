@@ -10,9 +10,13 @@ use std::path::Path;
 /// Mode of a new output file: readable by the web or TFTP server that hands it out.
 pub const NEW_FILE_MODE: u32 = 0o644;
 
-/// Replace `path` with `bytes` atomically (keeping its mode; new files get 0644).
+/// Replace `path` with `bytes` atomically (keeping its mode; new files get 0644). A file
+/// that already holds exactly `bytes` is left alone (same inode, same mtime).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    if unchanged(path, bytes) {
+        return Ok(());
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -25,6 +29,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_all().map_err(plain)?;
     tmp.persist(path).map_err(|e| plain(e.error))?;
     Ok(())
+}
+
+/// Does the regular file at `path` hold exactly `bytes`?
+fn unchanged(path: &Path, bytes: &[u8]) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    match f.metadata() {
+        Ok(m) if m.is_file() && m.len() == bytes.len() as u64 => {}
+        _ => return false,
+    }
+    let mut old = Vec::with_capacity(bytes.len() + 1);
+    f.read_to_end(&mut old).is_ok() && old == bytes
 }
 
 fn plain(e: std::io::Error) -> std::io::Error {
@@ -48,5 +64,19 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"y\n");
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_same_bytes_leave_the_file_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.ks");
+        write_atomic(&p, b"x\n").unwrap();
+        let before = std::fs::metadata(&p).unwrap();
+        write_atomic(&p, b"x\n").unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().ino(), before.ino(), "unchanged bytes keep the inode");
+        write_atomic(&p, b"x\ny\n").unwrap();
+        assert_ne!(std::fs::metadata(&p).unwrap().ino(), before.ino(), "new bytes are a new file");
+        assert_eq!(std::fs::read(&p).unwrap(), b"x\ny\n");
     }
 }

@@ -162,6 +162,12 @@ impl<'a> Parser<'a> {
     /// Report every run of characters XML 1.0 forbids (at most ten runs per file).
     fn forbidden_chars(&mut self) {
         const MAX: usize = 10;
+        // Almost every file has none: look at bytes first (the only forbidden characters are
+        // C0 controls other than tab and line breaks, U+FFFE and U+FFFF).
+        let control = self.text.bytes().any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
+        if !control && !self.text.contains('\u{FFFE}') && !self.text.contains('\u{FFFF}') {
+            return;
+        }
         let mut runs: Vec<(usize, usize, char)> = Vec::new();
         for (i, c) in self.text.char_indices().filter(|&(_, c)| !is_xml_char(c)) {
             match runs.last_mut() {

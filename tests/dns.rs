@@ -664,10 +664,10 @@ fn zones_need_a_name_server_and_networks() {
     assert_eq!(empty.keys().collect::<Vec<_>>(), ["dns/named.conf", "hosts"]);
 }
 
-/// 100,000 hosts on a /14 (four reverse /16 zones): every file is built well within a second
-/// (release; the debug bound is looser).
+/// 100,000 hosts on a /14 (four reverse /16 zones): the hosts file and every zone are built
+/// (the time is printed; speed is measured by `benches/build.sh`, not asserted here).
 #[test]
-fn a_hundred_thousand_hosts_build_quickly() {
+fn a_hundred_thousand_hosts_build() {
     let n = 100_000u32;
     let base = u32::from(std::net::Ipv4Addr::new(10, 4, 0, 0));
     let hosts = (0..n)
@@ -703,6 +703,4 @@ fn a_hundred_thousand_hosts_build_quickly() {
     eprintln!("100k hosts: hosts {hosts_time:?}, dns {dns_time:?} ({} files)", d.len());
     assert_eq!(h[0].bytes.iter().filter(|&&b| b == b'\n').count(), 3 + n as usize + 1, "header, loopback, hosts, gateway server");
     assert_eq!(d.len(), 1 + 1 + 4);
-    let bound = if cfg!(debug_assertions) { Duration::from_secs(30) } else { Duration::from_secs(2) };
-    assert!(hosts_time + dns_time < bound, "hosts {hosts_time:?} + dns {dns_time:?}");
 }

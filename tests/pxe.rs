@@ -419,8 +419,6 @@ fn a_hundred_thousand_hosts() {
     let bytes: usize = a.iter().map(|a| a.bytes.len()).sum();
     eprintln!("pxe: 100000 hosts -> {} files, {bytes} bytes in {took:.2?} ({cpu:.2?} CPU)", a.len());
     assert_eq!(a.len(), 300_002);
-    let limit = if cfg!(debug_assertions) { 60 } else { 5 };
-    assert!(took.as_secs() < limit, "100k hosts took {took:?}");
 }
 
 /// CPU time of the calling thread (wall time is unreliable on a shared machine).

@@ -31,6 +31,7 @@ macro_rules! open_db_or_return {
 mod build;
 mod cluster;
 mod docs;
+mod explain;
 mod hosts;
 mod inventory;
 mod serve;
@@ -62,6 +63,9 @@ pub enum Cmd {
     Check(CheckArgs),
     /// Print the graph an appliance reaches as Graphviz DOT.
     Graph(GraphArgs),
+    /// Say where lines of a kickstart came from (node file and line, edge path, attributes
+    /// and their scopes), or which nodes add or disable a package.
+    Explain(explain::ExplainArgs),
     /// Create the cluster database with defaults (any command creates it when missing).
     Init(cluster::InitArgs),
     /// Hosts: add, list, remove, set, import, export, generate.
@@ -255,6 +259,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    // `--version` alone needs none of the command tree that clap would build first.
+    if let [_, v] = args.as_slice()
+        && (v == "--version" || v == "-V")
+    {
+        let _ = std::io::stdout().lock().write_all(version_line().as_bytes());
+        return EXIT_OK;
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {
@@ -287,6 +299,7 @@ where
         Cmd::Fastcgi(a) => serve::fastcgi(&mut ui, &db, a),
         Cmd::Check(a) => check(&mut ui, a),
         Cmd::Graph(a) => graph(&mut ui, a),
+        Cmd::Explain(a) => explain::explain(&mut ui, &db, a),
         Cmd::Init(a) => cluster::init(&mut ui, &db, a),
         Cmd::Host(c) => cluster::host(&mut ui, &db, c),
         Cmd::Attr(c) => cluster::attr(&mut ui, &db, c),
@@ -299,6 +312,11 @@ where
         Cmd::Completions(a) => docs::completions(a),
         Cmd::Man(a) => docs::man(&mut ui, a),
     }
+}
+
+/// What `--version` prints (as clap would: the program's name and version).
+fn version_line() -> String {
+    format!("rocks-compile {}\n", env!("CARGO_PKG_VERSION"))
 }
 
 struct Ui {
@@ -548,5 +566,15 @@ impl EvalRunner for ShellEval {
             return Err(format!("`{program}` exited with {}: {}", out.status, err.trim()));
         }
         String::from_utf8(out.stdout).map_err(|_| format!("`{program}` printed bytes that are not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_fast_version_line_is_clap_s() {
+        assert_eq!(super::version_line(), super::Cli::command().render_version());
     }
 }

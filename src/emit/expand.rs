@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
 use crate::emit::kickstart::{KickstartOptions, Uses, section_header};
+use crate::emit::provenance::{Anchor, AnchorKind, Part, shifted};
 use crate::emit::shell::{self, FileWrite, ShellStyle};
 use crate::emit::template;
 use crate::graph::Framework;
@@ -32,11 +33,26 @@ pub(super) struct Expander<'a, 'o> {
     /// Symbolic mode: a host's values could change more than the substituted text (a
     /// package name to sort, a path to split, ...), so hosts must be compiled one by one.
     unshareable: bool,
+    /// Only when explaining: where each stretch of expanded text came from.
+    trace: Option<Box<Tracer>>,
     /// What is being expanded when the kickstart needs it on one line (`the `timezone`
     /// command`): an attribute value with a line break is then an error.
     one_line: Option<String>,
     /// `<include mode="xml">` / `<eval mode="xml">` fragments being expanded, innermost last.
     fragments: usize,
+}
+
+/// Anchors of the text expanded since the last [`Expander::piece`], and the source line the
+/// next literal text starts on.
+#[derive(Default)]
+struct Tracer {
+    anchors: Vec<Anchor>,
+    source: Option<SourceId>,
+    line: u32,
+    /// Where in the source the next literal text starts, while that is known.
+    pos: Option<usize>,
+    /// Attributes read from XML attribute values since the last take.
+    attr_names: Vec<String>,
 }
 
 /// Deepest nesting of markup fragments (an include that includes itself would never end).
@@ -57,6 +73,116 @@ impl<'a, 'o> Expander<'a, 'o> {
             unshareable: false,
             one_line: None,
             fragments: 0,
+            trace: None,
+        }
+    }
+
+    /// Record where every piece of expanded text comes from (see [`Expander::piece`]).
+    pub(super) fn traced(mut self) -> Self {
+        self.trace = Some(Box::default());
+        self
+    }
+
+    /// The text expanded next belongs to the element whose start tag is `span`.
+    pub(super) fn at_item(&mut self, span: Span) {
+        if self.trace.is_some() {
+            self.trace_at(span.source, span.end as usize);
+        }
+    }
+
+    /// Only when tracing: the anchors of what was expanded since the last call.
+    pub(super) fn piece(&mut self, node: &str, item: Span) -> Option<Part> {
+        let t = self.trace.as_mut()?;
+        Some(Part {
+            node: node.to_string(),
+            item: Some(item),
+            anchors: std::mem::take(&mut t.anchors),
+            header_attrs: std::mem::take(&mut t.attr_names),
+        })
+    }
+
+    /// Only when tracing: the attribute names read from XML attribute values since the last
+    /// [`Expander::piece`], and forget the anchors.
+    pub(super) fn take_attr_names(&mut self) -> Vec<String> {
+        self.trace
+            .as_mut()
+            .map(|t| {
+                t.anchors.clear();
+                std::mem::take(&mut t.attr_names)
+            })
+            .unwrap_or_default()
+    }
+
+    fn trace_at(&mut self, source: SourceId, offset: usize) {
+        let line = self.line_of(source, offset);
+        if let Some(t) = self.trace.as_mut() {
+            t.source = Some(source);
+            t.line = line;
+            t.pos = Some(offset);
+        }
+    }
+
+    /// Anchors for literal text `s` written at `at`: each of its lines on the source line it
+    /// came from (comments and escapes followed through the source while they match).
+    fn trace_lit(&mut self, s: &str, at: usize) {
+        let Some(t) = self.trace.as_mut() else { return };
+        let followed = match (t.source, t.pos) {
+            (Some(src), Some(pos)) => {
+                crate::emit::provenance::follow(self.fw.sources.get(src).text(), pos, s).map(|f| (src, f))
+            }
+            _ => None,
+        };
+        match followed {
+            Some((source, (starts, end, lines))) => {
+                for (off, l) in starts {
+                    t.anchors.push(Anchor { at: at + off, source, line: t.line + l, kind: AnchorKind::Text });
+                }
+                t.line += lines;
+                t.pos = Some(end);
+            }
+            None => {
+                if let Some(source) = t.source {
+                    t.anchors.push(Anchor { at, source, line: t.line, kind: AnchorKind::Text });
+                }
+                t.line += s.matches('\n').count() as u32;
+                t.pos = None;
+            }
+        }
+    }
+
+    fn line_of(&self, source: SourceId, offset: usize) -> u32 {
+        self.fw.sources.line_col(source, offset).0 as u32
+    }
+
+    /// Record an anchor at `at`: the current line (for literal text) or the start of `span`.
+    fn anchor(&mut self, at: usize, kind: AnchorKind, span: Option<Span>) {
+        if self.trace.is_none() {
+            return;
+        }
+        let line = span.map(|s| self.line_of(s.source, s.start as usize));
+        if let Some(t) = self.trace.as_mut()
+            && let Some(source) = span.map(|s| s.source).or(t.source)
+        {
+            let line = line.unwrap_or(t.line);
+            t.anchors.push(Anchor { at, source, line, kind });
+        }
+    }
+
+    fn trace_len(&self) -> Option<usize> {
+        self.trace.as_ref().map(|t| t.anchors.len())
+    }
+
+    /// The anchors recorded since `mark` (a [`Expander::trace_len`]), removed.
+    fn trace_split(&mut self, mark: Option<usize>) -> Vec<Anchor> {
+        match (self.trace.as_mut(), mark) {
+            (Some(t), Some(m)) => t.anchors.split_off(m.min(t.anchors.len())),
+            _ => Vec::new(),
+        }
+    }
+
+    fn trace_extend(&mut self, anchors: impl IntoIterator<Item = Anchor>) {
+        if let Some(t) = self.trace.as_mut() {
+            t.anchors.extend(anchors);
         }
     }
 
@@ -162,12 +288,20 @@ impl<'a, 'o> Expander<'a, 'o> {
             span,
         };
         let mut s = String::from("\n");
+        self.anchor(0, AnchorKind::Generated { what: "post-log marker", attrs: Vec::new() }, Some(span));
+        let mark = self.trace_len();
         self.file(&f, &mut s);
+        // The marker is rocks-compile's own: one origin for all of it.
+        self.trace_split(mark);
         s.push('\n');
         self.finish_body(s)
     }
 
-    fn entity(&mut self, name: &str, span: Span) -> String {
+    fn entity(&mut self, name: &str, span: Span, at: usize) -> String {
+        if self.trace.is_some() {
+            self.anchor(at, AnchorKind::Attr(name.to_string()), Some(span));
+            self.trace_at(span.source, span.end as usize);
+        }
         if self.symbolic {
             self.uses.entry(name.to_string()).or_insert((span, false));
             return crate::emit::template::text_ref(name);
@@ -196,13 +330,20 @@ impl<'a, 'o> Expander<'a, 'o> {
                     if self.symbolic && s.contains(template::is_marker) {
                         self.unshareable = true;
                     }
+                    self.trace_lit(s, out.len());
                     out.push_str(s)
                 }
                 Seg::Entity { name, span } => {
-                    let v = self.entity(name, *span);
+                    let v = self.entity(name, *span, out.len());
                     out.push_str(&v);
                 }
-                Seg::Var { name, val, reference, .. } => {
+                Seg::Var { name, val, reference, span } => {
+                    if self.trace.is_some() {
+                        if val.is_none() && reference.is_none() {
+                            self.anchor(out.len(), AnchorKind::Attr(name.clone()), Some(*span));
+                        }
+                        self.trace_at(span.source, span.end as usize);
+                    }
                     if let Some(v) = val {
                         if let Some(v) = self.attr_text(v, None) {
                             self.vars.insert(name.clone(), v);
@@ -217,14 +358,16 @@ impl<'a, 'o> Expander<'a, 'o> {
                 }
                 Seg::Include { file, xml, optional, span } => match self.fw.includes.get(file) {
                     Some(&id) => {
+                        self.anchor(out.len(), AnchorKind::Generated { what: "included file", attrs: Vec::new() }, Some(*span));
                         if *xml {
                             let segs = self.fragment(id, *span);
                             self.fragments += 1;
-                            self.expand(&segs, scripts, out);
+                            self.expand_generated(&segs, scripts, out, *span);
                             self.fragments -= 1;
                         } else {
                             out.push_str(self.fw.sources.get(id).text());
                         }
+                        self.trace_at(span.source, span.end as usize);
                     }
                     None if *optional => {}
                     None => self.diags.push(
@@ -233,7 +376,12 @@ impl<'a, 'o> Expander<'a, 'o> {
                             .help(format!("add `include/{file}` to a framework directory, or use `<sinclude>` to make it optional")),
                     ),
                 },
-                Seg::Eval(ev) if self.opts.eval_as_text && self.opts.eval.is_none() => self.expand(&ev.body, scripts, out),
+                Seg::Eval(ev) if self.opts.eval_as_text && self.opts.eval.is_none() => {
+                    if self.trace.is_some() {
+                        self.trace_at(ev.span.source, ev.span.end as usize);
+                    }
+                    self.expand(&ev.body, scripts, out)
+                }
                 Seg::Eval(ev) => {
                     let Some(runner) = self.opts.eval else {
                         self.diags.push(
@@ -243,8 +391,11 @@ impl<'a, 'o> Expander<'a, 'o> {
                         );
                         continue;
                     };
+                    let mark = self.trace_len();
                     let script = self.plain(&ev.body);
+                    self.trace_split(mark);
                     let env = self.env();
+                    self.anchor(out.len(), AnchorKind::Generated { what: "eval output", attrs: Vec::new() }, Some(ev.span));
                     match runner.run(&ev.shell, &script, &env) {
                         Ok(output) => {
                             if ev.xml {
@@ -253,7 +404,7 @@ impl<'a, 'o> Expander<'a, 'o> {
                                 let id = self.fw.sources.add_generated(name, output);
                                 let segs = self.fragment(id, ev.span);
                                 self.fragments += 1;
-                                self.expand(&segs, scripts, out);
+                                self.expand_generated(&segs, scripts, out, ev.span);
                                 self.fragments -= 1;
                             } else {
                                 out.push_str(&output);
@@ -273,6 +424,19 @@ impl<'a, 'o> Expander<'a, 'o> {
                 }
             }
         }
+    }
+
+    /// Expand generated markup: its text has no lines of its own in any file, so only the
+    /// attributes it substitutes are traced (the producing element stands for the rest).
+    fn expand_generated(&mut self, segs: &Text, scripts: bool, out: &mut String, at: Span) {
+        let mark = self.trace_len();
+        self.expand(segs, scripts, out);
+        let inner = self.trace_split(mark);
+        self.trace_extend(inner.into_iter().map(|a| match a.kind {
+            AnchorKind::Text => Anchor { kind: AnchorKind::Generated { what: "generated markup", attrs: Vec::new() }, ..a },
+            _ => a,
+        }));
+        self.trace_at(at.source, at.end as usize);
     }
 
     fn env(&self) -> Attrs {
@@ -311,6 +475,15 @@ impl<'a, 'o> Expander<'a, 'o> {
     /// An XML attribute value for this host. `what` names it when it must be one line
     /// (everything but `<var val=>`).
     fn attr_text(&mut self, a: &AttrText, what: Option<&str>) -> Option<String> {
+        if let Some(t) = self.trace.as_mut() {
+            for p in &a.pieces {
+                if let Piece::Entity(n) = p
+                    && !t.attr_names.contains(n)
+                {
+                    t.attr_names.push(n.clone());
+                }
+            }
+        }
         let mut s = String::new();
         for p in &a.pieces {
             match p {
@@ -346,12 +519,23 @@ impl<'a, 'o> Expander<'a, 'o> {
         if !f.cond.eval(&lookup) {
             return;
         }
+        // The file's own attributes, apart from those of the text around it.
+        let outer_names = self.trace.as_mut().map(|t| std::mem::take(&mut t.attr_names));
         let Some(name) = self.attr_text(&f.name, Some("`<file name=>`")) else { return };
         let perms = f.perms.as_ref().and_then(|p| self.attr_text(p, Some("`<file perms=>`")));
         let owner = f.owner.as_ref().and_then(|p| self.attr_text(p, Some("`<file owner=>`")));
         let expr = f.expr.as_ref().and_then(|p| self.attr_text(p, Some("`<file expr=>`")));
         let src = f.src.as_ref().and_then(|p| self.attr_text(p, Some("`<file src=>`")));
+        let file_names = match (self.trace.as_mut(), outer_names) {
+            (Some(t), Some(outer)) => std::mem::replace(&mut t.attr_names, outer),
+            _ => Vec::new(),
+        };
+        let mark = self.trace_len();
+        if self.trace.is_some() {
+            self.trace_at(f.span.source, f.span.end as usize);
+        }
         let text = f.body.as_ref().map(|b| self.plain(b));
+        let inner = self.trace_split(mark);
         if self.symbolic {
             // The real name is split into directory and file (RCS) and the real text decides
             // `touch` versus heredoc, pipe trimming, and the newlines added at either end.
@@ -367,6 +551,7 @@ impl<'a, 'o> Expander<'a, 'o> {
                 self.unshareable = true;
             }
         }
+        self.anchor(out.len(), AnchorKind::Generated { what: "file", attrs: file_names.clone() }, Some(f.span));
         if self.opts.rcs && f.rcs {
             let (first, known) = match self.rcs_seen.get(&name) {
                 Some((o, p)) => (false, (owner.clone().or(o.clone()), perms.clone().or(p.clone()))),
@@ -387,7 +572,30 @@ impl<'a, 'o> Expander<'a, 'o> {
             text: text.as_deref(),
         };
         let style = ShellStyle { var_rocks_copy: self.opts.var_rocks_copy, rcs: self.opts.rcs && f.rcs, mark_heredoc: self.symbolic };
-        shell::file_shell(&w, style, out);
+        let copied = shell::file_shell(&w, style, out);
+        if self.trace.is_some() {
+            match (copied, text.as_deref()) {
+                (Some(at), Some(t)) => {
+                    self.trace_extend(shifted(inner, at));
+                    // The heredoc's end and what follows it are the `<file>`'s again.
+                    let after = at + t.len() + usize::from(!t.ends_with('\n'));
+                    self.anchor(after, AnchorKind::Generated { what: "file", attrs: file_names }, Some(f.span));
+                }
+                _ => {
+                    // Text used inline (`mode="pipe"`): its attributes are on the `<file>`'s lines.
+                    let mut names = file_names;
+                    names.extend(inner.into_iter().filter_map(|a| match a.kind {
+                        AnchorKind::Attr(n) => Some(n),
+                        _ => None,
+                    }));
+                    if let Some(AnchorKind::Generated { attrs, .. }) =
+                        self.trace.as_mut().and_then(|t| t.anchors.last_mut()).map(|a| &mut a.kind)
+                    {
+                        *attrs = names;
+                    }
+                }
+            }
+        }
     }
 }
 

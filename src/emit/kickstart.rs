@@ -10,12 +10,13 @@ use serde::Serialize;
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
 use crate::emit::expand::Expander;
+use crate::emit::provenance::{Anchor, AnchorKind, PackageUse, Part, Provenance};
 use crate::emit::shell;
 use crate::graph::Framework;
 use crate::resolve::Profile;
 use crate::span::Span;
 use crate::syntax::visit::{walk_item, walk_text};
-use crate::syntax::{EvalEl, ItemKind, Visitor};
+use crate::syntax::{EvalEl, ItemKind, Seg, Text, Visitor};
 
 /// Runs `<eval>` bodies. Only the CLI provides one, and only with `--allow-eval`.
 pub trait EvalRunner: Sync {
@@ -62,6 +63,9 @@ pub struct Kickstart {
     pub packages: Vec<String>,
     pub pre: Vec<Section>,
     pub post: Vec<Section>,
+    /// Where each part came from: only from [`build_traced`].
+    #[serde(skip)]
+    pub provenance: Option<Box<Provenance>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -96,7 +100,20 @@ pub fn build(
     attrs: &Attrs,
     opts: &KickstartOptions<'_>,
 ) -> (Kickstart, Vec<Diagnostic>) {
-    let (ks, diags, _) = build_with(fw, appliance, profile, attrs, opts, false);
+    let (ks, diags, _) = build_with(fw, appliance, profile, attrs, opts, false, false);
+    (ks, diags)
+}
+
+/// [`build`], also recording in [`Kickstart::provenance`] where every part came from (for
+/// `explain`; slower, so never used for a plain compile).
+pub fn build_traced(
+    fw: &Framework,
+    appliance: &str,
+    profile: &Profile<'_>,
+    attrs: &Attrs,
+    opts: &KickstartOptions<'_>,
+) -> (Kickstart, Vec<Diagnostic>) {
+    let (ks, diags, _) = build_with(fw, appliance, profile, attrs, opts, false, true);
     (ks, diags)
 }
 
@@ -117,7 +134,7 @@ pub fn build_symbolic(
     if !shareable(profile, opts) {
         return None;
     }
-    let (ks, diags, uses) = build_with(fw, appliance, profile, attrs, opts, true);
+    let (ks, diags, uses) = build_with(fw, appliance, profile, attrs, opts, true, false);
     Some((ks, diags, uses?))
 }
 
@@ -150,8 +167,13 @@ fn build_with(
     attrs: &Attrs,
     opts: &KickstartOptions<'_>,
     symbolic: bool,
+    traced: bool,
 ) -> (Kickstart, Vec<Diagnostic>, Option<Uses>) {
     let mut ex = Expander::new(fw, attrs, opts, symbolic);
+    let mut prov = traced.then(Box::<Provenance>::default);
+    if traced {
+        ex = ex.traced();
+    }
     let lookup = |n: &str| attrs.get(n).map(String::as_str);
     let mut ks = Kickstart {
         appliance: appliance.to_string(),
@@ -163,11 +185,13 @@ fn build_with(
         packages: Vec::new(),
         pre: Vec::new(),
         post: Vec::new(),
+        provenance: None,
     };
     let mut enabled: BTreeSet<String> = BTreeSet::new();
     let mut disabled: BTreeSet<String> = BTreeSet::new();
     let mut boot_pre = String::new();
     let mut boot_post = String::new();
+    let mut boot_trace: [Vec<Anchor>; 2] = Default::default();
     for node in &profile.nodes {
         for pf in node.files {
             let file = fw.short_path(pf.source);
@@ -175,21 +199,37 @@ fn build_with(
             let marker_file = format!("./{file}");
             for item in &pf.file.items {
                 let accepted = item.cond.eval(&lookup);
+                ex.at_item(item.span);
+                // What a traced part came from; `None` unless tracing.
+                macro_rules! traced {
+                    ($field:ident) => {
+                        if let (Some(p), Some(piece)) = (prov.as_mut(), ex.piece(&node.name, item.span)) {
+                            p.$field.push(piece);
+                        }
+                    };
+                }
                 if let (ItemKind::Post(s), true) = (&item.kind, opts.post_log) {
                     // Rocks marks every `<post>` of a node, taken or not, in the install log.
                     if !s.configure {
                         let begin = ex.marker(&marker_file, "begin", item.span);
                         ks.post.push(Section { header: format!("%post --log={POST_LOG}"), body: begin, node: node.name.clone() });
+                        traced!(post);
                         if accepted {
+                            ex.at_item(item.span);
                             let body = ex.script_body(&s.body);
                             ks.post.push(Section { header: ex.header(false, s), body, node: node.name.clone() });
+                            traced!(post);
                         }
                         let end = ex.marker(&marker_file, "end", item.span);
                         ks.post.push(Section { header: format!("%post --log={POST_LOG}"), body: end, node: node.name.clone() });
+                        traced!(post);
                         continue;
                     }
                 }
                 if !accepted {
+                    if let (Some(p), ItemKind::Package { name, meta, disable }) = (prov.as_mut(), &item.kind) {
+                        p.packages.push(package_use(name, *meta, *disable, false, &node.name, item));
+                    }
                     continue;
                 }
                 match &item.kind {
@@ -198,6 +238,10 @@ fn build_with(
                         ex.shape_depends_on(name);
                         let n = ex.one_line(name, "a package name".to_string());
                         let n = if *meta { format!("@{n}") } else { n };
+                        if let Some(p) = prov.as_mut() {
+                            ex.take_attr_names();
+                            p.packages.push(PackageUse { name: n.clone(), ..package_use(name, *meta, *disable, true, &node.name, item) });
+                        }
                         if *disable {
                             if !enabled.contains(&n) {
                                 disabled.insert(n);
@@ -211,24 +255,39 @@ fn build_with(
                         if matches!(command.as_str(), "langsupport" | "sshpw" | "include") {
                             ex.shape_depends_on(text);
                         }
-                        let line = command_line(command, &ex.one_line(text, format!("the `{command}` command")));
+                        let plain = ex.one_line(text, format!("the `{command}` command"));
+                        let line = command_line(command, &plain);
                         ks.commands.push(ex.trimmed(line));
+                        traced!(commands);
+                        if let Some(p) = prov.as_mut().and_then(|p| p.commands.last_mut()) {
+                            align_command(p, &plain, ks.commands.last().map_or("", String::as_str));
+                        }
                     }
                     ItemKind::Pre(s) => {
                         let body = ex.script_body(&s.body);
                         ks.pre.push(Section { header: ex.header(true, s), body, node: node.name.clone() });
+                        traced!(pre);
                     }
                     ItemKind::Post(s) => {
                         let body = ex.script_body(&s.body);
                         ks.post.push(Section { header: ex.header(false, s), body, node: node.name.clone() });
+                        traced!(post);
                     }
                     ItemKind::Boot { post, body } => {
                         let b = ex.script_body(body);
-                        if *post { boot_post.push_str(&b) } else { boot_pre.push_str(&b) }
+                        let (text, trace) = if *post { (&mut boot_post, &mut boot_trace[1]) } else { (&mut boot_pre, &mut boot_trace[0]) };
+                        if let Some(piece) = ex.piece(&node.name, item.span) {
+                            trace.extend(crate::emit::provenance::shifted(piece.anchors, text.len()));
+                        }
+                        text.push_str(&b);
                     }
                     ItemKind::Debug { body } => {
                         ex.shape_depends_on(body);
-                        ks.debug.extend(ex.plain(body).lines().map(|l| l.trim_end().to_string()));
+                        let text = ex.plain(body);
+                        ks.debug.extend(text.lines().map(|l| l.trim_end().to_string()));
+                        if let (Some(p), Some(piece)) = (prov.as_mut(), ex.piece(&node.name, item.span)) {
+                            p.debug.extend(crate::emit::provenance::per_line(piece, &text));
+                        }
                     }
                 }
             }
@@ -236,17 +295,66 @@ fn build_with(
     }
     if !boot_pre.is_empty() || !boot_post.is_empty() {
         let mut body = String::new();
-        if !boot_pre.is_empty() {
-            body.push_str(&boot_file("/etc/sysconfig/rocks-pre", &boot_pre));
-        }
-        if !boot_post.is_empty() {
-            body.push_str(&boot_file("/etc/sysconfig/rocks-post", &boot_post));
+        let mut anchors = Vec::new();
+        for ((path, text), trace) in
+            [("/etc/sysconfig/rocks-pre", &boot_pre), ("/etc/sysconfig/rocks-post", &boot_post)].into_iter().zip(boot_trace)
+        {
+            if !text.is_empty() {
+                let wrapped = boot_file(path, text);
+                if let Some(first) = trace.first().cloned() {
+                    let wrapper = AnchorKind::Generated { what: "boot file", attrs: Vec::new() };
+                    anchors.push(Anchor { at: body.len(), kind: wrapper.clone(), ..first.clone() });
+                    let start = body.len() + wrapped.find('\n').map_or(0, |i| i + 1);
+                    anchors.extend(crate::emit::provenance::shifted(trace, start));
+                    let end = body.len() + wrapped.trim_end_matches('\n').rfind('\n').map_or(0, |i| i + 1);
+                    anchors.push(Anchor { at: end, kind: wrapper, ..first.clone() });
+                }
+                body.push_str(&wrapped);
+            }
         }
         ks.post.push(Section { header: format!("%post --log={POST_LOG}"), body, node: "boot".to_string() });
+        if let Some(p) = prov.as_mut() {
+            p.post.push(Part { node: "boot".to_string(), item: None, anchors, header_attrs: Vec::new() });
+        }
     }
     ks.packages = enabled.into_iter().chain(disabled.into_iter().map(|d| format!("-{d}"))).collect();
     let (diags, uses) = ex.finish();
+    ks.provenance = prov;
     (ks, diags, uses)
+}
+
+/// A `<package>` element of a reached node, for `explain --package`.
+fn package_use(name: &Text, meta: bool, disable: bool, taken: bool, node: &str, item: &crate::syntax::Item) -> PackageUse {
+    let mut written = String::new();
+    let mut attrs = Vec::new();
+    for seg in name {
+        match seg {
+            Seg::Lit(s) => written.push_str(s),
+            Seg::Entity { name, .. } => {
+                written.push_str(&format!("&{name};"));
+                attrs.push(name.clone());
+            }
+            _ => {}
+        }
+    }
+    PackageUse {
+        name: if meta { format!("@{written}") } else { written },
+        node: node.to_string(),
+        item: item.span,
+        disable,
+        taken,
+        cond: (!item.cond.is_always()).then(|| item.cond.to_string()),
+        attrs,
+    }
+}
+
+/// The anchors of a command's text, moved to where the text sits in the command line.
+fn align_command(p: &mut Part, text: &str, line: &str) {
+    let core = text.trim();
+    let (Some(in_line), Some(in_text)) = (line.find(core), text.find(core)) else { return };
+    for a in &mut p.anchors {
+        a.at = (a.at + in_line).saturating_sub(in_text);
+    }
 }
 
 fn command_line(command: &str, text: &str) -> String {

@@ -9,6 +9,7 @@ pub mod hosts;
 pub mod kea;
 pub mod kickstart;
 pub mod pbs;
+pub mod provenance;
 pub mod pxe;
 pub mod sge;
 pub mod shell;

@@ -1,6 +1,8 @@
 //! `<file>` elements -> shell that writes the file at install time, the way Rocks'
 //! generator wrote it (so Rocks frameworks give the scripts their authors expect).
 
+use std::fmt::Write as _;
+
 /// A `<file>` with every attribute resolved for one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileWrite<'a> {
@@ -30,32 +32,38 @@ pub struct ShellStyle {
 /// The shell for one `<file>`.
 ///
 /// The file's content is the element's text without the newline that usually follows the
-/// start tag: `<file name="/etc/x">\nline\n</file>` writes exactly `line\n`.
-pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) {
+/// start tag: `<file name="/etc/x">\nline\n</file>` writes exactly `line\n`. Returns where in
+/// `out` the text was copied as it is (a heredoc), if it was.
+pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) -> Option<usize> {
+    let mut copied = None;
     let gt = if f.append { ">>" } else { ">" };
     let quoted = quote(f.name);
     let name = quoted.as_ref();
     if let Some(expr) = f.expr {
-        out.push_str(&format!("{expr} {gt} {name}\n"));
+        let _ = writeln!(out, "{expr} {gt} {name}");
     }
     match f.text {
-        None | Some("") => out.push_str(&format!("touch {name}\n")),
+        None | Some("") => {
+            let _ = writeln!(out, "touch {name}");
+        }
         Some(text) if f.pipe => {
             let text = text.trim();
             match f.src {
-                Some(src) => out.push_str(&format!("cat {src} | ({text}) > {name}\n")),
+                Some(src) => {
+                    let _ = writeln!(out, "cat {src} | ({text}) > {name}");
+                }
                 None => {
                     let tmp = format!("{name}.rocks-compile-tmp");
-                    out.push_str(&format!("cat {name} | ({text}) > {tmp}\nmv {tmp} {name}\n"));
+                    let _ = writeln!(out, "cat {name} | ({text}) > {tmp}\nmv {tmp} {name}");
                 }
             }
         }
         Some(text) => {
             let delim = heredoc_delimiter(text);
             if f.expanded {
-                out.push_str(&format!("cat {gt} {name} << {delim}"));
+                let _ = write!(out, "cat {gt} {name} << {delim}");
             } else {
-                out.push_str(&format!("cat {gt} {name} << '{delim}'"));
+                let _ = write!(out, "cat {gt} {name} << '{delim}'");
             }
             if !text.starts_with('\n') {
                 out.push('\n');
@@ -63,6 +71,7 @@ pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) {
             if style.mark_heredoc {
                 out.push(crate::emit::template::DOC);
             }
+            copied = Some(out.len());
             out.push_str(text);
             if !text.ends_with('\n') {
                 out.push('\n');
@@ -75,20 +84,23 @@ pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) {
         }
     }
     if let Some(perms) = f.perms {
-        out.push_str(&format!("chmod {perms} {name}\n"));
+        let _ = writeln!(out, "chmod {perms} {name}");
     }
     if let (Some(owner), false) = (f.owner, style.rcs) {
-        out.push_str(&format!("chown {owner} {name}\n"));
+        let _ = writeln!(out, "chown {owner} {name}");
     }
     if style.var_rocks_copy {
-        out.push_str(&format!("dn=$(dirname {name})\nmkdir -p /var/rocks/$dn \n/bin/cp -p {name} /var/rocks/$dn\n"));
+        let _ = writeln!(out, "dn=$(dirname {name})\nmkdir -p /var/rocks/$dn \n/bin/cp -p {name} /var/rocks/$dn");
     }
+    copied
 }
 
 /// Can `c` stand unquoted in a shell word? (`$`, `{`, `}` and `~` are left to the shell, as
 /// Rocks left them; template markers stand for values checked when they are substituted.)
 pub fn is_plain(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "/._-+:,@%=$~{}".contains(c) || crate::emit::template::is_marker(c)
+    c.is_ascii_alphanumeric()
+        || matches!(c, '/' | '.' | '_' | '-' | '+' | ':' | ',' | '@' | '%' | '=' | '$' | '~' | '{' | '}')
+        || crate::emit::template::is_marker(c)
 }
 
 /// A path as one shell word: unchanged when every character is plain, else single-quoted.
@@ -110,6 +122,10 @@ pub fn heredoc_delimiter(text: &str) -> String {
 /// Rocks' RCS prologue of a `<file>`: the check-out block the first time a path is seen
 /// (`first`), then `chown` of the file and its `,v` when an owner is known.
 pub fn rcs_begin(name: &str, owner: Option<&str>, first: bool, out: &mut String) {
+    out.push('\n');
+    if !first && owner.is_none() {
+        return;
+    }
     let (dir, base) = match name.rfind('/') {
         Some(i) => (&name[..i], &name[i + 1..]),
         None => (".", name),
@@ -118,14 +134,14 @@ pub fn rcs_begin(name: &str, owner: Option<&str>, first: bool, out: &mut String)
     let rcs_file = quote(&format!("{dir}/RCS/{base},v")).into_owned();
     let quoted = quote(name);
     let name = quoted.as_ref();
-    out.push('\n');
     if first {
-        out.push_str(&format!(
-            "if [ ! -f {rcs_file} ]; then\n\tif [ ! -f {name} ]; then\n\t\ttouch {name};\n\tfi\n\tif [ ! -d {rcs_dir} ]; then\n\t\tmkdir -m 700 {rcs_dir}\n\t\tchown 0:0 {rcs_dir}\n\tfi;\n\techo \"original\" | /opt/rocks/bin/ci {name};\n\t/opt/rocks/bin/co -f -l {name};\nfi\n"
-        ));
+        let _ = writeln!(
+            out,
+            "if [ ! -f {rcs_file} ]; then\n\tif [ ! -f {name} ]; then\n\t\ttouch {name};\n\tfi\n\tif [ ! -d {rcs_dir} ]; then\n\t\tmkdir -m 700 {rcs_dir}\n\t\tchown 0:0 {rcs_dir}\n\tfi;\n\techo \"original\" | /opt/rocks/bin/ci {name};\n\t/opt/rocks/bin/co -f -l {name};\nfi"
+        );
     }
     if let Some(owner) = owner {
-        out.push_str(&format!("chown {owner} {name}\nchown {owner} {rcs_file}\n"));
+        let _ = writeln!(out, "chown {owner} {name}\nchown {owner} {rcs_file}");
     }
 }
 
