@@ -37,19 +37,9 @@ if [ ! -d "$corpus/rocks" ]; then
     echo "!!! $corpus is missing: the corpus benchmark did NOT run"
     exit 0
 fi
-fw=()
-for roll in core base hpc sge kvm ganglia area51; do fw+=(--framework "$corpus/rocks/$roll"); done
 db=$work/corpus.db
-"$bin" --db "$db" init "${fw[@]}"
-python3 - "$corpus/generated/rocks7/compute.attrs.py" >"$work/attrs.tsv" <<'PY'
-import ast, sys
-per_host = {"hostname", "rack", "rank", "appliance", "membership", "hostaddr", "ksmac", "arch", "os", "distribution", "graph"}
-for k, v in sorted(ast.literal_eval(open(sys.argv[1]).read()).items()):
-    if k not in per_host:
-        print(f"{k}\t{v}")
-PY
-# Keys the database derives itself (the frontend's address, ...) are refused: skip them.
-while IFS=$'\t' read -r k v; do "$bin" --db "$db" attr set "$k" "$v" >/dev/null 2>&1 || true; done <"$work/attrs.tsv"
+. benches/corpus-db.sh
+corpus_db "$bin" "$corpus" "$db" "$work"
 "$bin" --db "$db" host generate --hosts "$hosts" --appliances compute 2>/dev/null
 measure "Rocks corpus framework (--rocks7), new dir" "$bin" --db "$db" kickstart "${fw[@]}" --rocks7 --eval-as-text --query "SELECT name FROM hosts" -o "$work/out-corpus"
 measure "Rocks corpus framework, unchanged rerun" "$bin" --db "$db" kickstart "${fw[@]}" --rocks7 --eval-as-text --query "SELECT name FROM hosts" -o "$work/out-corpus"

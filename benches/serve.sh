@@ -30,19 +30,9 @@ work=$(mktemp -d -p "${BENCH_DIR:-$PWD/target}")
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; rm -rf "$work"' EXIT
 
-fw=()
-for roll in core base hpc sge kvm ganglia area51; do fw+=(--framework "$corpus/rocks/$roll"); done
 db=$work/cluster.db
-"$bin" --db "$db" init "${fw[@]}" >/dev/null
-python3 - "$corpus/generated/rocks7/compute.attrs.py" >"$work/attrs.tsv" <<'PY'
-import ast, sys
-per_host = {"hostname", "rack", "rank", "appliance", "membership", "hostaddr", "ksmac", "arch", "os", "distribution", "graph"}
-for k, v in sorted(ast.literal_eval(open(sys.argv[1]).read()).items()):
-    if k not in per_host:
-        print(f"{k}\t{v}")
-PY
-# Keys the database derives itself (the frontend's address, ...) are refused: skip them.
-while IFS=$'\t' read -r k v; do "$bin" --db "$db" attr set "$k" "$v" >/dev/null 2>&1 || true; done <"$work/attrs.tsv"
+. benches/corpus-db.sh
+corpus_db "$bin" "$corpus" "$db" "$work"
 "$bin" --db "$db" host generate --hosts "$hosts" --appliances compute >/dev/null 2>&1
 "$bin" --db "$db" host list | awk 'NR > 1 && $6 ~ /^[0-9.]+$/ { print $6 }' >"$work/addrs"
 first=$("$bin" --db "$db" host list | awk 'NR == 2 { print $1 }')

@@ -146,6 +146,15 @@ impl FactsError {
     }
 }
 
+impl FactsError {
+    /// The database is locked or busy (another writer held it past the busy timeout): worth
+    /// retrying later, unlike every other failure.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, FactsError::Sqlite { source, .. }
+            if matches!(source.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)))
+    }
+}
+
 /// SQLite errors map to [`FactsError::Sqlite`], except constraint failures, which are the
 /// backstop behind the checks done in Rust and map to the matching typed error.
 impl From<rusqlite::Error> for FactsError {
@@ -199,5 +208,19 @@ mod tests {
         );
         assert_eq!(constraint_error("ip-outside-network").unwrap().code(), "facts::ip-outside-network");
         assert!(constraint_error("CHECK constraint failed: mtu").is_none());
+    }
+}
+
+#[cfg(test)]
+mod busy_tests {
+    use super::*;
+
+    #[test]
+    fn busy_and_locked_are_told_apart_from_other_failures() {
+        let sqlite = |code| FactsError::from(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None));
+        assert!(sqlite(rusqlite::ffi::SQLITE_BUSY).is_busy());
+        assert!(sqlite(rusqlite::ffi::SQLITE_LOCKED).is_busy());
+        assert!(!sqlite(rusqlite::ffi::SQLITE_CORRUPT).is_busy());
+        assert!(!FactsError::NoFreeAddress("private".into()).is_busy());
     }
 }

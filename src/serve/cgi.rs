@@ -25,8 +25,7 @@ pub fn respond(cfg: &Config, vars: &[(String, String)], out: &mut dyn Write, log
             if !e.details.is_empty() {
                 log.write_all(e.details.as_bytes())?;
             }
-            let busy = e.message.contains("locked") || e.message.contains("busy");
-            let mut r = if busy {
+            let mut r = if e.busy {
                 Response::error(503, "the cluster database is busy; try again").with("Retry-After", "5")
             } else {
                 Response::error(500, "the responder could not load its configuration")
@@ -35,7 +34,8 @@ pub fn respond(cfg: &Config, vars: &[(String, String)], out: &mut dyn Write, log
             r
         }
     };
-    out.write_all(&response.to_cgi())?;
+    out.write_all(&response.header())?;
+    out.write_all(response.sent_body())?;
     out.flush()
 }
 

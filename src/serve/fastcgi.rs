@@ -276,7 +276,7 @@ async fn connection(stream: Stream, shared: Arc<Shared>) {
                             state.answer(&worker.cfg, &req)
                         })
                         .await;
-                        let bytes = match answered {
+                        let response = match answered {
                             Ok(a) => {
                                 if let Some(line) = &a.log {
                                     eprintln!("rocks-compile: {line}");
@@ -284,15 +284,19 @@ async fn connection(stream: Stream, shared: Arc<Shared>) {
                                 if a.changed {
                                     shared.reload.notify_one();
                                 }
-                                a.response.to_cgi()
+                                a.response
                             }
                             Err(e) => {
                                 eprintln!("rocks-compile: a request failed: {e}");
-                                super::Response::error(500, "internal error").to_cgi()
+                                super::Response::error(500, "internal error")
                             }
                         };
                         let mut out = request.get_stdout();
-                        if let Err(e) = out.write(&bytes).await
+                        let sent = match out.write(&response.header()).await {
+                            Ok(_) if !response.sent_body().is_empty() => out.write(response.sent_body()).await.map(|_| ()),
+                            other => other.map(|_| ()),
+                        };
+                        if let Err(e) = sent
                             && !web_server_gone(&e)
                         {
                             eprintln!("rocks-compile: cannot send a response: {e}");
@@ -321,8 +325,7 @@ async fn connection(stream: Stream, shared: Arc<Shared>) {
 /// The web server closed the connection (its client went away, or it is shutting down):
 /// nothing worth logging.
 fn web_server_gone(e: &tokio_fastcgi::Error) -> bool {
-    let text = e.to_string();
-    ["Broken pipe", "Connection reset"].iter().any(|t| text.contains(t))
+    matches!(e, tokio_fastcgi::Error::IoError(io) if matches!(io.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset))
 }
 
 /// Reload when the inputs change, on `SIGHUP`, or when asked.

@@ -62,7 +62,8 @@ pub struct Response {
     pub content_type: &'static str,
     /// Further headers (`Allow`, `Retry-After`, `Cache-Control`).
     pub headers: Vec<(&'static str, String)>,
-    pub body: Vec<u8>,
+    /// Shared, so an answer from the resident responder's memory is not copied.
+    pub body: std::sync::Arc<[u8]>,
     /// A `HEAD` request: the body is counted but not sent.
     pub head: bool,
 }
@@ -70,7 +71,12 @@ pub struct Response {
 impl Response {
     /// A `200 OK` plain-text answer.
     pub fn ok(body: impl Into<Vec<u8>>) -> Response {
-        Response { status: 200, content_type: "text/plain; charset=utf-8", headers: Vec::new(), body: body.into(), head: false }
+        Response::shared(body.into().into())
+    }
+
+    /// A `200 OK` plain-text answer of bytes held elsewhere (not copied).
+    pub fn shared(body: std::sync::Arc<[u8]>) -> Response {
+        Response { status: 200, content_type: "text/plain; charset=utf-8", headers: Vec::new(), body, head: false }
     }
 
     /// An error: the status and a one-line body.
@@ -86,8 +92,8 @@ impl Response {
         self
     }
 
-    /// The CGI/FastCGI response: `Status`, the headers, an empty line and the body.
-    pub fn to_cgi(&self) -> Vec<u8> {
+    /// The CGI/FastCGI response header: `Status`, the headers and the empty line.
+    pub fn header(&self) -> Vec<u8> {
         let mut head = String::new();
         let _ = write!(
             head,
@@ -101,10 +107,18 @@ impl Response {
             let _ = write!(head, "{k}: {v}\r\n");
         }
         head.push_str("\r\n");
-        let mut out = head.into_bytes();
-        if !self.head {
-            out.extend_from_slice(&self.body);
-        }
+        head.into_bytes()
+    }
+
+    /// The body to send: none for `HEAD`.
+    pub fn sent_body(&self) -> &[u8] {
+        if self.head { &[] } else { &self.body }
+    }
+
+    /// The whole CGI/FastCGI response: [`Response::header`] and [`Response::sent_body`].
+    pub fn to_cgi(&self) -> Vec<u8> {
+        let mut out = self.header();
+        out.extend_from_slice(self.sent_body());
         out
     }
 }
@@ -145,7 +159,7 @@ mod tests {
     #[test]
     fn errors_are_one_line_and_head_has_no_body() {
         let r = Response::error(404, "no host\nhas this");
-        assert_eq!(r.body, b"no host has this\n");
+        assert_eq!(&r.body[..], b"no host has this\n");
         let mut ok = Response::ok("abc").with("Cache-Control", "no-store");
         ok.head = true;
         assert_eq!(

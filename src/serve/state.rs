@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
 
@@ -26,11 +26,13 @@ pub struct LoadError {
     pub details: String,
     /// How to fix it.
     pub help: String,
+    /// The database was busy: worth retrying (a CGI answers 503).
+    pub busy: bool,
 }
 
 impl LoadError {
     fn new(message: impl Into<String>, details: String, help: &str) -> LoadError {
-        LoadError { message: message.into(), details, help: help.to_string() }
+        LoadError { message: message.into(), details, help: help.to_string(), busy: false }
     }
 }
 
@@ -44,7 +46,7 @@ impl std::fmt::Display for LoadError {
 
 impl From<FactsError> for LoadError {
     fn from(e: FactsError) -> LoadError {
-        LoadError::new(e.to_string(), String::new(), FIX_ABOVE)
+        LoadError { busy: e.is_busy(), ..LoadError::new(e.to_string(), String::new(), FIX_ABOVE) }
     }
 }
 
@@ -106,13 +108,16 @@ impl Watch {
     }
 }
 
+/// Kickstarts compiled at load, by host.
+type Cache = HashMap<String, Arc<[u8]>>;
+
 /// How kickstarts are made.
 enum Kickstarts {
     /// Resident: every host's compile job and its group's shared work, made at load, and as
     /// many finished kickstarts as [`Config::cache_bytes`] holds. A request is answered from
     /// the cache, or else compiled from the shared work (for most frameworks a substitution
     /// of the host's values).
-    Resident { graphs: Vec<(GraphJobs, Shared)>, index: HashMap<String, (usize, usize)>, cache: HashMap<String, String> },
+    Resident { graphs: Vec<(GraphJobs, Shared)>, index: HashMap<String, (usize, usize)>, cache: Cache },
     /// One request per process (CGI): compile just the one host, as `kickstart --host`
     /// (with the cluster-wide lists computed at load).
     OnDemand(Mutex<Db>, FactOptions),
@@ -202,16 +207,12 @@ impl State {
             let mut index = HashMap::new();
             for gj in found.graphs {
                 if crate::diag::has_errors(&gj.diags) {
-                    for d in gj.diags.iter().filter(|d| d.is_error()) {
-                        details.push_str(&d.render(&gj.fw.sources, false));
-                    }
+                    details.push_str(&errors_text(&gj.fw, &gj.diags));
                     continue;
                 }
                 let shared = Shared::prepare(&gj.fw, &gj.jobs, &cfg.options);
                 // All or nothing: a state in which some host cannot compile is not used.
-                for d in shared.errors() {
-                    details.push_str(&d.render(&gj.fw.sources, false));
-                }
+                details.extend(shared.errors().map(|d| d.render(&gj.fw.sources, false)));
                 for (j, job) in gj.jobs.iter().enumerate() {
                     index.insert(job.host.clone(), (graphs.len(), j));
                 }
@@ -252,7 +253,7 @@ impl State {
     /// How many kickstarts are held ready, and their bytes.
     pub fn cached(&self) -> (usize, usize) {
         match &self.kickstarts {
-            Kickstarts::Resident { cache, .. } => (cache.len(), cache.values().map(String::len).sum()),
+            Kickstarts::Resident { cache, .. } => (cache.len(), cache.values().map(|k| k.len()).sum()),
             Kickstarts::OnDemand(..) => (0, 0),
         }
     }
@@ -416,7 +417,7 @@ impl State {
         let text = match &self.kickstarts {
             Kickstarts::Resident { graphs, index, cache } => {
                 if let Some(text) = cache.get(name) {
-                    return Ok(Response::ok(text.as_bytes()).with("Cache-Control", "no-store"));
+                    return Ok(Response::shared(text.clone()).with("Cache-Control", "no-store"));
                 }
                 let Some(&(g, j)) = index.get(name) else { return Err(self.not_kickstartable(name)) };
                 let (gj, shared) = &graphs[g];
@@ -437,12 +438,7 @@ impl State {
                     return Err(self.not_kickstartable(name));
                 }
                 if report.failed() {
-                    let mut log = String::new();
-                    for (fw, diags) in &report.frameworks {
-                        for d in diags.iter().filter(|d| d.is_error()) {
-                            log.push_str(&d.render(&fw.sources, false));
-                        }
-                    }
+                    let log: String = report.frameworks.iter().map(|(fw, diags)| errors_text(fw, diags)).collect();
                     return Err(refuse_logged(500, format!("the kickstart of `{name}` did not compile"), log));
                 }
                 out.into_inner().unwrap_or_else(|p| p.into_inner()).unwrap_or_default()
@@ -489,11 +485,11 @@ impl State {
 
 /// Compile kickstarts (on every core) until they hold [`Config::cache_bytes`]: hosts in name
 /// order within each graph. A host that does not compile makes the whole load fail.
-fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config) -> Result<HashMap<String, String>, LoadError> {
+fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config) -> Result<Cache, LoadError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let all: Vec<(usize, usize)> = graphs.iter().enumerate().flat_map(|(g, (gj, _))| (0..gj.jobs.len()).map(move |j| (g, j))).collect();
     let used = AtomicUsize::new(0);
-    let out: Mutex<(HashMap<String, String>, String)> = Mutex::new((HashMap::new(), String::new()));
+    let out: Mutex<(Cache, String)> = Mutex::new((Cache::new(), String::new()));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(all.len().max(1));
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -510,13 +506,11 @@ fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config) -> Result<HashMap<String, 
                     let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
                     match c.text {
                         Some(t) if used.fetch_add(t.len(), Ordering::Relaxed) + t.len() <= cfg.cache_bytes => {
-                            o.0.insert(c.host, t);
+                            o.0.insert(c.host, Arc::from(t.into_bytes()));
                         }
                         Some(_) => {}
                         None => {
-                            for d in c.diags.iter().filter(|d| d.is_error()) {
-                                o.1.push_str(&d.render(&gj.fw.sources, false));
-                            }
+                            o.1.push_str(&errors_text(&gj.fw, &c.diags));
                             used.store(usize::MAX / 2, Ordering::Relaxed);
                         }
                     }
@@ -532,7 +526,7 @@ fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config) -> Result<HashMap<String, 
 /// holds PXE files).
 fn set_boot(cfg: &Config, name: &str, boot: Boot) -> Result<Response, Refusal> {
     let busy = |e: FactsError| {
-        let status = if e.to_string().contains("locked") || e.to_string().contains("busy") { 503 } else { 500 };
+        let status = if e.is_busy() { 503 } else { 500 };
         refuse_logged(status, "the boot action could not be set", format!("{name}: {e}"))
     };
     if !cfg.db.is_file() {
@@ -568,8 +562,12 @@ fn rewrite_pxe(cfg: &Config, db: &Db, tree: &Path, name: &str) -> Result<(), Str
 }
 
 fn compile_failed(name: &str, fw: &crate::graph::Framework, diags: &[crate::diag::Diagnostic]) -> Refusal {
-    let log: String = diags.iter().filter(|d| d.is_error()).map(|d| d.render(&fw.sources, false)).collect();
-    refuse_logged(500, format!("the kickstart of `{name}` did not compile"), log)
+    refuse_logged(500, format!("the kickstart of `{name}` did not compile"), errors_text(fw, diags))
+}
+
+/// The error diagnostics among `diags`, rendered against `fw`'s sources (for the log).
+fn errors_text(fw: &crate::graph::Framework, diags: &[crate::diag::Diagnostic]) -> String {
+    diags.iter().filter(|d| d.is_error()).map(|d| d.render(&fw.sources, false)).collect()
 }
 
 /// The query's parameters: only `keys`, each at most once, printable ASCII.
