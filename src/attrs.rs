@@ -44,9 +44,13 @@ pub const NETWORK_BUILTIN: &[&str] = &[
     "Kickstart_PrivateMTU",
 ];
 
+/// The built-in attributes every database host gets from its install servers (the default
+/// one, or those of `server add`): the base URLs it fetches the cluster-wide files from.
+pub const SERVER_BUILTIN: &[&str] = &["cluster_files_url", "cluster_files_fallback_url"];
+
 /// Is `name` a built-in attribute? [`crate::facts::builtin::BUILTINS`] lists them all, with
 /// the fact each comes from ([`HOST_BUILTIN`] and [`NETWORK_BUILTIN`] name the per-host and
-/// per-network ones among them; the cluster-wide lists are the rest).
+/// per-network ones among them, [`SERVER_BUILTIN`] those from the install servers).
 pub fn is_builtin(name: &str) -> bool {
     crate::facts::builtin::builtin(name).is_some()
 }

@@ -2,7 +2,11 @@
 //! every attribute a condition reads share one traversal and one symbolic expansion
 //! ([`crate::emit::template`]); each host then only substitutes its own values.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 use crate::attrs::{Attrs, Origins};
 use crate::diag::Diagnostic;
@@ -40,9 +44,43 @@ pub struct Stats {
     pub unshared: usize,
 }
 
+/// Where a batch's jobs come from. A source may make each job when it is asked for (see
+/// [`crate::build::kickstarts::GraphJobs`]), so a large cluster's attributes never have to be
+/// in memory all at once.
+pub trait JobSource: Sync {
+    /// How many jobs there are.
+    fn len(&self) -> usize;
+    /// Job number `i`.
+    fn job(&self, i: usize) -> Cow<'_, HostJob>;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl JobSource for [HostJob] {
+    fn len(&self) -> usize {
+        <[HostJob]>::len(self)
+    }
+
+    fn job(&self, i: usize) -> Cow<'_, HostJob> {
+        Cow::Borrowed(&self[i])
+    }
+}
+
+impl JobSource for Vec<HostJob> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn job(&self, i: usize) -> Cow<'_, HostJob> {
+        Cow::Borrowed(&self[i])
+    }
+}
+
 /// Compile every job, in the order given. Uses up to `threads` threads.
-pub fn kickstarts(fw: &Framework, jobs: &[HostJob], opts: &KickstartOptions<'_>, threads: usize) -> (Vec<Compiled>, Stats) {
-    let slots: Vec<std::sync::Mutex<Option<Compiled>>> = jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+pub fn kickstarts<J: JobSource + ?Sized>(fw: &Framework, jobs: &J, opts: &KickstartOptions<'_>, threads: usize) -> (Vec<Compiled>, Stats) {
+    let slots: Vec<std::sync::Mutex<Option<Compiled>>> = (0..jobs.len()).map(|_| std::sync::Mutex::new(None)).collect();
     let stats = kickstarts_with(fw, jobs, opts, threads, |i, c| {
         *slots[i].lock().expect("no thread panics while holding a slot") = Some(c);
     });
@@ -53,25 +91,28 @@ pub fn kickstarts(fw: &Framework, jobs: &[HostJob], opts: &KickstartOptions<'_>,
 /// Compile every job and hand each result to `sink` (with the job's index) as soon as it is
 /// ready, from up to `threads` threads: a large cluster's kickstarts never have to be in
 /// memory all at once.
-pub fn kickstarts_with<F>(fw: &Framework, jobs: &[HostJob], opts: &KickstartOptions<'_>, threads: usize, sink: F) -> Stats
+pub fn kickstarts_with<J, F>(fw: &Framework, jobs: &J, opts: &KickstartOptions<'_>, threads: usize, sink: F) -> Stats
 where
+    J: JobSource + ?Sized,
     F: Fn(usize, Compiled) + Sync,
 {
-    let shared = Shared::prepare(fw, jobs, opts);
-    let threads = threads.clamp(1, 64).min(jobs.len().max(1));
-    let chunk = jobs.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        for (n, js) in jobs.chunks(chunk).enumerate() {
-            let (shared, sink) = (&shared, &sink);
-            s.spawn(move || {
-                for (k, j) in js.iter().enumerate() {
-                    let i = n * chunk + k;
-                    sink(i, shared.compile(fw, i, j, opts));
-                }
-            });
-        }
-    });
-    shared.stats()
+    in_pool(threads, || {
+        let shared = Shared::prepare(fw, jobs, opts);
+        (0..jobs.len()).into_par_iter().for_each(|i| sink(i, shared.compile(fw, i, &jobs.job(i), opts)));
+        shared.stats()
+    })
+}
+
+/// Run `f` on a pool of `threads` threads (rayon's global pool when that is its size).
+pub fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    let threads = threads.clamp(1, 64);
+    if threads == rayon::current_num_threads() {
+        return f();
+    }
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    }
 }
 
 /// The work a batch of hosts shares, done once: which group each host is in and each group's
@@ -88,23 +129,43 @@ pub struct Shared {
 impl Shared {
     /// Group `jobs` by what their conditions can see and compile one symbolic kickstart per
     /// group.
-    pub fn prepare(fw: &Framework, jobs: &[HostJob], opts: &KickstartOptions<'_>) -> Shared {
+    pub fn prepare<J: JobSource + ?Sized>(fw: &Framework, jobs: &J, opts: &KickstartOptions<'_>) -> Shared {
         let names = fw.cond_names();
-        let mut groups: HashMap<(&str, Vec<Option<&str>>), usize> = HashMap::new();
+        // Each job's group key (its appliance, root node and the value of every attribute a
+        // condition reads), hashed on every core; then groups numbered in job order.
+        let keys: Vec<[u8; 32]> = (0..jobs.len())
+            .into_par_iter()
+            .map(|i| {
+                let j = jobs.job(i);
+                let mut h = Sha256::new();
+                let mut put = |v: Option<&str>| match v {
+                    Some(v) => {
+                        h.update([1]);
+                        h.update((v.len() as u64).to_le_bytes());
+                        h.update(v.as_bytes());
+                    }
+                    None => h.update([0]),
+                };
+                // The root node is part of the key: a caller may give hosts of one appliance other roots.
+                put(Some(&j.appliance));
+                put(j.attrs.get("root").map(String::as_str));
+                for n in names.iter() {
+                    put(j.attrs.get(n).map(String::as_str));
+                }
+                h.finalize().into()
+            })
+            .collect();
+        let mut groups: HashMap<[u8; 32], usize> = HashMap::new();
         let mut group_of = Vec::with_capacity(jobs.len());
         let mut leaders: Vec<usize> = Vec::new();
-        for (i, j) in jobs.iter().enumerate() {
-            // The root node is part of the key: a caller may give hosts of one appliance other roots.
-            let root = j.attrs.get("root").map(String::as_str);
-            let key =
-                (j.appliance.as_str(), std::iter::once(root).chain(names.iter().map(|n| j.attrs.get(n).map(String::as_str))).collect());
-            let g = *groups.entry(key).or_insert_with(|| {
+        for (i, k) in keys.iter().enumerate() {
+            let g = *groups.entry(*k).or_insert_with(|| {
                 leaders.push(i);
                 leaders.len() - 1
             });
             group_of.push(g);
         }
-        let templates = leaders.iter().map(|&i| group_template(fw, &jobs[i], opts)).collect();
+        let templates = leaders.par_iter().map(|&i| group_template(fw, &jobs.job(i), opts)).collect();
         Shared { group_of, templates }
     }
 

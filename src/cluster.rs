@@ -166,17 +166,6 @@ impl Cluster {
         self.hosts.binary_search_by(|h| h.name.as_str().cmp(name)).ok().map(|i| &self.hosts[i])
     }
 
-    /// The value of attribute `key` for `host` by precedence `host > rack > appliance > os >
-    /// global`, with whether it is secret. Built-in attributes are not included.
-    pub fn attr(&self, host: &HostFacts, key: &str) -> Option<(&str, bool)> {
-        let rack = host.rack.to_string();
-        let scopes: [(&str, &str); 5] =
-            [("host", &host.name), ("rack", &rack), ("appliance", &host.appliance), ("os", &host.os), ("global", "")];
-        scopes.iter().find_map(|(scope, target)| {
-            self.attributes.get(&(scope.to_string(), target.to_string())).and_then(|m| m.get(key)).map(|(v, s)| (v.as_str(), *s))
-        })
-    }
-
     /// Every secret attribute value stored at any scope (non-empty), sorted and unique.
     pub fn secret_values(&self) -> Vec<&str> {
         let mut out: Vec<&str> =

@@ -103,7 +103,7 @@ macro_rules! internal {
 
 internal!(
     attrs, batch, build, check, cli, cluster, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, load, plan, render,
-    resolve, serve, span, syntax, write, xml
+    resolve, resolver, serve, span, syntax, write, xml
 );
 
 pub use attrs::Attrs;
@@ -175,29 +175,9 @@ pub fn open(layers: &[Layer], graph: &str) -> Result<(Framework, Vec<Diagnostic>
 }
 
 /// The attributes a compile sees: the framework's defaults, then built-ins for the appliance,
-/// then the caller's attributes (highest precedence).
+/// then the caller's attributes (highest precedence); see [`resolver::appliance_layers`].
 pub fn effective_attrs(fw: &Framework, appliance: &str, given: &Attrs) -> Attrs {
-    let mut a = fw.defaults.clone();
-    a.insert("appliance".into(), appliance.to_string());
-    a.insert("membership".into(), attrs::capitalised(appliance));
-    a.insert("graph".into(), fw.graph.clone());
-    a.insert("root".into(), fw.root_of(appliance));
-    a.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
-    rocks_derived(&mut a);
-    a
-}
-
-/// Attributes Rocks derived from `rocks_version` / `rocks_release` when a host had them:
-/// `version`, `rocks_version_major` and `release` (unless given explicitly).
-fn rocks_derived(a: &mut Attrs) {
-    if let Some(v) = a.get("rocks_version").cloned() {
-        let major = v.split('.').next().unwrap_or("").to_string();
-        a.entry("version".into()).or_insert(v);
-        a.entry("rocks_version_major".into()).or_insert(major);
-    }
-    if let Some(r) = a.get("rocks_release").cloned() {
-        a.entry("release".into()).or_insert(r);
-    }
+    resolver::appliance_layers(&fw.defaults, &fw.graph, fw.root_of(appliance), appliance, given).attrs()
 }
 
 /// Compile the kickstart of `appliance` for a host with `attrs` (already merged, see

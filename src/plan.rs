@@ -11,11 +11,12 @@
 //! MANIFEST                           every file: sha256, size, mode, kind, path
 //! kickstart/<host>.ks                per-host kickstarts (kickstartable appliances)
 //! dhcp/dhcpd.conf  dhcp/kea-dhcp4.json
-//! hosts
+//! hosts  cluster/networks          fetched by the hosts (see the framework's node cluster-files)
 //! dns/named.conf  dns/db.<zone>  dns/db.<reverse zone>
 //! tftp/pxelinux.cfg/01-<mac>  tftp/grub/grub.cfg-01-<mac>  tftp/boot.ipxe
 //! ipxe/<mac>.ipxe  ipxe/boot.ipxe   (MAC as 52-54-00-12-34-56)
-//! scheduler/slurm-nodes.conf  scheduler/pbs-nodes  scheduler/sge/@<group>  scheduler/genders
+//! scheduler/slurm-nodes.conf  scheduler/clustershell.yaml  scheduler/pbs-nodes
+//! scheduler/sge/@<group>  scheduler/genders
 //! ```
 
 use std::collections::BTreeSet;

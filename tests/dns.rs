@@ -143,7 +143,7 @@ fn build(cluster: &Cluster) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for a in hosts::artifacts(&site).unwrap().into_iter().chain(dns::artifacts(&site).unwrap()) {
         assert!(!a.secret, "{} holds no secret", a.path);
-        assert_eq!(a.kind, if a.path == "hosts" { Kind::Hosts } else { Kind::Dns });
+        assert_eq!(a.kind, if a.path == "hosts" || a.path == "cluster/networks" { Kind::Hosts } else { Kind::Dns });
         let prev = out.insert(a.path.clone(), String::from_utf8(a.bytes).unwrap());
         assert!(prev.is_none(), "{} made twice", a.path);
     }
@@ -661,7 +661,7 @@ fn zones_need_a_name_server_and_networks() {
     check_every_zone(&files);
     // No network: a fragment without zones.
     let empty = build(&Cluster::default());
-    assert_eq!(empty.keys().collect::<Vec<_>>(), ["dns/named.conf", "hosts"]);
+    assert_eq!(empty.keys().collect::<Vec<_>>(), ["cluster/networks", "dns/named.conf", "hosts"]);
 }
 
 /// 100,000 hosts on a /14 (four reverse /16 zones): the hosts file and every zone are built

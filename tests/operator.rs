@@ -326,55 +326,54 @@ fn file_body(ks: &str, name: &str) -> String {
 }
 
 #[test]
-fn the_frontend_kickstart_lists_the_cluster_from_the_database() {
+fn the_cluster_lists_are_files_of_the_build_that_kickstarts_only_name() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     example(d);
     let frontend = |d: &Path| text(&ok(&mut run(d, &["kickstart", "--host", "cluster", "--allow-default-password"])).stdout);
     let ks = frontend(d);
-    // The same lines as build's files.
+    // The kickstart names each cluster file, where it goes and how it is reloaded ...
+    for (list, line) in [
+        ("slurm", "scheduler/slurm-nodes.conf /etc/slurm/nodes.conf 0644 scontrol reconfigure"),
+        ("hosts", "hosts /etc/hosts.cluster 0644 systemctl try-reload-or-restart dnsmasq"),
+        ("nfs-home", "cluster/networks /etc/rocks-compile/cluster-networks 0644 /usr/local/sbin/cluster-home-exports"),
+        ("clush", "scheduler/clustershell.yaml /etc/clustershell/groups.d/cluster.yaml 0644"),
+    ] {
+        assert_eq!(file_body(&ks, &format!("/etc/rocks-compile/cluster-files.d/{list}")), format!("{line}\n"));
+    }
+    assert!(file_body(&ks, "/etc/rocks-compile/cluster-files.conf").contains("primary=http://10.1.1.1/install/rocks\n"), "{ks}");
+    // ... and holds none of their content.
+    assert!(!ks.contains("NodeName=") && !ks.contains("10.1.255.252") && !ks.contains("compute-1-0"), "no list in the kickstart");
+    // The build writes them.
     ok(run(d, &["build", "--only", "slurm,hosts", "--allow-default-password", "--out"]).arg(d.join("tree")));
-    let slurm = std::fs::read_to_string(d.join("tree/scheduler/slurm-nodes.conf")).unwrap();
-    let nodes = file_body(&ks, "/etc/slurm/nodes.conf");
-    for line in slurm.lines().filter(|l| !l.starts_with('#')) {
-        assert!(nodes.contains(line), "`{line}` missing from the frontend's nodes.conf:\n{nodes}");
-    }
-    assert!(nodes.contains("NodeName=compute-1-0 NodeAddr=10.1.255.252 CPUs=128"), "{nodes}");
-    assert!(!nodes.contains("compute-0-[0-3]") && !nodes.contains("RealMemory=1000"), "no default list: {nodes}");
-    let hosts = std::fs::read_to_string(d.join("tree/hosts")).unwrap();
-    let cluster_hosts = file_body(&ks, "/etc/hosts.cluster");
-    for line in hosts.lines().filter(|l| l.starts_with("10.")) {
-        assert!(cluster_hosts.contains(line), "`{line}` missing from /etc/hosts.cluster:\n{cluster_hosts}");
-    }
-    assert!(ks.contains("for net in 10.1.0.0/16; do"), "NFS clients from the hosts' networks");
-    assert!(ks.contains("compute: 'compute-0-[0-1],compute-1-0'"), "clush groups");
-    // `attr list --host` shows the lists as the built-ins they are.
+    let read = |p: &str| std::fs::read_to_string(d.join("tree").join(p)).unwrap();
+    assert!(read("scheduler/slurm-nodes.conf").contains("NodeName=compute-1-0 NodeAddr=10.1.255.252 CPUs=128"));
+    assert!(read("hosts").contains("10.1.255.252\tcompute-1-0.local compute-1-0\n"));
+    assert_eq!(read("cluster/networks"), "10.1.0.0/16\n");
+    assert!(read("scheduler/clustershell.yaml").contains("    compute: 'compute-0-[0-1],compute-1-0'\n"));
+    // `attr list --host` shows where the host fetches them from.
     let attrs = json(&mut run(d, &["attr", "list", "--host", "cluster", "--json"]));
     let listed =
         |key: &str| attrs.as_array().unwrap().iter().find(|a| a["key"] == key).unwrap_or_else(|| panic!("no {key}: {attrs}")).clone();
-    assert_eq!(listed("Slurm_NodesConf")["scope"], "builtin");
-    assert!(nodes.contains(listed("Slurm_NodesConf")["value"].as_str().unwrap()), "{attrs}");
-    assert_eq!(listed("Cluster_Networks")["value"], "10.1.0.0/16");
-    // Change the cluster: the frontend's kickstart follows.
+    assert_eq!(listed("cluster_files_url")["scope"], "builtin");
+    assert_eq!(listed("cluster_files_url")["value"], "http://10.1.1.1/install/rocks");
+    // Change the cluster: the files follow, the frontend's kickstart does not change at all.
     ok(&mut run(d, &["host", "add", "compute-1-1", "--appliance", "compute", "--rack", "1", "--cpus", "128"]));
     ok(&mut run(d, &["network", "add", "ib", "10.2.0.0/16"]));
     ok(&mut run(d, &["interface", "set", "nas-0-0", "eth0", "--network", "ib", "--ip", "10.2.0.1"]));
-    let after = frontend(d);
-    let nodes = file_body(&after, "/etc/slurm/nodes.conf");
+    assert_eq!(frontend(d), ks, "adding a host changes no other host's kickstart");
+    ok(run(d, &["build", "--only", "slurm,hosts", "--allow-default-password", "--out"]).arg(d.join("tree")));
+    let nodes = read("scheduler/slurm-nodes.conf");
     assert!(nodes.contains("NodeName=compute-1-[0-1] NodeAddr=10.1.255.[252,251] CPUs=128"), "{nodes}");
     assert!(nodes.contains("PartitionName=compute Nodes=compute-0-[0-1],compute-1-[0-1]"), "{nodes}");
-    assert!(file_body(&after, "/etc/hosts.cluster").contains("10.1.255.251\tcompute-1-1.local compute-1-1"));
-    assert!(after.contains("for net in 10.1.0.0/16 10.2.0.0/16; do"), "the NAS's network is exported to");
-    // Another scheduler selection: `kickstart` and `build` given the same options agree.
+    assert!(read("hosts").contains("10.1.255.251\tcompute-1-1.local compute-1-1"));
+    assert_eq!(read("cluster/networks"), "10.1.0.0/16\n10.2.0.0/16\n", "the NAS's network is exported to");
+    // Another scheduler selection changes the files, not the kickstarts.
     let sel = ["--scheduler-appliance", "compute,login", "--partition-by", "rack"];
-    ok(run(d, &["build", "--only", "slurm", "--out"]).arg(d.join("tree2")).args(sel));
-    let slurm = std::fs::read_to_string(d.join("tree2/scheduler/slurm-nodes.conf")).unwrap();
-    let ks = text(&ok(run(d, &["kickstart", "--host", "cluster", "--allow-default-password"]).args(sel)).stdout);
-    let nodes = file_body(&ks, "/etc/slurm/nodes.conf");
-    for line in slurm.lines().filter(|l| !l.starts_with('#')) {
-        assert!(nodes.contains(line), "`{line}` missing from the frontend's nodes.conf:\n{nodes}");
-    }
+    ok(run(d, &["build", "--only", "slurm", "--out"]).arg(d.join("tree")).args(sel));
+    let nodes = read("scheduler/slurm-nodes.conf");
     assert!(nodes.contains("login-0-0") && nodes.contains("PartitionName=1 Nodes=compute-1-[0-1]"), "{nodes}");
+    assert!(read("scheduler/clustershell.yaml").contains("    1: 'compute-1-[0-1]'\n"));
 }
 
 // ---------------------------------------------------------------------------------------------

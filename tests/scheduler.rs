@@ -133,7 +133,14 @@ fn example_cluster_lists() {
     let paths: Vec<&str> = all.iter().map(|a| a.path.as_str()).collect();
     assert_eq!(
         paths,
-        ["scheduler/slurm-nodes.conf", "scheduler/pbs-nodes", "scheduler/sge/@compute", "scheduler/sge/@allhosts", "scheduler/genders"]
+        [
+            "scheduler/slurm-nodes.conf",
+            "scheduler/clustershell.yaml",
+            "scheduler/pbs-nodes",
+            "scheduler/sge/@compute",
+            "scheduler/sge/@allhosts",
+            "scheduler/genders"
+        ]
     );
     assert!(all.iter().all(|a| !a.secret && a.mode == 0o644));
     expect![[r#"

@@ -521,18 +521,6 @@ fn cgi_answers_from_the_environment_alone() {
         .output()
         .unwrap();
     assert!(text(&out.stdout).starts_with("Status: 403 "), "{}", text(&out.stdout));
-    // The cluster-wide lists follow the scheduler selection, as `kickstart --host`'s do.
-    let out = Command::new(BIN)
-        .arg("--db")
-        .arg(c.db())
-        .args(["cgi", "--scheduler-appliance", "compute,login"])
-        .env_clear()
-        .envs([("REQUEST_METHOD", "GET"), ("PATH_INFO", "/kickstart"), ("REMOTE_ADDR", "127.0.0.2")])
-        .output()
-        .unwrap();
-    let body = &out.stdout[text(&out.stdout).find("\r\n\r\n").unwrap() + 4..];
-    let want = c.kickstart("n2", &["--scheduler-appliance", "compute,login"]);
-    assert!(body == want.as_slice() && want != c.kickstart("n2", &[]), "{}", text(&out.stderr));
     // A kickstart that does not compile is a 500 with one line, never a partial file.
     let broken = c.path("broken");
     std::fs::create_dir_all(broken.join("nodes")).unwrap();

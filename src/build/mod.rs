@@ -10,7 +10,6 @@
 
 pub mod diff;
 pub mod kickstarts;
-pub mod lists;
 pub mod model;
 
 use std::collections::BTreeMap;
@@ -88,14 +87,13 @@ impl From<KickstartError> for BuildError {
         match e {
             KickstartError::Facts(e) => BuildError::Facts(e),
             KickstartError::Load(e) => BuildError::Load(e),
-            KickstartError::Render(source) => BuildError::Render { kind: Kind::Kickstart, source },
         }
     }
 }
 
 /// Compute every artifact of the cluster's tree. Nothing is written.
 pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<Built, BuildError> {
-    let cluster = db.cluster()?;
+    let cluster = std::sync::Arc::new(db.cluster()?);
     let site = Site::new(&cluster, &req.options);
 
     // The model check, with the appliance roots checked against the framework.
@@ -160,13 +158,13 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<
             .collect();
         progress.phase("kickstarts", names.len() as u64);
         let made: Mutex<Vec<Artifact>> = Mutex::new(Vec::with_capacity(names.len()));
-        let lists = lists::cluster_attrs(&site).map_err(|source| BuildError::Render { kind: Kind::Kickstart, source })?;
-        let facts = FactOptions { override_facts: req.override_facts, lists: Some(lists) };
-        let r = host_kickstarts_with(db, &names, req.layers, req.given, &facts, &req.kickstart, req.threads, |host, text| {
+        let given = crate::resolver::Given { attrs: req.given.clone(), override_facts: req.override_facts };
+        let inputs = kickstarts::jobs(cluster.clone(), &names, req.layers, given)?;
+        let r = kickstarts::compile(inputs, &req.kickstart, req.threads, |host, text| {
             let a = Artifact::new(Kind::Kickstart, format!("kickstart/{host}.ks"), text).with_secrets(&site.secrets);
             made.lock().expect("no panic while holding the lock").push(a);
             progress.advance(1);
-        })?;
+        });
         if r.failed() {
             return Err(BuildError::Kickstarts(Box::new(r)));
         }

@@ -15,7 +15,7 @@ use crate::plan::{Kind, Site};
 fn attributes(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
     let c = site.cluster;
     for h in &c.hosts {
-        if let Some((v, _)) = c.attr(h, PXE_LOADER_ATTR)
+        if let Some((v, _)) = crate::resolver::stored_attr(c, h, PXE_LOADER_ATTR)
             && PxeLoader::parse(v).is_none()
         {
             out.push(
@@ -23,7 +23,7 @@ fn attributes(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
                     .help(format!("use one of {} (`auto`: chosen by the client's firmware)", PxeLoader::NAMES.join(", "))),
             );
         }
-        if let Some((v, _)) = c.attr(h, "memory")
+        if let Some((v, _)) = crate::resolver::stored_attr(c, h, "memory")
             && !v.trim().parse::<u64>().is_ok_and(|m| m > 0)
         {
             out.push(

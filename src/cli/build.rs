@@ -55,8 +55,8 @@ pub struct BuildArgs {
     pub flags: KickstartFlags,
 }
 
-/// Which hosts the scheduler lists name and how they are partitioned: the files `build`
-/// writes and the lists in the kickstarts (`Slurm_NodesConf`, ...) both follow it.
+/// Which hosts the scheduler lists name and how they are partitioned (the files `build`
+/// writes, which the hosts fetch).
 #[derive(Debug, Args)]
 pub struct SchedulerArgs {
     /// Hosts of these appliances go into the scheduler lists (default: compute).

@@ -575,20 +575,6 @@ fn check_root_password(key: &str, value: &str) -> Result<(), Diagnostic> {
         )))
 }
 
-/// A host's resolved attributes (as [`Db::host_attrs`]) with the cluster-wide built-ins
-/// (`Slurm_NodesConf`, `Cluster_HostsFile`, ...) its kickstart gets, computed with the default
-/// scheduler selection as `kickstart --host` does.
-fn host_attrs_with_lists(db: &Db, host: &str) -> Result<Vec<facts::ResolvedAttr>, crate::build::KickstartError> {
-    let mut list = db.host_attrs(host)?;
-    let cluster = db.cluster()?;
-    let options = crate::plan::BuildOptions::default();
-    let lists = crate::build::lists::cluster_attrs(&crate::plan::Site::new(&cluster, &options))?;
-    list.retain(|a| !lists.iter().any(|(k, _)| *k == a.key));
-    list.extend(lists.into_iter().map(|(k, v)| facts::ResolvedAttr { key: k.to_string(), value: v, scope: facts::Scope::Builtin, secret: false }));
-    list.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(list)
-}
-
 /// A value for one table cell: its first line (tabs as spaces), and how many more there are.
 fn first_line(value: &str) -> String {
     let cell = |s: &str| s.replace('\t', " ");
@@ -790,9 +776,9 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
         },
         AttrCmd::List { scope, json } => {
             if let Some(h) = &scope.host {
-                let list = match host_attrs_with_lists(&db, h) {
+                let list = match db.host_attrs(h) {
                     Ok(list) => list,
-                    Err(e) => return super::hosts::kickstart_error(ui, e),
+                    Err(e) => return facts_error(ui, &e),
                 };
                 return listing(
                     json,

@@ -10,9 +10,11 @@ use clap::{ArgGroup, Args};
 use super::{AttrArgs, EXIT_DIAGNOSTICS, EXIT_OK, FrameworkArgs, KickstartFlags, Ui};
 use crate::attrs::Attrs;
 use crate::diag::{self, Diagnostic};
+use crate::batch::JobSource;
+use crate::build::kickstarts::{GraphJobs, KickstartError};
 use crate::explain::{AttrSource, Explanation, Line, Origin, PackageReport, Step};
-use crate::build::kickstarts::{FactOptions, GraphJobs, KickstartError};
 use crate::graph::Framework;
+use crate::resolver::{Given, Scope};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("what").required(true).args(["appliance", "host"])))]
@@ -109,11 +111,14 @@ fn host_inputs(
 ) -> Result<(String, Framework, Vec<Diagnostic>, Attrs), i32> {
     let db = super::cluster::open_db(ui, db_path, &a.framework)?;
     let layers = super::layers(&a.framework);
-    let mut jobs = match crate::build::kickstarts::jobs(&db, &[host.to_string()], &layers, given, &FactOptions::default()) {
+    let cluster = match db.cluster() {
+        Ok(c) => std::sync::Arc::new(c),
+        Err(e) => return Err(super::cluster::facts_error(ui, &e)),
+    };
+    let mut jobs = match crate::build::kickstarts::jobs(cluster, &[host.to_string()], &layers, Given { attrs: given.clone(), override_facts: false }) {
         Ok(j) => j,
         Err(KickstartError::Facts(e)) => return Err(super::cluster::facts_error(ui, &e)),
         Err(KickstartError::Load(e)) => return Err(ui.load_error(&e)),
-        Err(e) => return Err(ui.fail("build::render", e.to_string(), BUG)),
     };
     if !jobs.not_kickstartable.is_empty() {
         let app = db.host(host).map(|h| h.appliance).unwrap_or_default();
@@ -121,21 +126,21 @@ fn host_inputs(
         return Err(EXIT_DIAGNOSTICS);
     }
     let warnings = std::mem::take(&mut jobs.warnings);
-    let Some(GraphJobs { fw, mut diags, jobs }) = jobs.graphs.into_iter().next() else {
+    let Some(gj) = jobs.graphs.into_iter().next() else {
         return Err(ui.fail("build::render", format!("internal error: no compile job for host `{host}`"), BUG));
     };
-    diags.extend(warnings);
-    let Some(job) = jobs.into_iter().next() else { return Err(ui.fail("build::render", format!("internal error: no compile job for host `{host}`"), BUG)) };
-    // A value given on the command line that the facts overrode is not the command line's.
-    sources.retain(|k, _| given.get(k) == job.attrs.get(k));
-    let stored = db.host_attrs(host).map_err(|e| super::cluster::facts_error(ui, &e))?;
-    for r in stored {
-        if !sources.contains_key(&r.key) {
-            // A value the install servers rewrote is no longer the stored one.
-            let scope = if job.attrs.get(&r.key) == Some(&r.value) { r.scope.as_str() } else { "builtin" };
-            sources.insert(r.key.clone(), AttrSource { scope: scope.into(), secret: r.secret });
+    let job = gj.job(0).into_owned();
+    // Each value's scope, as the resolver stacked it (the command line's own values keep
+    // the source `given_sources` named: command line or attributes file).
+    let i = gj.hosts[0];
+    for r in gj.resolver.host(i, &BTreeMap::new()).resolved(false) {
+        if r.scope == Scope::Given && sources.contains_key(&r.key) {
+            continue;
         }
+        sources.insert(r.key.clone(), AttrSource { scope: r.scope.as_str().into(), secret: r.secret });
     }
+    let GraphJobs { fw, mut diags, .. } = gj;
+    diags.extend(warnings);
     Ok((job.appliance, fw, diags, job.attrs))
 }
 

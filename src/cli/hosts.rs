@@ -56,22 +56,7 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
         let _ = writeln!(std::io::stderr(), "the query selects no host: no kickstart was written");
         return EXIT_OK;
     }
-    // The cluster lists follow the scheduler selection given, as `build`'s do.
-    let lists = if a.scheduler.given() {
-        let options = match a.scheduler.apply(ui, path, crate::plan::BuildOptions::default()) {
-            Ok(o) => o,
-            Err(c) => return c,
-        };
-        match db.cluster().map_err(KickstartError::from).and_then(|c| {
-            crate::build::lists::cluster_attrs(&crate::plan::Site::new(&c, &options)).map_err(KickstartError::from)
-        }) {
-            Ok(l) => Some(l),
-            Err(e) => return kickstart_error(ui, e),
-        }
-    } else {
-        None
-    };
-    let facts = FactOptions { override_facts: a.flags.override_facts, lists };
+    let facts = FactOptions { override_facts: a.flags.override_facts };
     let result = host_kickstarts_with(&db, &names, &layers, &given, &facts, &opts, threads, |host, text| match &generation {
         Some(g) => {
             if let Err(e) = g.add(&Artifact::new(Kind::Kickstart, format!("{host}.ks"), text)) {
@@ -152,6 +137,5 @@ pub(super) fn kickstart_error(ui: &mut Ui, e: KickstartError) -> i32 {
     match e {
         KickstartError::Facts(e) => facts_error(ui, &e),
         KickstartError::Load(e) => ui.load_error(&e),
-        KickstartError::Render(e) => ui.fail("build::render", e.to_string(), "this is a bug in rocks-compile; please report it"),
     }
 }

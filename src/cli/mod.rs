@@ -174,10 +174,6 @@ pub struct KickstartArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub flags: KickstartFlags,
-    /// With `--host`/`--query`, the cluster lists (`Slurm_NodesConf`, ...) follow the same
-    /// scheduler selection as `build`'s options of the same names.
-    #[command(flatten)]
-    pub scheduler: build::SchedulerArgs,
 }
 
 /// How kickstarts are compiled (shared by `kickstart` and `build`).

@@ -58,10 +58,6 @@ pub struct ServeArgs {
     /// The kickstart URL template the tree was built with (as `build --kickstart-url`).
     #[arg(long, value_name = "TEMPLATE", default_value = "{base}/kickstart/{host}.ks")]
     pub kickstart_url: String,
-    /// The scheduler selection of the cluster-wide lists (as `build`'s; a query is run once
-    /// per start).
-    #[command(flatten)]
-    pub scheduler: super::build::SchedulerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -121,7 +117,7 @@ fn config(ui: &mut Ui, db: &Path, a: &ServeArgs) -> Result<Config, i32> {
     cfg.admin = a.admin.clone();
     cfg.privileged_port = a.privileged_port;
     cfg.tree = a.tree.clone();
-    cfg.build = a.scheduler.apply(ui, db, BuildOptions { kickstart_url: a.kickstart_url.clone(), ..BuildOptions::default() })?;
+    cfg.build = BuildOptions { kickstart_url: a.kickstart_url.clone(), ..BuildOptions::default() };
     Ok(cfg)
 }
 

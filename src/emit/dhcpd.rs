@@ -265,7 +265,7 @@ impl PxeLoader {
     /// The loader of host number `i` (by attribute precedence); `None` when the attribute is
     /// absent or not an accepted value.
     pub fn of(site: &Site<'_>, i: usize) -> Option<PxeLoader> {
-        site.cluster.attr(&site.cluster.hosts[i], PXE_LOADER_ATTR).and_then(|(v, _)| PxeLoader::parse(v))
+        crate::resolver::stored_attr(site.cluster, &site.cluster.hosts[i], PXE_LOADER_ATTR).and_then(|(v, _)| PxeLoader::parse(v))
     }
 
     /// The boot file this loader forces on the interface `mac` of host number `i`; `None` for

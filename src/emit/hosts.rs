@@ -31,19 +31,27 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
     }
     let lines = names(site).iter().map(Named::hosts_line).collect();
     let text = render("hosts.j2", &HostsContext { lines })?;
-    Ok(vec![Artifact::new(Kind::Hosts, "hosts", text).with_secrets(&site.secrets)])
+    Ok(vec![
+        Artifact::new(Kind::Hosts, "hosts", text).with_secrets(&site.secrets),
+        Artifact::new(Kind::Hosts, NETWORKS_PATH, networks(site)).with_secrets(&site.secrets),
+    ])
 }
 
-/// The lines of `hosts` after the loopback ones (`ADDRESS<tab>NAMES`, sorted by address):
-/// what a host's own `/etc/hosts` lists of the cluster.
-pub fn cluster_lines(site: &Site<'_>) -> Vec<String> {
-    names(site)
+/// The file of the networks the kickstartable hosts' primary interfaces are on (one CIDR a
+/// line, sorted): the clients an NFS server of the cluster exports to.
+pub const NETWORKS_PATH: &str = "cluster/networks";
+
+fn networks(site: &Site<'_>) -> String {
+    let cluster = site.cluster;
+    let nets: std::collections::BTreeSet<String> = cluster
+        .hosts
         .iter()
-        .map(|n| {
-            let l = n.hosts_line();
-            format!("{}\t{}", l.ip, l.names)
-        })
-        .collect()
+        .filter(|h| cluster.appliances.get(&h.appliance).is_some_and(|a| a.kickstartable))
+        .filter_map(|h| h.primary()?.network.as_deref())
+        .filter_map(|n| cluster.network(n))
+        .map(|n| n.cidr.to_string())
+        .collect();
+    nets.into_iter().map(|n| n + "\n").collect()
 }
 
 /// One address with its names: a line of `hosts`, and the A/AAAA, CNAME and PTR records of

@@ -10,6 +10,7 @@
 //! One `PartitionName=` line per group; the first group (natural order) is the default.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 
 use serde::Serialize;
 
@@ -30,8 +31,21 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
         return Ok(Vec::new());
     }
     let text = crate::render::render("slurm-nodes.conf.j2", &SlurmNodes::new(site))?;
-    Ok(vec![Artifact::new(Kind::Slurm, PATH, text).with_secrets(&site.secrets)])
+    let mut clush = String::from("# node groups for clush, generated from the cluster database\ncluster:\n");
+    let all: Vec<&str> = scheduled(site).iter().map(|h| h.name.as_str()).collect();
+    let _ = writeln!(clush, "    all: '{}'", hostlist::compress_ordered(&all));
+    for (group, hosts) in groups(site) {
+        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        let _ = writeln!(clush, "    {group}: '{}'", hostlist::compress_ordered(&names));
+    }
+    Ok(vec![
+        Artifact::new(Kind::Slurm, PATH, text).with_secrets(&site.secrets),
+        Artifact::new(Kind::Slurm, CLUSH_PATH, clush).with_secrets(&site.secrets),
+    ])
 }
+
+/// ClusterShell's node groups of the scheduled hosts: `all` and one per partition.
+pub const CLUSH_PATH: &str = "scheduler/clustershell.yaml";
 
 /// Scheduled hosts by group: groups in natural order (`rack-2` before `rack-10`), hosts in
 /// hostlist order of their names ([`scheduled`]). A host's group is the value of the
@@ -78,12 +92,7 @@ pub fn group(site: &Site<'_>, h: &HostFacts) -> String {
 /// else a per-host built-in ([`crate::attrs::HostBuiltins`]), else the stored attribute by
 /// precedence.
 pub fn attr_value(site: &Site<'_>, h: &HostFacts, key: &str) -> Option<String> {
-    let host_scope = site.cluster.attributes.get(&("host".to_string(), h.name.clone())).and_then(|m| m.get(key));
-    if let Some((v, _)) = host_scope {
-        return Some(v.clone());
-    }
-    let builtins = h.builtins(site.cluster.appliances.get(&h.appliance));
-    builtins.get(key).or_else(|| site.cluster.attr(h, key).map(|(v, _)| v.to_string()))
+    crate::resolver::host_value(site.cluster, h, key)
 }
 
 /// A name every scheduler takes for a partition / host group / property: letters, digits,
@@ -99,7 +108,7 @@ pub fn valid_group(name: &str) -> bool {
 
 /// A host's memory in MiB: the attribute [`MEMORY_ATTR`] when it is a positive integer.
 pub fn memory(site: &Site<'_>, h: &HostFacts) -> Option<u64> {
-    site.cluster.attr(h, MEMORY_ATTR).and_then(|(v, _)| v.trim().parse().ok()).filter(|&m| m > 0)
+    crate::resolver::stored_attr(site.cluster, h, MEMORY_ATTR).and_then(|(v, _)| v.trim().parse().ok()).filter(|&m| m > 0)
 }
 
 /// Facts of scheduled hosts that the scheduler lists cannot use, one warning per distinct

@@ -1,37 +1,21 @@
-//! Attributes at five scopes and how a host's attributes are resolved.
-//!
-//! Precedence, lowest first: `global < os < appliance < rack < builtin < host` (Rocks 6/7's
-//! resolve chain, with rack attributes actually selected). Built-ins are derived from the
-//! facts (`hostname`, `rack`, `rank`, `appliance`, `membership`, `hostaddr`, `ksmac`, `arch`,
-//! `os`, `distribution`, `cpus`, `graph`, `root`, `Kickstart_Private*`): they override stored
-//! global/os/appliance/rack values, so a stale `arch` set for a whole appliance cannot
-//! contradict the host row, but a host-scope attribute overrides a built-in, which is the
-//! escape hatch for one odd host.
+//! Attributes stored at five scopes (global, os, appliance, rack, host): setting, unsetting
+//! and listing them. How a host's attributes are made from them (precedence, built-ins) is
+//! [`crate::resolver`]'s alone.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
+
+pub use crate::resolver::{ResolvedAttr, Scope};
 
 use super::Db;
 use super::appliance::load_appliance;
 use super::error::{FactsError, Result};
-use super::hosts::{HOST_COLUMNS, host_from_row, host_id};
+use super::hosts::host_id;
 use super::network::check_name;
 
 /// What secret values look like in listings.
 pub const REDACTED: &str = "********";
-
-/// Where an attribute's value came from, in precedence order (later wins).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Scope {
-    Global,
-    Os,
-    Appliance,
-    Rack,
-    Builtin,
-    Host,
-}
 
 /// Where an attribute is stored: a scope and the os, appliance, rack or host it applies to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,16 +27,6 @@ pub enum Target {
     Host(String),
 }
 
-/// One attribute of a host after resolution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvedAttr {
-    pub key: String,
-    pub value: String,
-    /// The scope whose value won.
-    pub scope: Scope,
-    pub secret: bool,
-}
-
 /// One stored attribute, as `attr list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAttr {
@@ -60,25 +34,6 @@ pub struct StoredAttr {
     pub key: String,
     pub value: String,
     pub secret: bool,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Global => "global",
-            Scope::Os => "os",
-            Scope::Appliance => "appliance",
-            Scope::Rack => "rack",
-            Scope::Builtin => "builtin",
-            Scope::Host => "host",
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 impl Target {
@@ -199,61 +154,13 @@ impl Db {
         })
     }
 
-    /// A host's resolved attributes, sorted by key, each with the scope that won.
+    /// A host's resolved attributes (stored and built-in; see [`crate::resolver`]), sorted
+    /// by key, each with the scope that won.
     pub fn host_attrs(&self, host: &str) -> Result<Vec<ResolvedAttr>> {
-        self.read("resolve attributes", |c| resolve(c, host))
-    }
-
-    /// Every named host with its appliance and resolved attributes: what compiling thousands
-    /// of hosts needs. A handful of queries in one transaction, then resolution in memory,
-    /// so the cost grows linearly with the number of hosts.
-    #[allow(clippy::type_complexity)]
-    pub fn compile_inputs(&self, names: &[String]) -> Result<Vec<(super::hosts::Host, super::Appliance, BTreeMap<String, String>)>> {
-        self.read("read hosts", |c| {
-            let tx = c.unchecked_transaction()?;
-            let mut hosts: std::collections::HashMap<String, super::hosts::Host> = std::collections::HashMap::new();
-            {
-                let mut stmt = tx.prepare(&format!("SELECT {HOST_COLUMNS} FROM host_view"))?;
-                for h in stmt.query_map([], host_from_row)? {
-                    let h = h?;
-                    hosts.insert(h.name.clone(), h);
-                }
-            }
-            // Stored attributes grouped by (scope, target).
-            let mut stored: std::collections::HashMap<(String, String), Vec<(String, String)>> = std::collections::HashMap::new();
-            {
-                let mut stmt = tx.prepare("SELECT scope, target, key, value FROM attributes")?;
-                let mut rows = stmt.query([])?;
-                while let Some(r) = rows.next()? {
-                    stored.entry((r.get(0)?, r.get(1)?)).or_default().push((r.get(2)?, r.get(3)?));
-                }
-            }
-            let shared = super::builtin::network_builtins(&tx)?;
-            let mut apps: BTreeMap<String, super::Appliance> = BTreeMap::new();
-            let mut out = Vec::with_capacity(names.len());
-            for name in names {
-                let h = hosts.remove(name).ok_or_else(|| FactsError::UnknownHost(name.clone()))?;
-                if !apps.contains_key(&h.appliance) {
-                    apps.insert(h.appliance.clone(), load_appliance(&tx, &h.appliance)?.1);
-                }
-                let app = apps[&h.appliance].clone();
-                let mut attrs = BTreeMap::new();
-                let rack = h.rack.to_string();
-                for key in [("global", ""), ("os", h.os.as_str()), ("appliance", h.appliance.as_str()), ("rack", rack.as_str())] {
-                    if let Some(kv) = stored.get(&(key.0.to_string(), key.1.to_string())) {
-                        attrs.extend(kv.iter().cloned());
-                    }
-                }
-                attrs.extend(shared.iter().map(|(k, v)| (k.to_string(), v.clone())));
-                attrs.extend(super::builtin::host_builtins(&h, &app).into_iter().map(|(k, v)| (k.to_string(), v)));
-                if let Some(kv) = stored.get(&("host".to_string(), h.name.clone())) {
-                    attrs.extend(kv.iter().cloned());
-                }
-                out.push((h, app, attrs));
-            }
-            tx.commit()?;
-            Ok(out)
-        })
+        let cluster = std::sync::Arc::new(self.cluster()?);
+        let i = cluster.hosts.binary_search_by(|h| h.name.as_str().cmp(host)).map_err(|_| FactsError::UnknownHost(host.to_string()))?;
+        let resolver = crate::resolver::Resolver::new(cluster, crate::resolver::Given::default());
+        Ok(resolver.host(i, &BTreeMap::new()).resolved(false))
     }
 
     /// A host's resolved attributes as a map (what the compiler consumes).
@@ -273,7 +180,7 @@ impl Db {
 
 fn shadowing_builtin(conn: &Connection, target: &Target, key: &str) -> Result<Option<&'static super::builtin::Builtin>> {
     let Some(b) = super::builtin::builtin(key) else { return Ok(None) };
-    if target.scope() == Scope::Host && b.host_scope_wins {
+    if target.scope() == Scope::Host {
         return Ok(None);
     }
     Ok(super::builtin::derived(conn, b)?.then_some(b))
@@ -294,44 +201,6 @@ fn check_target(conn: &Connection, target: &Target) -> Result<()> {
         Target::Appliance(a) => load_appliance(conn, a).map(|_| ()),
         Target::Host(h) => host_id(conn, h).map(|_| ()),
     }
-}
-
-fn resolve(conn: &Connection, host: &str) -> Result<Vec<ResolvedAttr>> {
-    let sql = format!("SELECT {HOST_COLUMNS} FROM host_view WHERE name = ?1");
-    let h =
-        conn.prepare_cached(&sql)?.query_row([host], host_from_row).optional()?.ok_or_else(|| FactsError::UnknownHost(host.to_string()))?;
-    resolve_host(conn, &h)
-}
-
-/// The resolved attributes of a host already read from `host_view`.
-pub(crate) fn resolve_host(conn: &Connection, h: &super::hosts::Host) -> Result<Vec<ResolvedAttr>> {
-    let mut resolved: BTreeMap<String, ResolvedAttr> = BTreeMap::new();
-    let mut put = |key: String, value: String, scope: Scope, secret: bool| {
-        if resolved.get(&key).is_none_or(|old| old.scope <= scope) {
-            resolved.insert(key.clone(), ResolvedAttr { key, value, scope, secret });
-        }
-    };
-    let mut stmt = conn.prepare_cached(
-        "SELECT scope, key, value, secret FROM attributes
-         WHERE scope = 'global' OR (scope = 'os' AND target = ?1) OR (scope = 'appliance' AND target = ?2)
-            OR (scope = 'rack' AND target = ?3) OR (scope = 'host' AND target = ?4)",
-    )?;
-    let mut rows = stmt.query(params![h.os, h.appliance, h.rack.to_string(), h.name])?;
-    while let Some(r) = rows.next()? {
-        let scope: String = r.get(0)?;
-        let scope = match scope.as_str() {
-            "global" => Scope::Global,
-            "os" => Scope::Os,
-            "appliance" => Scope::Appliance,
-            "rack" => Scope::Rack,
-            _ => Scope::Host,
-        };
-        put(r.get(1)?, r.get(2)?, scope, r.get(3)?);
-    }
-    for (key, value) in super::builtin::builtins(conn, h)? {
-        put(key.to_string(), value, Scope::Builtin, false);
-    }
-    Ok(resolved.into_values().collect())
 }
 
 #[cfg(test)]

@@ -5,13 +5,17 @@
 //!
 //! `hostname`, `rack`, `rank`, `appliance`, `membership` (`Compute`), `arch`, `os`,
 //! `distribution`, `cpus`, `graph` and `root` (from the appliance), `hostaddr` and `ksmac`
-//! (the primary interface), and from the network named `private`:
+//! (the primary interface), `cluster_files_url` and `cluster_files_fallback_url` (the host's
+//! install servers' base URLs, where it fetches the cluster-wide files of the build), and
+//! from the network named `private`:
 //! `Kickstart_PrivateAddress` (the frontend's address on it, else its gateway),
 //! `Kickstart_PrivateHostname` (the frontend's name),
 //! `Kickstart_PrivateNetwork`, `…Netmask`, `…NetmaskCIDR`, `…Broadcast`, `…Gateway`,
 //! `…DNSDomain`, `…DNSServers` (comma-separated), `…MTU`.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
+
+use crate::cluster::{Cluster, HostFacts, Iface};
 
 /// A built-in attribute: where its value comes from and how an operator changes that fact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,23 +25,14 @@ pub struct Builtin {
     pub from: &'static str,
     /// The command that changes the fact.
     pub fix: &'static str,
-    /// Whether a host-scope attribute may override it for one host (the escape hatch);
-    /// cluster-wide lists cannot be overridden at all.
-    pub host_scope_wins: bool,
 }
 
 const fn host(key: &'static str, from: &'static str, fix: &'static str) -> Builtin {
-    Builtin { key, from, fix, host_scope_wins: true }
-}
-
-const fn list(key: &'static str, from: &'static str, fix: &'static str) -> Builtin {
-    Builtin { key, from, fix, host_scope_wins: false }
+    Builtin { key, from, fix }
 }
 
 /// Every built-in attribute, by name.
 pub const BUILTINS: &[Builtin] = &[
-    list("Cluster_HostsFile", "every address of the cluster's hosts", "`host add`, `host set NAME --ip IP`, `alias add`"),
-    list("Cluster_Networks", "the networks of the kickstartable hosts", "`interface set HOST DEV --network NET`"),
     host("Kickstart_PrivateAddress", "the frontend's address on the network `private` (else its gateway)", "`host set FRONTEND --ip IP`"),
     host("Kickstart_PrivateBroadcast", "the network `private`", "`network add` a network with another CIDR"),
     host("Kickstart_PrivateDNSDomain", "the DNS zone of the network `private`", "`network set private --zone ZONE`"),
@@ -48,14 +43,10 @@ pub const BUILTINS: &[Builtin] = &[
     host("Kickstart_PrivateNetmask", "the CIDR of the network `private`", "`network add` a network with another CIDR"),
     host("Kickstart_PrivateNetmaskCIDR", "the CIDR of the network `private`", "`network add` a network with another CIDR"),
     host("Kickstart_PrivateNetwork", "the CIDR of the network `private`", "`network add` a network with another CIDR"),
-    list("Slurm_ComputeNodes", "the hosts in the scheduler lists", "`host add`, `host remove`, `host set NAME --appliance A`"),
-    list(
-        "Slurm_NodesConf",
-        "the hosts in the scheduler lists, their CPUs and `memory`",
-        "`host set NAME --cpus N`, `attr set memory MIB --host NAME`",
-    ),
     host("appliance", "the host's appliance", "`host set NAME --appliance A`"),
     host("arch", "the host's architecture", "`host set NAME --arch ARCH`"),
+    host("cluster_files_fallback_url", "the host's fallback install server", "`server add NAME IP --url BASE`"),
+    host("cluster_files_url", "the host's primary install server", "`server add NAME IP --url BASE`"),
     host("cpus", "the host's CPUs", "`host set NAME --cpus N`"),
     host("distribution", "the host's distribution", "`host set NAME --distribution D`"),
     host("graph", "the appliance's graph", "`appliance add NAME --graph G`"),
@@ -80,59 +71,38 @@ pub(crate) fn derived(conn: &Connection, b: &Builtin) -> Result<bool> {
     if !b.key.starts_with("Kickstart_Private") {
         return Ok(true);
     }
-    Ok(network_builtins(conn)?.iter().any(|(k, _)| *k == b.key))
+    Ok(crate::resolver::network_builtins(&private_snapshot(conn)?).iter().any(|(k, _)| *k == b.key))
 }
 
-use super::appliance::load_appliance;
 use super::error::{FactsError, Result};
-use super::hosts::Host;
 use super::network::load_network;
 
-/// The attributes derived from the facts of host `h`.
-pub(crate) fn builtins(conn: &Connection, h: &Host) -> Result<Vec<(&'static str, String)>> {
-    let appliance = load_appliance(conn, &h.appliance)?.1;
-    let mut out = host_builtins(h, &appliance);
-    out.extend(network_builtins(conn)?);
-    Ok(out)
-}
-
-/// The built-ins that come from the host row and its appliance (named in
-/// [`crate::attrs::HOST_BUILTIN`]).
-pub(crate) fn host_builtins(h: &Host, appliance: &super::Appliance) -> Vec<(&'static str, String)> {
-    crate::cluster::HostFacts::from_row(h).builtins(Some(appliance)).all()
-}
-
-/// The built-ins every host shares: the `private` network's `Kickstart_Private*` values.
-pub(crate) fn network_builtins(conn: &Connection) -> Result<Vec<(&'static str, String)>> {
-    let mut out = Vec::new();
-    let (net_id, net) = match load_network(conn, "private") {
-        Ok(found) => found,
-        Err(FactsError::UnknownNetwork(_)) => return Ok(out),
+/// The part of the cluster the `private` network's built-ins come from: that network and
+/// the frontend hosts with their interfaces on it.
+fn private_snapshot(conn: &Connection) -> Result<Cluster> {
+    let mut cluster = Cluster::default();
+    let net_id = match load_network(conn, "private") {
+        Ok((id, net)) => {
+            cluster.networks.push(net);
+            id
+        }
+        Err(FactsError::UnknownNetwork(_)) => return Ok(cluster),
         Err(e) => return Err(e),
     };
-    let frontend: Option<(String, String)> = conn
-        .prepare_cached(
-            // Join order forced (CROSS JOIN, unary +) so the lookup walks the few frontend
-            // hosts, not every interface of the network: this runs once per compiled host.
-            "SELECT h.name, i.ip FROM appliances a CROSS JOIN hosts h ON h.appliance_id = a.id CROSS JOIN interfaces i ON i.host_id = h.id
-             WHERE a.name = 'frontend' AND +i.network_id = ?1 AND i.ip IS NOT NULL ORDER BY h.name, i.device LIMIT 1",
-        )?
-        .query_row([net_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (name, frontend) = frontend.unzip();
-    out.extend(name.map(|n| ("Kickstart_PrivateHostname", n)));
-    let address = frontend.or(net.gateway.map(|g| g.to_string()));
-    out.extend(address.map(|a| ("Kickstart_PrivateAddress", a)));
-    out.push(("Kickstart_PrivateNetwork", net.cidr.network().to_string()));
-    out.push(("Kickstart_PrivateNetmask", net.netmask().to_string()));
-    out.push(("Kickstart_PrivateNetmaskCIDR", net.cidr.prefix_len().to_string()));
-    out.push(("Kickstart_PrivateBroadcast", net.broadcast().to_string()));
-    out.extend(net.gateway.map(|g| ("Kickstart_PrivateGateway", g.to_string())));
-    out.push(("Kickstart_PrivateDNSDomain", net.zone.clone()));
-    let dns: Vec<String> = net.dns_servers.iter().map(|d| d.to_string()).collect();
-    out.push(("Kickstart_PrivateDNSServers", dns.join(",")));
-    out.push(("Kickstart_PrivateMTU", net.mtu.to_string()));
-    Ok(out)
+    let mut stmt = conn.prepare_cached(
+        "SELECT h.name, i.device, i.ip FROM appliances a JOIN hosts h ON h.appliance_id = a.id JOIN interfaces i ON i.host_id = h.id
+         WHERE a.name = 'frontend' AND i.network_id = ?1 ORDER BY h.name, i.device",
+    )?;
+    let mut rows = stmt.query([net_id])?;
+    while let Some(r) = rows.next()? {
+        let name: String = r.get(0)?;
+        if cluster.hosts.last().is_none_or(|h| h.name != name) {
+            cluster.hosts.push(HostFacts::new(name, "frontend"));
+        }
+        let iface = Iface { device: r.get(1)?, mac: None, ip: r.get(2)?, network: Some("private".into()), primary: false };
+        cluster.hosts.last_mut().expect("pushed above").interfaces.push(iface);
+    }
+    Ok(cluster)
 }
 
 #[cfg(test)]
@@ -144,7 +114,7 @@ mod tests {
         assert!(BUILTINS.windows(2).all(|w| w[0].key < w[1].key), "BUILTINS must stay sorted for the binary search");
         assert_eq!(builtin("hostname").unwrap().fix, "`host rename OLD NEW`");
         assert!(builtin("Kickstart_Timezone").is_none());
-        for name in crate::attrs::HOST_BUILTIN.iter().chain(crate::attrs::NETWORK_BUILTIN) {
+        for name in crate::attrs::HOST_BUILTIN.iter().chain(crate::attrs::NETWORK_BUILTIN).chain(crate::attrs::SERVER_BUILTIN) {
             assert!(builtin(name).is_some(), "`{name}` is missing from BUILTINS, the one list");
         }
     }

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use ipnet::IpNet;
 
 use super::{Config, Request, Response};
-use crate::batch::Shared;
-use crate::build::kickstarts::{FactOptions, GraphJobs, jobs};
+use crate::batch::{JobSource, Shared};
 use crate::build::KickstartError;
-use crate::build::kickstarts::host_kickstarts_with;
+use crate::build::kickstarts::{FactOptions, GraphJobs, host_kickstarts_with, jobs};
+use crate::resolver::Given;
 use crate::cluster::Cluster;
 use crate::facts::{Boot, Db, FactsError};
 use crate::load::Layer;
@@ -113,19 +113,19 @@ type Cache = HashMap<String, Arc<[u8]>>;
 
 /// How kickstarts are made.
 enum Kickstarts {
-    /// Resident: every host's compile job and its group's shared work, made at load, and as
-    /// many finished kickstarts as [`Config::cache_bytes`] holds. A request is answered from
-    /// the cache, or else compiled from the shared work (for most frameworks a substitution
-    /// of the host's values).
+    /// Resident: the resolver (one snapshot of the facts, each shared layer once) and each
+    /// group's shared work, made at load, and as many finished kickstarts as
+    /// [`Config::cache_bytes`] holds. A request is answered from the cache, or else its
+    /// host's attributes are resolved and its kickstart compiled from the shared work (for
+    /// most frameworks a substitution of the host's values).
     Resident { graphs: Vec<(GraphJobs, Shared)>, index: HashMap<String, (usize, usize)>, cache: Cache },
-    /// One request per process (CGI): compile just the one host, as `kickstart --host`
-    /// (with the cluster-wide lists computed at load).
+    /// One request per process (CGI): compile just the one host, as `kickstart --host`.
     OnDemand(Mutex<Db>, FactOptions),
 }
 
 /// The facts and framework a responder answers from. Loaded whole or not at all.
 pub struct State {
-    cluster: Cluster,
+    cluster: Arc<Cluster>,
     /// Interface address -> host number.
     by_addr: HashMap<IpAddr, usize>,
     /// MAC -> host number.
@@ -185,16 +185,12 @@ impl State {
             ));
         }
         let db = Db::open_readonly(&cfg.db)?;
-        let cluster = db.cluster()?;
-        // The cluster-wide lists (Slurm nodes, hosts file, ...) follow the configured
-        // scheduler selection, as `build`'s and `kickstart --host`'s do.
-        let lists = crate::build::lists::cluster_attrs(&Site::new(&cluster, &cfg.build))
-            .map_err(|e| LoadError::new(format!("cannot make the cluster's lists: {e}"), String::new(), FIX_ABOVE))?;
-        let facts = FactOptions { lists: Some(lists), ..FactOptions::default() };
+        let cluster = Arc::new(db.cluster()?);
+        let facts = FactOptions::default();
         let mut warnings = Vec::new();
         let kickstarts = if resident {
             let names: Vec<String> = cluster.hosts.iter().map(|h| h.name.clone()).collect();
-            let found = jobs(&db, &names, &cfg.layers, &cfg.given, &facts)?;
+            let found = jobs(cluster.clone(), &names, &cfg.layers, Given { attrs: cfg.given.clone(), override_facts: false })?;
             warnings.extend(found.warnings.iter().map(|d| d.message.clone()));
             if !found.default_password.is_empty() {
                 warnings.push(format!(
@@ -210,11 +206,11 @@ impl State {
                     details.push_str(&errors_text(&gj.fw, &gj.diags));
                     continue;
                 }
-                let shared = Shared::prepare(&gj.fw, &gj.jobs, &cfg.options);
+                let shared = Shared::prepare(&gj.fw, &gj, &cfg.options);
                 // All or nothing: a state in which some host cannot compile is not used.
                 details.extend(shared.errors().map(|d| d.render(&gj.fw.sources, false)));
-                for (j, job) in gj.jobs.iter().enumerate() {
-                    index.insert(job.host.clone(), (graphs.len(), j));
+                for (j, &i) in gj.hosts.iter().enumerate() {
+                    index.insert(cluster.hosts[i].name.clone(), (graphs.len(), j));
                 }
                 graphs.push((gj, shared));
             }
@@ -421,7 +417,7 @@ impl State {
                 }
                 let Some(&(g, j)) = index.get(name) else { return Err(self.not_kickstartable(name)) };
                 let (gj, shared) = &graphs[g];
-                let c = shared.compile(&gj.fw, j, &gj.jobs[j], &cfg.options);
+                let c = shared.compile(&gj.fw, j, &gj.job(j), &cfg.options);
                 match c.text {
                     Some(t) => t,
                     None => return Err(compile_failed(name, &gj.fw, &c.diags)),
@@ -487,7 +483,7 @@ impl State {
 /// order within each graph. A host that does not compile makes the whole load fail.
 fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config) -> Result<Cache, LoadError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let all: Vec<(usize, usize)> = graphs.iter().enumerate().flat_map(|(g, (gj, _))| (0..gj.jobs.len()).map(move |j| (g, j))).collect();
+    let all: Vec<(usize, usize)> = graphs.iter().enumerate().flat_map(|(g, (gj, _))| (0..gj.hosts.len()).map(move |j| (g, j))).collect();
     let used = AtomicUsize::new(0);
     let out: Mutex<(Cache, String)> = Mutex::new((Cache::new(), String::new()));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(all.len().max(1));
@@ -502,7 +498,7 @@ fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config) -> Result<Cache, LoadError
                     }
                     let (g, j) = all[k];
                     let (gj, shared) = &graphs[g];
-                    let c = shared.compile(&gj.fw, j, &gj.jobs[j], &cfg.options);
+                    let c = shared.compile(&gj.fw, j, &gj.job(j), &cfg.options);
                     let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
                     match c.text {
                         Some(t) if used.fetch_add(t.len(), Ordering::Relaxed) + t.len() <= cfg.cache_bytes => {

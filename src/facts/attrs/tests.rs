@@ -49,8 +49,6 @@ fn builtins_beat_stored_values_but_not_host_scope() {
     assert_eq!(winner(&db, "compute-0-0", "arch"), ("x86_64".into(), Scope::Builtin));
     let e = assert_unchanged(&mut db, |db| db.set_attr(&Target::Global, "Kickstart_PrivateDNSDomain", "cluster.lan", false));
     assert!(e.help().contains("network set private --zone"), "{}", e.help());
-    let e = assert_unchanged(&mut db, |db| db.set_attr(&Target::Host("compute-0-0".into()), "Slurm_NodesConf", "x", false));
-    assert_eq!(e.code(), "facts::shadowed-by-builtin");
     db.set_attr(&Target::Host("compute-0-0".into()), "arch", "aarch64", false).unwrap();
     assert_eq!(winner(&db, "compute-0-0", "arch"), ("aarch64".into(), Scope::Host));
     let m = db.attrs_map("compute-0-0").unwrap();
@@ -102,7 +100,7 @@ fn bad_attributes_change_nothing() {
 }
 
 #[test]
-fn bulk_resolution_matches_one_host_at_a_time() {
+fn every_scope_and_builtin_reaches_its_host() {
     let (_dir, mut db) = temp_db();
     db.add_host(&HostSpec { rack: 2, mac: Some("52:54:00:00:00:09".into()), ..HostSpec::new("compute-2-0", "compute") }).unwrap();
     db.add_host(&HostSpec { rack: 3, ..HostSpec::new("compute-3-0", "compute") }).unwrap();
@@ -115,18 +113,16 @@ fn bulk_resolution_matches_one_host_at_a_time() {
     db.set_attr(&Target::Host("compute-2-0".into()), "x", "host", true).unwrap();
     db.set_attr(&Target::Host("compute-2-0".into()), "hostname", "override", false).unwrap();
     db.conn.execute("INSERT INTO attributes (scope, target, key, value) VALUES ('global', '', 'rack', 'stored-rack-loses')", []).unwrap();
-    let names: Vec<String> = ["compute-2-0", "compute-3-0", "login-2-0", "fe"].iter().map(|s| s.to_string()).collect();
-    let bulk = db.compile_inputs(&names).unwrap();
-    for (name, (h, app, attrs)) in names.iter().zip(&bulk) {
-        assert_eq!(&h.name, name);
-        assert_eq!(app.name, h.appliance);
-        assert_eq!(attrs, &db.attrs_map(name).unwrap(), "host {name}");
-    }
-    assert_eq!(bulk[0].2["x"], "host");
-    assert_eq!(bulk[0].2["hostname"], "override");
-    assert_eq!(bulk[1].2["rack"], "3");
-    assert_eq!(bulk[2].2["Kickstart_PrivateAddress"], "10.1.1.1");
-    assert!(matches!(db.compile_inputs(&["nope".to_string()]), Err(FactsError::UnknownHost(_))));
+    let attrs = |name: &str| db.attrs_map(name).unwrap();
+    assert_eq!(attrs("compute-2-0")["x"], "host");
+    assert_eq!(attrs("compute-2-0")["z"], "rack");
+    assert_eq!(attrs("compute-2-0")["hostname"], "override");
+    assert_eq!(attrs("compute-3-0")["x"], "appliance");
+    assert_eq!(attrs("compute-3-0")["y"], "os");
+    assert_eq!(attrs("compute-3-0")["rack"], "3");
+    assert_eq!(attrs("login-2-0")["x"], "global");
+    assert_eq!(attrs("login-2-0")["Kickstart_PrivateAddress"], "10.1.1.1");
+    assert!(matches!(db.attrs_map("nope"), Err(FactsError::UnknownHost(_))));
 }
 
 #[test]
@@ -148,7 +144,7 @@ fn every_builtin_is_in_the_one_list() {
     db.add_host(&spec).unwrap();
     let builtins: Vec<String> =
         db.host_attrs("compute-0-0").unwrap().into_iter().filter(|a| a.scope == Scope::Builtin).map(|a| a.key).collect();
-    let mut listed: Vec<&str> = crate::attrs::HOST_BUILTIN.iter().chain(crate::attrs::NETWORK_BUILTIN).copied().collect();
+    let mut listed: Vec<&str> = crate::attrs::HOST_BUILTIN.iter().chain(crate::attrs::NETWORK_BUILTIN).chain(crate::attrs::SERVER_BUILTIN).copied().collect();
     listed.sort_unstable();
     // The seeded `private` network has a gateway but no frontend: the address is the gateway.
     assert_eq!(builtins, listed);
