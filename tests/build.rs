@@ -159,6 +159,64 @@ fn a_second_build_rewrites_nothing_and_one_change_rewrites_only_what_mentions_it
     }
 }
 
+/// A generated cluster of `n` compute hosts and a frontend, built into `tree`.
+fn generated(dir: &Path, n: usize) -> PathBuf {
+    run(dir, &["host", "add", "frontend", "--appliance", "frontend", "--ip", "10.1.1.1", "--mac", "52:54:00:ff:ff:01"]);
+    run(dir, &["host", "generate", "--hosts", &n.to_string(), "--racks", "4", "--appliances", "compute"]);
+    run(dir, &["attr", "set", "Kickstart_PrivateRootPassword", EXAMPLE_ROOT_HASH]);
+    let t = tree(dir);
+    run(dir, &["build", "--out", t.to_str().unwrap()]);
+    t
+}
+
+#[test]
+fn a_kickstart_does_not_grow_with_the_cluster_and_a_new_host_rewrites_only_its_files_and_the_aggregates() {
+    let (small, large) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ts, tl) = (generated(small.path(), 8), generated(large.path(), 400));
+    let ks = |t: &Path| std::fs::read(t.join("kickstart/compute-0-0.ks")).unwrap();
+    assert_eq!(ks(&ts), ks(&tl), "compute-0-0's kickstart is the same in a cluster of 9 and of 401 hosts");
+    assert!(
+        std::fs::metadata(tl.join("hosts")).unwrap().len() > 20 * std::fs::metadata(ts.join("hosts")).unwrap().len(),
+        "the aggregates do grow"
+    );
+
+    // One more host: its own files and the files that list every host change, nothing else.
+    let before = files(&tl);
+    let inodes: BTreeMap<String, (u64, i64)> = before.keys().map(|k| (k.clone(), inode(&tl.join(k)))).collect();
+    run(large.path(), &["host", "add", "compute-9-0", "--appliance", "compute", "--rack", "9", "--mac", "52:54:00:99:00:00"]);
+    run(large.path(), &["build", "--out", tl.to_str().unwrap()]);
+    let after = files(&tl);
+    let new: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    assert_eq!(
+        new,
+        [
+            "ipxe/52-54-00-99-00-00.ipxe",
+            "kickstart/compute-9-0.ks",
+            "tftp/grub/grub.cfg-01-52-54-00-99-00-00",
+            "tftp/pxelinux.cfg/01-52-54-00-99-00-00"
+        ]
+    );
+    let rewritten: Vec<&str> = inodes.iter().filter(|(k, i)| inode(&tl.join(k)) != **i).map(|(k, _)| k.as_str()).collect();
+    let aggregates = [
+        "MANIFEST",
+        "dhcp/dhcpd.conf",
+        "dhcp/kea-dhcp4.json",
+        "dns/db.1.10.in-addr.arpa",
+        "dns/db.local",
+        "hosts",
+        "scheduler/clustershell.yaml",
+        "scheduler/genders",
+        "scheduler/pbs-nodes",
+        "scheduler/sge/@allhosts",
+        "scheduler/sge/@compute",
+        "scheduler/slurm-nodes.conf",
+    ];
+    assert!(rewritten.iter().all(|k| aggregates.contains(k)), "only aggregates were rewritten: {rewritten:?}");
+    assert!(rewritten.contains(&"scheduler/slurm-nodes.conf") && rewritten.contains(&"hosts"), "{rewritten:?}");
+    let kept = inodes.keys().filter(|k| k.starts_with("kickstart/") && !rewritten.contains(&k.as_str())).count();
+    assert_eq!(kept, 401, "every other kickstart kept its inode");
+}
+
 #[test]
 fn dry_run_lists_added_changed_removed_per_kind() {
     let d = tempfile::tempdir().unwrap();

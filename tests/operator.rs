@@ -318,13 +318,6 @@ fn attributes_a_builtin_shadows_are_refused_and_marked() {
 // Lists from facts
 // ---------------------------------------------------------------------------------------------
 
-/// The `<file>` body `name` of a kickstart (between `cat > NAME << 'DELIM'` and `DELIM`).
-fn file_body(ks: &str, name: &str) -> String {
-    let start = ks.lines().position(|l| l.starts_with(&format!("cat > {name} << "))).unwrap_or_else(|| panic!("no {name}:\n{ks}"));
-    let delim = ks.lines().nth(start).unwrap().rsplit(' ').next().unwrap().trim_matches('\'').to_string();
-    ks.lines().skip(start + 1).take_while(|l| *l != delim).map(|l| format!("{l}\n")).collect()
-}
-
 #[test]
 fn the_cluster_lists_are_files_of_the_build_that_kickstarts_only_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -339,9 +332,9 @@ fn the_cluster_lists_are_files_of_the_build_that_kickstarts_only_name() {
         ("nfs-home", "cluster/networks /etc/rocks-compile/cluster-networks 0644 /usr/local/sbin/cluster-home-exports"),
         ("clush", "scheduler/clustershell.yaml /etc/clustershell/groups.d/cluster.yaml 0644"),
     ] {
-        assert_eq!(file_body(&ks, &format!("/etc/rocks-compile/cluster-files.d/{list}")), format!("{line}\n"));
+        assert_eq!(common::file_body(&ks, &format!("/etc/rocks-compile/cluster-files.d/{list}")), format!("{line}\n"));
     }
-    assert!(file_body(&ks, "/etc/rocks-compile/cluster-files.conf").contains("primary=http://10.1.1.1/install/rocks\n"), "{ks}");
+    assert!(common::file_body(&ks, "/etc/rocks-compile/cluster-files.conf").contains("primary=http://10.1.1.1/install/rocks\n"), "{ks}");
     // ... and holds none of their content.
     assert!(!ks.contains("NodeName=") && !ks.contains("10.1.255.252") && !ks.contains("compute-1-0"), "no list in the kickstart");
     // The build writes them.

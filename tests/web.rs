@@ -538,3 +538,96 @@ fn cgi_answers_from_the_environment_alone() {
     assert_eq!(body.split("\r\n\r\n").nth(1).unwrap(), "the kickstart of `n2` did not compile\n");
     assert!(text(&out.stderr).contains("base.xml"), "the diagnostic goes to the log: {}", text(&out.stderr));
 }
+
+/// The cluster-wide files a kickstart names, fetched by the kickstart's own `cluster-files`
+/// script from nginx serving the built tree with the example configuration: each file is
+/// installed as the manifest lists it and reloaded once; a served file that does not match
+/// the manifest (here: cut short, as by a partial transfer) and servers that do not answer
+/// fail loudly and replace nothing; the fallback server stands in for a dead primary.
+#[test]
+fn cluster_files_are_fetched_and_checked_against_the_manifest() {
+    let c = Cluster::new();
+    let Some((nginx, port)) = c.nginx() else { return };
+    let ks = String::from_utf8(c.kickstart("cluster", &[])).unwrap();
+    // A host installed from the frontend fetches them in a %post that stops the install on failure.
+    let compute = String::from_utf8(c.kickstart("compute-0-0", &[])).unwrap();
+    let run_at = compute.find("\n/usr/local/sbin/cluster-files\n").expect("the compute kickstart runs cluster-files");
+    let section = compute[..run_at].rsplit("\n%post").next().unwrap();
+    assert!(section.lines().next().unwrap().contains("--erroronfail"), "{section}");
+
+    let node = c.path("node");
+    let lists = node.join("cluster-files.d");
+    std::fs::create_dir_all(&lists).unwrap();
+    let script = node.join("cluster-files");
+    std::fs::write(&script, common::file_body(&ks, "/usr/local/sbin/cluster-files")).unwrap();
+    // The frontend's lists, each local path moved under `node/` and each reload recorded.
+    let mut wanted = Vec::new();
+    for l in ks.lines() {
+        let Some(name) = l.strip_prefix("cat > /etc/rocks-compile/cluster-files.d/").and_then(|r| r.split(' ').next()) else { continue };
+        let body = common::file_body(&ks, &format!("/etc/rocks-compile/cluster-files.d/{name}"));
+        let mut out = String::new();
+        for line in body.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let dest = format!("{}{}", node.display(), f[1]);
+            out.push_str(&format!("{} {dest} {} echo {name} >> {}/reloads\n", f[0], f[2], node.display()));
+            wanted.push((f[0].to_string(), PathBuf::from(dest), u32::from_str_radix(f[2], 8).unwrap()));
+        }
+        std::fs::write(lists.join(name), out).unwrap();
+    }
+    wanted.sort();
+    let paths: Vec<&str> = wanted.iter().map(|(p, _, _)| p.as_str()).collect();
+    assert_eq!(paths, ["cluster/networks", "hosts", "scheduler/clustershell.yaml", "scheduler/slurm-nodes.conf"], "{ks}");
+    let dead = free_port();
+    let base = |p: u16| format!("http://127.0.0.1:{p}/install/rocks");
+    let sync = |primary: u16, fallback: u16| {
+        let conf = node.join("conf");
+        std::fs::write(&conf, format!("primary={}\nfallback={}\n", base(primary), base(fallback))).unwrap();
+        let out = Command::new("sh")
+            .arg(&script)
+            .env("CLUSTER_FILES_CONF", &conf)
+            .env("CLUSTER_FILES_DIR", &lists)
+            .env("TMPDIR", &node)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let reloads = || std::fs::read_to_string(node.join("reloads")).unwrap_or_default().lines().count();
+
+    let (code, err) = sync(port, dead);
+    assert_eq!(code, Some(0), "{err}");
+    for (path, dest, mode) in &wanted {
+        assert_eq!(std::fs::read(dest).unwrap(), std::fs::read(c.tree().join(path)).unwrap(), "{path}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(dest).unwrap().permissions().mode() & 0o7777, *mode, "{path}");
+    }
+    assert_eq!(reloads(), 4, "one reload per file fetched");
+    // Nothing changed: nothing is fetched, nothing reloaded.
+    assert_eq!(sync(port, dead).0, Some(0));
+    assert_eq!(reloads(), 4);
+
+    // A served file that does not match the manifest: the install fails, the file stays as it was.
+    let (path, dest, _) = &wanted[3];
+    let served = c.tree().join(path);
+    let whole = std::fs::read(&served).unwrap();
+    std::fs::write(&served, &whole[..whole.len() / 2]).unwrap();
+    std::fs::remove_file(dest).unwrap();
+    let (code, err) = sync(port, dead);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("does not match the manifest") && err.contains("not current"), "{err}");
+    assert!(!dest.exists(), "a file that does not match is never installed");
+    std::fs::write(&served, &whole).unwrap();
+
+    // A dead primary: the fallback serves.
+    let (code, err) = sync(dead, port);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("no manifest from") && dest.exists(), "{err}");
+    assert_eq!(reloads(), 5);
+
+    // No server answers: the install fails loudly.
+    drop(nginx);
+    std::fs::remove_file(dest).unwrap();
+    let (code, err) = sync(port, dead);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("the cluster-wide files are not current"), "{err}");
+    assert!(!dest.exists());
+}

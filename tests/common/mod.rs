@@ -73,3 +73,10 @@ pub fn ok(cmd: &mut Command) -> Output {
     assert!(out.status.success(), "{cmd:?} failed ({}):\n{}{}", out.status, text(&out.stdout), text(&out.stderr));
     out
 }
+
+/// The `<file>` body `name` of a kickstart (between `cat > NAME << 'DELIM'` and `DELIM`).
+pub fn file_body(ks: &str, name: &str) -> String {
+    let start = ks.lines().position(|l| l.starts_with(&format!("cat > {name} << "))).unwrap_or_else(|| panic!("no {name}:\n{ks}"));
+    let delim = ks.lines().nth(start).unwrap().rsplit(' ').next().unwrap().trim_matches('\'').to_string();
+    ks.lines().skip(start + 1).take_while(|l| *l != delim).map(|l| format!("{l}\n")).collect()
+}
