@@ -154,7 +154,7 @@ pub fn compile_host(
 /// Plan a whole build: every file of the cluster's tree as data ([`Plan`]); nothing is
 /// written. Refused facts come back as [`BuildError::Model`].
 pub fn plan_build(db: &Db, req: &BuildRequest<'_>) -> Result<Built, BuildError> {
-    build::plan(db, req, &build::Quiet)
+    build::plan(db, req, &generation::Previous::none(), &build::Quiet)
 }
 
 /// The text of a compiled kickstart. An error means the built-in template and the

@@ -130,6 +130,9 @@ impl Artifact {
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub artifacts: Vec<Artifact>,
+    /// Files of the previous generation that go over as they are, without being made again
+    /// or read (their inputs did not change; see [`crate::generation::Previous`]).
+    pub kept: Vec<crate::generation::ManifestEntry>,
     /// Install server name -> how many hosts have it as primary.
     pub server_load: Vec<(String, usize)>,
 }
@@ -138,6 +141,12 @@ impl Plan {
     /// Sort by path (the order every consumer relies on).
     pub fn sort(&mut self) {
         self.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+        self.kept.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+
+    /// How many files the tree of this plan has (made and kept).
+    pub fn files(&self) -> usize {
+        self.artifacts.len() + self.kept.len()
     }
 }
 

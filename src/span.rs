@@ -173,6 +173,20 @@ impl Sources {
         SourceId(GENERATED + i as u32)
     }
 
+    /// A digest of every file (names and texts, read now if listed lazily): what a build
+    /// keys its outputs on to tell that the framework changed.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for s in &self.files {
+            for part in [s.name.as_str(), s.text()] {
+                h.update((part.len() as u64).to_le_bytes());
+                h.update(part.as_bytes());
+            }
+        }
+        h.finalize().into()
+    }
+
     /// The source with this id; an id no source has (which no parser makes) gives an empty
     /// source named `<unknown>` rather than a panic.
     pub fn get(&self, id: SourceId) -> &Source {

@@ -184,7 +184,9 @@ fn a_kickstart_does_not_grow_with_the_cluster_and_a_new_host_rewrites_only_its_f
     let before = files(&tl);
     let inodes: BTreeMap<String, (u64, i64)> = before.keys().map(|k| (k.clone(), inode(&tl.join(k)))).collect();
     run(large.path(), &["host", "add", "compute-9-0", "--appliance", "compute", "--rack", "9", "--mac", "52:54:00:99:00:00"]);
-    run(large.path(), &["build", "--out", tl.to_str().unwrap()]);
+    let out = run(large.path(), &["build", "--out", tl.to_str().unwrap(), "--json"]);
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["kickstarts"], serde_json::json!({"compiled": 1, "kept": 401}), "only the new host's kickstart is made: {j}");
     let after = files(&tl);
     let new: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
     assert_eq!(
@@ -198,6 +200,7 @@ fn a_kickstart_does_not_grow_with_the_cluster_and_a_new_host_rewrites_only_its_f
     );
     let rewritten: Vec<&str> = inodes.iter().filter(|(k, i)| inode(&tl.join(k)) != **i).map(|(k, _)| k.as_str()).collect();
     let aggregates = [
+        "KEYS",
         "MANIFEST",
         "dhcp/dhcpd.conf",
         "dhcp/kea-dhcp4.json",
@@ -215,6 +218,32 @@ fn a_kickstart_does_not_grow_with_the_cluster_and_a_new_host_rewrites_only_its_f
     assert!(rewritten.contains(&"scheduler/slurm-nodes.conf") && rewritten.contains(&"hosts"), "{rewritten:?}");
     let kept = inodes.keys().filter(|k| k.starts_with("kickstart/") && !rewritten.contains(&k.as_str())).count();
     assert_eq!(kept, 401, "every other kickstart kept its inode");
+
+    // A value every host reads, or a framework file, changes: every kickstart is made again.
+    run(large.path(), &["attr", "set", "Kickstart_Timezone", "Europe/Berlin"]);
+    let out = run(large.path(), &["build", "--out", tl.to_str().unwrap(), "--json"]);
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["kickstarts"], serde_json::json!({"compiled": 402, "kept": 0}), "{j}");
+    assert!(String::from_utf8(ks(&tl)).unwrap().contains("timezone Europe/Berlin"));
+    let site = large.path().join("site");
+    std::fs::create_dir_all(site.join("nodes")).unwrap();
+    std::fs::write(site.join("nodes/extend-compute.xml"), "<kickstart><post>echo site</post></kickstart>\n").unwrap();
+    let out = run(
+        large.path(),
+        &[
+            "build",
+            "--framework",
+            env!("CARGO_MANIFEST_DIR"),
+            "--framework",
+            site.to_str().unwrap(),
+            "--out",
+            tl.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["kickstarts"], serde_json::json!({"compiled": 402, "kept": 0}), "{j}");
+    assert!(String::from_utf8(ks(&tl)).unwrap().contains("echo site"));
 }
 
 #[test]
@@ -235,7 +264,7 @@ fn dry_run_lists_added_changed_removed_per_kind() {
     assert!(s.contains("  - tftp/pxelinux.cfg/01-52-54-00-00-02-01"), "{s}");
     // --only leaves the other kinds out of the tree, and says so.
     let s = stdout(&run(d.path(), &["build", "--out", t.to_str().unwrap(), "--dry-run", "--only", "dhcp"]));
-    assert!(s.contains("  - hosts") && s.contains("kickstart: 0 added, 0 changed, 6 removed"), "{s}");
+    assert!(s.contains("  - hosts") && s.contains("kickstart: 0 added, 0 changed, 7 removed"), "{s}");
     // --diff while writing, with --json: one document with the report and the changes.
     run(d.path(), &["host", "set", "compute-0-0", "--cpus", "8"]);
     let out = run(d.path(), &["build", "--out", t.to_str().unwrap(), "--diff", "--json"]);

@@ -29,7 +29,7 @@ fn plan(files: &[(String, String, u32)]) -> Plan {
             a
         })
         .collect();
-    Plan { artifacts, server_load: Vec::new() }
+    Plan { artifacts, ..Plan::default() }
 }
 
 /// Generation A: 14 files in four directories.
@@ -431,7 +431,7 @@ fn cluster_plan(hosts: usize, ks_size: usize, changed: Option<usize>) -> Plan {
         artifacts.push(Artifact::new(Kind::Pxe, format!("tftp/grub/grub.cfg-01-{h:012x}"), format!("menuentry {h}\n")));
         artifacts.push(Artifact::new(Kind::Pxe, format!("ipxe/{h:012x}.ipxe"), format!("#!ipxe\nchain {h}\n")));
     }
-    Plan { artifacts, server_load: Vec::new() }
+    Plan { artifacts, ..Plan::default() }
 }
 
 /// Many files in a few hundred directories (per-host layouts that shard by directory).
@@ -442,7 +442,7 @@ fn sharded_plan(files: usize, dirs: usize, changed: Option<usize>) -> Plan {
             Artifact::new(Kind::Kickstart, format!("d{:03}/f{i}", i % dirs), format!("file {i}{tag}\n{}\n", "x".repeat(200)))
         })
         .collect();
-    Plan { artifacts, server_load: Vec::new() }
+    Plan { artifacts, ..Plan::default() }
 }
 
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {

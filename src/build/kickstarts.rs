@@ -15,7 +15,10 @@ use crate::emit::kickstart::KickstartOptions;
 use crate::facts::{Db, FactsError};
 use crate::graph::Framework;
 use crate::load::{Layer, LoadError};
+use crate::generation::{ManifestEntry, Previous};
+use crate::plan::Artifact;
 use crate::resolver::{Given, Resolver, conflict_warning};
+use sha2::{Digest, Sha256};
 
 /// How the database's facts meet the command line's attributes in [`host_kickstarts_with`].
 #[derive(Debug, Clone, Default)]
@@ -222,4 +225,66 @@ pub fn jobs(cluster: Arc<Cluster>, names: &[String], layers: &[Layer], given: Gi
     }
     out.default_password.sort();
     Ok(out)
+}
+
+/// The tree file of the input keys of the kickstarts (see [`unchanged`]).
+pub const KEYS: &str = "KEYS";
+
+/// What [`unchanged`] decided.
+#[derive(Debug)]
+pub struct Unchanged {
+    /// The kickstarts of the previous generation that go over as they are.
+    pub kept: Vec<ManifestEntry>,
+    /// The new keys file ([`KEYS`]), for every host of `jobs`.
+    pub artifact: Artifact,
+}
+
+/// Take out of `jobs` every host whose kickstart the previous generation has, made from the
+/// same inputs: each host's key hashes its resolved layers ([`Resolver::key`]), the
+/// framework's files and the compile options; hosts with the key `previous` recorded and an
+/// intact file are kept, without compiling or reading them. A framework that runs `<eval>`
+/// is always compiled (its output is not a function of the inputs).
+pub fn unchanged(jobs: &mut Jobs, opts: &KickstartOptions<'_>, previous: &Previous) -> std::io::Result<Unchanged> {
+    use rayon::prelude::*;
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut kept = Vec::new();
+    for gj in &mut jobs.graphs {
+        let mut extra = Sha256::new();
+        extra.update(env!("CARGO_PKG_VERSION").as_bytes());
+        extra.update(gj.fw.sources.digest());
+        extra.update(gj.fw.graph.as_bytes());
+        extra.update([u8::from(opts.rcs), u8::from(opts.post_log), u8::from(opts.var_rocks_copy), u8::from(opts.eval_as_text)]);
+        let extra: [u8; 32] = extra.finalize().into();
+        let cluster = gj.resolver.cluster().clone();
+        let decided: Vec<std::io::Result<(String, Option<ManifestEntry>)>> = gj
+            .hosts
+            .par_iter()
+            .map(|&i| {
+                let name = &cluster.hosts[i].name;
+                let key = crate::generation::hex(&gj.resolver.key(i, &extra));
+                let keep = if opts.eval.is_none() && previous.key(name) == Some(key.as_str()) {
+                    previous.reusable(&format!("kickstart/{name}.ks"))?
+                } else {
+                    None
+                };
+                Ok((key, keep))
+            })
+            .collect();
+        let mut compile = Vec::new();
+        for (&i, d) in gj.hosts.iter().zip(decided) {
+            let (key, keep) = d?;
+            keys.push((cluster.hosts[i].name.clone(), key));
+            match keep {
+                Some(e) => kept.push(e),
+                None => compile.push(i),
+            }
+        }
+        gj.hosts = compile;
+    }
+    let text = Previous::render_keys(keys.iter().map(|(n, k)| (n.as_str(), k.as_str())));
+    let mut artifact = Artifact::new(crate::plan::Kind::Kickstart, KEYS, text);
+    // The keys are digests of every input, secrets included: readable like the kickstarts.
+    artifact.mode = crate::plan::SECRET_MODE;
+    artifact.secret = true;
+    Ok(Unchanged { kept, artifact })
 }

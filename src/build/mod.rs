@@ -20,6 +20,7 @@ use crate::diag::Diagnostic;
 use crate::emit;
 use crate::emit::kickstart::KickstartOptions;
 use crate::facts::{Db, FactsError};
+use crate::generation::Previous;
 use crate::load::{Layer, LoadError};
 use crate::plan::{Artifact, BuildOptions, Kind, Plan, Site};
 
@@ -80,6 +81,9 @@ pub enum BuildError {
     Kickstarts(Box<KickstartReport>),
     #[error("internal error rendering `{kind}`: {source}")]
     Render { kind: Kind, source: minijinja::Error },
+    /// The previous generation of the tree could not be read.
+    #[error("cannot read the previous generation: {0}")]
+    Previous(std::io::Error),
 }
 
 impl From<KickstartError> for BuildError {
@@ -91,8 +95,9 @@ impl From<KickstartError> for BuildError {
     }
 }
 
-/// Compute every artifact of the cluster's tree. Nothing is written.
-pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<Built, BuildError> {
+/// Compute every artifact of the cluster's tree. Nothing is written. The kickstarts of hosts
+/// whose inputs are those `previous` recorded are not made again but kept ([`Plan::kept`]).
+pub fn plan(db: &Db, req: &BuildRequest<'_>, previous: &Previous, progress: &dyn Progress) -> Result<Built, BuildError> {
     let cluster = std::sync::Arc::new(db.cluster()?);
     let site = Site::new(&cluster, &req.options);
 
@@ -149,6 +154,7 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<
     }
 
     let mut report = None;
+    let mut kept = Vec::new();
     if site.wants(Kind::Kickstart) {
         let names: Vec<String> = cluster
             .hosts
@@ -156,10 +162,13 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<
             .filter(|h| cluster.appliances.get(&h.appliance).is_some_and(|a| a.kickstartable))
             .map(|h| h.name.clone())
             .collect();
-        progress.phase("kickstarts", names.len() as u64);
         let made: Mutex<Vec<Artifact>> = Mutex::new(Vec::with_capacity(names.len()));
         let given = crate::resolver::Given { attrs: req.given.clone(), override_facts: req.override_facts };
-        let inputs = kickstarts::jobs(cluster.clone(), &names, req.layers, given)?;
+        let mut inputs = kickstarts::jobs(cluster.clone(), &names, req.layers, given)?;
+        let keys = kickstarts::unchanged(&mut inputs, &req.kickstart, previous).map_err(BuildError::Previous)?;
+        kept = keys.kept;
+        artifacts.push(keys.artifact);
+        progress.phase("kickstarts", inputs.graphs.iter().map(|g| g.hosts.len() as u64).sum());
         let r = kickstarts::compile(inputs, &req.kickstart, req.threads, |host, text| {
             let a = Artifact::new(Kind::Kickstart, format!("kickstart/{host}.ks"), text).with_secrets(&site.secrets);
             made.lock().expect("no panic while holding the lock").push(a);
@@ -179,7 +188,7 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, progress: &dyn Progress) -> Result<
             *load.entry(s.name.clone()).or_default() += 1;
         }
     }
-    let mut plan = Plan { artifacts, server_load: load.into_iter().collect() };
+    let mut plan = Plan { artifacts, kept, server_load: load.into_iter().collect() };
     plan.sort();
     Ok(Built { plan, kickstarts: report, warnings })
 }

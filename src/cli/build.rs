@@ -136,7 +136,12 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         override_facts: a.flags.override_facts,
     };
     let bar = Bar::new(!a.json && std::io::stderr().is_terminal());
-    let built = crate::build::plan(&db, &req, &bar);
+    // The previous generation: kickstarts whose inputs did not change are kept, not made again.
+    let previous = match generation::Previous::read(&a.out, crate::build::kickstarts::KEYS) {
+        Ok(p) => p,
+        Err(e) => return ui.read_error(&a.out, &e),
+    };
+    let built = crate::build::plan(&db, &req, &previous, &bar);
     let built = match built {
         Ok(b) => b,
         Err(e) => {
@@ -169,6 +174,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         }
         return ui.say(d, EXIT_DIAGNOSTICS);
     }
+    let compiled = built.kickstarts.as_ref().map_or(0, |r| r.hosts);
     let plan = built.plan;
     // With --json, what --dry-run/--diff found goes into the one JSON document printed.
     let mut preview: Option<serde_json::Value> = None;
@@ -193,7 +199,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
             }
         }
     }
-    bar.phase("writing", plan.artifacts.len() as u64);
+    bar.phase("writing", plan.files() as u64);
     let stats = generation::write_reporting(&a.out, &plan, true, &|n| bar.advance(n as u64));
     bar.finish();
     match stats {
@@ -202,11 +208,12 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
             if a.json {
                 let mut report = json!({
                     "out": a.out.display().to_string(),
-                    "files": plan.artifacts.len(),
+                    "files": plan.files(),
                     "written": s.written,
                     "unchanged": s.unchanged,
                     "removed": s.removed,
                     "kinds": per_kind,
+                    "kickstarts": {"compiled": compiled, "kept": plan.kept.len()},
                     "servers": plan.server_load.iter().map(|(n, c)| json!({"name": n, "hosts": c})).collect::<Vec<_>>(),
                 });
                 if let Some(p) = preview {
@@ -220,13 +227,16 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
                 let _ = writeln!(
                     err,
                     "{} files in {} ({} written, {} unchanged, {} removed): {}",
-                    plan.artifacts.len(),
+                    plan.files(),
                     a.out.display(),
                     s.written,
                     s.unchanged,
                     s.removed,
                     kinds.join(", ")
                 );
+                if !plan.kept.is_empty() {
+                    let _ = writeln!(err, "kickstarts: {compiled} compiled, {} kept (their inputs did not change)", plan.kept.len());
+                }
                 let servers: Vec<String> = plan.server_load.iter().map(|(n, c)| format!("{n} {c}")).collect();
                 if !servers.is_empty() {
                     let _ = writeln!(err, "hosts per install server: {}", servers.join(", "));
@@ -280,6 +290,7 @@ fn build_error(ui: &mut Ui, e: BuildError, json: bool) -> i32 {
     match e {
         BuildError::Facts(e) => facts_error(ui, &e),
         BuildError::Load(e) => ui.load_error(&e),
+        BuildError::Previous(e) => ui.fail("io::read", e.to_string(), "check the output tree and its permissions"),
         BuildError::Model(mut problems) => {
             crate::diag::sort(&mut problems);
             let sources = Sources::new();
@@ -316,8 +327,8 @@ fn build_error(ui: &mut Ui, e: BuildError, json: bool) -> i32 {
 
 fn kind_counts(plan: &Plan) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();
-    for a in &plan.artifacts {
-        *m.entry(a.kind.as_str()).or_default() += 1;
+    for kind in plan.artifacts.iter().map(|a| Some(a.kind)).chain(plan.kept.iter().map(|e| e.kind)) {
+        *m.entry(kind.map_or("other", Kind::as_str)).or_default() += 1;
     }
     m
 }

@@ -139,6 +139,30 @@ impl Baseline {
         }
     }
 
+    /// Does the file at `path` still hold what its manifest entry says? A regular file of
+    /// the listed size and mode, untouched since the last completed generation (or, when
+    /// that cannot be told, holding bytes with the listed sha256).
+    pub fn intact(&self, path: &str) -> io::Result<bool> {
+        let (Some(live), Some(e)) = (&self.live, self.entries.get(path)) else { return Ok(false) };
+        let c = sys::cstr(path.as_bytes())?;
+        let st = match sys::lstatat(live.as_fd(), &c) {
+            Ok(st) => st,
+            Err(e) if is_absent(&e) => return Ok(false),
+            Err(e) => return Err(super::at(e, path)),
+        };
+        if !sys::is_file(&st) || st.st_size as u64 != e.size || st.st_mode & 0o7777 != e.mode {
+            return Ok(false);
+        }
+        if self.stamp.is_some_and(|s| sys::ctime(&st) < s) {
+            return Ok(true);
+        }
+        match read_at(live.as_fd(), &c) {
+            Ok(on_disk) => Ok(manifest::sha256_hex(&on_disk) == e.sha256),
+            Err(e) if is_absent(&e) => Ok(false),
+            Err(e) => Err(super::at(e, path)),
+        }
+    }
+
     /// The file at `path` is a regular file.
     pub fn is_file(&self, path: &str) -> io::Result<bool> {
         let Some(live) = &self.live else { return Ok(false) };

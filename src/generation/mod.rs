@@ -96,6 +96,7 @@
 mod baseline;
 mod crash;
 mod manifest;
+mod previous;
 mod stage;
 mod sys;
 mod tree;
@@ -109,7 +110,8 @@ use std::io;
 use std::path::Path;
 use std::sync::Mutex;
 
-pub use manifest::OLD_MANIFEST;
+pub use manifest::{OLD_MANIFEST, hex, sha256_hex};
+pub use previous::Previous;
 pub use stage::Generation;
 
 use crate::plan::{Artifact, Kind, Plan};
@@ -181,6 +183,8 @@ pub fn write_reporting(dir: &Path, plan: &Plan, prune: bool, staged: &(dyn Fn(us
         staged(chunk.len());
         Ok(())
     })?;
+    plan.kept.iter().try_for_each(|e| g.keep(e))?;
+    staged(plan.kept.len());
     g.commit()
 }
 
@@ -236,7 +240,7 @@ pub fn changes(dir: &Path, plan: &Plan) -> io::Result<Vec<(Change, Option<Kind>,
         Ok(())
     })?;
     let mut found = found.into_inner().unwrap_or_else(|p| p.into_inner());
-    let planned: HashSet<&str> = plan.artifacts.iter().map(|a| a.path.as_str()).collect();
+    let planned: HashSet<&str> = plan.artifacts.iter().map(|a| a.path.as_str()).chain(plan.kept.iter().map(|e| e.path.as_str())).collect();
     found.extend(base.entries.values().filter(|e| !planned.contains(e.path.as_str())).map(|e| (Change::Removed, e.kind, e.path.clone())));
     found.sort_by(|a, b| a.2.cmp(&b.2));
     Ok(found)

@@ -105,6 +105,25 @@ impl Generation {
         Ok(())
     }
 
+    /// Carry a file of the previous generation over as it is (hard-linked at commit, never
+    /// read): what a plan decided to keep from [`super::Previous`]. An error when the tree
+    /// no longer has that very entry (another run swapped a new generation in meanwhile).
+    pub fn keep(&self, entry: &ManifestEntry) -> io::Result<()> {
+        let path = entry.path.as_str();
+        if self.base.entries.get(path) != Some(entry) {
+            let msg = format!("`{path}` changed in the tree while this build was planned; build again");
+            return Err(io::Error::new(io::ErrorKind::Other, msg));
+        }
+        let kind = entry.kind.unwrap_or(Kind::Kickstart);
+        let staged = Staged { sha256: entry.sha256.clone(), size: entry.size, mode: entry.mode, kind, link: true };
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.files.insert(path.to_string(), staged).is_some() {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("`{path}` is in the plan twice")));
+        }
+        st.stats.unchanged += 1;
+        Ok(())
+    }
+
     /// Make the staged generation the tree at `dir`, atomically; then remove the previous
     /// one. When nothing at all changed, the tree is left exactly as it was.
     pub fn commit(mut self) -> io::Result<WriteStats> {

@@ -7,7 +7,7 @@ use crate::plan::{Artifact, Kind, Plan, SECRET_MODE};
 
 fn plan(files: &[(&str, &str)]) -> Plan {
     let artifacts = files.iter().map(|(p, t)| Artifact::new(Kind::Kickstart, *p, t.as_bytes())).collect();
-    Plan { artifacts, server_load: Vec::new() }
+    Plan { artifacts, ..Plan::default() }
 }
 
 /// A fresh parent directory and the tree path inside it.

@@ -552,7 +552,7 @@ fn rewrite_pxe(cfg: &Config, db: &Db, tree: &Path, name: &str) -> Result<(), Str
     if artifacts.is_empty() {
         return Ok(());
     }
-    let mut plan = Plan { artifacts, server_load: Vec::new() };
+    let mut plan = Plan { artifacts, ..Plan::default() };
     plan.sort();
     crate::generation::write(tree, &plan, false).map(|_| ()).map_err(|e| e.to_string())
 }
