@@ -19,6 +19,7 @@
 //! scheduler/sge/@<group>  scheduler/genders
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
@@ -202,18 +203,27 @@ pub struct Site<'a> {
     pub cluster: &'a Cluster,
     pub options: &'a BuildOptions,
     /// The install servers hosts are spread over (configured, or the default one).
-    pub servers: Vec<InstallServer>,
+    pub servers: Cow<'a, [InstallServer]>,
     /// Per host (same index as `cluster.hosts`): primary and fallback server indices.
-    pub assignment: Vec<Option<(usize, usize)>>,
+    pub assignment: Cow<'a, [Option<(usize, usize)>]>,
     /// Per host: named in the scheduler lists.
-    pub scheduled: Vec<bool>,
+    pub scheduled: Cow<'a, [bool]>,
     /// Every secret attribute value (for [`Artifact::with_secrets`]).
     pub secrets: Vec<&'a str>,
 }
 
-impl<'a> Site<'a> {
-    /// Derive servers, assignments and the scheduler selection.
-    pub fn new(cluster: &'a Cluster, options: &'a BuildOptions) -> Site<'a> {
+/// What a [`Site`] derives from the facts in O(hosts), kept by a resident responder so
+/// that answering one host does not derive it again ([`Site::with`]).
+#[derive(Debug, Clone)]
+pub struct Derived {
+    servers: Vec<InstallServer>,
+    assignment: Vec<Option<(usize, usize)>>,
+    scheduled: Vec<bool>,
+}
+
+impl Derived {
+    /// Install servers, each host's assignment and the scheduler selection.
+    pub fn new(cluster: &Cluster, options: &BuildOptions) -> Derived {
         let servers = cluster.install_servers();
         let assignment = cluster.hosts.iter().map(|h| rendezvous(&servers, &h.name)).collect();
         let scheduled = cluster
@@ -224,7 +234,36 @@ impl<'a> Site<'a> {
                 HostSelection::Names(n) => n.contains(&h.name),
             })
             .collect();
-        Site { cluster, options, servers, assignment, scheduled, secrets: cluster.secret_values() }
+        Derived { servers, assignment, scheduled }
+    }
+}
+
+impl<'a> Site<'a> {
+    /// Derive servers, assignments and the scheduler selection.
+    pub fn new(cluster: &'a Cluster, options: &'a BuildOptions) -> Site<'a> {
+        let Derived { servers, assignment, scheduled } = Derived::new(cluster, options);
+        Site {
+            cluster,
+            options,
+            servers: Cow::Owned(servers),
+            assignment: Cow::Owned(assignment),
+            scheduled: Cow::Owned(scheduled),
+            secrets: cluster.secret_values(),
+        }
+    }
+
+    /// A site over what was derived before (for `cluster` and `options`): nothing per host
+    /// is computed. Secret values are not collected (emitters that mark secret files need
+    /// [`Site::new`]).
+    pub fn with(cluster: &'a Cluster, options: &'a BuildOptions, derived: &'a Derived) -> Site<'a> {
+        Site {
+            cluster,
+            options,
+            servers: Cow::Borrowed(&derived.servers),
+            assignment: Cow::Borrowed(&derived.assignment),
+            scheduled: Cow::Borrowed(&derived.scheduled),
+            secrets: Vec::new(),
+        }
     }
 
     pub fn wants(&self, kind: Kind) -> bool {

@@ -239,6 +239,28 @@ pub struct Unchanged {
     pub artifact: Artifact,
 }
 
+/// What every kickstart of `fw` is made from besides the host's attributes: the version of
+/// rocks-compile, the framework's files and the compile options. `None` when the output is
+/// not a function of the inputs when `<eval>` runs: callers never reuse output then.
+pub fn framework_key(fw: &Framework, opts: &KickstartOptions<'_>) -> [u8; 32] {
+    let mut extra = Sha256::new();
+    extra.update(env!("CARGO_PKG_VERSION").as_bytes());
+    extra.update(fw.sources.digest());
+    extra.update(fw.graph.as_bytes());
+    extra.update([u8::from(opts.rcs), u8::from(opts.post_log), u8::from(opts.var_rocks_copy), u8::from(opts.eval_as_text)]);
+    extra.finalize().into()
+}
+
+impl GraphJobs {
+    /// The input key of every host of the graph ([`Resolver::key`] with [`framework_key`]),
+    /// in job order.
+    pub fn keys(&self, opts: &KickstartOptions<'_>) -> Vec<[u8; 32]> {
+        use rayon::prelude::*;
+        let extra = framework_key(&self.fw, opts);
+        self.hosts.par_iter().map(|&i| self.resolver.key(i, &extra)).collect()
+    }
+}
+
 /// Take out of `jobs` every host whose kickstart the previous generation has, made from the
 /// same inputs: each host's key hashes its resolved layers ([`Resolver::key`]), the
 /// framework's files and the compile options; hosts with the key `previous` recorded and an
@@ -249,12 +271,7 @@ pub fn unchanged(jobs: &mut Jobs, opts: &KickstartOptions<'_>, previous: &Previo
     let mut keys: Vec<(String, String)> = Vec::new();
     let mut kept = Vec::new();
     for gj in &mut jobs.graphs {
-        let mut extra = Sha256::new();
-        extra.update(env!("CARGO_PKG_VERSION").as_bytes());
-        extra.update(gj.fw.sources.digest());
-        extra.update(gj.fw.graph.as_bytes());
-        extra.update([u8::from(opts.rcs), u8::from(opts.post_log), u8::from(opts.var_rocks_copy), u8::from(opts.eval_as_text)]);
-        let extra: [u8; 32] = extra.finalize().into();
+        let extra = framework_key(&gj.fw, opts);
         let cluster = gj.resolver.cluster().clone();
         let decided: Vec<std::io::Result<(String, Option<ManifestEntry>)>> = gj
             .hosts

@@ -13,6 +13,8 @@ pub mod kickstarts;
 pub mod model;
 
 use std::collections::BTreeMap;
+
+use rayon::prelude::*;
 use std::sync::Mutex;
 
 use crate::attrs::Attrs;
@@ -134,21 +136,15 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, previous: &Previous, progress: &dyn
     ];
     let wanted: Vec<&(Kind, Emitter)> = emitters.iter().filter(|(k, _)| site.wants(*k)).collect();
     progress.phase("files", wanted.len() as u64);
-    // The kinds are independent: each renders on its own thread, results in a fixed order.
-    let made: Vec<Result<Vec<Artifact>, BuildError>> = std::thread::scope(|s| {
-        let site = &site;
-        let running: Vec<_> = wanted
-            .iter()
-            .map(|(kind, emitter)| {
-                s.spawn(move || {
-                    let r = emitter(site).map_err(|source| BuildError::Render { kind: *kind, source });
-                    progress.advance(1);
-                    r
-                })
-            })
-            .collect();
-        running.into_iter().map(|t| t.join().expect("an emitter does not panic")).collect()
-    });
+    // The kinds are independent: they render on rayon's pool, results in a fixed order.
+    let made: Vec<Result<Vec<Artifact>, BuildError>> = wanted
+        .par_iter()
+        .map(|(kind, emitter)| {
+            let r = emitter(&site).map_err(|source| BuildError::Render { kind: *kind, source });
+            progress.advance(1);
+            r
+        })
+        .collect();
     for m in made {
         artifacts.extend(m?);
     }

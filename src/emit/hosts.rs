@@ -127,7 +127,7 @@ pub fn names<'a>(site: &Site<'a>) -> Vec<Named<'a>> {
         }
     }
     let mut named: HashSet<IpAddr> = out.iter().map(|n| n.ip).collect();
-    for s in &site.servers {
+    for s in site.servers.iter() {
         let Ok(ip) = s.ip.parse::<IpAddr>() else { continue };
         if named.insert(ip) {
             let zone = zone_of(cluster, None, ip)

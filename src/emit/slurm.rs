@@ -68,7 +68,7 @@ fn group_hosts<'s>(site: &Site<'_>, hosts: &[&'s HostFacts]) -> Vec<(String, Vec
 
 /// The scheduled hosts in the order of their names in a hostlist ([`hostlist::order`]).
 pub fn scheduled<'s>(site: &'s Site<'_>) -> Vec<&'s HostFacts> {
-    let hosts: Vec<&HostFacts> = site.cluster.hosts.iter().zip(&site.scheduled).filter(|(_, s)| **s).map(|(h, _)| h).collect();
+    let hosts: Vec<&HostFacts> = site.cluster.hosts.iter().zip(site.scheduled.iter()).filter(|(_, s)| **s).map(|(h, _)| h).collect();
     by_name(hosts)
 }
 

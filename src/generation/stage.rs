@@ -112,7 +112,7 @@ impl Generation {
         let path = entry.path.as_str();
         if self.base.entries.get(path) != Some(entry) {
             let msg = format!("`{path}` changed in the tree while this build was planned; build again");
-            return Err(io::Error::new(io::ErrorKind::Other, msg));
+            return Err(io::Error::other(msg));
         }
         let kind = entry.kind.unwrap_or(Kind::Kickstart);
         let staged = Staged { sha256: entry.sha256.clone(), size: entry.size, mode: entry.mode, kind, link: true };

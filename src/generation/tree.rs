@@ -131,15 +131,16 @@ pub fn spread<T: Copy>(v: &[T]) -> Vec<T> {
     (0..per).flat_map(|j| (0..n).filter_map(move |w| v.get(w * per + j).copied())).collect()
 }
 
-/// How many threads per-file work uses.
+/// How many threads per-file work uses (rayon's pool).
 pub fn workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+    rayon::current_num_threads()
 }
 
-/// Run `f` on every item, on [`workers`] threads; the first error stops the others.
+/// Run `f` on every item, on every thread of rayon's pool, each taking the next item in
+/// order (so that items laid out by [`spread`] or [`chunks`] keep threads in different
+/// directories); the first error stops the others.
 pub fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> io::Result<()> + Sync) -> io::Result<()> {
-    let threads = workers().min(items.len());
-    if threads <= 1 {
+    if workers().min(items.len()) <= 1 {
         return items.iter().try_for_each(f);
     }
     let next = AtomicUsize::new(0);
@@ -154,17 +155,7 @@ pub fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> io::Result<()> + Sync) -
         }
         Ok(())
     };
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-        let mut result = work();
-        for h in handles {
-            let r = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
-    })
+    rayon::broadcast(|_| work()).into_iter().collect()
 }
 
 #[cfg(test)]

@@ -366,8 +366,8 @@ async fn watch(shared: Arc<Shared>, every: Duration, watch: Watch) {
         if !(forced || changed) {
             continue;
         }
-        let cfg = shared.cfg.clone();
-        match tokio::task::spawn_blocking(move || State::load(&cfg, true)).await {
+        let (cfg, old) = (shared.cfg.clone(), shared.current());
+        match tokio::task::spawn_blocking(move || State::reload(&cfg, true, Some(&old))).await {
             Ok(Ok(state)) => {
                 let hosts = state.hosts();
                 for w in &state.warnings {

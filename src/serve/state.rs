@@ -16,7 +16,7 @@ use crate::resolver::Given;
 use crate::cluster::Cluster;
 use crate::facts::{Boot, Db, FactsError};
 use crate::load::Layer;
-use crate::plan::{Kind, Plan, Site};
+use crate::plan::{Derived, Kind, Plan, Site};
 
 /// Why a [`State`] could not be loaded: one message, and the rendered diagnostics (if any).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +118,9 @@ enum Kickstarts {
     /// [`Config::cache_bytes`] holds. A request is answered from the cache, or else its
     /// host's attributes are resolved and its kickstart compiled from the shared work (for
     /// most frameworks a substitution of the host's values).
-    Resident { graphs: Vec<(GraphJobs, Shared)>, index: HashMap<String, (usize, usize)>, cache: Cache },
+    /// `keys`: per graph and job, the host's input key: a reload takes the cached kickstart
+    /// of a host whose key did not change from the previous state instead of compiling it.
+    Resident { graphs: Vec<(GraphJobs, Shared)>, index: HashMap<String, (usize, usize)>, keys: Vec<Vec<[u8; 32]>>, cache: Cache },
     /// One request per process (CGI): compile just the one host, as `kickstart --host`.
     OnDemand(Mutex<Db>, FactOptions),
 }
@@ -126,6 +128,8 @@ enum Kickstarts {
 /// The facts and framework a responder answers from. Loaded whole or not at all.
 pub struct State {
     cluster: Arc<Cluster>,
+    /// Install servers per host and the scheduler selection, derived once per load.
+    derived: Derived,
     /// Interface address -> host number.
     by_addr: HashMap<IpAddr, usize>,
     /// MAC -> host number.
@@ -177,6 +181,12 @@ impl State {
     /// Load the facts and the framework. `resident`: compile every host's shared work now (a
     /// long-running responder); otherwise kickstarts are compiled per request.
     pub fn load(cfg: &Config, resident: bool) -> Result<State, LoadError> {
+        State::reload(cfg, resident, None)
+    }
+
+    /// [`State::load`], taking from `previous` the cached kickstarts of hosts whose inputs
+    /// did not change: a reload costs one state plus what changed.
+    pub fn reload(cfg: &Config, resident: bool, previous: Option<&State>) -> Result<State, LoadError> {
         if !cfg.db.is_file() {
             return Err(LoadError::new(
                 format!("no cluster database at `{}`", cfg.db.display()),
@@ -217,8 +227,15 @@ impl State {
             if !details.is_empty() {
                 return Err(LoadError::new("the framework has errors (a kickstart would not compile)", details, FIX_ABOVE));
             }
-            let cache = warm(&graphs, cfg)?;
-            Kickstarts::Resident { graphs, index, cache }
+            let keys: Vec<Vec<[u8; 32]>> = graphs.iter().map(|(gj, _)| gj.keys(&cfg.options)).collect();
+            let reuse = |g: usize, j: usize| -> Option<Arc<[u8]>> {
+                let Some(Kickstarts::Resident { index, keys: old_keys, cache, .. }) = previous.map(|p| &p.kickstarts) else { return None };
+                let name = &cluster.hosts[graphs[g].0.hosts[j]].name;
+                let &(og, oj) = index.get(name)?;
+                (cfg.options.eval.is_none() && old_keys[og][oj] == keys[g][j]).then(|| cache.get(name).cloned()).flatten()
+            };
+            let cache = warm(&graphs, cfg, &reuse)?;
+            Kickstarts::Resident { graphs, index, keys, cache }
         } else {
             Kickstarts::OnDemand(Mutex::new(db), facts)
         };
@@ -238,7 +255,8 @@ impl State {
             Some(a) => a.clone(),
             None => cluster.networks.iter().filter(|n| n.dhcp).map(|n| n.cidr).collect(),
         };
-        Ok(State { cluster, by_addr, by_mac, allowed, kickstarts, warnings })
+        let derived = Derived::new(&cluster, &cfg.build);
+        Ok(State { cluster, derived, by_addr, by_mac, allowed, kickstarts, warnings })
     }
 
     /// How many hosts the state knows.
@@ -411,7 +429,7 @@ impl State {
 
     fn kickstart(&self, cfg: &Config, name: &str) -> Result<Response, Refusal> {
         let text = match &self.kickstarts {
-            Kickstarts::Resident { graphs, index, cache } => {
+            Kickstarts::Resident { graphs, index, cache, .. } => {
                 if let Some(text) = cache.get(name) {
                     return Ok(Response::shared(text.clone()).with("Cache-Control", "no-store"));
                 }
@@ -470,7 +488,7 @@ impl State {
                 .and_then(|f| f.mac.clone())
                 .ok_or_else(|| refuse(404, format!("`{}` has no interface with a MAC address", h.name)))?,
         };
-        let site = Site::new(&self.cluster, &cfg.build);
+        let site = Site::with(&self.cluster, &cfg.build, &self.derived);
         match crate::emit::pxe::ipxe_script(&site, host, &mac) {
             Ok(Some(text)) => Ok(Response::ok(text).with("Cache-Control", "no-store")),
             Ok(None) => Err(refuse(404, format!("`{}` has no install server to boot from", h.name))),
@@ -480,38 +498,41 @@ impl State {
 }
 
 /// Compile kickstarts (on every core) until they hold [`Config::cache_bytes`]: hosts in name
-/// order within each graph. A host that does not compile makes the whole load fail.
-fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config) -> Result<Cache, LoadError> {
+/// order within each graph, each taken from `reuse(graph, job)` (the previous state's, not
+/// copied) when it has it. A host that does not compile makes the whole load fail.
+fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config, reuse: &(dyn Fn(usize, usize) -> Option<Arc<[u8]>> + Sync)) -> Result<Cache, LoadError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let all: Vec<(usize, usize)> = graphs.iter().enumerate().flat_map(|(g, (gj, _))| (0..gj.hosts.len()).map(move |j| (g, j))).collect();
     let used = AtomicUsize::new(0);
     let out: Mutex<(Cache, String)> = Mutex::new((Cache::new(), String::new()));
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(all.len().max(1));
+    // In host order on rayon's pool, until the cache is full.
     let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    if k >= all.len() || used.load(Ordering::Relaxed) >= cfg.cache_bytes {
-                        return;
-                    }
-                    let (g, j) = all[k];
-                    let (gj, shared) = &graphs[g];
-                    let c = shared.compile(&gj.fw, j, &gj.job(j), &cfg.options);
-                    let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
-                    match c.text {
-                        Some(t) if used.fetch_add(t.len(), Ordering::Relaxed) + t.len() <= cfg.cache_bytes => {
-                            o.0.insert(c.host, Arc::from(t.into_bytes()));
-                        }
-                        Some(_) => {}
-                        None => {
-                            o.1.push_str(&errors_text(&gj.fw, &c.diags));
-                            used.store(usize::MAX / 2, Ordering::Relaxed);
-                        }
-                    }
+    rayon::broadcast(|_| {
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= all.len() || used.load(Ordering::Relaxed) >= cfg.cache_bytes {
+                return;
+            }
+            let (g, j) = all[k];
+            let (gj, shared) = &graphs[g];
+            if let Some(text) = reuse(g, j) {
+                used.fetch_add(text.len(), Ordering::Relaxed);
+                let name = gj.resolver.cluster().hosts[gj.hosts[j]].name.clone();
+                out.lock().unwrap_or_else(|p| p.into_inner()).0.insert(name, text);
+                continue;
+            }
+            let c = shared.compile(&gj.fw, j, &gj.job(j), &cfg.options);
+            let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
+            match c.text {
+                Some(t) if used.fetch_add(t.len(), Ordering::Relaxed) + t.len() <= cfg.cache_bytes => {
+                    o.0.insert(c.host, Arc::from(t.into_bytes()));
                 }
-            });
+                Some(_) => {}
+                None => {
+                    o.1.push_str(&errors_text(&gj.fw, &c.diags));
+                    used.store(usize::MAX / 2, Ordering::Relaxed);
+                }
+            }
         }
     });
     let (cache, details) = out.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -613,6 +634,30 @@ mod tests {
         assert_eq!(parse_query("", &[]).unwrap().len(), 0);
         for bad in ["x=1", "host=a&host=b", "host=a b", "host=\u{7f}"] {
             assert_eq!(parse_query(bad, &["host"]).err().map(|r| r.status), Some(400), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_reload_keeps_the_kickstarts_of_unchanged_hosts_without_copying_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cluster.db");
+        let mut db = Db::open(&path).unwrap();
+        for (name, mac) in [("compute-0-0", "52:54:00:00:00:01"), ("compute-0-1", "52:54:00:00:00:02")] {
+            db.add_host(&crate::facts::HostSpec { mac: Some(mac.into()), ..crate::facts::HostSpec::new(name, "compute") }).unwrap();
+        }
+        let cfg = Config { layers: vec![Layer::Embedded], ..Config::new(&path) };
+        let cached = |s: &State, h: &str| match &s.kickstarts {
+            Kickstarts::Resident { cache, .. } => cache[h].clone(),
+            Kickstarts::OnDemand(..) => unreachable!("resident"),
+        };
+        let old = State::load(&cfg, true).unwrap();
+        db.set_host("compute-0-1", crate::facts::HostField::Cpus, "64").unwrap();
+        let new = State::reload(&cfg, true, Some(&old)).unwrap();
+        assert!(Arc::ptr_eq(&cached(&old, "compute-0-0"), &cached(&new, "compute-0-0")), "unchanged: the same bytes, not a copy");
+        assert!(!Arc::ptr_eq(&cached(&old, "compute-0-1"), &cached(&new, "compute-0-1")), "changed: compiled again");
+        let fresh = State::load(&cfg, true).unwrap();
+        for h in ["compute-0-0", "compute-0-1"] {
+            assert_eq!(cached(&new, h), cached(&fresh, h), "{h}: a reload answers what a fresh load does");
         }
     }
 
