@@ -54,7 +54,7 @@
 //! let layers = [Layer::Embedded];
 //! let (text, _report) = rocks_compile::compile_host(&db, &layers, "compute-0-0", &Attrs::new(), &KickstartOptions::default())?;
 //! assert!(text.expect("compiles").contains("network"));
-//! let req = BuildRequest { layers: &layers, given: &Attrs::new(), kickstart: KickstartOptions::default(), options: BuildOptions::default(), threads: 1, override_facts: false };
+//! let req = BuildRequest { layers: &layers, given: &Attrs::new(), kickstart: KickstartOptions::default(), options: BuildOptions::default(), threads: 1, override_facts: false, allow_default_password: true };
 //! let built = rocks_compile::plan_build(&db, &req)?;
 //! assert!(built.plan.artifacts.iter().any(|a| a.path == "kickstart/compute-0-0.ks"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -154,7 +154,7 @@ pub fn compile_host(
 /// Plan a whole build: every file of the cluster's tree as data ([`Plan`]); nothing is
 /// written. Refused facts come back as [`BuildError::Model`].
 pub fn plan_build(db: &Db, req: &BuildRequest<'_>) -> Result<Built, BuildError> {
-    build::plan(db, req, &generation::Previous::none(), &build::Quiet)
+    build::plan(db, req, &build::Target::fresh(), &build::Quiet)
 }
 
 /// The text of a compiled kickstart. An error means the built-in template and the

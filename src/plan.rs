@@ -134,6 +134,9 @@ pub struct Plan {
     /// Files of the previous generation that go over as they are, without being made again
     /// or read (their inputs did not change; see [`crate::generation::Previous`]).
     pub kept: Vec<crate::generation::ManifestEntry>,
+    /// Kickstarts already staged into the generation being written, not held here (see
+    /// [`crate::build::Target::stage`]).
+    pub staged: usize,
     /// Install server name -> how many hosts have it as primary.
     pub server_load: Vec<(String, usize)>,
 }
@@ -147,7 +150,7 @@ impl Plan {
 
     /// How many files the tree of this plan has (made and kept).
     pub fn files(&self) -> usize {
-        self.artifacts.len() + self.kept.len()
+        self.artifacts.len() + self.kept.len() + self.staged
     }
 }
 

@@ -40,6 +40,9 @@ pub struct BuildRequest<'a> {
     pub threads: usize,
     /// `given` may override attributes derived from the facts (see [`FactOptions`]).
     pub override_facts: bool,
+    /// Kickstarts may carry the framework's public default root password (otherwise the
+    /// build is refused with [`BuildError::DefaultPassword`] before any is compiled).
+    pub allow_default_password: bool,
 }
 
 /// Reports progress of a long build (the CLI draws a bar; the library never prints).
@@ -86,6 +89,12 @@ pub enum BuildError {
     /// The previous generation of the tree could not be read.
     #[error("cannot read the previous generation: {0}")]
     Previous(std::io::Error),
+    /// These hosts would get the framework's public default root password.
+    #[error("{} host(s) would get the public default root password", .0.len())]
+    DefaultPassword(Vec<String>),
+    /// A kickstart could not be staged ([`Target::stage`]).
+    #[error("cannot write: {0}")]
+    Write(std::io::Error),
 }
 
 impl From<KickstartError> for BuildError {
@@ -97,9 +106,37 @@ impl From<KickstartError> for BuildError {
     }
 }
 
-/// Compute every artifact of the cluster's tree. Nothing is written. The kickstarts of hosts
-/// whose inputs are those `previous` recorded are not made again but kept ([`Plan::kept`]).
-pub fn plan(db: &Db, req: &BuildRequest<'_>, previous: &Previous, progress: &dyn Progress) -> Result<Built, BuildError> {
+/// Where a build's kickstarts go, and what it may keep of the previous generation.
+pub struct Target<'a> {
+    /// The kickstarts of hosts whose inputs are those recorded here are not made again but
+    /// kept ([`Plan::kept`]).
+    pub previous: &'a Previous,
+    /// Hand each kickstart here as soon as it is made (e.g. into a
+    /// [`crate::generation::Generation`]), instead of holding every one in the plan: a large
+    /// cluster's kickstarts are never all in memory. `None`: they are in [`Plan::artifacts`].
+    pub stage: Option<&'a dyn Stage>,
+}
+
+/// Where [`Target::stage`] puts kickstarts.
+pub trait Stage: Sync {
+    /// Called once, before the first [`Stage::add`], on the calling thread (a refused build
+    /// never calls it).
+    fn begin(&self) -> std::io::Result<()>;
+    /// One kickstart (from any thread).
+    fn add(&self, artifact: &Artifact) -> std::io::Result<()>;
+}
+
+impl Target<'_> {
+    /// No previous generation, every artifact in the plan.
+    pub fn fresh() -> Target<'static> {
+        static NONE: std::sync::LazyLock<Previous> = std::sync::LazyLock::new(Previous::none);
+        Target { previous: &NONE, stage: None }
+    }
+}
+
+/// Compute every artifact of the cluster's tree. Nothing is written but what `target.stage`
+/// writes.
+pub fn plan(db: &Db, req: &BuildRequest<'_>, target: &Target<'_>, progress: &dyn Progress) -> Result<Built, BuildError> {
     let cluster = std::sync::Arc::new(db.cluster()?);
     let site = Site::new(&cluster, &req.options);
 
@@ -151,6 +188,7 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, previous: &Previous, progress: &dyn
 
     let mut report = None;
     let mut kept = Vec::new();
+    let staged: Mutex<usize> = Mutex::new(0);
     if site.wants(Kind::Kickstart) {
         let names: Vec<String> = cluster
             .hosts
@@ -161,17 +199,35 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, previous: &Previous, progress: &dyn
         let made: Mutex<Vec<Artifact>> = Mutex::new(Vec::with_capacity(names.len()));
         let given = crate::resolver::Given { attrs: req.given.clone(), override_facts: req.override_facts };
         let mut inputs = kickstarts::jobs(cluster.clone(), &names, req.layers, given)?;
-        let keys = kickstarts::unchanged(&mut inputs, &req.kickstart, previous).map_err(BuildError::Previous)?;
+        if !req.allow_default_password && !inputs.default_password.is_empty() {
+            return Err(BuildError::DefaultPassword(std::mem::take(&mut inputs.default_password)));
+        }
+        let keys = kickstarts::unchanged(&mut inputs, &req.kickstart, target.previous).map_err(BuildError::Previous)?;
         kept = keys.kept;
         artifacts.push(keys.artifact);
         progress.phase("kickstarts", inputs.graphs.iter().map(|g| g.hosts.len() as u64).sum());
+        if let Some(stage) = target.stage {
+            stage.begin().map_err(BuildError::Write)?;
+        }
+        let failed_write: Mutex<Option<std::io::Error>> = Mutex::new(None);
         let r = kickstarts::compile(inputs, &req.kickstart, req.threads, |host, text| {
             let a = Artifact::new(Kind::Kickstart, format!("kickstart/{host}.ks"), text).with_secrets(&site.secrets);
-            made.lock().expect("no panic while holding the lock").push(a);
+            match target.stage {
+                Some(stage) => match stage.add(&a) {
+                    Ok(()) => *staged.lock().expect("no panic while holding the lock") += 1,
+                    Err(e) => {
+                        failed_write.lock().expect("no panic while holding the lock").get_or_insert(e);
+                    }
+                },
+                None => made.lock().expect("no panic while holding the lock").push(a),
+            }
             progress.advance(1);
         });
         if r.failed() {
             return Err(BuildError::Kickstarts(Box::new(r)));
+        }
+        if let Some(e) = failed_write.into_inner().expect("no panic while holding the lock") {
+            return Err(BuildError::Write(e));
         }
         artifacts.extend(made.into_inner().expect("no panic while holding the lock"));
         warnings.extend(r.warnings.iter().cloned());
@@ -184,7 +240,8 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, previous: &Previous, progress: &dyn
             *load.entry(s.name.clone()).or_default() += 1;
         }
     }
-    let mut plan = Plan { artifacts, kept, server_load: load.into_iter().collect() };
+    let staged = staged.into_inner().expect("no panic while holding the lock");
+    let mut plan = Plan { artifacts, kept, staged, server_load: load.into_iter().collect() };
     plan.sort();
     Ok(Built { plan, kickstarts: report, warnings })
 }

@@ -134,6 +134,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         options,
         threads: super::threads(a.jobs),
         override_facts: a.flags.override_facts,
+        allow_default_password: a.flags.allow_default_password,
     };
     let bar = Bar::new(!a.json && std::io::stderr().is_terminal());
     // The previous generation: kickstarts whose inputs did not change are kept, not made again.
@@ -141,7 +142,13 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return ui.read_error(&a.out, &e),
     };
-    let built = crate::build::plan(&db, &req, &previous, &bar);
+    // A build that writes stages each kickstart into the new generation as soon as it is made
+    // (the generation, and the tree's lock, are taken with the first one, so a build refused
+    // before leaves nothing behind); --dry-run and --diff compare a plan held whole.
+    let stage = Staging { dir: &a.out, generation: std::sync::OnceLock::new() };
+    let streaming = !(a.dry_run || a.diff);
+    let target = crate::build::Target { previous: &previous, stage: streaming.then_some(&stage as &dyn crate::build::Stage) };
+    let built = crate::build::plan(&db, &req, &target, &bar);
     let built = match built {
         Ok(b) => b,
         Err(e) => {
@@ -161,18 +168,6 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
                 ui.report(fw, diags);
             }
         }
-    }
-    if let Some(r) = &built.kickstarts
-        && !r.default_password.is_empty()
-        && !a.flags.allow_default_password
-    {
-        bar.finish();
-        let d = super::default_password(&r.default_password, true);
-        if a.json {
-            super::inventory::print_json(&json!({"ok": false, "diagnostics": [d.to_json(&Sources::new())]}));
-            return EXIT_DIAGNOSTICS;
-        }
-        return ui.say(d, EXIT_DIAGNOSTICS);
     }
     let compiled = built.kickstarts.as_ref().map_or(0, |r| r.hosts);
     let plan = built.plan;
@@ -200,7 +195,13 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         }
     }
     bar.phase("writing", plan.files() as u64);
-    let stats = generation::write_reporting(&a.out, &plan, true, &|n| bar.advance(n as u64));
+    let stats = match stage.generation.into_inner() {
+        Some(g) => {
+            bar.advance(plan.staged as u64);
+            generation::finish(g, &plan, &|n| bar.advance(n as u64))
+        }
+        None => generation::write_reporting(&a.out, &plan, true, &|n| bar.advance(n as u64)),
+    };
     bar.finish();
     match stats {
         Ok(s) => {
@@ -286,11 +287,43 @@ fn usage(ui: &mut Ui, message: &str, help: &str) -> i32 {
     EXIT_DIAGNOSTICS
 }
 
+/// The new generation of the tree at `dir`, begun when the build has its first kickstart.
+struct Staging<'a> {
+    dir: &'a Path,
+    generation: std::sync::OnceLock<generation::Generation>,
+}
+
+impl crate::build::Stage for Staging<'_> {
+    fn begin(&self) -> std::io::Result<()> {
+        if self.generation.get().is_none() {
+            let _ = self.generation.set(generation::Generation::begin(self.dir, true)?);
+        }
+        Ok(())
+    }
+
+    fn add(&self, artifact: &crate::plan::Artifact) -> std::io::Result<()> {
+        self.generation.get().ok_or_else(|| std::io::Error::other("internal error: no generation was begun"))?.add(artifact)
+    }
+}
+
 fn build_error(ui: &mut Ui, e: BuildError, json: bool) -> i32 {
     match e {
         BuildError::Facts(e) => facts_error(ui, &e),
         BuildError::Load(e) => ui.load_error(&e),
         BuildError::Previous(e) => ui.fail("io::read", e.to_string(), "check the output tree and its permissions"),
+        BuildError::DefaultPassword(hosts) => {
+            let d = super::default_password(&hosts, true);
+            if json {
+                super::inventory::print_json(&json!({"ok": false, "diagnostics": [d.to_json(&Sources::new())]}));
+                return EXIT_DIAGNOSTICS;
+            }
+            ui.say(d, EXIT_DIAGNOSTICS)
+        }
+        BuildError::Write(e) => ui.fail(
+            "io::write",
+            format!("cannot write the new generation: {e}"),
+            "check that the directory is writable and the disk is not full",
+        ),
         BuildError::Model(mut problems) => {
             crate::diag::sort(&mut problems);
             let sources = Sources::new();
@@ -329,6 +362,9 @@ fn kind_counts(plan: &Plan) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();
     for kind in plan.artifacts.iter().map(|a| Some(a.kind)).chain(plan.kept.iter().map(|e| e.kind)) {
         *m.entry(kind.map_or("other", Kind::as_str)).or_default() += 1;
+    }
+    if plan.staged > 0 {
+        *m.entry(Kind::Kickstart.as_str()).or_default() += plan.staged;
     }
     m
 }

@@ -176,7 +176,12 @@ pub fn write(dir: &Path, plan: &Plan, prune: bool) -> io::Result<WriteStats> {
 /// [`write`], calling `staged(n)` as each batch of `n` artifacts is staged (for a progress
 /// bar; from several threads).
 pub fn write_reporting(dir: &Path, plan: &Plan, prune: bool, staged: &(dyn Fn(usize) + Sync)) -> io::Result<WriteStats> {
-    let g = Generation::begin(dir, prune)?;
+    finish(Generation::begin(dir, prune)?, plan, staged)
+}
+
+/// Stage `plan` into `g` (which may hold staged files already, see
+/// [`crate::build::Target::stage`]) and commit it.
+pub fn finish(g: Generation, plan: &Plan, staged: &(dyn Fn(usize) + Sync)) -> io::Result<WriteStats> {
     let chunks: Vec<&[Artifact]> = plan.artifacts.chunks(64).collect();
     tree::parallel(&tree::spread(&chunks), |chunk| {
         chunk.iter().try_for_each(|a| g.add(a))?;

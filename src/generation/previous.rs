@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::baseline::{self, Baseline, Place};
 use super::{ManifestEntry, sys};
@@ -12,7 +13,7 @@ use super::{ManifestEntry, sys};
 /// The previous generation of a tree: its manifest and the input keys a build recorded in
 /// it (see [`Previous::render_keys`]).
 pub struct Previous {
-    base: Option<Baseline>,
+    base: Option<Arc<Baseline>>,
     keys: HashMap<String, String>,
 }
 
@@ -31,7 +32,11 @@ impl Previous {
             Err(e) => return Err(e),
         };
         let lock = sys::openat(place.parent.as_fd(), &place.lock, libc::O_RDONLY, 0).ok();
-        let base = Baseline::read(&place, lock.as_ref().map(|l| l.as_fd()))?;
+        Previous::from_base(Arc::new(Baseline::read(&place, lock.as_ref().map(|l| l.as_fd()))?), keys)
+    }
+
+    /// The previous generation `base`, with its keys file `keys`.
+    pub(super) fn from_base(base: Arc<Baseline>, keys: &str) -> io::Result<Previous> {
         let mut found = HashMap::new();
         if let (Some(live), Some(_)) = (&base.live, base.entries.get(keys)) {
             match baseline::read_at(live.as_fd(), &sys::cstr(keys.as_bytes())?) {

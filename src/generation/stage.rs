@@ -32,7 +32,7 @@ pub struct Generation {
     prune: bool,
     /// Held (with `flock`) until the generation is dropped.
     lock: OwnedFd,
-    base: Baseline,
+    base: std::sync::Arc<Baseline>,
     /// The staging directory `.<name>.new`.
     staged: OwnedFd,
     /// The process's umask, when known: files whose mode it would not change need no chmod.
@@ -71,7 +71,7 @@ impl Generation {
         sys::lock_exclusive(lock.as_fd()).map_err(|e| at(e, lock_path.display()))?;
         steps.step();
         recover(&place, &steps)?;
-        let base = Baseline::read(&place, Some(lock.as_fd()))?;
+        let base = std::sync::Arc::new(Baseline::read(&place, Some(lock.as_fd()))?);
         let new_path = place.sibling(&place.new);
         mkdir_exact(place.parent.as_fd(), &place.new, None).map_err(|e| at(e, new_path.display()))?;
         let staged = sys::open_dir(place.parent.as_fd(), &place.new).map_err(|e| at(e, new_path.display()))?;
@@ -103,6 +103,13 @@ impl Generation {
             self.write_file(path, &artifact.bytes, mode).map_err(|e| at(e, self.place.dir.join(path).display()))?;
         }
         Ok(())
+    }
+
+    /// The generation this one replaces, with the keys file `keys` of its tree (see
+    /// [`super::Previous`]): read under this generation's lock, so what a plan keeps from it
+    /// is still there at commit.
+    pub fn previous(&self, keys: &str) -> io::Result<super::Previous> {
+        super::Previous::from_base(self.base.clone(), keys)
     }
 
     /// Carry a file of the previous generation over as it is (hard-linked at commit, never
