@@ -145,7 +145,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
     // A build that writes stages each kickstart into the new generation as soon as it is made
     // (the generation, and the tree's lock, are taken with the first one, so a build refused
     // before leaves nothing behind); --dry-run and --diff compare a plan held whole.
-    let stage = Staging { dir: &a.out, generation: std::sync::OnceLock::new() };
+    let stage = Staging { dir: &a.out, generation: std::sync::OnceLock::new(), one: std::sync::Mutex::new(()) };
     let streaming = !(a.dry_run || a.diff);
     let target = crate::build::Target { previous: &previous, stage: streaming.then_some(&stage as &dyn crate::build::Stage) };
     let built = crate::build::plan(&db, &req, &target, &bar);
@@ -291,6 +291,9 @@ fn usage(ui: &mut Ui, message: &str, help: &str) -> i32 {
 struct Staging<'a> {
     dir: &'a Path,
     generation: std::sync::OnceLock<generation::Generation>,
+    /// One file created at a time: threads creating files in one directory at once contend
+    /// for its lock in the kernel (the compile goes on meanwhile on the other threads).
+    one: std::sync::Mutex<()>,
 }
 
 impl crate::build::Stage for Staging<'_> {
@@ -302,7 +305,9 @@ impl crate::build::Stage for Staging<'_> {
     }
 
     fn add(&self, artifact: &crate::plan::Artifact) -> std::io::Result<()> {
-        self.generation.get().ok_or_else(|| std::io::Error::other("internal error: no generation was begun"))?.add(artifact)
+        let g = self.generation.get().ok_or_else(|| std::io::Error::other("internal error: no generation was begun"))?;
+        let _one = self.one.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.add(artifact)
     }
 }
 
