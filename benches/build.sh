@@ -29,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# fresh: a directory on a new, empty file system (or a new directory in $work).
+# fresh: sets `out` to a directory on a new, empty file system (or a new directory in $work).
 fresh() {
     if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null; then
         if [ -n "$mnt" ]; then umount "$mnt"; rm -f "$work/fs.img"; fi
@@ -38,9 +38,9 @@ fresh() {
         truncate -s 16G "$work/fs.img"
         mkfs.ext4 -q -F -N 2000000 "$work/fs.img"
         mount -o loop "$work/fs.img" "$mnt"
-        echo "$mnt/tree"
+        out=$mnt/tree
     else
-        mktemp -d -u -p "$work" tree.XXXXXX
+        out=$(mktemp -d -u -p "$work" tree.XXXXXX)
     fi
 }
 
@@ -71,7 +71,7 @@ for n in "${sizes[@]}"; do
     "$bin" --db "$db" host add frontend --appliance frontend --ip 10.1.1.1 --mac 52:54:00:ff:ff:01 >/dev/null
     "$bin" --db "$db" host generate --hosts "$n" --appliances compute >/dev/null 2>&1
     printf '%s\n' bench-password | "$bin" --db "$db" attr set Kickstart_PrivateRootPassword --secret >/dev/null 2>&1
-    out=$(fresh)
+    fresh
     run "$n hosts, new tree" "$db" "$out"
     run "$n hosts, unchanged rerun" "$db" "$out"
     "$bin" --db "$db" host set compute-0-5 --cpus 64 >/dev/null
