@@ -102,9 +102,16 @@ macro_rules! internal {
 }
 
 internal!(
-    attrs, batch, build, check, cli, cluster, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, load, plan, render,
-    resolve, resolver, serve, span, syntax, write, xml
+    attrs, batch, build, check, cluster, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, load, plan, render, resolve,
+    resolver, span, syntax, write, xml
 );
+// The command line (feature `cli`) and the web responder (feature `serve`).
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod cli;
+#[cfg(feature = "serve")]
+#[doc(hidden)]
+pub mod serve;
 
 pub use attrs::Attrs;
 pub use build::{BuildError, BuildRequest, Built, KickstartError, KickstartReport, host_kickstarts as compile_hosts};
