@@ -18,8 +18,8 @@
 use std::path::PathBuf;
 
 use rocks_compile::attrs::{Attrs, parse_python_dict};
-use rocks_compile::emit::kickstart::KickstartOptions;
 use rocks_compile::graph::Framework;
+use rocks_compile::kickstart::KickstartOptions;
 use rocks_compile::load::Layer;
 
 const ROLLS: [&str; 7] = ["core", "base", "hpc", "sge", "kvm", "ganglia", "area51"];

@@ -67,26 +67,29 @@
 //!    node files and graph files; [`cond`] parses every `cond=`/`arch=`/`os=` once.
 //! 3. [`graph::Framework::build`] merges the layers: node lookup (`extend-`/`replace-`), the
 //!    edge graph and the order graph.
-//! 4. [`resolve::profile`] walks the graph for an appliance and a host's attributes and
-//!    orders the reachable node files.
-//! 5. [`emit::kickstart::build`] resolves entities, files and scripts into a typed
-//!    [`emit::kickstart::Kickstart`], which [`render`] turns into text.
-//! 6. [`batch`] compiles many hosts, sharing one traversal per group of hosts that agree on
+//! 4. [`resolver`] makes a host's attributes from one [`cluster::Cluster`] snapshot (the
+//!    layers default < global < os < appliance < rack < built-in < host < given, each value
+//!    with its scope); [`resolve::profile`] walks the graph for an appliance and those
+//!    attributes and orders the reachable node files.
+//! 5. [`kickstart::build`] resolves entities, files and scripts into a typed
+//!    [`kickstart::Kickstart`], which [`render`] turns into text.
+//! 6. [`kickstart::batch`] compiles many hosts, sharing one traversal per group of hosts that agree on
 //!    every attribute a condition reads.
 //! 7. [`build::plan`] reads the whole [`cluster::Cluster`] from the facts database, checks it
 //!    ([`build::model`]), and runs every output kind's emitter under [`emit`] (DHCP, hosts,
-//!    DNS, PXE, scheduler lists) plus the per-host kickstarts into a [`plan::Plan`]: every
-//!    file as plain data.
+//!    DNS, PXE, scheduler lists, the cluster-wide files hosts fetch) plus the per-host
+//!    kickstarts of hosts whose inputs changed into a [`plan::Plan`]: every file as plain
+//!    data (kickstarts may be handed to the writer as they are made).
 //! 8. [`generation`] writes a plan as one atomic generation of an output tree (with a
 //!    manifest; [`generation::verify`] checks it); [`write`] replaces a single file
 //!    atomically; [`cli`] (and `main`) parse the command line and print. *I/O.*
 //!
 //! [`explain`] answers where each line of a kickstart came from, from a kickstart built with
-//! [`emit::kickstart::build_traced`] (provenance is collected only there).
+//! [`kickstart::build_traced`] (provenance is collected only there).
 //!
 //! ## Invariants
 //! - Nothing between `load`/`facts` and `generation`/`write` touches the filesystem, the
-//!   clock or the network; `<eval>` runs only through an [`emit::kickstart::EvalRunner`] the caller passes.
+//!   clock or the network; `<eval>` runs only through an [`kickstart::EvalRunner`] the caller passes.
 //! - Same inputs, byte-identical output: sorted maps, name tie-breaks, no random names.
 //! - Parsing never stops at the first problem: every stage returns its value plus
 //!   [`diag::Diagnostic`]s with stable codes and spans.
@@ -102,8 +105,8 @@ macro_rules! internal {
 }
 
 internal!(
-    attrs, batch, build, check, cluster, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, load, plan, render, resolve,
-    resolver, span, syntax, write, xml
+    attrs, build, check, cluster, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, kickstart, load, plan, render,
+    resolve, resolver, span, syntax, write, xml
 );
 // The command line (feature `cli`) and the web responder (feature `serve`).
 #[cfg(feature = "cli")]
@@ -116,9 +119,9 @@ pub mod serve;
 pub use attrs::Attrs;
 pub use build::{BuildError, BuildRequest, Built, KickstartError, KickstartReport, host_kickstarts as compile_hosts};
 pub use diag::{Diagnostic, Severity};
-pub use emit::kickstart::{EvalRunner, Kickstart, KickstartOptions};
 pub use facts::{Db, FactsError, HostSpec};
 pub use graph::Framework;
+pub use kickstart::{EvalRunner, Kickstart, KickstartOptions};
 pub use load::{Layer, LoadError};
 pub use plan::{Artifact, BuildOptions, Kind, Plan};
 pub use span::Sources;
@@ -193,7 +196,7 @@ pub fn kickstart(fw: &Framework, appliance: &str, attrs: &Attrs, opts: &Kickstar
     let root = attrs.get("root").cloned().unwrap_or_else(|| fw.root_of(appliance));
     let (profile, mut diags) = resolve::profile(fw, &root, attrs);
     let Some(profile) = profile else { return (None, diags) };
-    let (ks, d) = emit::kickstart::build(fw, appliance, &profile, attrs, opts);
+    let (ks, d) = kickstart::build(fw, appliance, &profile, attrs, opts);
     diags.extend(d);
     if diag::has_errors(&diags) {
         return (None, diags);

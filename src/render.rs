@@ -8,7 +8,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 /// Templates compiled into the binary: (name, source).
 const TEMPLATES: &[(&str, &str)] = &[
-    ("kickstart.ks.j2", include_str!("emit/templates/kickstart.ks.j2")),
+    ("kickstart.ks.j2", include_str!("kickstart/kickstart.ks.j2")),
     ("dhcpd.conf.j2", include_str!("emit/templates/dhcpd.conf.j2")),
     ("hosts.j2", include_str!("emit/templates/hosts.j2")),
     ("zone.j2", include_str!("emit/templates/zone.j2")),

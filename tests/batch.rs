@@ -2,8 +2,8 @@
 //! attributes conditions read) and must equal, byte for byte, compiling each host alone.
 
 use rocks_compile::attrs::Attrs;
-use rocks_compile::batch::{self, HostJob};
-use rocks_compile::emit::kickstart::KickstartOptions;
+use rocks_compile::kickstart::KickstartOptions;
+use rocks_compile::kickstart::batch::{self, HostJob};
 use rocks_compile::load::Layer;
 
 fn job(fw: &rocks_compile::graph::Framework, host: &str, appliance: &str, extra: &[(&str, &str)]) -> HostJob {

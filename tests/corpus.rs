@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rocks_compile::attrs::parse_python_dict;
-use rocks_compile::emit::kickstart::KickstartOptions;
 use rocks_compile::graph::{HEAD, TAIL};
+use rocks_compile::kickstart::KickstartOptions;
 use rocks_compile::load::Layer;
 
 const ROLLS: &[&str] = &["core", "base", "hpc", "sge", "kvm", "ganglia", "area51"];

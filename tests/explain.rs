@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rocks_compile::attrs::{Attrs, parse_python_dict};
-use rocks_compile::emit::kickstart::{KickstartOptions, build_traced};
 use rocks_compile::explain::{Explanation, Origin, TEMPLATE_FILE, explain};
 use rocks_compile::graph::Framework;
+use rocks_compile::kickstart::{KickstartOptions, build_traced};
 use rocks_compile::load::Layer;
 
 fn manifest() -> &'static Path {

@@ -25,7 +25,7 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use rocks_compile::attrs::Attrs;
 use rocks_compile::cond::Cond;
-use rocks_compile::emit::kickstart::{EvalRunner, KickstartOptions};
+use rocks_compile::kickstart::{EvalRunner, KickstartOptions};
 use rocks_compile::span::Sources;
 
 /// Most CPU time a single run may use before it counts as a hang. It is measured on the

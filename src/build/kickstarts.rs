@@ -1,6 +1,6 @@
 //! Kickstarts of database hosts: the one code path behind `kickstart --host`, `kickstart
 //! --query -o DIR`, `build` and the web responder. Hosts are grouped by the graph their
-//! appliance uses; each group is compiled in one batch ([`crate::batch`]), so hosts that agree
+//! appliance uses; each group is compiled in one batch ([`crate::kickstart::batch`]), so hosts that agree
 //! on every attribute a condition reads share one traversal.
 
 use std::borrow::Cow;
@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::attrs::{Attrs, DEFAULT_ROOT_PASSWORD_HASH, Origins, ROOT_PASSWORD};
-use crate::batch::{HostJob, JobSource};
+use crate::kickstart::batch::{HostJob, JobSource};
 use crate::cluster::Cluster;
 use crate::diag::Diagnostic;
-use crate::emit::kickstart::KickstartOptions;
+use crate::kickstart::KickstartOptions;
 use crate::facts::{Db, FactsError};
 use crate::graph::Framework;
 use crate::load::{Layer, LoadError};
@@ -45,7 +45,7 @@ pub struct KickstartReport {
     pub not_kickstartable: Vec<String>,
     /// Hosts compiled.
     pub hosts: usize,
-    /// Distinct shared profiles (see [`crate::batch::Stats::groups`]).
+    /// Distinct shared profiles (see [`crate::kickstart::batch::Stats::groups`]).
     pub groups: usize,
 }
 
@@ -120,7 +120,7 @@ where
     for gj in inputs.graphs {
         let found: Mutex<Vec<Diagnostic>> = Mutex::new(Vec::new());
         let broken: Mutex<Vec<String>> = Mutex::new(Vec::new());
-        let stats = crate::batch::kickstarts_with(&gj.fw, &gj, opts, threads, |_, c| {
+        let stats = crate::kickstart::batch::kickstarts_with(&gj.fw, &gj, opts, threads, |_, c| {
             {
                 let mut f = found.lock().expect("no panic while holding the lock");
                 // Hosts of one group report the same problems: keep each once.
@@ -147,7 +147,7 @@ where
     report
 }
 
-/// The hosts of one graph, ready for [`crate::batch`]: each host's attributes are made by
+/// The hosts of one graph, ready for [`crate::kickstart::batch`]: each host's attributes are made by
 /// the resolver when its job is asked for, so they are never all in memory at once.
 #[derive(Debug)]
 pub struct GraphJobs {

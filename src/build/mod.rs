@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
 use crate::emit;
-use crate::emit::kickstart::KickstartOptions;
+use crate::kickstart::KickstartOptions;
 use crate::facts::{Db, FactsError};
 use crate::generation::Previous;
 use crate::load::{Layer, LoadError};

@@ -9,11 +9,11 @@ use clap::{ArgGroup, Args};
 
 use super::{AttrArgs, EXIT_DIAGNOSTICS, EXIT_OK, FrameworkArgs, KickstartFlags, Ui};
 use crate::attrs::Attrs;
-use crate::diag::{self, Diagnostic};
-use crate::batch::JobSource;
 use crate::build::kickstarts::{GraphJobs, KickstartError};
+use crate::diag::{self, Diagnostic};
 use crate::explain::{AttrSource, Explanation, Line, Origin, PackageReport, Step};
 use crate::graph::Framework;
+use crate::kickstart::batch::JobSource;
 use crate::resolver::{Given, Scope};
 
 #[derive(Debug, Args)]
@@ -84,7 +84,7 @@ pub(super) fn explain(ui: &mut Ui, db_path: &Path, a: ExplainArgs) -> i32 {
     let (profile, d) = crate::resolve::profile(&fw, &root, &attrs);
     diags.extend(d);
     let ks = profile.map(|p| {
-        let (ks, d) = crate::emit::kickstart::build_traced(&fw, &appliance, &p, &attrs, &opts);
+        let (ks, d) = crate::kickstart::build_traced(&fw, &appliance, &p, &attrs, &opts);
         diags.extend(d);
         ks
     });
@@ -115,7 +115,12 @@ fn host_inputs(
         Ok(c) => std::sync::Arc::new(c),
         Err(e) => return Err(super::cluster::facts_error(ui, &e)),
     };
-    let mut jobs = match crate::build::kickstarts::jobs(cluster, &[host.to_string()], &layers, Given { attrs: given.clone(), override_facts: false }) {
+    let mut jobs = match crate::build::kickstarts::jobs(
+        cluster,
+        &[host.to_string()],
+        &layers,
+        Given { attrs: given.clone(), override_facts: false },
+    ) {
         Ok(j) => j,
         Err(KickstartError::Facts(e)) => return Err(super::cluster::facts_error(ui, &e)),
         Err(KickstartError::Load(e)) => return Err(ui.load_error(&e)),

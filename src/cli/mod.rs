@@ -12,8 +12,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::attrs::{self, Attrs};
 use crate::diag::{self, Diagnostic};
-use crate::emit::kickstart::{EvalRunner, KickstartOptions};
 use crate::graph::Framework;
+use crate::kickstart::{EvalRunner, KickstartOptions};
 use crate::load::Layer;
 
 /// Open the cluster database, or return the failure's exit code. With `create`, a missing
@@ -440,7 +440,13 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
     let Some(ks) = ks.filter(|_| !diag::has_errors(&diags)) else { return failure_code(&diags) };
     let text = match ks.render() {
         Ok(t) => t,
-        Err(e) => return ui.fail("build::render", format!("internal error rendering the kickstart: {e}"), "this is a bug in rocks-compile; please report it with the command line"),
+        Err(e) => {
+            return ui.fail(
+                "build::render",
+                format!("internal error rendering the kickstart: {e}"),
+                "this is a bug in rocks-compile; please report it with the command line",
+            );
+        }
     };
     let code = emit_text(ui, a.output.as_deref(), &text);
     // The process ends right after this; tearing down thousands of small allocations would

@@ -39,7 +39,7 @@ pub use request::{Request, Response};
 pub use state::{LoadError, State, Watch};
 
 use crate::attrs::Attrs;
-use crate::emit::kickstart::{EvalRunner, KickstartOptions};
+use crate::kickstart::{EvalRunner, KickstartOptions};
 use crate::load::Layer;
 use crate::plan::BuildOptions;
 

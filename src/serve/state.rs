@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex};
 use ipnet::IpNet;
 
 use super::{Config, Request, Response};
-use crate::batch::{JobSource, Shared};
 use crate::build::KickstartError;
 use crate::build::kickstarts::{FactOptions, GraphJobs, host_kickstarts_with, jobs};
-use crate::resolver::Given;
 use crate::cluster::Cluster;
 use crate::facts::{Boot, Db, FactsError};
+use crate::kickstart::batch::{JobSource, Shared};
 use crate::load::Layer;
 use crate::plan::{Derived, Kind, Plan, Site};
+use crate::resolver::Given;
 
 /// Why a [`State`] could not be loaded: one message, and the rendered diagnostics (if any).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -500,7 +500,11 @@ impl State {
 /// Compile kickstarts (on every core) until they hold [`Config::cache_bytes`]: hosts in name
 /// order within each graph, each taken from `reuse(graph, job)` (the previous state's, not
 /// copied) when it has it. A host that does not compile makes the whole load fail.
-fn warm(graphs: &[(GraphJobs, Shared)], cfg: &Config, reuse: &(dyn Fn(usize, usize) -> Option<Arc<[u8]>> + Sync)) -> Result<Cache, LoadError> {
+fn warm(
+    graphs: &[(GraphJobs, Shared)],
+    cfg: &Config,
+    reuse: &(dyn Fn(usize, usize) -> Option<Arc<[u8]>> + Sync),
+) -> Result<Cache, LoadError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let all: Vec<(usize, usize)> = graphs.iter().enumerate().flat_map(|(g, (gj, _))| (0..gj.hosts.len()).map(move |j| (g, j))).collect();
     let used = AtomicUsize::new(0);

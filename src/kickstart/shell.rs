@@ -25,7 +25,7 @@ pub struct ShellStyle {
     pub var_rocks_copy: bool,
     /// RCS blocks are on: ownership is set there, not after the write.
     pub rcs: bool,
-    /// Mark the heredoc's text for [`crate::emit::template`] (symbolic expansion).
+    /// Mark the heredoc's text for [`crate::kickstart::template`] (symbolic expansion).
     pub mark_heredoc: bool,
 }
 
@@ -69,7 +69,7 @@ pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) -> Opt
                 out.push('\n');
             }
             if style.mark_heredoc {
-                out.push(crate::emit::template::DOC);
+                out.push(crate::kickstart::template::DOC);
             }
             copied = Some(out.len());
             out.push_str(text);
@@ -77,7 +77,7 @@ pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) -> Opt
                 out.push('\n');
             }
             if style.mark_heredoc {
-                out.push(crate::emit::template::DOC_END);
+                out.push(crate::kickstart::template::DOC_END);
             }
             out.push_str(&delim);
             out.push('\n');
@@ -100,7 +100,7 @@ pub fn file_shell(f: &FileWrite<'_>, style: ShellStyle, out: &mut String) -> Opt
 pub fn is_plain(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(c, '/' | '.' | '_' | '-' | '+' | ':' | ',' | '@' | '%' | '=' | '$' | '~' | '{' | '}')
-        || crate::emit::template::is_marker(c)
+        || crate::kickstart::template::is_marker(c)
 }
 
 /// A path as one shell word: unchanged when every character is plain, else single-quoted.

@@ -1,6 +1,6 @@
 //! Kickstarts for many hosts at once. Work shared by hosts is done once: hosts that agree on
 //! every attribute a condition reads share one traversal and one symbolic expansion
-//! ([`crate::emit::template`]); each host then only substitutes its own values.
+//! ([`crate::kickstart::template`]); each host then only substitutes its own values.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::attrs::{Attrs, Origins};
 use crate::diag::Diagnostic;
-use crate::emit::kickstart::{self, KickstartOptions};
-use crate::emit::template::{Instance, Template};
+use crate::kickstart::{self, KickstartOptions};
+use crate::kickstart::template::{Instance, Template};
 use crate::graph::Framework;
 
 /// One host to compile: its appliance and its attributes (already merged; see

@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
-use crate::emit::kickstart::{KickstartOptions, Uses, section_header};
-use crate::emit::provenance::{Anchor, AnchorKind, Part, shifted};
-use crate::emit::shell::{self, FileWrite, ShellStyle};
-use crate::emit::template;
+use crate::kickstart::{KickstartOptions, Uses, section_header};
+use crate::kickstart::provenance::{Anchor, AnchorKind, Part, shifted};
+use crate::kickstart::shell::{self, FileWrite, ShellStyle};
+use crate::kickstart::template;
 use crate::graph::Framework;
 use crate::span::{SourceId, Span};
 use crate::syntax::{AttrText, FileEl, FileMode, Script, Seg, Text};
@@ -26,7 +26,7 @@ pub(super) struct Expander<'a, 'o> {
     warned: BTreeSet<String>,
     /// RCS-tracked paths: the owner and perms Rocks remembers for them.
     rcs_seen: BTreeMap<String, (Option<String>, Option<String>)>,
-    /// Leave entity references symbolic (for [`build_symbolic`](crate::emit::kickstart::build_symbolic)).
+    /// Leave entity references symbolic (for [`build_symbolic`](crate::kickstart::build_symbolic)).
     symbolic: bool,
     /// Symbolic mode: every entity name used.
     uses: Uses,
@@ -128,7 +128,7 @@ impl<'a, 'o> Expander<'a, 'o> {
         let Some(t) = self.trace.as_mut() else { return };
         let followed = match (t.source, t.pos) {
             (Some(src), Some(pos)) => {
-                crate::emit::provenance::follow(self.fw.sources.get(src).text(), pos, s).map(|f| (src, f))
+                crate::kickstart::provenance::follow(self.fw.sources.get(src).text(), pos, s).map(|f| (src, f))
             }
             _ => None,
         };
@@ -304,7 +304,7 @@ impl<'a, 'o> Expander<'a, 'o> {
         }
         if self.symbolic {
             self.uses.entry(name.to_string()).or_insert((span, false));
-            return crate::emit::template::text_ref(name);
+            return crate::kickstart::template::text_ref(name);
         }
         match self.vars.get(name).or_else(|| self.attrs.get(name)) {
             Some(v) => {
@@ -493,7 +493,7 @@ impl<'a, 'o> Expander<'a, 'o> {
                     if !e.1 {
                         *e = (a.span, true);
                     }
-                    s.push_str(&crate::emit::template::attr_ref(n));
+                    s.push_str(&crate::kickstart::template::attr_ref(n));
                 }
                 Piece::Entity(n) => match self.vars.get(n).or_else(|| self.attrs.get(n)).cloned() {
                     Some(v) => {

@@ -3,15 +3,21 @@
 //! [`build`] computes a typed [`Kickstart`] (every host-dependent value resolved), and
 //! [`Kickstart::render`] turns it into text through the `kickstart.ks.j2` template.
 
+
+pub mod batch;
+mod expand;
+pub mod provenance;
+pub mod shell;
+pub mod template;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
-use crate::emit::expand::Expander;
-use crate::emit::provenance::{Anchor, AnchorKind, PackageUse, Part, Provenance};
-use crate::emit::shell;
+use self::expand::Expander;
+use crate::kickstart::provenance::{Anchor, AnchorKind, PackageUse, Part, Provenance};
 use crate::graph::Framework;
 use crate::resolve::Profile;
 use crate::span::Span;
@@ -121,7 +127,7 @@ pub fn build_traced(
 pub type Uses = BTreeMap<String, (Span, bool)>;
 
 /// Resolve a profile for every host that shares the attributes conditions read: entity
-/// references stay symbolic (see [`crate::emit::template`]) and are substituted per host.
+/// references stay symbolic (see [`crate::kickstart::template`]) and are substituted per host.
 /// `None` when the profile holds something that cannot be shared (`<var>`, `<eval>` run with
 /// `--allow-eval`); the caller then builds per host.
 pub fn build_symbolic(
@@ -277,7 +283,7 @@ fn build_with(
                         let b = ex.script_body(body);
                         let (text, trace) = if *post { (&mut boot_post, &mut boot_trace[1]) } else { (&mut boot_pre, &mut boot_trace[0]) };
                         if let Some(piece) = ex.piece(&node.name, item.span) {
-                            trace.extend(crate::emit::provenance::shifted(piece.anchors, text.len()));
+                            trace.extend(crate::kickstart::provenance::shifted(piece.anchors, text.len()));
                         }
                         text.push_str(&b);
                     }
@@ -286,7 +292,7 @@ fn build_with(
                         let text = ex.plain(body);
                         ks.debug.extend(text.lines().map(|l| l.trim_end().to_string()));
                         if let (Some(p), Some(piece)) = (prov.as_mut(), ex.piece(&node.name, item.span)) {
-                            p.debug.extend(crate::emit::provenance::per_line(piece, &text));
+                            p.debug.extend(crate::kickstart::provenance::per_line(piece, &text));
                         }
                     }
                 }
@@ -305,7 +311,7 @@ fn build_with(
                     let wrapper = AnchorKind::Generated { what: "boot file", attrs: Vec::new() };
                     anchors.push(Anchor { at: body.len(), kind: wrapper.clone(), ..first.clone() });
                     let start = body.len() + wrapped.find('\n').map_or(0, |i| i + 1);
-                    anchors.extend(crate::emit::provenance::shifted(trace, start));
+                    anchors.extend(crate::kickstart::provenance::shifted(trace, start));
                     let end = body.len() + wrapped.trim_end_matches('\n').rfind('\n').map_or(0, |i| i + 1);
                     anchors.push(Anchor { at: end, kind: wrapper, ..first.clone() });
                 }
@@ -395,4 +401,21 @@ fn boot_file(path: &str, text: &str) -> String {
     s.push_str(&delim);
     s.push('\n');
     s
+}
+
+/// `&name;` in text names an undefined attribute: it expands to nothing (as in Rocks).
+pub fn undefined_entity(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::warning("entity::undefined", format!("attribute `{name}` is not defined; `&{name};` expands to nothing"))
+        .label(span, "undefined attribute")
+        .help(format!("define it, e.g. `--attr {name}=VALUE`, or in the cluster database"))
+}
+
+/// `&name;` in an XML attribute value names an undefined attribute: an error.
+pub fn undefined_entity_in_attribute(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "entity::undefined-in-attribute",
+        format!("attribute `{name}` is not defined, and `&{name};` is used in an XML attribute value"),
+    )
+    .label(span, "used here")
+    .help(format!("define `{name}`; unlike text, an attribute value cannot fall back to empty"))
 }

@@ -106,7 +106,7 @@ impl Template {
                     if let Some(v) = attrs.get(&rest[..end]) {
                         // Attribute values end up in shell words (file names): one that would
                         // need quoting changes the text's shape.
-                        if c == ATTR && !v.chars().all(crate::emit::shell::is_plain) {
+                        if c == ATTR && !v.chars().all(crate::kickstart::shell::is_plain) {
                             return Instance::Alone;
                         }
                         out.push_str(v);

@@ -1,6 +1,6 @@
-//! Where each part of a [`Kickstart`](super::kickstart::Kickstart) came from: node file lines,
+//! Where each part of a [`Kickstart`](super::Kickstart) came from: node file lines,
 //! elements rocks-compile wrote shell for, and attribute values. Collected only when asked
-//! ([`build_traced`](super::kickstart::build_traced)), so a normal compile pays nothing.
+//! ([`build_traced`](super::build_traced)), so a normal compile pays nothing.
 
 use crate::span::{SourceId, Span};
 
