@@ -61,6 +61,11 @@ pub struct ParsedNode {
 }
 
 impl Framework {
+    /// Read `layers` and build the framework for `graph`.
+    pub fn open(layers: &[crate::load::Layer], graph: &str) -> Result<(Framework, Vec<Diagnostic>), crate::load::LoadError> {
+        Ok(Framework::build(crate::load::load(layers)?, graph))
+    }
+
     /// Build the framework for `graph`. Graph files are parsed now; node files later.
     pub fn build(loaded: Loaded, graph: &str) -> (Framework, Vec<Diagnostic>) {
         let mut diags = Vec::new();

@@ -67,7 +67,7 @@
 //!    node files and graph files; [`cond`] parses every `cond=`/`arch=`/`os=` once.
 //! 3. [`graph::Framework::build`] merges the layers: node lookup (`extend-`/`replace-`), the
 //!    edge graph and the order graph.
-//! 4. [`resolver`] makes a host's attributes from one [`cluster::Cluster`] snapshot (the
+//! 4. [`resolver`] makes a host's attributes from one [`model::Cluster`] snapshot (the
 //!    layers default < global < os < appliance < rack < built-in < host < given, each value
 //!    with its scope); [`resolve::profile`] walks the graph for an appliance and those
 //!    attributes and orders the reachable node files.
@@ -75,7 +75,7 @@
 //!    [`kickstart::Kickstart`], which [`render`] turns into text.
 //! 6. [`kickstart::batch`] compiles many hosts, sharing one traversal per group of hosts that agree on
 //!    every attribute a condition reads.
-//! 7. [`build::plan`] reads the whole [`cluster::Cluster`] from the facts database, checks it
+//! 7. [`build::plan`] reads the whole [`model::Cluster`] from the facts database, checks it
 //!    ([`build::model`]), and runs every output kind's emitter under [`emit`] (DHCP, hosts,
 //!    DNS, PXE, scheduler lists, the cluster-wide files hosts fetch) plus the per-host
 //!    kickstarts of hosts whose inputs changed into a [`plan::Plan`]: every file as plain
@@ -105,8 +105,8 @@ macro_rules! internal {
 }
 
 internal!(
-    attrs, build, check, cluster, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, kickstart, load, plan, render,
-    resolve, resolver, span, syntax, write, xml
+    attrs, build, check, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, kickstart, load, model, plan, render, resolve,
+    resolver, span, syntax, write, xml
 );
 // The command line (feature `cli`) and the web responder (feature `serve`).
 #[cfg(feature = "cli")]
@@ -180,26 +180,17 @@ pub fn render_diagnostics(diags: &[Diagnostic], sources: &Sources) -> String {
 
 /// Read `layers` and build the framework for `graph`.
 pub fn open(layers: &[Layer], graph: &str) -> Result<(Framework, Vec<Diagnostic>), load::LoadError> {
-    let loaded = load::load(layers)?;
-    Ok(Framework::build(loaded, graph))
+    Framework::open(layers, graph)
 }
 
 /// The attributes a compile sees: the framework's defaults, then built-ins for the appliance,
 /// then the caller's attributes (highest precedence); see [`resolver::appliance_layers`].
 pub fn effective_attrs(fw: &Framework, appliance: &str, given: &Attrs) -> Attrs {
-    resolver::appliance_layers(&fw.defaults, &fw.graph, fw.root_of(appliance), appliance, given).attrs()
+    resolver::appliance_attrs(fw, appliance, given)
 }
 
 /// Compile the kickstart of `appliance` for a host with `attrs` (already merged, see
 /// [`effective_attrs`]). `None` when an error diagnostic was produced.
 pub fn kickstart(fw: &Framework, appliance: &str, attrs: &Attrs, opts: &KickstartOptions<'_>) -> (Option<Kickstart>, Vec<Diagnostic>) {
-    let root = attrs.get("root").cloned().unwrap_or_else(|| fw.root_of(appliance));
-    let (profile, mut diags) = resolve::profile(fw, &root, attrs);
-    let Some(profile) = profile else { return (None, diags) };
-    let (ks, d) = kickstart::build(fw, appliance, &profile, attrs, opts);
-    diags.extend(d);
-    if diag::has_errors(&diags) {
-        return (None, diags);
-    }
-    (Some(ks), diags)
+    kickstart::compile(fw, appliance, attrs, opts)
 }

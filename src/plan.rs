@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::cluster::{Cluster, HostFacts, rendezvous};
+use crate::model::{Cluster, HostFacts, rendezvous};
 use crate::facts::InstallServer;
 
 /// Mode of an ordinary output file.

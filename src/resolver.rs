@@ -32,7 +32,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::attrs::{Attrs, Origins};
-use crate::cluster::{Cluster, HostFacts, Iface, rendezvous};
+use crate::model::{Cluster, HostFacts, Iface, rendezvous};
 use crate::diag::Diagnostic;
 use crate::facts::InstallServer;
 use crate::facts::builtin::builtin;
@@ -283,6 +283,12 @@ pub fn appliance_layers<'a>(defaults: &'a Attrs, graph: &str, root: String, appl
         ],
         rewrite: None,
     }
+}
+
+/// The attributes of a compile of `appliance` without a database ([`appliance_layers`]
+/// flattened).
+pub fn appliance_attrs(fw: &crate::graph::Framework, appliance: &str, given: &Attrs) -> Attrs {
+    appliance_layers(&fw.defaults, &fw.graph, fw.root_of(appliance), appliance, given).attrs()
 }
 
 /// The command line's attributes and whether they may override the facts.

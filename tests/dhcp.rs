@@ -332,7 +332,7 @@ fn rich_cluster_is_valid_and_both_files_agree() {
 
 /// What `pxe_loader` ([`loaders`]) must force on the interface `mac` of `host` whose primary
 /// install server has base URL `url` (written out here, not asked of the library).
-fn forced_file(host: &rocks_compile::cluster::HostFacts, mac: &str, url: &str) -> Option<String> {
+fn forced_file(host: &rocks_compile::model::HostFacts, mac: &str, url: &str) -> Option<String> {
     let own_script = format!("{url}/ipxe/{}.ipxe", mac.replace(':', "-"));
     match host.name.as_str() {
         "compute-2-0" | "gpu_0:1" => None,
@@ -841,7 +841,7 @@ fn cluster_without_install_servers_is_valid() {
     v6.zone = "v6".into();
     v6.dns_servers = vec!["fd00:1::1".parse().unwrap()];
     c.networks.push(v6);
-    c.hosts[0].interfaces.push(rocks_compile::cluster::Iface {
+    c.hosts[0].interfaces.push(rocks_compile::model::Iface {
         device: "eth1".into(),
         mac: Some("52:54:00:60:00:01".into()),
         ip: Some("fd00:1::10".into()),

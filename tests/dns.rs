@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use rocks_compile::cluster::{Cluster, HostFacts, Iface};
 use rocks_compile::emit::{dns, hosts};
 use rocks_compile::facts::{Boot, Db, HostSpec, InterfaceSpec, Network, NetworkSpec};
+use rocks_compile::model::{Cluster, HostFacts, Iface};
 use rocks_compile::plan::{BuildOptions, Kind, Site};
 
 // ---------------------------------------------------------------------------------------------

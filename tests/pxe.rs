@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use rocks_compile::cluster::{Cluster, HostFacts, Iface};
 use rocks_compile::emit::pxe;
 use rocks_compile::facts::{ApplianceSpec, Boot, BootAction, Db, Distribution, HostField, HostSpec, InstallServer, InterfaceSpec, Network};
+use rocks_compile::model::{Cluster, HostFacts, Iface};
 use rocks_compile::plan::{BuildOptions, Kind, Site};
 
 /// Path -> text of every PXE artifact, after checking each one.

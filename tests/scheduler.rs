@@ -14,10 +14,10 @@ use expect_test::expect;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use rocks_compile::cluster::{Cluster, HostFacts, Iface};
 use rocks_compile::emit::{genders, pbs, sge, slurm};
 use rocks_compile::facts::{Boot, Db, HostSpec, Network, Target, generate};
 use rocks_compile::hostlist;
+use rocks_compile::model::{Cluster, HostFacts, Iface};
 use rocks_compile::plan::{Artifact, BuildOptions, HostSelection, Kind, Site};
 
 /// Every scheduler artifact of a site.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::attrs::{Attrs, DEFAULT_ROOT_PASSWORD_HASH, Origins, ROOT_PASSWORD};
 use crate::kickstart::batch::{HostJob, JobSource};
-use crate::cluster::Cluster;
+use crate::model::Cluster;
 use crate::diag::Diagnostic;
 use crate::kickstart::KickstartOptions;
 use crate::facts::{Db, FactsError};
@@ -214,7 +214,7 @@ pub fn jobs(cluster: Arc<Cluster>, names: &[String], layers: &[Layer], given: Gi
     out.warnings =
         conflicts.into_iter().map(|(key, hosts)| conflict_warning(key, &given[key], &hosts, resolver.given().override_facts)).collect();
     for (graph, hosts) in by_graph {
-        let (fw, diags) = crate::open(layers, graph)?;
+        let (fw, diags) = crate::graph::Framework::open(layers, graph)?;
         out.default_password.extend(
             hosts
                 .iter()

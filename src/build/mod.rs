@@ -145,7 +145,7 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, target: &Target<'_>, progress: &dyn
     let mut frameworks = BTreeMap::new();
     if site.wants(Kind::Kickstart) {
         for g in graphs {
-            let (fw, _) = crate::open(req.layers, g)?;
+            let (fw, _) = crate::graph::Framework::open(req.layers, g)?;
             frameworks.insert(g.to_string(), fw);
         }
     }

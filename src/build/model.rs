@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use crate::cluster::Cluster;
+use crate::model::Cluster;
 use crate::diag::Diagnostic;
 use crate::emit::dhcpd::{PXE_LOADER_ATTR, PxeLoader};
 use crate::facts::addr::is_usable;

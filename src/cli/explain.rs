@@ -63,7 +63,7 @@ pub(super) fn explain(ui: &mut Ui, db_path: &Path, a: ExplainArgs) -> i32 {
                 Ok(v) => v,
                 Err(code) => return code,
             };
-            let attrs = crate::effective_attrs(&fw, &appliance, &given);
+            let attrs = crate::resolver::appliance_attrs(&fw, &appliance, &given);
             (appliance, fw, diags, attrs)
         }
         Some(host) => match host_inputs(ui, db_path, &a, host, &given, &mut sources) {

@@ -367,7 +367,7 @@ pub fn use_color(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -
 }
 
 fn open(ui: &mut Ui, a: &FrameworkArgs) -> Result<(Framework, Vec<Diagnostic>), i32> {
-    crate::open(&layers(a), &a.graph).map_err(|e| ui.load_error(&e))
+    crate::graph::Framework::open(&layers(a), &a.graph).map_err(|e| ui.load_error(&e))
 }
 
 /// Attributes from `--attrs` and `--attr`. Errors are reported and turn into an exit code.
@@ -430,8 +430,8 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
     };
     let opts = KickstartOptions { origins: Some(&origins), ..a.flags.options(&ShellEval) };
     let appliance = a.appliance.as_deref().expect("dispatched on --appliance");
-    let attrs = crate::effective_attrs(&fw, appliance, &given);
-    let (ks, d) = crate::kickstart(&fw, appliance, &attrs, &opts);
+    let attrs = crate::resolver::appliance_attrs(&fw, appliance, &given);
+    let (ks, d) = crate::kickstart::compile(&fw, appliance, &attrs, &opts);
     diags.extend(d);
     if crate::attrs::has_default_password(&attrs) && !a.flags.allow_default_password {
         diags.push(default_password(&[], false));
@@ -507,7 +507,7 @@ fn graph(ui: &mut Ui, a: GraphArgs) -> i32 {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let attrs = crate::effective_attrs(&fw, &a.appliance, &given);
+    let attrs = crate::resolver::appliance_attrs(&fw, &a.appliance, &given);
     let root = fw.root_of(&a.appliance);
     let reachable = crate::resolve::traverse(&fw, &root, &attrs, &mut diags);
     ui.report(&fw, &diags);

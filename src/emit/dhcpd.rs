@@ -376,7 +376,7 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{Cluster, HostFacts, Iface};
+    use crate::model::{Cluster, HostFacts, Iface};
     use crate::plan::BuildOptions;
 
     /// `n` hosts on one /8 DHCP network, three install servers.

@@ -46,7 +46,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::hosts::{Named, names};
-use crate::cluster::Cluster;
+use crate::model::Cluster;
 use crate::facts::InstallServer;
 use crate::plan::{Artifact, Kind, Site};
 use crate::render::render;

@@ -20,7 +20,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::cluster::Cluster;
+use crate::model::Cluster;
 use crate::plan::{Artifact, Kind, Site};
 use crate::render::render;
 

@@ -16,7 +16,7 @@
 //!   so it compares `${next-server}` with each server's address and chains to the script on
 //!   the matching server.
 //!
-//! What a host boots is its next boot action ([`crate::cluster::HostFacts::next_action`]), a
+//! What a host boots is its next boot action ([`crate::model::HostFacts::next_action`]), a
 //! row of `bootactions`. A kernel starting with `localboot` boots the local disk: pxelinux
 //! `LOCALBOOT 0`, GRUB and iPXE `exit` (the firmware goes on to its next boot entry).
 //! Otherwise kernel and initrd are paths relative to the TFTP root; in them and in the
@@ -36,7 +36,7 @@ use std::borrow::Cow;
 use minijinja::{Error, ErrorKind, Value};
 use serde::Serialize;
 
-use crate::cluster::HostFacts;
+use crate::model::HostFacts;
 use crate::facts::{Boot, BootAction};
 use crate::plan::{Artifact, Kind, Site, ipxe_path, mac_hyphen};
 
@@ -298,7 +298,7 @@ fn grub_word(word: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{Cluster, Iface};
+    use crate::model::{Cluster, Iface};
     use crate::facts::{Distribution, InstallServer};
 
     #[test]

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::cluster::HostFacts;
+use crate::model::HostFacts;
 use crate::plan::{Artifact, Kind, Site};
 
 use super::slurm;

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::cluster::HostFacts;
+use crate::model::HostFacts;
 use crate::diag::Diagnostic;
 use crate::hostlist;
 use crate::plan::{Artifact, Kind, Site};

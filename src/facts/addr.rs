@@ -2,12 +2,13 @@
 //! Rocks "count down from the top of the network" allocator.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 use macaddr::MacAddr6;
 
 use super::error::{FactsError, Result};
+pub use crate::model::addr::{ip_from_num, ip_num, is_usable, usable_range};
 
 /// Parse a MAC address (`52:54:00:12:34:56`, `52-54-00-12-34-56`, `5254.0012.3456`, any
 /// case) into the stored form: lower-case, colon-separated.
@@ -36,22 +37,6 @@ pub fn parse_cidr(text: &str) -> Result<IpNet> {
     Ok(net)
 }
 
-/// The address as an integer (IPv4 in the low 32 bits).
-pub fn ip_num(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => u32::from(v4) as u128,
-        IpAddr::V6(v6) => u128::from(v6),
-    }
-}
-
-/// The address of the same family as `like` with number `n`.
-pub fn ip_from_num(like: IpAddr, n: u128) -> IpAddr {
-    match like {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(n as u32)),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(n)),
-    }
-}
-
 /// Fixed-width lower-case hex (8 digits for IPv4, 32 for IPv6): text order = address order,
 /// which lets the schema's triggers compare addresses.
 pub fn ip_key(ip: IpAddr) -> String {
@@ -59,27 +44,6 @@ pub fn ip_key(ip: IpAddr) -> String {
         IpAddr::V4(v4) => format!("{:08x}", u32::from(v4)),
         IpAddr::V6(v6) => format!("{:032x}", u128::from(v6)),
     }
-}
-
-/// The first and last usable host addresses of `net`: for IPv4 networks larger than /31 the
-/// network and broadcast addresses are excluded; for IPv6 the subnet-router address is.
-pub fn usable_range(net: &IpNet) -> (u128, u128) {
-    let first = ip_num(net.network());
-    let last = ip_num(net.broadcast());
-    match net {
-        IpNet::V4(v4) if v4.prefix_len() < 31 => (first + 1, last - 1),
-        IpNet::V6(v6) if v6.prefix_len() < 128 => (first + 1, last),
-        _ => (first, last),
-    }
-}
-
-/// Whether `ip` is a usable host address of `net`.
-pub fn is_usable(net: &IpNet, ip: IpAddr) -> bool {
-    if ip.is_ipv4() != net.addr().is_ipv4() {
-        return false;
-    }
-    let (first, last) = usable_range(net);
-    (first..=last).contains(&ip_num(ip))
 }
 
 /// Hands out the highest free usable address of a network, then the next lower one, ...

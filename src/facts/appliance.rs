@@ -12,34 +12,13 @@ use super::Db;
 use super::error::{FactsError, Result};
 use super::network::{check_name, load_network};
 use super::template::Template;
+pub use crate::model::{Appliance, ApplianceSpec};
 
 /// The IP policy value meaning "count down from the top of the network".
 pub const COUNTDOWN: &str = "countdown";
 
 /// The Rocks naming policy.
 pub const ROCKS_NAME_POLICY: &str = "{appliance}-{rack}-{rank}";
-
-/// An appliance as stored (and as given to [`Db::add_appliance`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApplianceSpec {
-    pub name: String,
-    /// Graph the appliance's hosts are compiled with.
-    pub graph: String,
-    /// Root node file of the appliance in the graph.
-    pub root: String,
-    pub kickstartable: bool,
-    /// Host name template, e.g. `{appliance}-{rack}-{rank}`.
-    pub name_policy: String,
-    /// [`COUNTDOWN`] or an IP template such as `10.5.{rack}.{rank}`.
-    pub ip_policy: String,
-    /// Rank given to the first host discovered in a rack.
-    pub first_rank: u32,
-    /// Network that discovered hosts are put on.
-    pub network: String,
-}
-
-/// Stored appliances are listed with the same fields they were added with.
-pub type Appliance = ApplianceSpec;
 
 /// An appliance's IP policy, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,5 @@
 //! Boot actions (PXE kernel, initrd, args) and what each host boots next.
 
-use std::fmt;
 use std::str::FromStr;
 
 use rusqlite::params;
@@ -8,38 +7,7 @@ use rusqlite::params;
 use super::Db;
 use super::error::{FactsError, Result};
 use super::hosts::host_id;
-
-/// What a host boots next: its install action or its run action (Rocks' `boot` table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Boot {
-    Install,
-    Os,
-}
-
-/// A stored boot action (`bootactions`): `install` and `os` exist by default.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootAction {
-    pub name: String,
-    /// `vmlinuz`, or `localboot 0` for booting the local disk.
-    pub kernel: String,
-    pub initrd: String,
-    pub args: String,
-}
-
-impl Boot {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Boot::Install => "install",
-            Boot::Os => "os",
-        }
-    }
-}
-
-impl fmt::Display for Boot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::model::{Boot, BootAction};
 
 impl FromStr for Boot {
     type Err = FactsError;

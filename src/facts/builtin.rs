@@ -15,7 +15,7 @@
 
 use rusqlite::Connection;
 
-use crate::cluster::{Cluster, HostFacts, Iface};
+use crate::model::{Cluster, HostFacts, Iface};
 
 /// A built-in attribute: where its value comes from and how an operator changes that fact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

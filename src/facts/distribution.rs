@@ -5,17 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::Db;
 use super::error::{FactsError, Result};
 use super::network::check_name;
-
-/// A stored distribution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Distribution {
-    pub name: String,
-    /// e.g. `9`.
-    pub os_release: String,
-    /// Where installers fetch the tree, e.g. `http://{server}/install/distributions/rocky-9`
-    /// (`{server}`: the address of the host's install server).
-    pub url: String,
-}
+pub use crate::model::Distribution;
 
 impl Db {
     /// Add a distribution.

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::Db;
 use super::addr::{ip_from_num, ip_key, is_usable, parse_cidr, parse_ip, usable_range};
 use super::error::{FactsError, Result};
+pub use crate::model::Network;
 
 /// What `network add` is given, as text; validated by [`Db::add_network`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,19 +23,6 @@ pub struct NetworkSpec {
     pub gateway: Option<String>,
     pub dns_servers: Vec<String>,
     /// The cluster's DHCP server answers on this network (fixed addresses, PXE).
-    pub dhcp: bool,
-}
-
-/// A stored network.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Network {
-    pub name: String,
-    pub cidr: IpNet,
-    pub zone: String,
-    pub mtu: u32,
-    pub gateway: Option<IpAddr>,
-    pub dns_servers: Vec<IpAddr>,
-    /// The cluster's DHCP server answers on this network.
     pub dhcp: bool,
 }
 
@@ -111,21 +99,6 @@ impl Db {
 }
 
 impl Network {
-    /// The dotted netmask (`255.255.0.0`).
-    pub fn netmask(&self) -> IpAddr {
-        self.cidr.netmask()
-    }
-
-    /// The broadcast address (last address of the network).
-    pub fn broadcast(&self) -> IpAddr {
-        self.cidr.broadcast()
-    }
-
-    /// Whether `ip` is a usable host address of this network.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        is_usable(&self.cidr, ip)
-    }
-
     /// Addresses that allocation must skip: the gateway and DNS servers in this network.
     pub(crate) fn reserved(&self) -> Vec<IpAddr> {
         self.gateway.iter().chain(&self.dns_servers).copied().filter(|ip| self.contains(*ip)).collect()

@@ -1,6 +1,6 @@
 //! Install servers: the machines that hand out kickstarts, boot files and packages. Each host
 //! is assigned a primary and a fallback server by rendezvous hashing (see
-//! [`crate::cluster::rendezvous`]).
+//! [`crate::model::rendezvous`]).
 
 use rusqlite::{OptionalExtension, params};
 
@@ -8,23 +8,7 @@ use super::Db;
 use super::addr::parse_ip;
 use super::error::{FactsError, Result};
 use super::network::check_name;
-
-/// A stored install server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstallServer {
-    pub name: String,
-    /// The address hosts reach it at (DHCP `next-server`, TFTP, HTTP).
-    pub ip: String,
-    /// Base URL under which the server publishes the build tree, e.g. `http://10.1.1.1/install/rocks`.
-    pub url: String,
-}
-
-impl InstallServer {
-    /// The default base URL of a server at `ip`: `http://IP/install/rocks`.
-    pub fn default_url(ip: &str) -> String {
-        if ip.contains(':') { format!("http://[{ip}]/install/rocks") } else { format!("http://{ip}/install/rocks") }
-    }
-}
+pub use crate::model::InstallServer;
 
 impl Db {
     /// Add an install server (`url` `None`: [`InstallServer::default_url`]).

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::Db;
 use super::error::Result;
-use crate::cluster::{Cluster, HostFacts, Iface};
+use crate::model::{Cluster, HostFacts, Iface};
 
 impl Db {
     /// Every fact `build` needs, read in one transaction (a consistent snapshot even while

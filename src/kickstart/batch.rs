@@ -15,7 +15,7 @@ use crate::kickstart::template::{Instance, Template};
 use crate::graph::Framework;
 
 /// One host to compile: its appliance and its attributes (already merged; see
-/// [`crate::effective_attrs`]).
+/// [`crate::resolver`]).
 #[derive(Debug, Clone)]
 pub struct HostJob {
     pub host: String,
@@ -209,7 +209,7 @@ fn group_template(fw: &Framework, job: &HostJob, opts: &KickstartOptions<'_>) ->
 fn one(fw: &Framework, job: &HostJob, t: &GroupTemplate, opts: &KickstartOptions<'_>) -> Compiled {
     let alone = || {
         let opts = KickstartOptions { origins: Some(&job.origins), ..*opts };
-        let (ks, mut diags) = crate::kickstart(fw, &job.appliance, &job.attrs, &opts);
+        let (ks, mut diags) = crate::kickstart::compile(fw, &job.appliance, &job.attrs, &opts);
         let text = ks.and_then(|k| k.render().map_err(|e| diags.push(render_failed(&e))).ok());
         Compiled { host: job.host.clone(), text, diags }
     };

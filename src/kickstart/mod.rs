@@ -403,6 +403,20 @@ fn boot_file(path: &str, text: &str) -> String {
     s
 }
 
+/// Compile the kickstart of `appliance` for a host with `attrs` (already merged, see
+/// [`crate::resolver`]). `None` when an error diagnostic was produced.
+pub fn compile(fw: &Framework, appliance: &str, attrs: &Attrs, opts: &KickstartOptions<'_>) -> (Option<Kickstart>, Vec<Diagnostic>) {
+    let root = attrs.get("root").cloned().unwrap_or_else(|| fw.root_of(appliance));
+    let (profile, mut diags) = crate::resolve::profile(fw, &root, attrs);
+    let Some(profile) = profile else { return (None, diags) };
+    let (ks, d) = build(fw, appliance, &profile, attrs, opts);
+    diags.extend(d);
+    if crate::diag::has_errors(&diags) {
+        return (None, diags);
+    }
+    (Some(ks), diags)
+}
+
 /// `&name;` in text names an undefined attribute: it expands to nothing (as in Rocks).
 pub fn undefined_entity(name: &str, span: Span) -> Diagnostic {
     Diagnostic::warning("entity::undefined", format!("attribute `{name}` is not defined; `&{name};` expands to nothing"))

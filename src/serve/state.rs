@@ -11,10 +11,10 @@ use ipnet::IpNet;
 use super::{Config, Request, Response};
 use crate::build::KickstartError;
 use crate::build::kickstarts::{FactOptions, GraphJobs, host_kickstarts_with, jobs};
-use crate::cluster::Cluster;
 use crate::facts::{Boot, Db, FactsError};
 use crate::kickstart::batch::{JobSource, Shared};
 use crate::load::Layer;
+use crate::model::Cluster;
 use crate::plan::{Derived, Kind, Plan, Site};
 use crate::resolver::Given;
 

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use sha2::{Digest, Sha256};
 
-use crate::facts::{Appliance, Boot, BootAction, Distribution, InstallServer, Network};
+use super::{Appliance, Boot, BootAction, Distribution, InstallServer, Network};
 
 /// Every fact of the cluster that the build needs.
 #[derive(Debug, Clone, Default)]
@@ -93,26 +93,6 @@ impl HostFacts {
             run_action: "os".into(),
             interfaces: Vec::new(),
             aliases: Vec::new(),
-        }
-    }
-
-    /// The host as the database lists it (one row of `host_view`, with its primary
-    /// interface), for code that needs the whole host.
-    pub fn from_row(h: &crate::facts::Host) -> HostFacts {
-        let iface = (h.ip.is_some() || h.mac.is_some())
-            .then(|| Iface::primary(h.device.as_deref().unwrap_or(""), h.mac.clone(), h.ip.clone(), h.network.as_deref()));
-        HostFacts {
-            rack: h.rack,
-            rank: h.rank,
-            cpus: h.cpus,
-            arch: h.arch.clone(),
-            os: h.os.clone(),
-            distribution: h.distribution.clone(),
-            boot: h.boot,
-            install_action: h.install_action.clone(),
-            run_action: h.run_action.clone(),
-            interfaces: iface.into_iter().collect(),
-            ..HostFacts::new(h.name.clone(), h.appliance.clone())
         }
     }
 
