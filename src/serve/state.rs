@@ -10,7 +10,7 @@ use ipnet::IpNet;
 
 use super::{Config, Request, Response};
 use crate::build::KickstartError;
-use crate::build::kickstarts::{FactOptions, GraphJobs, host_kickstarts_with, jobs};
+use crate::build::kickstarts::{GraphJobs, compile, jobs};
 use crate::facts::{Boot, Db, FactsError};
 use crate::kickstart::batch::{JobSource, Shared};
 use crate::load::Layer;
@@ -122,7 +122,7 @@ enum Kickstarts {
     /// of a host whose key did not change from the previous state instead of compiling it.
     Resident { graphs: Vec<(GraphJobs, Shared)>, index: HashMap<String, (usize, usize)>, keys: Vec<Vec<[u8; 32]>>, cache: Cache },
     /// One request per process (CGI): compile just the one host, as `kickstart --host`.
-    OnDemand(Mutex<Db>, FactOptions),
+    OnDemand,
 }
 
 /// The facts and framework a responder answers from. Loaded whole or not at all.
@@ -196,7 +196,6 @@ impl State {
         }
         let db = Db::open_readonly(&cfg.db)?;
         let cluster = Arc::new(db.cluster()?);
-        let facts = FactOptions::default();
         let mut warnings = Vec::new();
         let kickstarts = if resident {
             let names: Vec<String> = cluster.hosts.iter().map(|h| h.name.clone()).collect();
@@ -237,7 +236,7 @@ impl State {
             let cache = warm(&graphs, cfg, &reuse)?;
             Kickstarts::Resident { graphs, index, keys, cache }
         } else {
-            Kickstarts::OnDemand(Mutex::new(db), facts)
+            Kickstarts::OnDemand
         };
         let mut by_addr = HashMap::new();
         let mut by_mac = HashMap::new();
@@ -268,7 +267,7 @@ impl State {
     pub fn cached(&self) -> (usize, usize) {
         match &self.kickstarts {
             Kickstarts::Resident { cache, .. } => (cache.len(), cache.values().map(|k| k.len()).sum()),
-            Kickstarts::OnDemand(..) => (0, 0),
+            Kickstarts::OnDemand => (0, 0),
         }
     }
 
@@ -441,13 +440,15 @@ impl State {
                     None => return Err(compile_failed(name, &gj.fw, &c.diags)),
                 }
             }
-            Kickstarts::OnDemand(db, facts) => {
-                let db = db.lock().unwrap_or_else(|p| p.into_inner());
+            Kickstarts::OnDemand => {
+                // The snapshot read at load: one host's attributes are resolved, one kickstart compiled.
+                let given = Given { attrs: cfg.given.clone(), override_facts: false };
+                let inputs = jobs(self.cluster.clone(), &[name.to_string()], &cfg.layers, given)
+                    .map_err(|e| refuse_logged(500, "the kickstart could not be compiled", e.to_string()))?;
                 let out: Mutex<Option<String>> = Mutex::new(None);
-                let report = host_kickstarts_with(&db, &[name.to_string()], &cfg.layers, &cfg.given, facts, &cfg.options, 1, |_, t| {
+                let report = compile(inputs, &cfg.options, 1, |_, t| {
                     *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
-                })
-                .map_err(|e| refuse_logged(500, "the kickstart could not be compiled", e.to_string()))?;
+                });
                 if !report.not_kickstartable.is_empty() {
                     return Err(self.not_kickstartable(name));
                 }
@@ -652,7 +653,7 @@ mod tests {
         let cfg = Config { layers: vec![Layer::Embedded], ..Config::new(&path) };
         let cached = |s: &State, h: &str| match &s.kickstarts {
             Kickstarts::Resident { cache, .. } => cache[h].clone(),
-            Kickstarts::OnDemand(..) => unreachable!("resident"),
+            Kickstarts::OnDemand => unreachable!("resident"),
         };
         let old = State::load(&cfg, true).unwrap();
         db.set_host("compute-0-1", crate::facts::HostField::Cpus, "64").unwrap();
