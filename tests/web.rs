@@ -194,6 +194,26 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// What the web server serves from the tree itself: never a host's kickstart nor the build's
+/// keys, whatever the path looks like (trailing slash, path-info, encoded slash, dot
+/// segments), from outside the allowed networks or from another host.
+fn check_the_tree_guards_the_responders_files(c: &Cluster, base: &str) {
+    let secret = c.kickstart("n2", &[]);
+    let keys = std::fs::read(c.tree().join("KEYS")).unwrap();
+    for path in ["kickstart/n2.ks/", "kickstart/n2.ks/x", "kickstart%2fn2.ks", "kickstart/n2.ks/.", "kickstart/./n2.ks/", "kickstart/", "KEYS", "./KEYS", "kickstart//n2.ks"] {
+        for from in ["127.0.1.5", "127.0.0.3"] {
+            let out = Command::new("curl")
+                .args(["-s", "-g", "--path-as-is", "--interface", from, "-o", "-", "-w", "\n%{http_code}"])
+                .arg(format!("{base}/{path}"))
+                .output()
+                .unwrap();
+            let body = &out.stdout;
+            let found = |needle: &[u8]| needle.len() > 64 && body.windows(64).any(|w| w == &needle[..64]);
+            assert!(!found(&secret) && !found(&keys), "{from} got n2's kickstart or the keys at {path}: {}", text(body));
+        }
+    }
+}
+
 /// The identity rules every responder applies, checked through one base URL (`…/kickstart`
 /// and friends below it).
 fn check_identity_rules(c: &Cluster, base: &str) {
@@ -233,6 +253,7 @@ fn nginx_fastcgi_answers_each_host_only_its_own_files() {
     let Some((_nginx, port)) = c.nginx() else { return };
     let base = format!("http://127.0.0.1:{port}/install/rocks");
     check_identity_rules(&c, &base);
+    check_the_tree_guards_the_responders_files(&c, &base);
     common::validate(&{
         let p = c.path("served.ks");
         std::fs::write(&p, get("127.0.0.2", &format!("{base}/kickstart")).1).unwrap();
@@ -336,6 +357,7 @@ fn lighttpd_spawns_the_responder_on_fd_0() {
     let base = format!("http://127.0.0.1:{port}/install/rocks");
     wait_for(|| get("127.0.0.2", &format!("{base}/health")).0 == 200, "the spawned responder");
     check_identity_rules(&c, &base);
+    check_the_tree_guards_the_responders_files(&c, &base);
     let (s, body) = get("127.0.0.9", &format!("{base}/ipxe/boot.ipxe"));
     assert_eq!((s, body), (200, std::fs::read(c.tree().join("ipxe/boot.ipxe")).unwrap()), "the tree is static");
 }

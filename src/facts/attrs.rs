@@ -171,8 +171,8 @@ impl Db {
 
 impl Db {
     /// The built-in that always overrides attribute `key` stored at `target`, if any: every
-    /// built-in at the global, os, appliance and rack scopes, and the cluster-wide lists at
-    /// the host scope too. `attr list` marks such stored values; `attr set` refuses them.
+    /// built-in at the global, os, appliance and rack scopes (a host-scope value overrides a
+    /// built-in for its host). `attr list` marks such stored values; `attr set` refuses them.
     pub fn shadowing_builtin(&self, target: &Target, key: &str) -> Result<Option<&'static super::builtin::Builtin>> {
         self.read("check attribute", |c| shadowing_builtin(c, target, key))
     }

@@ -3,8 +3,10 @@
 //!
 //! - [`Db::open`] / [`Db::init`] create the file with [`schema`] and its default rows on first
 //!   use; [`Db::open_readonly`] is for `--query`.
-//! - [`attrs`]: attribute precedence `global < os < appliance < rack < builtin < host` and
-//!   the built-in attributes derived from the facts ([`Db::host_attrs`], [`Db::attrs_map`]).
+//! - [`attrs`]: attributes stored at five scopes; a host's resolved attributes
+//!   ([`Db::host_attrs`], [`Db::attrs_map`]) come from [`crate::resolver`], the one place
+//!   that knows the precedence, over a snapshot ([`Db::cluster`]) of the types in
+//!   [`crate::model`].
 //! - [`hosts`], [`interface`], [`network`], [`appliance`], [`boot`], [`distribution`]: the
 //!   management API; [`query`]: `host list --where` and `--query` over the view `host_view`.
 //! - [`discover`]: insert-ethers (dhcpd log lines to new hosts); [`csv`]: import/export;
