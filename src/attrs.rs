@@ -21,103 +21,13 @@ pub fn has_default_password(attrs: &Attrs) -> bool {
 
 /// Where attribute values came from, for messages: name -> scope (`global`, `host`,
 /// `--attrs site.json`, `built-in`, ...). Names missing from it are described by
-/// [`origin_of`].
+/// [`crate::resolver::builtin::origin_of`].
 pub type Origins = BTreeMap<String, String>;
-
-/// The built-in attributes of a database host that come from the host itself: its row, its
-/// appliance and its primary interface ([`HostBuiltins`]). With [`NETWORK_BUILTIN`] this is
-/// the one list of built-ins: what `check` counts as defined, what the facts derive, and
-/// what the scheduler grouping reads.
-pub const HOST_BUILTIN: &[&str] =
-    &["hostname", "rack", "rank", "appliance", "membership", "arch", "os", "distribution", "cpus", "graph", "root", "hostaddr", "ksmac"];
-
-/// The built-in attributes every database host shares, from the network named `private`.
-pub const NETWORK_BUILTIN: &[&str] = &[
-    "Kickstart_PrivateAddress",
-    "Kickstart_PrivateNetwork",
-    "Kickstart_PrivateNetmask",
-    "Kickstart_PrivateNetmaskCIDR",
-    "Kickstart_PrivateBroadcast",
-    "Kickstart_PrivateGateway",
-    "Kickstart_PrivateDNSDomain",
-    "Kickstart_PrivateDNSServers",
-    "Kickstart_PrivateMTU",
-];
-
-/// The built-in attributes every database host gets from its install servers (the default
-/// one, or those of `server add`): the base URLs it fetches the cluster-wide files from.
-pub const SERVER_BUILTIN: &[&str] = &["cluster_files_url", "cluster_files_fallback_url"];
-
-/// Is `name` a built-in attribute? [`crate::facts::builtin::BUILTINS`] lists them all, with
-/// the fact each comes from ([`HOST_BUILTIN`] and [`NETWORK_BUILTIN`] name the per-host and
-/// per-network ones among them, [`SERVER_BUILTIN`] those from the install servers).
-pub fn is_builtin(name: &str) -> bool {
-    crate::facts::builtin::builtin(name).is_some()
-}
-
-/// The facts a host's own built-in attributes come from (the `private` network's are shared
-/// by every host and derived by the facts).
-#[derive(Debug, Clone, Copy)]
-pub struct HostBuiltins<'a> {
-    pub hostname: &'a str,
-    pub rack: u32,
-    pub rank: u32,
-    pub appliance: &'a str,
-    pub arch: &'a str,
-    pub os: &'a str,
-    pub distribution: &'a str,
-    pub cpus: u32,
-    /// The appliance's graph and root node, when known.
-    pub graph: Option<&'a str>,
-    pub root: Option<&'a str>,
-    /// The primary interface's address and MAC, when it has them.
-    pub hostaddr: Option<&'a str>,
-    pub ksmac: Option<&'a str>,
-}
-
-impl HostBuiltins<'_> {
-    /// The value of the built-in `name`; `None` for a name that is not a per-host built-in or
-    /// has no value for this host.
-    pub fn get(&self, name: &str) -> Option<String> {
-        let v = match name {
-            "hostname" => self.hostname.to_string(),
-            "rack" => self.rack.to_string(),
-            "rank" => self.rank.to_string(),
-            "appliance" => self.appliance.to_string(),
-            "membership" => capitalised(self.appliance),
-            "arch" => self.arch.to_string(),
-            "os" => self.os.to_string(),
-            "distribution" => self.distribution.to_string(),
-            "cpus" => self.cpus.to_string(),
-            "graph" => self.graph?.to_string(),
-            "root" => self.root?.to_string(),
-            "hostaddr" => self.hostaddr?.to_string(),
-            "ksmac" => self.ksmac?.to_string(),
-            _ => return None,
-        };
-        Some(v)
-    }
-
-    /// Every per-host built-in that has a value, in [`HOST_BUILTIN`] order.
-    pub fn all(&self) -> Vec<(&'static str, String)> {
-        HOST_BUILTIN.iter().filter_map(|&n| self.get(n).map(|v| (n, v))).collect()
-    }
-}
 
 /// Rocks' membership name of an appliance: `compute` -> `Compute`.
 pub fn capitalised(s: &str) -> String {
     let mut c = s.chars();
     c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
-}
-
-/// Where the value of `name` came from, for messages: its entry in `origins`, else
-/// `built-in` for a built-in name ([`is_builtin`]), else `given by the caller`.
-pub fn origin_of(origins: Option<&Origins>, name: &str) -> String {
-    match origins.and_then(|o| o.get(name)) {
-        Some(o) => o.clone(),
-        None if is_builtin(name) => "built-in".to_string(),
-        None => "given by the caller".to_string(),
-    }
 }
 
 /// Why an attributes file was rejected.
@@ -299,32 +209,5 @@ mod tests {
             assert!(parse_python_dict(bad).is_err(), "{bad:?} must be rejected");
         }
         assert!(parse_attrs("x = [1]", false).is_err());
-    }
-}
-
-#[cfg(test)]
-mod builtin_tests {
-    use super::*;
-
-    #[test]
-    fn a_host_with_every_fact_has_every_host_builtin() {
-        let h = HostBuiltins {
-            hostname: "c-0-0",
-            rack: 0,
-            rank: 0,
-            appliance: "compute",
-            arch: "x86_64",
-            os: "linux",
-            distribution: "rocky",
-            cpus: 4,
-            graph: Some("default"),
-            root: Some("compute"),
-            hostaddr: Some("10.1.255.254"),
-            ksmac: Some("52:54:00:00:00:01"),
-        };
-        let names: Vec<&str> = h.all().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, HOST_BUILTIN);
-        assert_eq!(h.get("membership").as_deref(), Some("Compute"));
-        assert!(is_builtin("Kickstart_PrivateMTU") && !is_builtin("Kickstart_Timezone"));
     }
 }

@@ -86,7 +86,7 @@ pub fn check(fw: &Framework, build_diags: Vec<Diagnostic>, extra: &Attrs) -> Rep
         r.unreachable = names.iter().filter(|n| !seen.contains(*n)).cloned().collect();
     }
     r.roots = roots.into_iter().collect();
-    let defined = |n: &str| crate::attrs::is_builtin(n) || fw.defaults.contains_key(n) || extra.contains_key(n);
+    let defined = |n: &str| crate::resolver::builtin::is_builtin(n) || fw.defaults.contains_key(n) || extra.contains_key(n);
     r.undefined = used.into_iter().filter(|(n, _)| !defined(n)).collect();
     diag::sort(&mut r.diagnostics);
     r

@@ -254,7 +254,7 @@ fn attribute_files_do_not_override_database_facts() {
     let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site/attrs.toml");
     let table: toml::Table = std::fs::read_to_string(&site).unwrap().parse().unwrap();
     for key in table["attributes"].as_table().unwrap().keys() {
-        assert!(rocks_compile::facts::builtin::builtin(key).is_none(), "examples/site/attrs.toml sets the built-in `{key}`");
+        assert!(rocks_compile::resolver::builtin::builtin(key).is_none(), "examples/site/attrs.toml sets the built-in `{key}`");
     }
     // A file that does: the database wins, and a warning names the attribute and both values.
     let file = d.join("host.toml");
@@ -290,7 +290,7 @@ fn attributes_a_builtin_shadows_are_refused_and_marked() {
     let stored = json(&mut run(d, &["attr", "list", "--json"]));
     for a in stored.as_array().unwrap() {
         let key = a["key"].as_str().unwrap();
-        assert!(rocks_compile::facts::builtin::builtin(key).is_none(), "`{key}` was seeded but can never take effect");
+        assert!(rocks_compile::resolver::builtin::builtin(key).is_none(), "`{key}` was seeded but can never take effect");
         assert!(a["shadowed_by"].is_null(), "{a}");
     }
     let err = fails(&mut run(d, &["attr", "set", "Kickstart_PrivateDNSDomain", "cluster.lan"]), 1, "facts::shadowed-by-builtin");

@@ -200,7 +200,17 @@ fn text(b: &[u8]) -> String {
 fn check_the_tree_guards_the_responders_files(c: &Cluster, base: &str) {
     let secret = c.kickstart("n2", &[]);
     let keys = std::fs::read(c.tree().join("KEYS")).unwrap();
-    for path in ["kickstart/n2.ks/", "kickstart/n2.ks/x", "kickstart%2fn2.ks", "kickstart/n2.ks/.", "kickstart/./n2.ks/", "kickstart/", "KEYS", "./KEYS", "kickstart//n2.ks"] {
+    for path in [
+        "kickstart/n2.ks/",
+        "kickstart/n2.ks/x",
+        "kickstart%2fn2.ks",
+        "kickstart/n2.ks/.",
+        "kickstart/./n2.ks/",
+        "kickstart/",
+        "KEYS",
+        "./KEYS",
+        "kickstart//n2.ks",
+    ] {
         for from in ["127.0.1.5", "127.0.0.3"] {
             let out = Command::new("curl")
                 .args(["-s", "-g", "--path-as-is", "--interface", from, "-o", "-", "-w", "\n%{http_code}"])

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Default)]
 pub struct FactOptions {
     /// Let `--attrs`/`--attr` override attributes derived from the facts (`hostname`,
-    /// `hostaddr`, ...; see [`crate::facts::builtin::BUILTINS`]). Either way a warning names
+    /// `hostaddr`, ...; see [`crate::resolver::builtin::BUILTINS`]). Either way a warning names
     /// each attribute and both values.
     pub override_facts: bool,
 }

@@ -497,8 +497,12 @@ pub(super) fn open_db(ui: &mut Ui, path: &Path, fw: &FrameworkArgs) -> Result<Db
         return Db::open(path).map_err(|e| facts_error(ui, &e));
     }
     let (framework, _) = super::open(ui, fw)?;
-    let defaults: BTreeMap<String, String> =
-        framework.defaults.iter().filter(|(k, _)| facts::builtin::builtin(k).is_none()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let defaults: BTreeMap<String, String> = framework
+        .defaults
+        .iter()
+        .filter(|(k, _)| crate::resolver::builtin::builtin(k).is_none())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut db = Db::init(path, &defaults).map_err(|e| facts_error(ui, &e))?;
     // Credentials among the defaults are stored as secrets, so listings never show them.
     for (k, v) in defaults.iter().filter(|(k, _)| is_credential(k)) {

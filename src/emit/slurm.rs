@@ -89,7 +89,7 @@ pub fn group(site: &Site<'_>, h: &HostFacts) -> String {
 }
 
 /// The value of attribute `key` for `h` as the grouping sees it: a host-scope attribute,
-/// else a per-host built-in ([`crate::attrs::HostBuiltins`]), else the stored attribute by
+/// else a per-host built-in ([`crate::resolver::builtin::HostBuiltins`]), else the stored attribute by
 /// precedence.
 pub fn attr_value(site: &Site<'_>, h: &HostFacts, key: &str) -> Option<String> {
     crate::resolver::host_value(site.cluster, h, key)

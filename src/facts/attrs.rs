@@ -173,13 +173,13 @@ impl Db {
     /// The built-in that always overrides attribute `key` stored at `target`, if any: every
     /// built-in at the global, os, appliance and rack scopes (a host-scope value overrides a
     /// built-in for its host). `attr list` marks such stored values; `attr set` refuses them.
-    pub fn shadowing_builtin(&self, target: &Target, key: &str) -> Result<Option<&'static super::builtin::Builtin>> {
+    pub fn shadowing_builtin(&self, target: &Target, key: &str) -> Result<Option<&'static crate::resolver::builtin::Builtin>> {
         self.read("check attribute", |c| shadowing_builtin(c, target, key))
     }
 }
 
-fn shadowing_builtin(conn: &Connection, target: &Target, key: &str) -> Result<Option<&'static super::builtin::Builtin>> {
-    let Some(b) = super::builtin::builtin(key) else { return Ok(None) };
+fn shadowing_builtin(conn: &Connection, target: &Target, key: &str) -> Result<Option<&'static crate::resolver::builtin::Builtin>> {
+    let Some(b) = crate::resolver::builtin::builtin(key) else { return Ok(None) };
     if target.scope() == Scope::Host {
         return Ok(None);
     }

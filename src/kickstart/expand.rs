@@ -245,10 +245,10 @@ impl<'a, 'o> Expander<'a, 'o> {
         let origin = match self.opts.origins.and_then(|o| o.get(name)) {
             Some(o) => o.clone(),
             None if self.vars.contains_key(name) => "a `<var>`".to_string(),
-            None if !crate::attrs::is_builtin(name) && self.fw.defaults.contains_key(name) => {
+            None if !crate::resolver::builtin::is_builtin(name) && self.fw.defaults.contains_key(name) => {
                 format!("the framework's `graphs/{}/attributes.toml`", self.fw.graph)
             }
-            None => crate::attrs::origin_of(None, name),
+            None => crate::resolver::builtin::origin_of(None, name),
         };
         self.diags.push(
             Diagnostic::error("entity::line-break", format!("attribute `{name}` (from {origin}) holds a line break, but {what} must be one line"))

@@ -45,7 +45,7 @@ pub struct KickstartOptions<'a> {
     /// Rocks' `eval=no`: keep each `<eval>`'s body as literal text instead of running it.
     pub eval_as_text: bool,
     /// Where the attribute values came from, named in messages (see
-    /// [`crate::attrs::origin_of`]).
+    /// [`crate::resolver::builtin::origin_of`]).
     pub origins: Option<&'a crate::attrs::Origins>,
 }
 

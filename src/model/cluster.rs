@@ -96,26 +96,6 @@ impl HostFacts {
         }
     }
 
-    /// The host's own built-in attributes (see [`crate::attrs::HOST_BUILTIN`]); `app` is its
-    /// appliance (for `graph` and `root`).
-    pub fn builtins<'a>(&'a self, app: Option<&'a Appliance>) -> crate::attrs::HostBuiltins<'a> {
-        let primary = self.primary();
-        crate::attrs::HostBuiltins {
-            hostname: &self.name,
-            rack: self.rack,
-            rank: self.rank,
-            appliance: &self.appliance,
-            arch: &self.arch,
-            os: &self.os,
-            distribution: &self.distribution,
-            cpus: self.cpus,
-            graph: app.map(|a| a.graph.as_str()),
-            root: app.map(|a| a.root.as_str()),
-            hostaddr: primary.and_then(|i| i.ip.as_deref()),
-            ksmac: primary.and_then(|i| i.mac.as_deref()),
-        }
-    }
-
     /// The primary interface, else the first one.
     pub fn primary(&self) -> Option<&Iface> {
         self.interfaces.iter().find(|i| i.primary).or_else(|| self.interfaces.first())

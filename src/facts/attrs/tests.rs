@@ -144,7 +144,7 @@ fn every_builtin_is_in_the_one_list() {
     db.add_host(&spec).unwrap();
     let builtins: Vec<String> =
         db.host_attrs("compute-0-0").unwrap().into_iter().filter(|a| a.scope == Scope::Builtin).map(|a| a.key).collect();
-    let mut listed: Vec<&str> = crate::attrs::HOST_BUILTIN.iter().chain(crate::attrs::NETWORK_BUILTIN).chain(crate::attrs::SERVER_BUILTIN).copied().collect();
+    let mut listed: Vec<&str> = crate::resolver::builtin::HOST_BUILTIN.iter().chain(crate::resolver::builtin::NETWORK_BUILTIN).chain(crate::resolver::builtin::SERVER_BUILTIN).copied().collect();
     listed.sort_unstable();
     // The seeded `private` network has a gateway but no frontend: the address is the gateway.
     assert_eq!(builtins, listed);

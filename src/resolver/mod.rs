@@ -32,10 +32,11 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::attrs::{Attrs, Origins};
-use crate::model::{Cluster, HostFacts, Iface, rendezvous};
 use crate::diag::Diagnostic;
-use crate::facts::InstallServer;
-use crate::facts::builtin::builtin;
+use crate::model::{Cluster, HostFacts, Iface, InstallServer, rendezvous};
+use builtin::builtin;
+
+pub mod builtin;
 
 /// Where an attribute's value came from, in precedence order (later wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,7 +47,7 @@ pub enum Scope {
     Os,
     Appliance,
     Rack,
-    /// Derived from the facts (see [`crate::facts::builtin::BUILTINS`]).
+    /// Derived from the facts (see [`crate::resolver::builtin::BUILTINS`]).
     Builtin,
     Host,
     /// `--attrs`/`--attr`.
@@ -437,7 +438,7 @@ impl Resolver {
     /// install-server rewrite.
     fn builtins(&self, i: usize, below: &Layers<'_>) -> (Vec<(&'static str, String)>, Option<Rewrite>) {
         let h = &self.cluster.hosts[i];
-        let mut out = h.builtins(self.cluster.appliances.get(&h.appliance)).all();
+        let mut out = builtin::of_host(h, self.cluster.appliances.get(&h.appliance)).all();
         // A host without an address has none: no framework default may stand in for it.
         for k in ["hostaddr", "ksmac"] {
             if !out.iter().any(|(n, _)| *n == k) {
@@ -519,13 +520,13 @@ pub fn stored_attr<'c>(cluster: &'c Cluster, host: &HostFacts, key: &str) -> Opt
 
 /// The value of attribute `key` for `host` as the emitters read a host's settings (without
 /// framework defaults, shared built-ins or the command line): host scope, else the host's
-/// own built-in ([`crate::attrs::HostBuiltins`]), else the stored value by precedence.
+/// own built-in ([`crate::resolver::builtin::HostBuiltins`]), else the stored value by precedence.
 pub fn host_value(cluster: &Cluster, host: &HostFacts, key: &str) -> Option<String> {
     let own = cluster.attributes.get(&(Scope::Host.as_str().to_string(), host.name.clone())).and_then(|m| m.get(key));
     if let Some((v, _)) = own {
         return Some(v.clone());
     }
-    host.builtins(cluster.appliances.get(&host.appliance)).get(key).or_else(|| stored_attr(cluster, host, key).map(|(v, _)| v.to_string()))
+    builtin::of_host(host, cluster.appliances.get(&host.appliance)).get(key).or_else(|| stored_attr(cluster, host, key).map(|(v, _)| v.to_string()))
 }
 
 /// The warning about attribute `key` = `given` from the command line that differs from what
@@ -573,7 +574,7 @@ fn field(h: &mut Sha256, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::InstallServer;
+    use crate::model::InstallServer;
 
     fn cluster() -> Cluster {
         let mut c = Cluster::default();
