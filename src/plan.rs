@@ -117,8 +117,9 @@ impl Artifact {
 
     /// Mark the artifact secret (mode [`SECRET_MODE`]) when its bytes contain any of `secrets`.
     pub fn with_secrets(mut self, secrets: &[&str]) -> Artifact {
-        // Runs once per file of the tree (300,000 at 100k hosts): no copy, no work without secrets.
-        let holds = |s: &str| !s.is_empty() && self.bytes.windows(s.len()).any(|w| w == s.as_bytes());
+        // Runs once per file of the tree (300,000 at 100k hosts): no copy, no work without
+        // secrets, and a substring search rather than a comparison at every offset.
+        let holds = |s: &str| !s.is_empty() && memchr::memmem::find(&self.bytes, s.as_bytes()).is_some();
         if secrets.iter().any(|s| holds(s)) {
             self.secret = true;
             self.mode = SECRET_MODE;
