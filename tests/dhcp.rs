@@ -182,7 +182,7 @@ fn rich_db(dir: &Path) -> Db {
         csv += &format!("compute-2-{r},compute,2,{r},52:54:00:02:00:{r:02x},10.1.2.{},private,eth0,8\n", r + 10);
     }
     csv += "nas-0-1,nas,0,1,,10.1.255.99,private,eth0,4\n";
-    csv += "login-0-1,login,0,1,52:54:00:00:02:02,,private,eth0,4\n";
+    csv += "login-0-1,login,0,1,52:54:00:00:02:02,none,private,eth0,4\n";
     csv += "gpu-0-1,compute,0,2,52:54:00:30:00:01,10.1.3.1,private,eth0,8\n";
     csv += "gpu_0:1,compute,0,3,52:54:00:30:00:02,10.1.3.2,private,eth0,8\n";
     db.import_csv(&csv).unwrap();

@@ -17,6 +17,10 @@ use super::interface::{InterfaceSpec, insert_interface};
 /// The export header, also the column names import accepts.
 pub const COLUMNS: [&str; 9] = ["name", "appliance", "rack", "rank", "mac", "ip", "network", "interface", "cpus"];
 
+/// The `ip` cell of a host that gets no address (an empty cell allocates one, as `host add`
+/// does; `none` is `host add --no-ip`).
+pub const NO_IP: &str = "none";
+
 /// One parsed CSV record and the line it starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -25,7 +29,9 @@ pub struct Record {
 }
 
 impl Db {
-    /// Import hosts from CSV text; returns how many hosts were added.
+    /// Import hosts from CSV text; returns how many hosts were added. A host whose `ip` cell
+    /// is empty gets the next free address of its network by its appliance's IP policy (as
+    /// `host add`); `none` leaves it without one ([`NO_IP`]). All or nothing.
     pub fn import_csv(&mut self, text: &str) -> Result<usize> {
         let records = parse_csv(text)?;
         let Some((header, rows)) = records.split_first() else {
@@ -34,13 +40,16 @@ impl Db {
         let index = header_index(header)?;
         self.write("import CSV", |tx| {
             let mut seen: HashMap<String, i64> = HashMap::new();
+            // Hosts without an address get one as `host add` gives it, once every address the
+            // file names is taken (so an allocated address never collides with a later row).
+            let mut allocate: Vec<(usize, String, Option<String>)> = Vec::new();
             for row in rows {
                 let cell = |col: &str| index.get(col).and_then(|&i| row.fields.get(i)).map(|s| s.trim()).unwrap_or("");
                 let opt = |col: &str| Some(cell(col).to_string()).filter(|s| !s.is_empty());
                 let number = |col: &'static str| -> Result<Option<u32>> {
                     opt(col).map(|v| v.parse().map_err(|_| FactsError::bad_value(col, v, "must be a non-negative integer"))).transpose()
                 };
-                let add = || -> Result<Option<(String, i64)>> {
+                let mut add = || -> Result<Option<(String, i64)>> {
                     if cell("name").is_empty() || cell("appliance").is_empty() {
                         return Err(FactsError::bad_value("row", row.fields.join(","), "`name` and `appliance` must not be empty"));
                     }
@@ -63,11 +72,14 @@ impl Db {
                         rank: number("rank")?,
                         cpus: number("cpus")?,
                         mac: opt("mac"),
-                        ip: opt("ip"),
+                        ip: opt("ip").filter(|ip| ip != NO_IP),
                         network: opt("network"),
                         device: opt("interface"),
                         allocate_ip: false,
                     };
+                    if opt("ip").is_none() {
+                        allocate.push((row.line, spec.name.clone(), spec.network.clone()));
+                    }
                     Ok(Some((spec.name.clone(), insert_host(tx, &spec)?)))
                 };
                 match add() {
@@ -77,6 +89,10 @@ impl Db {
                     Ok(None) => {}
                     Err(e) => return Err(FactsError::Csv { line: row.line, reason: e.to_string(), source: Some(Box::new(e)) }),
                 }
+            }
+            for (line, name, network) in allocate {
+                super::hosts::allocate_primary(tx, &name, network.as_deref())
+                    .map_err(|e| FactsError::Csv { line, reason: e.to_string(), source: Some(Box::new(e)) })?;
             }
             Ok(seen.len())
         })
@@ -93,14 +109,20 @@ impl Db {
                  ORDER BY h.name, i.is_primary DESC, i.device",
             )?;
             let mut rows = stmt.query([])?;
+            let mut last_host = String::new();
             while let Some(r) = rows.next()? {
-                let cells: Vec<String> = (0..COLUMNS.len())
+                let mut cells: Vec<String> = (0..COLUMNS.len())
                     .map(|i| match r.get_ref(i)? {
                         rusqlite::types::ValueRef::Null => Ok(String::new()),
                         rusqlite::types::ValueRef::Integer(n) => Ok(n.to_string()),
                         v => Ok(v.as_str()?.to_string()),
                     })
                     .collect::<rusqlite::Result<_>>()?;
+                // A host's first row without an address says so: an empty cell would allocate one.
+                if cells[0] != last_host && cells[5].is_empty() {
+                    cells[5] = NO_IP.to_string();
+                }
+                last_host.clone_from(&cells[0]);
                 out.push_str(&cells.iter().map(|c| quote(c)).collect::<Vec<_>>().join(","));
                 out.push('\n');
             }

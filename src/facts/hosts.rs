@@ -327,6 +327,32 @@ pub(crate) fn insert_host(conn: &Connection, spec: &HostSpec) -> Result<i64> {
     Ok(id)
 }
 
+/// Give host `name` (already inserted) the next free address of `network` (default: its
+/// appliance's network) by its appliance's IP policy, on its primary interface (made when it
+/// has none): what `host add` does without `--ip`, for hosts inserted before their
+/// addresses could be chosen (`host import`).
+pub(crate) fn allocate_primary(conn: &Connection, name: &str, network: Option<&str>) -> Result<()> {
+    let (appliance, rack, rank): (String, u32, u32) = conn.query_row(
+        "SELECT a.name, h.rack, h.rank FROM hosts h JOIN appliances a ON a.id = h.appliance_id WHERE h.name = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let (_, app) = load_appliance(conn, &appliance)?;
+    let (_, ip_policy) = app.policies()?;
+    let (network_id, net) = load_network(conn, network.unwrap_or(&app.network))?;
+    let mut ips = Allocator::new(conn, network_id, net, ip_policy)?;
+    let ip = ips.next(conn, &TemplateVars { appliance: &appliance, rack, rank })?;
+    let change = InterfaceChange {
+        host: name.to_string(),
+        device: None,
+        mac: None,
+        ip: Some(ip.to_string()),
+        network: Some(ips.network().name.clone()),
+        primary: false,
+    };
+    update_interface(conn, &change)
+}
+
 fn checked(what: &'static str, value: &str) -> Result<String> {
     check_name(what, value)?;
     Ok(value.to_string())

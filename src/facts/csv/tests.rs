@@ -34,7 +34,7 @@ fn round_trip() {
 compute-0-0,compute,0,0,52:54:00:00:00:01,10.1.255.254,private,eth0,16
 compute-0-0,compute,0,0,52:54:00:00:00:11,,,eth1,16
 login-0-0,login,0,0,52:54:00:00:00:02,10.1.255.253,private,eth0,1
-nas-0-0,nas,0,0,,,,,1
+nas-0-0,nas,0,0,,10.1.255.252,private,eth0,1
 "
     );
     let (_dir2, mut other) = temp_db();
@@ -65,4 +65,28 @@ fn one_bad_row_rejects_the_whole_file() {
         assert!(e.to_string().starts_with(&format!("CSV line {line}: ")), "{e}");
     }
     assert!(db.hosts(&Default::default()).unwrap().is_empty());
+}
+
+#[test]
+fn hosts_without_an_address_get_one_unless_the_file_says_none() {
+    let (_dir, mut db) = temp_db();
+    let text = "name,appliance,rack,rank,mac,ip,network,interface,cpus
+c-a,compute,0,0,52:54:00:00:00:01,,private,eth0,4
+c-b,compute,0,1,52:54:00:00:00:02,10.1.255.254,private,eth0,4
+c-c,compute,0,2,52:54:00:00:00:03,none,,,4
+c-d,compute,0,3,,,,,4
+";
+    assert_eq!(db.import_csv(text).unwrap(), 4);
+    let ip = |h: &str| db.host(h).unwrap().ip;
+    // Allocated as `host add` does (counting down), after every address the file names.
+    assert_eq!(ip("c-a").as_deref(), Some("10.1.255.253"));
+    assert_eq!(ip("c-b").as_deref(), Some("10.1.255.254"));
+    assert_eq!(ip("c-c"), None);
+    assert_eq!(ip("c-d").as_deref(), Some("10.1.255.252"));
+    // The export says `none` for the host without one, so a round trip keeps it so.
+    let exported = db.export_csv().unwrap();
+    assert!(exported.contains("\nc-c,compute,0,2,52:54:00:00:00:03,none,,eth0,4\n"), "{exported}");
+    let (_dir2, mut other) = temp_db();
+    other.import_csv(&exported).unwrap();
+    assert_eq!(other.export_csv().unwrap(), exported);
 }
