@@ -662,4 +662,9 @@ fn cluster_files_are_fetched_and_checked_against_the_manifest() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("the cluster-wide files are not current"), "{err}");
     assert!(!dest.exists());
+    // A host that needs none of them needs no server either.
+    for e in std::fs::read_dir(&lists).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    assert_eq!(sync(port, dead), (Some(0), String::new()));
 }
