@@ -668,3 +668,45 @@ fn cluster_files_are_fetched_and_checked_against_the_manifest() {
     }
     assert_eq!(sync(port, dead), (Some(0), String::new()));
 }
+
+/// `fastcgi --listen` on TCP without `FCGI_WEB_SERVER_ADDRS` would let anyone who reaches the
+/// port claim any host's address: it refuses to start, as it does for a list with a word that
+/// is not an address; with the web server named it serves.
+#[test]
+fn fastcgi_on_tcp_serves_only_the_web_servers_named() {
+    let c = Cluster::new();
+    let port = free_port();
+    let run = |env: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--db").arg(c.db()).args(["fastcgi", "--listen", &format!("127.0.0.1:{port}")]).env("NO_COLOR", "1");
+        match env {
+            Some(v) => cmd.env("FCGI_WEB_SERVER_ADDRS", v),
+            None => cmd.env_remove("FCGI_WEB_SERVER_ADDRS"),
+        };
+        cmd
+    };
+    for (env, says) in [
+        (None, "without FCGI_WEB_SERVER_ADDRS"),
+        (Some(""), "without FCGI_WEB_SERVER_ADDRS"),
+        (Some("127.0.0.1,web"), "`web` is not an IP address"),
+    ] {
+        let mut child = run(env).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{env:?}: the responder started serving on TCP with no web server named");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert!(!status.success() && err.contains("serve::listen") && err.contains(says), "{env:?}: {err}");
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing listens");
+    }
+    let _served = Proc(run(Some("127.0.0.1")).stderr(Stdio::null()).spawn().unwrap());
+    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "the responder on TCP");
+}

@@ -67,8 +67,8 @@ pub struct FastcgiArgs {
     /// `--listen`, the listening socket passed by systemd (`LISTEN_FDS`) or on fd 0 is used.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// Listen on this TCP address, e.g. `127.0.0.1:9000` (`FCGI_WEB_SERVER_ADDRS` limits who
-    /// may connect).
+    /// Listen on this TCP address, e.g. `127.0.0.1:9000`; `FCGI_WEB_SERVER_ADDRS` must name
+    /// the web servers that may connect (without it `fastcgi` refuses to start).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<std::net::SocketAddr>,
     /// Mode of the socket file (octal). Whoever can connect can claim any client address:
@@ -162,6 +162,11 @@ pub(super) fn fastcgi(ui: &mut Ui, db: &Path, a: FastcgiArgs) -> i32 {
             let d = Diagnostic::error("serve::load", format!("cannot load: {e}")).help(e.help.clone());
             ui.say(d, EXIT_DIAGNOSTICS)
         }
+        Err(ServeError::OpenTcp(e)) => ui.fail(
+            "serve::listen",
+            e,
+            "set FCGI_WEB_SERVER_ADDRS to the web servers' addresses (comma-separated), or listen on a Unix socket with `--socket PATH`",
+        ),
         Err(ServeError::Io(e)) => {
             ui.fail("serve::listen", e, "check the socket path's directory and permissions, or give another `--socket`/`--listen`")
         }

@@ -11,7 +11,7 @@
 //! finish, and remove the socket file it created.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{FromRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -54,6 +54,10 @@ pub enum ServeError {
     Load(LoadError),
     #[error("{0}")]
     Io(String),
+    /// A TCP socket without `FCGI_WEB_SERVER_ADDRS`: any peer that reaches it could claim
+    /// any host's address (a FastCGI peer sets `REMOTE_ADDR` itself).
+    #[error("{0}")]
+    OpenTcp(String),
 }
 
 struct Shared {
@@ -75,6 +79,10 @@ enum Listener {
 
 /// Serve until `SIGTERM` or `SIGINT`. Fails before serving when the first load fails.
 pub fn serve(cfg: Config, listen: Listen, opts: Options) -> Result<(), ServeError> {
+    let web_servers = Arc::new(web_servers()?);
+    if let (Listen::Tcp(addr), true) = (&listen, web_servers.is_empty()) {
+        return Err(open_tcp(&addr.to_string()));
+    }
     let watcher = Watch::new(&cfg);
     let state = State::load(&cfg, true).map_err(ServeError::Load)?;
     let (n, bytes) = state.cached();
@@ -91,9 +99,12 @@ pub fn serve(cfg: Config, listen: Listen, opts: Options) -> Result<(), ServeErro
         .map_err(|e| ServeError::Io(format!("cannot start the runtime: {e}")))?;
     rt.block_on(async move {
         let (listener, created) = bind(&listen)?;
+        if matches!(listener, Listener::Tcp(_)) && web_servers.is_empty() {
+            return Err(open_tcp("the TCP socket it was started with"));
+        }
         let shared = Arc::new(Shared { cfg, state: RwLock::new(Arc::new(state)), reload: Notify::new() });
         tokio::spawn(watch(shared.clone(), opts.reload_interval, watcher));
-        let result = accept_until_stopped(listener, shared).await;
+        let result = accept_until_stopped(listener, shared, web_servers).await;
         if let Some(path) = created {
             let _ = std::fs::remove_file(path);
         }
@@ -184,7 +195,7 @@ fn set_owner_and_mode(path: &std::path::Path, mode: u32, group: Option<&str>) ->
         .map_err(|e| ServeError::Io(format!("cannot set the mode of `{}`: {e}", path.display())))
 }
 
-async fn accept_until_stopped(listener: Listener, shared: Arc<Shared>) -> Result<(), ServeError> {
+async fn accept_until_stopped(listener: Listener, shared: Arc<Shared>, web_servers: Arc<Vec<IpAddr>>) -> Result<(), ServeError> {
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
     // Every connection task holds a clone: the count says how many are live.
@@ -193,7 +204,7 @@ async fn accept_until_stopped(listener: Listener, shared: Arc<Shared>) -> Result
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            conn = accept(&listener) => match conn {
+            conn = accept(&listener, &web_servers) => match conn {
                 Ok(Some(stream)) => {
                     let (shared, guard) = (shared.clone(), tracker.clone());
                     tokio::spawn(async move {
@@ -226,12 +237,12 @@ type Stream = Box<dyn AsyncStream>;
 trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> AsyncStream for T {}
 
-async fn accept(listener: &Listener) -> io::Result<Option<Stream>> {
+async fn accept(listener: &Listener, web_servers: &[IpAddr]) -> io::Result<Option<Stream>> {
     Ok(Some(match listener {
         Listener::Unix(l) => Box::new(l.accept().await?.0),
         Listener::Tcp(l) => {
             let (s, peer) = l.accept().await?;
-            if !web_server_allowed(peer) {
+            if !web_servers.iter().any(|a| a.to_canonical() == peer.ip().to_canonical()) {
                 eprintln!("rocks-compile: refused a FastCGI connection from {peer} (not in FCGI_WEB_SERVER_ADDRS)");
                 return Ok(None);
             }
@@ -241,16 +252,22 @@ async fn accept(listener: &Listener) -> io::Result<Option<Stream>> {
     }))
 }
 
-/// `FCGI_WEB_SERVER_ADDRS` (the FastCGI convention): when set, only these peers may connect
-/// over TCP.
-fn web_server_allowed(peer: SocketAddr) -> bool {
-    match std::env::var("FCGI_WEB_SERVER_ADDRS") {
-        Ok(list) if !list.trim().is_empty() => list
-            .split([',', ' '])
-            .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-            .any(|a| a.to_canonical() == peer.ip().to_canonical()),
-        _ => true,
-    }
+/// `FCGI_WEB_SERVER_ADDRS` (the FastCGI convention): the only peers that may connect over
+/// TCP. Unset or empty: none (a TCP socket is then refused at start, see [`serve`]); a word
+/// that is not an address is an error, not a silent gap.
+fn web_servers() -> Result<Vec<IpAddr>, ServeError> {
+    let list = std::env::var("FCGI_WEB_SERVER_ADDRS").unwrap_or_default();
+    list.split([',', ' '])
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| a.parse::<IpAddr>().map_err(|_| ServeError::OpenTcp(format!("FCGI_WEB_SERVER_ADDRS: `{a}` is not an IP address"))))
+        .collect()
+}
+
+fn open_tcp(on: &str) -> ServeError {
+    ServeError::OpenTcp(format!(
+        "refusing to serve on {on} without FCGI_WEB_SERVER_ADDRS: a FastCGI peer sets REMOTE_ADDR itself, so anyone who reaches the port could fetch any host's kickstart or change its boot action"
+    ))
 }
 
 async fn connection(stream: Stream, shared: Arc<Shared>) {
