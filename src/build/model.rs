@@ -68,6 +68,19 @@ fn addresses(c: &Cluster, out: &mut Vec<Diagnostic>) {
             let net = i.network.as_deref().and_then(|n| c.network(n));
             match (&i.ip, i.addr()) {
                 (None, _) => {
+                    // A MAC and no address anywhere: the host boots and nothing answers it.
+                    if i.mac.is_some() && net.is_none() && h.interfaces.iter().all(|j| j.ip.is_none()) {
+                        out.push(
+                            Diagnostic::error(
+                                "build::mac-without-address",
+                                format!("host `{}` has a MAC (interface `{who}`) but no IP address on any network", h.name),
+                            )
+                            .help(format!(
+                                "give it an address (`host set {} --ip IP`, or `host import` with an empty `ip` cell allocates one), or remove the MAC",
+                                h.name
+                            )),
+                        );
+                    }
                     if let (Some(_), Some(n)) = (&i.mac, net)
                         && n.dhcp
                     {
