@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::attrs::Attrs;
+use crate::graph::Framework;
 use crate::kickstart::Kickstart;
 use crate::kickstart::provenance::{Anchor, AnchorKind, PackageUse, Part, slice};
-use crate::graph::Framework;
 use crate::syntax::EdgeDecl;
 
 /// What secret values look like in every answer.

@@ -24,8 +24,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::model::{Cluster, HostFacts, rendezvous};
 use crate::facts::InstallServer;
+use crate::model::{Cluster, HostFacts, rendezvous};
 
 /// Mode of an ordinary output file.
 pub const PUBLIC_MODE: u32 = 0o644;

@@ -1,24 +1,26 @@
 //! Kickstarts of database hosts: the one code path behind `kickstart --host`, `kickstart
 //! --query -o DIR`, `build` and the web responder. Hosts are grouped by the graph their
-//! appliance uses; each group is compiled in one batch ([`crate::kickstart::batch`]), so hosts that agree
-//! on every attribute a condition reads share one traversal.
+//! appliance uses; each group is compiled in one batch ([`crate::kickstart::batch`]), so
+//! hosts that agree on every attribute a condition reads share one traversal. Each host's
+//! attributes come from [`crate::resolver`] when its job is asked for.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use sha2::{Digest, Sha256};
+
 use crate::attrs::{Attrs, DEFAULT_ROOT_PASSWORD_HASH, Origins, ROOT_PASSWORD};
-use crate::kickstart::batch::{HostJob, JobSource};
-use crate::model::Cluster;
 use crate::diag::Diagnostic;
-use crate::kickstart::KickstartOptions;
 use crate::facts::{Db, FactsError};
-use crate::graph::Framework;
-use crate::load::{Layer, LoadError};
 use crate::generation::{ManifestEntry, Previous};
+use crate::graph::Framework;
+use crate::kickstart::KickstartOptions;
+use crate::kickstart::batch::{HostJob, JobSource};
+use crate::load::{Layer, LoadError};
+use crate::model::Cluster;
 use crate::plan::Artifact;
 use crate::resolver::{Given, Resolver, conflict_warning};
-use sha2::{Digest, Sha256};
 
 /// How the database's facts meet the command line's attributes in [`host_kickstarts_with`].
 #[derive(Debug, Clone, Default)]

@@ -13,16 +13,16 @@ pub mod kickstarts;
 pub mod model;
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use rayon::prelude::*;
-use std::sync::Mutex;
 
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
 use crate::emit;
-use crate::kickstart::KickstartOptions;
 use crate::facts::{Db, FactsError};
 use crate::generation::Previous;
+use crate::kickstart::KickstartOptions;
 use crate::load::{Layer, LoadError};
 use crate::plan::{Artifact, BuildOptions, Kind, Plan, Site};
 

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use crate::model::Cluster;
 use crate::diag::Diagnostic;
 use crate::emit::dhcpd::{PXE_LOADER_ATTR, PxeLoader};
 use crate::facts::addr::is_usable;
+use crate::model::Cluster;
 use crate::plan::{Kind, Site};
 
 /// Attributes the build reads itself: `pxe_loader` (auto, pxelinux, grub, ipxe) and `memory`

@@ -46,8 +46,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::hosts::{Named, names};
-use crate::model::Cluster;
 use crate::facts::InstallServer;
+use crate::model::Cluster;
 use crate::plan::{Artifact, Kind, Site};
 use crate::render::render;
 

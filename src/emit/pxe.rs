@@ -36,8 +36,8 @@ use std::borrow::Cow;
 use minijinja::{Error, ErrorKind, Value};
 use serde::Serialize;
 
-use crate::model::HostFacts;
 use crate::facts::{Boot, BootAction};
+use crate::model::HostFacts;
 use crate::plan::{Artifact, Kind, Site, ipxe_path, mac_hyphen};
 
 /// The artifacts of this kind for the whole cluster (none when the kind is not wanted).

@@ -14,9 +14,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::model::HostFacts;
 use crate::diag::Diagnostic;
 use crate::hostlist;
+use crate::model::HostFacts;
 use crate::plan::{Artifact, Kind, Site};
 
 /// Where the file goes in the tree.

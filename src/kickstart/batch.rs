@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 
 use crate::attrs::{Attrs, Origins};
 use crate::diag::Diagnostic;
+use crate::graph::Framework;
 use crate::kickstart::{self, KickstartOptions};
 use crate::kickstart::template::{Instance, Template};
-use crate::graph::Framework;
 
 /// One host to compile: its appliance and its attributes (already merged; see
 /// [`crate::resolver`]).

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
+use crate::graph::Framework;
 use crate::kickstart::{KickstartOptions, Uses, section_header};
 use crate::kickstart::provenance::{Anchor, AnchorKind, Part, shifted};
 use crate::kickstart::shell::{self, FileWrite, ShellStyle};
 use crate::kickstart::template;
-use crate::graph::Framework;
 use crate::span::{SourceId, Span};
 use crate::syntax::{AttrText, FileEl, FileMode, Script, Seg, Text};
 use crate::xml::Piece;

@@ -17,12 +17,12 @@ use serde::Serialize;
 use crate::attrs::Attrs;
 use crate::diag::Diagnostic;
 use self::expand::Expander;
-use crate::kickstart::provenance::{Anchor, AnchorKind, PackageUse, Part, Provenance};
 use crate::graph::Framework;
+use crate::kickstart::provenance::{Anchor, AnchorKind, PackageUse, Part, Provenance};
 use crate::resolve::Profile;
 use crate::span::Span;
-use crate::syntax::visit::{walk_item, walk_text};
 use crate::syntax::{EvalEl, ItemKind, Seg, Text, Visitor};
+use crate::syntax::visit::{walk_item, walk_text};
 
 /// Runs `<eval>` bodies. Only the CLI provides one, and only with `--allow-eval`.
 pub trait EvalRunner: Sync {
