@@ -636,6 +636,30 @@ fn cluster_files_are_fetched_and_checked_against_the_manifest() {
     // Nothing changed: nothing is fetched, nothing reloaded.
     assert_eq!(sync(port, dead).0, Some(0));
     assert_eq!(reloads(), 4);
+    // A reload that fails (its daemon is not up yet) is tried again at the next run, and a
+    // mode changed in a list is applied.
+    let copy = node.join("etc/hosts-copy");
+    let extra = |mode: &str| {
+        let line = format!("hosts {} {mode} test -f {n}/up && echo extra >> {n}/reloads\n", copy.display(), n = node.display());
+        std::fs::write(lists.join("extra"), line).unwrap();
+    };
+    extra("0600");
+    let (code, err) = sync(port, dead);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("tried again at the next run"), "{err}");
+    assert_eq!(reloads(), 4);
+    std::fs::write(node.join("up"), "").unwrap();
+    assert_eq!(sync(port, dead).0, Some(0));
+    assert_eq!(reloads(), 5, "the reload that was due ran");
+    assert_eq!(sync(port, dead).0, Some(0));
+    assert_eq!(reloads(), 5, "and only once");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o7777, 0o600);
+    extra("0640");
+    assert_eq!(sync(port, dead).0, Some(0));
+    assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o7777, 0o640);
+    std::fs::remove_file(lists.join("extra")).unwrap();
+    let base_reloads = reloads();
 
     // A served file that does not match the manifest: the install fails, the file stays as it was.
     let (path, dest, _) = &wanted[3];
@@ -653,7 +677,7 @@ fn cluster_files_are_fetched_and_checked_against_the_manifest() {
     let (code, err) = sync(dead, port);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("no manifest from") && dest.exists(), "{err}");
-    assert_eq!(reloads(), 5);
+    assert_eq!(reloads(), base_reloads + 1);
 
     // No server answers: the install fails loudly.
     drop(nginx);

@@ -241,15 +241,24 @@ pub struct Unchanged {
     pub artifact: Artifact,
 }
 
-/// What every kickstart of `fw` is made from besides the host's attributes: the version of
-/// rocks-compile, the framework's files and the compile options. `None` when the output is
-/// not a function of the inputs when `<eval>` runs: callers never reuse output then.
+/// What every kickstart of `fw` is made from besides the host's attributes: this build of
+/// rocks-compile (its version and a digest of its sources), the framework's files and the
+/// compile options, whether `<eval>` runs included. Output made while `<eval>` runs is not a
+/// function of the inputs: callers never reuse it, and its key never matches one made
+/// without.
 pub fn framework_key(fw: &Framework, opts: &KickstartOptions<'_>) -> [u8; 32] {
     let mut extra = Sha256::new();
     extra.update(env!("CARGO_PKG_VERSION").as_bytes());
+    extra.update(env!("ROCKS_COMPILE_BUILD_ID").as_bytes());
     extra.update(fw.sources.digest());
     extra.update(fw.graph.as_bytes());
-    extra.update([u8::from(opts.rcs), u8::from(opts.post_log), u8::from(opts.var_rocks_copy), u8::from(opts.eval_as_text)]);
+    extra.update([
+        u8::from(opts.rcs),
+        u8::from(opts.post_log),
+        u8::from(opts.var_rocks_copy),
+        u8::from(opts.eval_as_text),
+        u8::from(opts.eval.is_some()),
+    ]);
     extra.finalize().into()
 }
 

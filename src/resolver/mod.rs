@@ -163,7 +163,7 @@ impl<'a> Layers<'a> {
             }
         }
         let derived = |from: &str, f: fn(&str) -> String| {
-            self.get(from).map(|v| Found { value: Cow::Owned(f(&v.value)), scope: Scope::Builtin, secret: false })
+            self.get(from).map(|v| Found { value: Cow::Owned(f(&v.value)), scope: Scope::Builtin, secret: v.secret })
         };
         match key {
             "version" => derived("rocks_version", str::to_string),
@@ -186,11 +186,12 @@ impl<'a> Layers<'a> {
                 out.insert(k.to_string(), ResolvedAttr { key: k.to_string(), value, scope, secret });
             });
         }
-        for key in ["version", "rocks_version_major", "release"] {
+        for (key, from) in [("version", "rocks_version"), ("rocks_version_major", "rocks_version"), ("release", "rocks_release")] {
             if !out.contains_key(key)
+                && out.contains_key(from)
                 && let Some(f) = self.get(key)
             {
-                out.insert(key.into(), ResolvedAttr { key: key.into(), value: f.value.into_owned(), scope: f.scope, secret: false });
+                out.insert(key.into(), ResolvedAttr { key: key.into(), value: f.value.into_owned(), scope: f.scope, secret: f.secret });
             }
         }
         out.into_values().collect()
@@ -344,6 +345,10 @@ impl Resolver {
             field(&mut h, &s.url);
         }
         h.update([u8::from(!cluster.servers.is_empty()), u8::from(given.override_facts)]);
+        // Every secret value of the cluster: whether a host's file holds one decides its mode.
+        for s in cluster.secret_values() {
+            field(&mut h, s);
+        }
         for (k, v) in &given.attrs {
             field(&mut h, k);
             field(&mut h, v);
