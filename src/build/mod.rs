@@ -108,8 +108,9 @@ impl From<KickstartError> for BuildError {
 
 /// Where a build's kickstarts go, and what it may keep of the previous generation.
 pub struct Target<'a> {
-    /// The kickstarts of hosts whose inputs are those recorded here are not made again but
-    /// kept ([`Plan::kept`]).
+    /// Without a stage: the kickstarts of hosts whose inputs are those recorded here are not
+    /// made again but kept ([`Plan::kept`]). With one, [`Stage::begin`] gives the previous
+    /// generation instead (read once, under the new generation's lock).
     pub previous: &'a Previous,
     /// Hand each kickstart here as soon as it is made (e.g. into a
     /// [`crate::generation::Generation`]), instead of holding every one in the plan: a large
@@ -120,8 +121,8 @@ pub struct Target<'a> {
 /// Where [`Target::stage`] puts kickstarts.
 pub trait Stage: Sync {
     /// Called once, before the first [`Stage::add`], on the calling thread (a refused build
-    /// never calls it).
-    fn begin(&self) -> std::io::Result<()>;
+    /// never calls it); the generation being replaced, to keep what did not change from.
+    fn begin(&self) -> std::io::Result<Previous>;
     /// One kickstart (from any thread).
     fn add(&self, artifact: &Artifact) -> std::io::Result<()>;
 }
@@ -202,13 +203,12 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, target: &Target<'_>, progress: &dyn
         if !req.allow_default_password && !inputs.default_password.is_empty() {
             return Err(BuildError::DefaultPassword(std::mem::take(&mut inputs.default_password)));
         }
-        let keys = kickstarts::unchanged(&mut inputs, &req.kickstart, target.previous).map_err(BuildError::Previous)?;
+        let begun = target.stage.map(|stage| stage.begin()).transpose().map_err(BuildError::Write)?;
+        let previous = begun.as_ref().unwrap_or(target.previous);
+        let keys = kickstarts::unchanged(&mut inputs, &req.kickstart, previous).map_err(BuildError::Previous)?;
         kept = keys.kept;
         artifacts.push(keys.artifact);
         progress.phase("kickstarts", inputs.graphs.iter().map(|g| g.hosts.len() as u64).sum());
-        if let Some(stage) = target.stage {
-            stage.begin().map_err(BuildError::Write)?;
-        }
         let failed_write: Mutex<Option<std::io::Error>> = Mutex::new(None);
         let r = kickstarts::compile(inputs, &req.kickstart, req.threads, |host, text| {
             let a = Artifact::new(Kind::Kickstart, format!("kickstart/{host}.ks"), text).with_secrets(&site.secrets);

@@ -137,16 +137,19 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         allow_default_password: a.flags.allow_default_password,
     };
     let bar = Bar::new(!a.json && std::io::stderr().is_terminal());
-    // The previous generation: kickstarts whose inputs did not change are kept, not made again.
-    let previous = match generation::Previous::read(&a.out, crate::build::kickstarts::KEYS) {
+    // A build that writes stages each kickstart into the new generation as soon as it is made
+    // (the generation, and the tree's lock, are taken just before the first one is compiled,
+    // so a build refused before leaves nothing behind, and the previous generation, whose
+    // unchanged kickstarts are kept, is read then); --dry-run and --diff compare a plan held
+    // whole against the previous generation read here.
+    let stage = Staging { dir: &a.out, generation: std::sync::OnceLock::new(), one: std::sync::Mutex::new(()) };
+    let streaming = !(a.dry_run || a.diff);
+    let previous =
+        if streaming { Ok(generation::Previous::none()) } else { generation::Previous::read(&a.out, crate::build::kickstarts::KEYS) };
+    let previous = match previous {
         Ok(p) => p,
         Err(e) => return ui.read_error(&a.out, &e),
     };
-    // A build that writes stages each kickstart into the new generation as soon as it is made
-    // (the generation, and the tree's lock, are taken with the first one, so a build refused
-    // before leaves nothing behind); --dry-run and --diff compare a plan held whole.
-    let stage = Staging { dir: &a.out, generation: std::sync::OnceLock::new(), one: std::sync::Mutex::new(()) };
-    let streaming = !(a.dry_run || a.diff);
     let target = crate::build::Target { previous: &previous, stage: streaming.then_some(&stage as &dyn crate::build::Stage) };
     let built = crate::build::plan(&db, &req, &target, &bar);
     let built = match built {
@@ -287,7 +290,7 @@ fn usage(ui: &mut Ui, message: &str, help: &str) -> i32 {
     EXIT_DIAGNOSTICS
 }
 
-/// The new generation of the tree at `dir`, begun when the build has its first kickstart.
+/// The new generation of the tree at `dir`, begun just before the build compiles kickstarts.
 struct Staging<'a> {
     dir: &'a Path,
     generation: std::sync::OnceLock<generation::Generation>,
@@ -297,11 +300,11 @@ struct Staging<'a> {
 }
 
 impl crate::build::Stage for Staging<'_> {
-    fn begin(&self) -> std::io::Result<()> {
-        if self.generation.get().is_none() {
-            let _ = self.generation.set(generation::Generation::begin(self.dir, true)?);
-        }
-        Ok(())
+    fn begin(&self) -> std::io::Result<generation::Previous> {
+        let g = generation::Generation::begin(self.dir, true)?;
+        let previous = g.previous(crate::build::kickstarts::KEYS)?;
+        self.generation.set(g).map_err(|_| std::io::Error::other("internal error: the generation was begun twice"))?;
+        Ok(previous)
     }
 
     fn add(&self, artifact: &crate::plan::Artifact) -> std::io::Result<()> {

@@ -369,17 +369,14 @@ impl Resolver {
 
     /// The layers of host number `i` of the snapshot, over the framework's `defaults`.
     pub fn host<'a>(&'a self, i: usize, defaults: &'a Attrs) -> Layers<'a> {
-        let h = &self.cluster.hosts[i];
+        let [global, os, appliance, rack, host] = stored_scopes(&self.cluster.hosts[i]);
         let mut layers = vec![Layer { scope: Scope::Default, values: Values::Plain(Cow::Borrowed(defaults)) }];
-        let rack = h.rack.to_string();
-        for (scope, target) in [(Scope::Global, ""), (Scope::Os, &h.os), (Scope::Appliance, &h.appliance), (Scope::Rack, &rack)] {
-            layers.push(Layer { scope, values: Values::Stored(self.stored(scope, target)) });
-        }
+        layers.extend([global, os, appliance, rack].map(|(scope, target)| self.stored_layer(scope, &target)));
         let below = Layers { layers, rewrite: None };
         let (builtins, rewrite) = self.builtins(i, &below);
         let mut layers = below.layers;
         layers.push(Layer { scope: Scope::Builtin, values: Values::Derived(builtins) });
-        layers.push(Layer { scope: Scope::Host, values: Values::Stored(self.stored(Scope::Host, &h.name)) });
+        layers.push(self.stored_layer(host.0, &host.1));
         let mut stack = Layers { layers, rewrite };
         let given = self.admitted(&stack);
         stack.layers.push(Layer { scope: Scope::Given, values: Values::Plain(given) });
@@ -409,24 +406,15 @@ impl Resolver {
     /// (its layers, the shared facts, the command line), combined with `extra` (the
     /// framework's and the options' digest). Cheap: the shared layers are hashed once.
     pub fn key(&self, i: usize, extra: &[u8]) -> [u8; 32] {
-        let h = &self.cluster.hosts[i];
         let mut d = Sha256::new();
         d.update(extra);
         d.update(self.shared_digest);
-        let rack = h.rack.to_string();
-        for (scope, target) in
-            [(Scope::Global, ""), (Scope::Os, &h.os), (Scope::Appliance, &h.appliance), (Scope::Rack, &rack), (Scope::Host, &h.name)]
-        {
-            let k = (scope.as_str().to_string(), target.to_string());
-            d.update(self.stored_digest.get(&k).copied().unwrap_or([0; 32]));
+        let scopes = stored_scopes(&self.cluster.hosts[i]);
+        for (scope, target) in &scopes {
+            d.update(self.stored_digest.get(&(scope.as_str().to_string(), target.clone())).copied().unwrap_or([0; 32]));
         }
-        let stored = Layers {
-            layers: [(Scope::Global, ""), (Scope::Os, h.os.as_str()), (Scope::Appliance, h.appliance.as_str()), (Scope::Rack, &rack)]
-                .into_iter()
-                .map(|(scope, t)| Layer { scope, values: Values::Stored(self.stored(scope, t)) })
-                .collect(),
-            rewrite: None,
-        };
+        let below_builtins = scopes[..4].iter().map(|(scope, target)| self.stored_layer(*scope, target)).collect();
+        let stored = Layers { layers: below_builtins, rewrite: None };
         for (k, v) in self.builtins(i, &stored).0 {
             field(&mut d, k);
             field(&mut d, &v);
@@ -434,9 +422,10 @@ impl Resolver {
         d.finalize().into()
     }
 
-    /// The stored attributes of (`scope`, `target`).
-    fn stored(&self, scope: Scope, target: &str) -> &Stored {
-        self.cluster.attributes.get(&(scope.as_str().to_string(), target.to_string())).unwrap_or(&self.empty)
+    /// The layer of the attributes stored at (`scope`, `target`).
+    fn stored_layer(&self, scope: Scope, target: &str) -> Layer<'_> {
+        let stored = self.cluster.attributes.get(&(scope.as_str().to_string(), target.to_string())).unwrap_or(&self.empty);
+        Layer { scope, values: Values::Stored(stored) }
     }
 
     /// The built-ins of host `i` (`below`: its layers under the built-ins), and the
@@ -516,11 +505,21 @@ pub fn network_builtins(cluster: &Cluster) -> Vec<(&'static str, String)> {
 /// The value of stored attribute `key` for `host` (global to host scope, built-ins not
 /// included), with whether it is secret: what an emitter reads of a host's settings.
 pub fn stored_attr<'c>(cluster: &'c Cluster, host: &HostFacts, key: &str) -> Option<(&'c str, bool)> {
-    let rack = host.rack.to_string();
-    let scopes = [(Scope::Host, host.name.as_str()), (Scope::Rack, &rack), (Scope::Appliance, &host.appliance), (Scope::Os, &host.os), (Scope::Global, "")];
-    scopes.iter().find_map(|(scope, target)| {
-        cluster.attributes.get(&(scope.as_str().to_string(), target.to_string())).and_then(|m| m.get(key)).map(|(v, s)| (v.as_str(), *s))
+    stored_scopes(host).into_iter().rev().find_map(|(scope, target)| {
+        cluster.attributes.get(&(scope.as_str().to_string(), target)).and_then(|m| m.get(key)).map(|(v, s)| (v.as_str(), *s))
     })
+}
+
+/// The scopes a host's stored attributes come from, lowest precedence first, each with its
+/// target: global, the host's OS, appliance and rack, the host itself.
+fn stored_scopes(h: &HostFacts) -> [(Scope, String); 5] {
+    [
+        (Scope::Global, String::new()),
+        (Scope::Os, h.os.clone()),
+        (Scope::Appliance, h.appliance.clone()),
+        (Scope::Rack, h.rack.to_string()),
+        (Scope::Host, h.name.clone()),
+    ]
 }
 
 /// The value of attribute `key` for `host` as the emitters read a host's settings (without
