@@ -18,6 +18,14 @@ use crate::facts::{self, Db, FactsError, HostField, HostFilter, HostSpec, Target
 pub struct InitArgs {
     #[command(flatten)]
     pub framework: FrameworkArgs,
+    /// The cluster's own network (`private`) for a new database, e.g. `10.77.0.0/24`
+    /// (default 10.1.0.0/16).
+    #[arg(long, value_name = "CIDR")]
+    pub network: Option<String>,
+    /// The frontend's address on it: the network's gateway and DNS server (default: its
+    /// first address, e.g. 10.77.0.1).
+    #[arg(long, value_name = "IP", requires = "network")]
+    pub gateway: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -309,11 +317,19 @@ pub enum NetworkCmd {
         #[arg(long)]
         dhcp: bool,
     },
-    /// Change a network: its DNS zone, MTU, gateway, DNS servers or DHCP (the built-in
-    /// `Kickstart_Private*` attributes come from the network `private`).
+    /// Change a network: its CIDR (every address on it moves), DNS zone, MTU, gateway, DNS
+    /// servers or DHCP (the built-in `Kickstart_Private*` attributes come from the network
+    /// `private`).
     Set {
         /// The network to change.
         name: String,
+        /// Renumber it to this CIDR, e.g. `10.77.0.0/24`, in one transaction: the gateway
+        /// and DNS servers take `--gateway`/`--dns` or keep their place (`.1` stays first),
+        /// hosts at those addresses follow them, every other address is allocated again by
+        /// its appliance's policy. When an address cannot move, all such are listed and
+        /// nothing changes.
+        #[arg(long, value_name = "CIDR")]
+        cidr: Option<String>,
         /// DNS zone (`Kickstart_PrivateDNSDomain` for `private`).
         #[arg(long)]
         zone: Option<String>,
@@ -329,6 +345,12 @@ pub enum NetworkCmd {
         /// Whether the cluster's DHCP server answers on it (`true` or `false`).
         #[arg(long, value_name = "BOOL")]
         dhcp: Option<bool>,
+    },
+    /// Remove a network that no interface, appliance or install server uses (not
+    /// `private`: renumber it with `network set private --cidr`).
+    Remove {
+        /// The network to remove.
+        name: String,
     },
     /// List networks.
     List(JsonArg),
@@ -500,7 +522,8 @@ pub(super) fn open_db(ui: &mut Ui, path: &Path, fw: &FrameworkArgs) -> Result<Db
     let defaults: BTreeMap<String, String> = framework
         .defaults
         .iter()
-        .filter(|(k, _)| crate::resolver::builtin::builtin(k).is_none())
+        // Built-in and derived values come from the facts: a stored copy would stand still.
+        .filter(|(k, _)| crate::resolver::builtin::builtin(k).is_none() && !crate::resolver::builtin::is_derived(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut db = Db::init(path, &defaults).map_err(|e| facts_error(ui, &e))?;
@@ -638,13 +661,50 @@ pub(super) fn no_framework() -> FrameworkArgs {
 
 pub(super) fn init(ui: &mut Ui, db: &Path, a: InitArgs) -> i32 {
     let existed = db.exists();
+    // The plan is checked before anything is created.
+    let plan = match a.network.as_deref().map(|n| init_plan(n, a.gateway.as_deref())).transpose() {
+        Ok(p) => p,
+        Err(e) => return facts_error(ui, &e),
+    };
     match open_db(ui, db, &a.framework) {
-        Ok(_) => {
+        Ok(mut d) => {
+            if let Some(plan) = plan {
+                let current = d.network("private").map(|n| n.cidr.to_string());
+                let result = match current {
+                    Ok(c) if c == plan.cidr => Ok(()),
+                    Ok(c) if existed => Err(FactsError::bad_value(
+                        "network",
+                        plan.cidr.clone(),
+                        format!(
+                            "the database exists with `private` at {c}: renumber it with `network set private --cidr {} --gateway IP`",
+                            plan.cidr
+                        ),
+                    )),
+                    Ok(_) => d.renumber_network("private", &plan, &facts::NetworkChange::default()).map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    return facts_error(ui, &e);
+                }
+            }
             let _ = writeln!(std::io::stderr(), "{} {}", if existed { "database already exists:" } else { "created" }, db.display());
             EXIT_OK
         }
         Err(code) => code,
     }
+}
+
+/// The `private` network `init --network CIDR [--gateway IP]` starts with.
+fn init_plan(cidr: &str, gateway: Option<&str>) -> facts::Result<facts::Renumber> {
+    let net = facts::addr::parse_cidr(cidr)?;
+    let gw = match gateway {
+        Some(g) => facts::addr::parse_ip(g)?,
+        None => crate::model::addr::first_usable(&net).ok_or_else(|| FactsError::bad_value("network", cidr, "has no usable address"))?,
+    };
+    if !crate::model::addr::is_usable(&net, gw) {
+        return Err(FactsError::IpOutsideNetwork { ip: gw.to_string(), network: "private".into(), cidr: net.to_string() });
+    }
+    Ok(facts::Renumber { cidr: net.to_string(), gateway: Some(gw.to_string()), dns_servers: Some(vec![gw.to_string()]) })
 }
 
 pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {

@@ -62,12 +62,26 @@ pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
             let spec = NetworkSpec { zone: zone.unwrap_or_else(|| name.clone()), name, cidr, mtu, gateway, dns_servers: dns, dhcp };
             done(ui, db.add_network(&spec))
         }
-        NetworkCmd::Set { name, zone, mtu, gateway, dns, dhcp } => {
-            if zone.is_none() && mtu.is_none() && gateway.is_none() && dns.is_none() && dhcp.is_none() {
-                return super::cluster::nothing_to_set(ui, &format!("network set {name}"), "`--zone cluster.lan` or `--mtu 9000`");
+        NetworkCmd::Set { name, cidr, zone, mtu, gateway, dns, dhcp } => {
+            if cidr.is_none() && zone.is_none() && mtu.is_none() && gateway.is_none() && dns.is_none() && dhcp.is_none() {
+                return super::cluster::nothing_to_set(ui, &format!("network set {name}"), "`--cidr 10.77.0.0/24` or `--mtu 9000`");
             }
-            done(ui, db.set_network(&name, &facts::NetworkChange { zone, mtu, gateway, dns_servers: dns, dhcp }))
+            let change = facts::NetworkChange { zone, mtu, gateway: gateway.clone(), dns_servers: dns.clone(), dhcp };
+            let Some(cidr) = cidr else { return done(ui, db.set_network(&name, &change)) };
+            match db.renumber_network(&name, &facts::Renumber { cidr, gateway, dns_servers: dns }, &change) {
+                Ok(moved) => {
+                    let mut out = std::io::stdout().lock();
+                    for m in &moved {
+                        if writeln!(out, "moved {} {} -> {}", m.owner, m.old, m.new).is_err() {
+                            break;
+                        }
+                    }
+                    EXIT_OK
+                }
+                Err(e) => facts_error(ui, &e),
+            }
         }
+        NetworkCmd::Remove { name } => done(ui, db.remove_network(&name)),
         NetworkCmd::List(JsonArg { json }) => match db.networks() {
             Ok(list) => {
                 let ips = |ips: &[std::net::IpAddr]| ips.iter().map(|i| i.to_string()).collect::<Vec<_>>();

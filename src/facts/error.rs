@@ -52,6 +52,15 @@ pub enum FactsError {
     BadValue { what: &'static str, value: String, reason: String },
     #[error("no free IP address left in network `{0}`")]
     NoFreeAddress(String),
+    /// `network set --cidr`: addresses that have no place in the new CIDR.
+    #[error("network `{network}` cannot move to {cidr}: {} address(es) cannot move: {}", blocked.len(), blocked.join("; "))]
+    CannotRenumber { network: String, cidr: String, blocked: Vec<String> },
+    /// Two networks would share addresses (one address could belong to two hosts).
+    #[error("network `{network}` ({cidr}) would overlap network `{other}` ({other_cidr})")]
+    NetworksOverlap { network: String, cidr: String, other: String, other_cidr: String },
+    /// `network remove` of a network still in use.
+    #[error("network `{network}` is in use by {}", users.join(", "))]
+    NetworkInUse { network: String, users: Vec<String> },
     /// `attr set` of a key that a built-in derived from the facts always overrides there.
     #[error("attribute `{key}` set at the {scope} scope would never take effect: the built-in `{key}` ({from}) always wins")]
     ShadowedByBuiltin { key: String, scope: &'static str, from: &'static str, fix: &'static str },
@@ -91,6 +100,9 @@ impl FactsError {
             FactsError::ReadonlyQuery { .. } => "facts::readonly-query",
             FactsError::BadValue { .. } => "facts::bad-value",
             FactsError::NoFreeAddress(_) => "facts::no-free-address",
+            FactsError::CannotRenumber { .. } => "facts::cannot-renumber",
+            FactsError::NetworksOverlap { .. } => "facts::networks-overlap",
+            FactsError::NetworkInUse { .. } => "facts::network-in-use",
             FactsError::NoDatabase(_) => "facts::no-database",
             FactsError::ShadowedByBuiltin { .. } => "facts::shadowed-by-builtin",
             FactsError::SchemaVersion { .. } => "facts::schema-version",
@@ -117,6 +129,10 @@ impl FactsError {
             FactsError::ReadonlyQuery { .. } => "pass one `SELECT` or `WITH` statement whose first column is a host name".into(),
             FactsError::BadValue { .. } => "check the value's spelling and range".into(),
             FactsError::NoFreeAddress(_) => "add a larger network or free some addresses".into(),
+            FactsError::CannotRenumber { .. } => "give the new places with `--gateway IP` and `--dns IP,...`, choose a larger network, or move the listed hosts off it first (`host set NAME --network OTHER`, `host remove NAME`); nothing was changed".into(),
+            FactsError::NetworksOverlap { .. } => "networks must not share addresses: pick a CIDR outside the other network, or renumber or remove that one first".into(),
+            FactsError::NetworkInUse { network, .. } if network == "private" => "renumber the cluster's network instead: `network set private --cidr CIDR --gateway IP`".into(),
+            FactsError::NetworkInUse { .. } => "remove or move what uses it first (`interface remove`, `host set NAME --network OTHER`, `server remove`)".into(),
             FactsError::ShadowedByBuiltin { fix, .. } => format!("change the fact instead: {fix}"),
             FactsError::NoDatabase(_) => "create it with `rocks-compile init` (or `host import`, `host add`), or point at the database with `--db PATH` or the environment variable `ROCKS_COMPILE_DB`".into(),
             FactsError::SchemaVersion { .. } => "use a newer rocks-compile, or point at another database file".into(),

@@ -31,6 +31,7 @@ pub mod hosts;
 pub mod interface;
 pub mod network;
 pub mod query;
+pub mod renumber;
 pub mod schema;
 pub mod server;
 mod snapshot;
@@ -57,6 +58,7 @@ pub use hosts::{Host, HostField, HostSpec};
 pub use interface::{Interface, InterfaceChange, InterfaceSpec};
 pub use network::{Network, NetworkChange, NetworkSpec};
 pub use query::HostFilter;
+pub use renumber::{Moved, Renumber};
 pub use server::InstallServer;
 pub use template::{Template, TemplateVars};
 

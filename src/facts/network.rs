@@ -26,8 +26,8 @@ pub struct NetworkSpec {
     pub dhcp: bool,
 }
 
-/// What `network set` changes; `None` keeps a value. The CIDR cannot change (every address
-/// on the network would have to move).
+/// What `network set` changes; `None` keeps a value. A new CIDR is a renumber
+/// ([`Db::renumber_network`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkChange {
     pub zone: Option<String>,
@@ -41,41 +41,7 @@ pub struct NetworkChange {
 impl Db {
     /// Change network `name`, with the same checks as [`Db::add_network`], in one transaction.
     pub fn set_network(&mut self, name: &str, c: &NetworkChange) -> Result<()> {
-        self.write("set network", |tx| {
-            let (id, old) = load_network(tx, name)?;
-            let zone = c.zone.clone().unwrap_or(old.zone.clone());
-            check_zone(&zone)?;
-            let mtu = c.mtu.unwrap_or(old.mtu);
-            check_mtu(mtu)?;
-            let gateway = match &c.gateway {
-                Some(g) if g.trim().is_empty() => None,
-                Some(g) => Some(parse_ip(g)?),
-                None => old.gateway,
-            };
-            if let Some(gw) = gateway.filter(|gw| !is_usable(&old.cidr, *gw)) {
-                return Err(old.outside(gw));
-            }
-            let dns = match &c.dns_servers {
-                Some(list) => list.iter().map(|s| parse_ip(s)).collect::<Result<Vec<_>>>()?,
-                None => old.dns_servers.clone(),
-            };
-            let taken = tx.query_row("SELECT 1 FROM networks WHERE zone = ?1 AND id <> ?2", params![zone, id], |_| Ok(())).optional()?;
-            if taken.is_some() {
-                return Err(FactsError::DuplicateName { kind: "DNS zone", name: zone });
-            }
-            tx.execute(
-                "UPDATE networks SET zone = ?1, mtu = ?2, gateway = ?3, dns_servers = ?4, dhcp = ?5 WHERE id = ?6",
-                params![
-                    zone,
-                    mtu,
-                    gateway.map(|g| g.to_string()),
-                    dns.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","),
-                    c.dhcp.unwrap_or(old.dhcp),
-                    id
-                ],
-            )?;
-            Ok(())
-        })
+        self.write("set network", |tx| set_network(tx, name, c))
     }
 
     /// Add a network after checking the CIDR, zone, MTU and that the gateway is inside it.
@@ -148,6 +114,9 @@ pub(crate) fn insert_network(conn: &Connection, spec: &NetworkSpec) -> Result<i6
         return Err(FactsError::IpOutsideNetwork { ip: gw.to_string(), network: spec.name.clone(), cidr: cidr.to_string() });
     }
     let dns = spec.dns_servers.iter().map(|s| parse_ip(s)).collect::<Result<Vec<_>>>()?;
+    if let Some((other, other_cidr)) = super::renumber::overlapping(conn, &cidr, None)? {
+        return Err(FactsError::NetworksOverlap { network: spec.name.clone(), cidr: cidr.to_string(), other, other_cidr });
+    }
     let exists = |sql: &str, v: &str| conn.query_row(sql, [v], |_| Ok(())).optional();
     if exists("SELECT 1 FROM networks WHERE name = ?1", &spec.name)?.is_some() {
         return Err(FactsError::DuplicateName { kind: "network", name: spec.name.clone() });
@@ -173,6 +142,43 @@ pub(crate) fn insert_network(conn: &Connection, spec: &NetworkSpec) -> Result<i6
         ],
     )?;
     Ok(conn.last_insert_rowid())
+}
+
+/// Change network `name` (the body of [`Db::set_network`]).
+pub(crate) fn set_network(tx: &Connection, name: &str, c: &NetworkChange) -> Result<()> {
+    let (id, old) = load_network(tx, name)?;
+    let zone = c.zone.clone().unwrap_or(old.zone.clone());
+    check_zone(&zone)?;
+    let mtu = c.mtu.unwrap_or(old.mtu);
+    check_mtu(mtu)?;
+    let gateway = match &c.gateway {
+        Some(g) if g.trim().is_empty() => None,
+        Some(g) => Some(parse_ip(g)?),
+        None => old.gateway,
+    };
+    if let Some(gw) = gateway.filter(|gw| !is_usable(&old.cidr, *gw)) {
+        return Err(old.outside(gw));
+    }
+    let dns = match &c.dns_servers {
+        Some(list) => list.iter().map(|s| parse_ip(s)).collect::<Result<Vec<_>>>()?,
+        None => old.dns_servers.clone(),
+    };
+    let taken = tx.query_row("SELECT 1 FROM networks WHERE zone = ?1 AND id <> ?2", params![zone, id], |_| Ok(())).optional()?;
+    if taken.is_some() {
+        return Err(FactsError::DuplicateName { kind: "DNS zone", name: zone });
+    }
+    tx.execute(
+        "UPDATE networks SET zone = ?1, mtu = ?2, gateway = ?3, dns_servers = ?4, dhcp = ?5 WHERE id = ?6",
+        params![
+            zone,
+            mtu,
+            gateway.map(|g| g.to_string()),
+            dns.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","),
+            c.dhcp.unwrap_or(old.dhcp),
+            id
+        ],
+    )?;
+    Ok(())
 }
 
 /// Names of hosts, appliances, networks, devices: letters, digits, `-`, `_`, `.`.

@@ -13,7 +13,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::error::{FactsError, Result};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -136,6 +136,26 @@ CREATE TABLE install_servers (
 );
 ALTER TABLE networks ADD COLUMN dhcp INTEGER NOT NULL DEFAULT 0 CHECK (dhcp IN (0, 1));
 UPDATE networks SET dhcp = 1 WHERE name = 'private';
+"#;
+
+/// Values that `init` used to store as global attributes and that now follow the facts
+/// (built-in or derived): a copy still holding the old default is dropped, a value a site
+/// chose stays.
+const V3: &str = r#"
+DELETE FROM attributes WHERE scope = 'global' AND target = '' AND (
+       (key = 'Kickstart_PrivateInterface' AND value = 'eth0')
+    OR (key IN ('Kickstart_PrivateNTPHost', 'Kickstart_PrivateSyslogHost', 'Info_HomeDirSrv', 'Kickstart_PrivateKickstartHost') AND value = '10.1.1.1')
+    OR (key = 'Kickstart_InstallURL' AND value = 'http://10.1.1.1/install/rocky/9/BaseOS/x86_64/os')
+    OR (key = 'Kickstart_AppStreamURL' AND value = 'http://10.1.1.1/install/rocky/9/AppStream/x86_64/os')
+    OR (key = 'Kickstart_CRBURL' AND value = 'http://10.1.1.1/install/rocky/9/CRB/x86_64/os')
+    OR (key = 'Kickstart_EPELURL' AND value = 'http://10.1.1.1/install/epel/9/Everything/x86_64')
+    OR (key = 'Kickstart_EPELGPGKey' AND value = 'http://10.1.1.1/install/epel/RPM-GPG-KEY-EPEL-9')
+    OR (key = 'Kickstart_BootDoneURL' AND value = 'http://10.1.1.1/install/rocks/boot-done')
+    OR (key = 'Kickstart_PublicInterface' AND value = 'eth1')
+    OR (key = 'Kickstart_PublicAddress' AND value = '192.0.2.10')
+    OR (key = 'Kickstart_PublicNetmask' AND value = '255.255.255.0')
+    OR (key = 'Kickstart_PublicGateway' AND value = '192.0.2.1')
+    OR (key = 'Kickstart_PublicDNSServers' AND value = '192.0.2.53'));
 "#;
 
 /// Bring the database up to [`SCHEMA_VERSION`], seeding the defaults when it was empty.

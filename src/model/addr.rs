@@ -32,6 +32,12 @@ pub fn usable_range(net: &IpNet) -> (u128, u128) {
     }
 }
 
+/// The first usable host address of `net` (where a frontend usually sits).
+pub fn first_usable(net: &IpNet) -> Option<IpAddr> {
+    let (first, last) = usable_range(net);
+    (first <= last).then(|| ip_from_num(net.addr(), first))
+}
+
 /// Whether `ip` is a usable host address of `net`.
 pub fn is_usable(net: &IpNet, ip: IpAddr) -> bool {
     if ip.is_ipv4() != net.addr().is_ipv4() {

@@ -28,6 +28,8 @@ pub const BUILTINS: &[Builtin] = &[
     host("Kickstart_PrivateDNSServers", "the DNS servers of the network `private`", "`network set private --dns IP,...`"),
     host("Kickstart_PrivateGateway", "the gateway of the network `private`", "`network set private --gateway IP`"),
     host("Kickstart_PrivateHostname", "the name of the frontend host", "`host rename FRONTEND NAME`"),
+    host("Kickstart_PrivateInterface", "the host's interface on the network `private` (else its primary one)", "`interface set NAME DEV ...` or `host set NAME --network private`"),
+    host("Kickstart_PrivateKickstartHost", "the host's primary install server (the frontend unless `server add`)", "`server add NAME IP`, or `host set FRONTEND --ip IP`"),
     host("Kickstart_PrivateMTU", "the MTU of the network `private`", "`network set private --mtu N`"),
     host("Kickstart_PrivateNetmask", "the CIDR of the network `private`", "`network add` a network with another CIDR"),
     host("Kickstart_PrivateNetmaskCIDR", "the CIDR of the network `private`", "`network add` a network with another CIDR"),
@@ -41,6 +43,8 @@ pub const BUILTINS: &[Builtin] = &[
     host("graph", "the appliance's graph", "`appliance add NAME --graph G`"),
     host("hostaddr", "the host's primary interface", "`host set NAME --ip IP`"),
     host("hostname", "the host's name", "`host rename OLD NEW`"),
+    host("install_server", "the host's primary install server", "`server add NAME IP`"),
+    host("install_server_fallback", "the host's fallback install server", "`server add NAME IP`"),
     host("ksmac", "the host's primary interface", "`host set NAME --mac MAC`"),
     host("membership", "the host's appliance", "`host set NAME --appliance A`"),
     host("os", "the host's OS", "`host set NAME --os OS`"),
@@ -48,6 +52,32 @@ pub const BUILTINS: &[Builtin] = &[
     host("rank", "the host's rank", "`host set NAME --rank N`"),
     host("root", "the appliance's root node", "`appliance add NAME --root NODE`"),
 ];
+
+/// Values derived from the facts that a site may still set at any stored scope (they sit
+/// below the global scope): (key, where it comes from).
+pub const DERIVED: &[(&str, &str)] = &[
+    ("Info_HomeDirSrv", "the frontend's address on `private`"),
+    ("Kickstart_AppStreamURL", "the host's distribution tree on its install server, `/AppStream`"),
+    ("Kickstart_BaseOSURL", "the host's distribution tree on its install server, `/BaseOS`"),
+    ("Kickstart_BootDoneURL", "the host's install server's base URL, `/boot-done`"),
+    ("Kickstart_CRBURL", "the host's distribution tree on its install server, `/CRB`"),
+    ("Kickstart_EPELGPGKey", "the host's install server, `/install/epel/RPM-GPG-KEY-EPEL-N`"),
+    ("Kickstart_EPELURL", "the host's install server, `/install/epel/N/Everything/ARCH`"),
+    ("Kickstart_InstallURL", "the host's distribution tree on its install server"),
+    ("Kickstart_Interfaces", "the host's interfaces other than its `private` one"),
+    ("Kickstart_PrivateNTPHost", "the frontend's address on `private`"),
+    ("Kickstart_PrivateSyslogHost", "the frontend's address on `private`"),
+    ("Kickstart_PublicAddress", "the frontend's interface off `private`"),
+    ("Kickstart_PublicDNSServers", "the DNS servers of the frontend's network off `private`"),
+    ("Kickstart_PublicGateway", "the gateway of the frontend's network off `private`"),
+    ("Kickstart_PublicInterface", "the frontend's interface off `private`"),
+    ("Kickstart_PublicNetmask", "the frontend's network off `private`"),
+];
+
+/// Is `key` derived from the facts below the stored scopes ([`DERIVED`])?
+pub fn is_derived(key: &str) -> bool {
+    DERIVED.binary_search_by(|(k, _)| (*k).cmp(key)).is_ok()
+}
 
 /// The built-in called `key`, if any.
 pub fn builtin(key: &str) -> Option<&'static Builtin> {
@@ -59,7 +89,7 @@ pub fn builtin(key: &str) -> Option<&'static Builtin> {
 /// the one list of built-ins: what `check` counts as defined, what the facts derive, and
 /// what the scheduler grouping reads.
 pub const HOST_BUILTIN: &[&str] =
-    &["hostname", "rack", "rank", "appliance", "membership", "arch", "os", "distribution", "cpus", "graph", "root", "hostaddr", "ksmac"];
+    &["hostname", "rack", "rank", "appliance", "membership", "arch", "os", "distribution", "cpus", "graph", "root", "hostaddr", "ksmac", "Kickstart_PrivateInterface"];
 
 /// The built-in attributes every database host shares, from the network named `private`.
 pub const NETWORK_BUILTIN: &[&str] = &[
@@ -76,7 +106,8 @@ pub const NETWORK_BUILTIN: &[&str] = &[
 
 /// The built-in attributes every database host gets from its install servers (the default
 /// one, or those of `server add`): the base URLs it fetches the cluster-wide files from.
-pub const SERVER_BUILTIN: &[&str] = &["cluster_files_url", "cluster_files_fallback_url"];
+pub const SERVER_BUILTIN: &[&str] =
+    &["cluster_files_url", "cluster_files_fallback_url", "Kickstart_PrivateKickstartHost", "install_server", "install_server_fallback"];
 
 /// Is `name` a built-in attribute? [`BUILTINS`] lists them all, with the fact each comes from ([`HOST_BUILTIN`] and [`NETWORK_BUILTIN`] name the per-host and
 /// per-network ones among them, [`SERVER_BUILTIN`] those from the install servers).
@@ -102,6 +133,8 @@ pub struct HostBuiltins<'a> {
     /// The primary interface's address and MAC, when it has them.
     pub hostaddr: Option<&'a str>,
     pub ksmac: Option<&'a str>,
+    /// The device of its interface on `private`, else of its primary interface.
+    pub private_device: Option<&'a str>,
 }
 
 impl HostBuiltins<'_> {
@@ -122,6 +155,7 @@ impl HostBuiltins<'_> {
             "root" => self.root?.to_string(),
             "hostaddr" => self.hostaddr?.to_string(),
             "ksmac" => self.ksmac?.to_string(),
+            "Kickstart_PrivateInterface" => self.private_device?.to_string(),
             _ => return None,
         };
         Some(v)
@@ -150,6 +184,7 @@ pub fn of_host<'a>(h: &'a HostFacts, app: Option<&'a Appliance>) -> HostBuiltins
         root: app.map(|a| a.root.as_str()),
         hostaddr: primary.and_then(|i| i.ip.as_deref()),
         ksmac: primary.and_then(|i| i.mac.as_deref()),
+        private_device: h.interfaces.iter().find(|f| f.network.as_deref() == Some("private")).or(primary).map(|f| f.device.as_str()),
     }
 }
 
@@ -182,6 +217,7 @@ mod host_tests {
             root: Some("compute"),
             hostaddr: Some("10.1.255.254"),
             ksmac: Some("52:54:00:00:00:01"),
+            private_device: Some("eno1"),
         };
         let names: Vec<&str> = h.all().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, HOST_BUILTIN);
@@ -197,6 +233,8 @@ mod tests {
     #[test]
     fn builtins_are_sorted_and_found() {
         assert!(BUILTINS.windows(2).all(|w| w[0].key < w[1].key), "BUILTINS must stay sorted for the binary search");
+        assert!(DERIVED.windows(2).all(|w| w[0].0 < w[1].0), "DERIVED must stay sorted for the binary search");
+        assert!(DERIVED.iter().all(|(k, _)| !is_builtin(k)), "a key is built-in or derived, not both");
         assert_eq!(builtin("hostname").unwrap().fix, "`host rename OLD NEW`");
         assert!(builtin("Kickstart_Timezone").is_none());
         for name in HOST_BUILTIN.iter().chain(NETWORK_BUILTIN).chain(SERVER_BUILTIN) {

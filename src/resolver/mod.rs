@@ -4,6 +4,9 @@
 //!
 //! ```text
 //! default    the framework's attributes.toml
+//! derived    derived from the facts, but a site may choose otherwise: the NTP, syslog and
+//!            NFS home servers (the frontend), the install URLs (the host's install server
+//!            and distribution), the frontend's public side (its interface off `private`)
 //! global     stored for the whole cluster
 //! os         stored for the host's OS
 //! appliance  stored for the host's appliance
@@ -43,6 +46,9 @@ pub mod builtin;
 pub enum Scope {
     /// The framework's `attributes.toml`.
     Default,
+    /// Derived from the facts, below every stored scope (see
+    /// [`crate::resolver::builtin::DERIVED`]).
+    Derived,
     Global,
     Os,
     Appliance,
@@ -59,6 +65,7 @@ impl Scope {
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Default => "default",
+            Scope::Derived => "derived",
             Scope::Global => "global",
             Scope::Os => "os",
             Scope::Appliance => "appliance",
@@ -243,7 +250,7 @@ impl<'a> Layers<'a> {
     /// the previous kickstart host.
     fn rewritten(&self, scope: Scope, v: &str) -> Option<String> {
         let (old, new) = self.rewrite.as_ref()?;
-        if matches!(scope, Scope::Default | Scope::Builtin | Scope::Given) {
+        if matches!(scope, Scope::Default | Scope::Derived | Scope::Builtin | Scope::Given) {
             return None;
         }
         for scheme in ["http://", "https://"] {
@@ -373,8 +380,9 @@ impl Resolver {
         let mut layers = vec![Layer { scope: Scope::Default, values: Values::Plain(Cow::Borrowed(defaults)) }];
         layers.extend([global, os, appliance, rack].map(|(scope, target)| self.stored_layer(scope, &target)));
         let below = Layers { layers, rewrite: None };
-        let (builtins, rewrite) = self.builtins(i, &below);
+        let Made { builtins, derived, rewrite } = self.builtins(i, &below);
         let mut layers = below.layers;
+        layers.insert(1, Layer { scope: Scope::Derived, values: Values::Derived(derived) });
         layers.push(Layer { scope: Scope::Builtin, values: Values::Derived(builtins) });
         layers.push(self.stored_layer(host.0, &host.1));
         let mut stack = Layers { layers, rewrite };
@@ -415,9 +423,10 @@ impl Resolver {
         }
         let below_builtins = scopes[..4].iter().map(|(scope, target)| self.stored_layer(*scope, target)).collect();
         let stored = Layers { layers: below_builtins, rewrite: None };
-        for (k, v) in self.builtins(i, &stored).0 {
+        let made = self.builtins(i, &stored);
+        for (k, v) in made.builtins.iter().chain(&made.derived) {
             field(&mut d, k);
-            field(&mut d, &v);
+            field(&mut d, v);
         }
         d.finalize().into()
     }
@@ -428,9 +437,9 @@ impl Resolver {
         Layer { scope, values: Values::Stored(stored) }
     }
 
-    /// The built-ins of host `i` (`below`: its layers under the built-ins), and the
-    /// install-server rewrite.
-    fn builtins(&self, i: usize, below: &Layers<'_>) -> (Vec<(&'static str, String)>, Option<Rewrite>) {
+    /// The built-ins and derived values of host `i` (`below`: its layers under the
+    /// built-ins), and the install-server rewrite.
+    fn builtins(&self, i: usize, below: &Layers<'_>) -> Made {
         let h = &self.cluster.hosts[i];
         let mut out = builtin::of_host(h, self.cluster.appliances.get(&h.appliance)).all();
         // A host without an address has none: no framework default may stand in for it.
@@ -440,20 +449,73 @@ impl Resolver {
             }
         }
         out.extend(self.network.iter().cloned());
+        let private = h.interfaces.iter().find(|f| f.network.as_deref() == Some("private")).or_else(|| h.primary());
+        let frontend_address = self.network.iter().find(|(k, _)| *k == "Kickstart_PrivateAddress").map(|(_, v)| v.clone());
+        let mut derived: Vec<(&'static str, String)> = Vec::new();
+        if let Some(a) = &frontend_address {
+            derived.extend(["Kickstart_PrivateNTPHost", "Kickstart_PrivateSyslogHost", "Info_HomeDirSrv"].map(|k| (k, a.clone())));
+        }
+        let public = (h.appliance == "frontend").then(|| self.public_side(h)).flatten().unwrap_or_default();
+        // The frontend's public interface has a `network` command of its own.
+        let skip = public.first().map(|(_, dev)| dev.clone()).or_else(|| below.get("Kickstart_PublicInterface").map(|f| f.value.into_owned()));
+        let skip = skip.filter(|_| h.appliance == "frontend");
+        derived.extend(public);
+        derived.push(("Kickstart_Interfaces", self.interface_lines(h, private, skip.as_deref())));
         let mut rewrite = None;
         if let Some((p, f)) = rendezvous(&self.servers, &h.name) {
             let (primary, fallback) = (&self.servers[p], &self.servers[f]);
             out.push(("cluster_files_url", primary.url.clone()));
             out.push(("cluster_files_fallback_url", fallback.url.clone()));
-            if !self.cluster.servers.is_empty() {
-                let old = below.get("Kickstart_PrivateKickstartHost").map(|f| f.value.into_owned());
-                rewrite = old.filter(|o| !o.is_empty() && *o != primary.ip).map(|o| (o, primary.ip.clone()));
-                out.push(("Kickstart_PrivateKickstartHost", primary.ip.clone()));
-                out.push(("install_server", primary.ip.clone()));
-                out.push(("install_server_fallback", fallback.ip.clone()));
-            }
+            let old = below.get("Kickstart_PrivateKickstartHost").map(|f| f.value.into_owned());
+            rewrite = old.filter(|o| !o.is_empty() && *o != primary.ip).map(|o| (o, primary.ip.clone()));
+            out.push(("Kickstart_PrivateKickstartHost", primary.ip.clone()));
+            out.push(("install_server", primary.ip.clone()));
+            out.push(("install_server_fallback", fallback.ip.clone()));
+            derived.extend(install_urls(primary, self.cluster.distributions.get(&h.distribution), &h.arch));
         }
-        (out, rewrite)
+        Made { builtins: out, derived, rewrite }
+    }
+
+    /// The frontend `h`'s public side from its first addressed interface off `private`:
+    /// `Kickstart_Public{Interface,Address,Netmask,Gateway,DNSServers}`.
+    fn public_side(&self, h: &HostFacts) -> Option<Vec<(&'static str, String)>> {
+        let f = h.interfaces.iter().filter(|f| f.network.as_deref().is_some_and(|n| n != "private") && f.addr().is_some()).min_by(|a, b| a.device.cmp(&b.device))?;
+        let net = self.cluster.network(f.network.as_deref()?)?;
+        let mut out = vec![
+            ("Kickstart_PublicInterface", f.device.clone()),
+            ("Kickstart_PublicAddress", f.ip.clone()?),
+            ("Kickstart_PublicNetmask", net.netmask().to_string()),
+        ];
+        out.extend(net.gateway.map(|g| ("Kickstart_PublicGateway", g.to_string())));
+        if !net.dns_servers.is_empty() {
+            out.push(("Kickstart_PublicDNSServers", net.dns_servers.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")));
+        }
+        Some(out)
+    }
+
+    /// `Kickstart_Interfaces`: one line per interface of `h` that the kickstart's `network`
+    /// commands do not configure (not `private`, not the frontend's public `skip`):
+    /// `DEVICE METHOD ADDRESS/PREFIX MTU GATEWAY MAC`, `-` for an empty field. METHOD is
+    /// `dhcp` on a network the cluster's DHCP server answers, else `static`; an interface
+    /// with neither is left out.
+    fn interface_lines(&self, h: &HostFacts, private: Option<&Iface>, skip: Option<&str>) -> String {
+        let mut lines = Vec::new();
+        for f in &h.interfaces {
+            if private.is_some_and(|p| p.device == f.device) || skip == Some(f.device.as_str()) {
+                continue;
+            }
+            let net = f.network.as_deref().and_then(|n| self.cluster.network(n));
+            let (method, address) = match (net, f.addr()) {
+                (Some(n), _) if n.dhcp => ("dhcp", "-".to_string()),
+                (Some(n), Some(ip)) => ("static", format!("{ip}/{}", n.cidr.prefix_len())),
+                _ => continue,
+            };
+            let mtu = net.map_or("-".to_string(), |n| n.mtu.to_string());
+            let gateway = net.and_then(|n| n.gateway).map_or("-".to_string(), |g| g.to_string());
+            let mac = f.mac.clone().unwrap_or_else(|| "-".to_string());
+            lines.push(format!("{} {method} {address} {mtu} {gateway} {mac}", f.device));
+        }
+        lines.join("\n")
     }
 
     /// The command line's attributes that may stand over `stack`: all with
@@ -473,6 +535,34 @@ impl Resolver {
                 .collect(),
         )
     }
+}
+
+/// What [`Resolver::builtins`] makes for one host.
+struct Made {
+    builtins: Vec<(&'static str, String)>,
+    derived: Vec<(&'static str, String)>,
+    rewrite: Option<Rewrite>,
+}
+
+/// The install URLs of a host whose primary install server is `server` and whose
+/// distribution is `dist`: the distribution's tree (`Kickstart_InstallURL`, with its
+/// `AppStream` and `CRB` repositories), EPEL and its key under the server's `/install/epel`,
+/// and the boot-done URL under the server's base URL.
+fn install_urls(server: &InstallServer, dist: Option<&crate::model::Distribution>, arch: &str) -> Vec<(&'static str, String)> {
+    let root = format!("http://{}/install", server.ip);
+    let mut out = vec![("Kickstart_BootDoneURL", format!("{}/boot-done", server.url.trim_end_matches('/')))];
+    if let Some(d) = dist {
+        let tree = d.url.replace("{server}", &server.ip);
+        let tree = tree.trim_end_matches('/');
+        out.push(("Kickstart_InstallURL", tree.to_string()));
+        out.push(("Kickstart_BaseOSURL", format!("{tree}/BaseOS")));
+        out.push(("Kickstart_AppStreamURL", format!("{tree}/AppStream")));
+        out.push(("Kickstart_CRBURL", format!("{tree}/CRB")));
+        let release = d.os_release.split('.').next().unwrap_or(&d.os_release);
+        out.push(("Kickstart_EPELURL", format!("{root}/epel/{release}/Everything/{arch}")));
+        out.push(("Kickstart_EPELGPGKey", format!("{root}/epel/RPM-GPG-KEY-EPEL-{release}")));
+    }
+    out
 }
 
 /// The built-ins every host of `cluster` shares, from the network named `private`:
@@ -607,7 +697,7 @@ mod tests {
         let scopes: Vec<Scope> = l.layers().iter().map(|l| l.scope).collect();
         assert_eq!(
             scopes,
-            [Scope::Default, Scope::Global, Scope::Os, Scope::Appliance, Scope::Rack, Scope::Builtin, Scope::Host, Scope::Given]
+            [Scope::Default, Scope::Derived, Scope::Global, Scope::Os, Scope::Appliance, Scope::Rack, Scope::Builtin, Scope::Host, Scope::Given]
         );
         assert_eq!(l.get("x").map(|f| (f.value.into_owned(), f.scope)), Some(("rack".into(), Scope::Rack)));
         assert_eq!(l.get("z").unwrap().scope, Scope::Default);
@@ -631,6 +721,44 @@ mod tests {
         assert_eq!(r.conflicts(0, &Attrs::new()), vec![("hostname", "compute-0-0".to_string())]);
         let r = Resolver::new(Arc::new(cluster()), Given { attrs: given, override_facts: true });
         assert_eq!(r.host(0, &none).get("hostname").unwrap().value, "other");
+    }
+
+    #[test]
+    fn derived_values_follow_the_frontend_and_a_site_may_choose_otherwise() {
+        let mut c = Cluster::default();
+        c.networks.push(crate::model::Network {
+            name: "private".into(),
+            cidr: "10.77.0.0/24".parse().unwrap(),
+            zone: "local".into(),
+            mtu: 9000,
+            gateway: Some("10.77.0.1".parse().unwrap()),
+            dns_servers: vec!["10.77.0.1".parse().unwrap()],
+            dhcp: true,
+        });
+        c.networks.insert(0, crate::model::Network { name: "ib".into(), cidr: "10.78.0.0/16".parse().unwrap(), zone: "ib".into(), mtu: 2044, gateway: None, dns_servers: vec![], dhcp: false });
+        c.distributions.insert("rocky-9".into(), crate::model::Distribution { name: "rocky-9".into(), os_release: "9".into(), url: "http://{server}/install/distributions/rocky-9".into() });
+        let mut fe = HostFacts::new("cluster", "frontend");
+        fe.distribution = "rocky-9".into();
+        fe.interfaces.push(Iface::primary("eno1", None, Some("10.77.0.1".into()), Some("private")));
+        let mut h = HostFacts::new("compute-0-0", "compute");
+        h.distribution = "rocky-9".into();
+        h.interfaces.push(Iface::primary("eno1", Some("52:54:00:00:00:01".into()), Some("10.77.0.254".into()), Some("private")));
+        h.interfaces.push(Iface { device: "ib0".into(), mac: None, ip: Some("10.78.0.254".into()), network: Some("ib".into()), primary: false });
+        c.hosts = vec![fe, h];
+        c.attributes.entry(("global".into(), String::new())).or_default().insert("Kickstart_PrivateSyslogHost".into(), ("10.77.0.9".into(), false));
+        let r = Resolver::new(Arc::new(c), Given::default());
+        let defaults = Attrs::from([("Info_HomeDirSrv".to_string(), "10.1.1.1".to_string())]);
+        let l = r.host(1, &defaults);
+        let get = |k: &str| l.get(k).map(|f| (f.value.into_owned(), f.scope)).unwrap();
+        assert_eq!(get("Info_HomeDirSrv"), ("10.77.0.1".into(), Scope::Derived));
+        assert_eq!(get("Kickstart_PrivateNTPHost"), ("10.77.0.1".into(), Scope::Derived));
+        assert_eq!(get("Kickstart_PrivateSyslogHost"), ("10.77.0.9".into(), Scope::Global), "a stored value beats a derived one");
+        assert_eq!(get("Kickstart_PrivateKickstartHost"), ("10.77.0.1".into(), Scope::Builtin), "the implied install server");
+        assert_eq!(get("Kickstart_InstallURL").0, "http://10.77.0.1/install/distributions/rocky-9");
+        assert_eq!(get("Kickstart_BootDoneURL").0, "http://10.77.0.1/install/rocks/boot-done");
+        assert_eq!(get("Kickstart_PrivateInterface"), ("eno1".into(), Scope::Builtin));
+        assert_eq!(get("Kickstart_PrivateMTU").0, "9000");
+        assert_eq!(get("Kickstart_Interfaces").0, "ib0 static 10.78.0.254/16 2044 - -");
     }
 
     #[test]

@@ -1,0 +1,10 @@
+INSERT INTO hosts (name, appliance_id, distribution_id, rank) VALUES ('cluster', (SELECT id FROM appliances WHERE name = 'frontend'), (SELECT id FROM distributions WHERE name = 'rocky-9'), 0);
+INSERT INTO hosts (name, appliance_id, distribution_id, rank) VALUES ('compute-0-0', (SELECT id FROM appliances WHERE name = 'compute'), (SELECT id FROM distributions WHERE name = 'rocky-9'), 0);
+INSERT INTO hosts (name, appliance_id, distribution_id, rank) VALUES ('compute-0-1', (SELECT id FROM appliances WHERE name = 'compute'), (SELECT id FROM distributions WHERE name = 'rocky-9'), 1);
+INSERT INTO interfaces (host_id, device, mac, ip, ip_key, network_id, is_primary) VALUES ((SELECT id FROM hosts WHERE name = 'cluster'), 'eth0', '52:54:00:00:00:01', '10.1.1.1', '0a010101', (SELECT id FROM networks WHERE name = 'private'), 1);
+INSERT INTO interfaces (host_id, device, mac, ip, ip_key, network_id, is_primary) VALUES ((SELECT id FROM hosts WHERE name = 'compute-0-0'), 'eth0', '52:54:00:00:00:02', '10.1.255.254', '0a01fffe', (SELECT id FROM networks WHERE name = 'private'), 1);
+INSERT INTO interfaces (host_id, device, mac, ip, ip_key, network_id, is_primary) VALUES ((SELECT id FROM hosts WHERE name = 'compute-0-1'), 'eth0', '52:54:00:00:00:03', '10.1.255.253', '0a01fffd', (SELECT id FROM networks WHERE name = 'private'), 1);
+INSERT INTO install_servers (name, ip, url) VALUES ('fe', '10.1.1.1', 'http://10.1.1.1/install/rocks');
+INSERT INTO appliances (name, root_node, name_policy, ip_policy, first_rank) VALUES ('gpu', 'compute', 'gpu-{rack}-{rank}', '10.1.{rack}.{rank}', 1);
+INSERT INTO hosts (name, appliance_id, distribution_id, rack, rank) VALUES ('gpu-5-7', (SELECT id FROM appliances WHERE name = 'gpu'), (SELECT id FROM distributions WHERE name = 'rocky-9'), 5, 7);
+INSERT INTO interfaces (host_id, device, mac, ip, ip_key, network_id, is_primary) VALUES ((SELECT id FROM hosts WHERE name = 'gpu-5-7'), 'eth0', '52:54:00:00:00:04', '10.1.5.7', '0a010507', (SELECT id FROM networks WHERE name = 'private'), 1);
