@@ -328,7 +328,7 @@ fn the_cluster_lists_are_files_of_the_build_that_kickstarts_only_name() {
     // The kickstart names each cluster file, where it goes and how it is reloaded ...
     for (list, line) in [
         ("slurm", "scheduler/slurm-nodes.conf /etc/slurm/nodes.conf 0644 scontrol reconfigure"),
-        ("hosts", "hosts /etc/hosts.cluster 0644 systemctl try-reload-or-restart dnsmasq"),
+        ("hosts", "hosts /etc/hosts.cluster 0644 /usr/local/sbin/cluster-hosts"),
         ("nfs-home", "cluster/networks /etc/rocks-compile/cluster-networks 0644 /usr/local/sbin/cluster-home-exports"),
         ("clush", "scheduler/clustershell.yaml /etc/clustershell/groups.d/cluster.yaml 0644"),
     ] {

@@ -71,7 +71,7 @@ pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
             match db.renumber_network(&name, &facts::Renumber { cidr, gateway, dns_servers: dns }, &change) {
                 Ok(moved) => {
                     let mut out = std::io::stdout().lock();
-                    for m in &moved {
+                    for m in moved.iter().filter(|m| m.old != m.new) {
                         if writeln!(out, "moved {} {} -> {}", m.owner, m.old, m.new).is_err() {
                             break;
                         }
