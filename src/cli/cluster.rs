@@ -38,6 +38,7 @@ pub enum HostCmd {
     /// Remove a host and its interfaces, aliases and attributes.
     Remove {
         /// The host to remove.
+        #[arg(value_hint = clap::ValueHint::Hostname)]
         name: String,
     },
     /// Change a host: --rack 2 --rank 5 --cpus 64, or its primary interface: --ip, --mac,
@@ -46,6 +47,7 @@ pub enum HostCmd {
     /// Give a host another name; its interfaces, aliases and attributes follow.
     Rename {
         /// The host's current name.
+        #[arg(value_hint = clap::ValueHint::Hostname)]
         old: String,
         /// Its new name (not taken by a host or an alias).
         new: String,
@@ -112,13 +114,17 @@ pub struct HostListArgs {
     #[arg(long, value_name = "SQL")]
     pub query: Option<String>,
     /// Print the hosts as a JSON array.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "names")]
     pub json: bool,
+    /// Print only the names, one per line (for scripts and shell completion).
+    #[arg(long)]
+    pub names: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct HostSetArgs {
     /// The host to change.
+    #[arg(value_hint = clap::ValueHint::Hostname)]
     pub name: String,
     /// Its appliance (host type).
     #[arg(long)]
@@ -192,7 +198,7 @@ pub struct ScopeArgs {
     #[arg(long)]
     pub rack: Option<u32>,
     /// One host (wins over everything, built-ins included).
-    #[arg(long)]
+    #[arg(long, value_hint = clap::ValueHint::Hostname)]
     pub host: Option<String>,
 }
 
@@ -374,6 +380,7 @@ pub enum InterfaceCmd {
     /// Remove an interface.
     Remove {
         /// The host.
+        #[arg(value_hint = clap::ValueHint::Hostname)]
         host: String,
         /// The device to remove.
         device: String,
@@ -384,6 +391,7 @@ pub enum InterfaceCmd {
 #[derive(Debug, Args)]
 pub struct InterfaceArgs {
     /// The host.
+    #[arg(value_hint = clap::ValueHint::Hostname)]
     pub host: String,
     /// The device, e.g. `eth0` or `ib0`.
     pub device: String,
@@ -406,6 +414,7 @@ pub enum AliasCmd {
     /// Give a host another name (a CNAME in DNS, an extra name in /etc/hosts).
     Add {
         /// The host.
+        #[arg(value_hint = clap::ValueHint::Hostname)]
         host: String,
         /// The other name (not taken by a host or an alias).
         alias: String,
@@ -413,6 +422,7 @@ pub enum AliasCmd {
     /// Remove an alias of a host.
     Remove {
         /// The host.
+        #[arg(value_hint = clap::ValueHint::Hostname)]
         host: String,
         /// The alias to remove.
         alias: String,
@@ -420,6 +430,7 @@ pub enum AliasCmd {
     /// List aliases (of one host, or all).
     List {
         /// Only this host's aliases.
+        #[arg(value_hint = clap::ValueHint::Hostname)]
         host: Option<String>,
         /// Print the aliases as a JSON array.
         #[arg(long)]
@@ -432,6 +443,7 @@ pub enum BootCmd {
     /// What the host does at its next network boot: `install` or `os`.
     Set {
         /// The host.
+        #[arg(value_hint = clap::ValueHint::Hostname)]
         host: String,
         /// `install` or `os`.
         action: String,
@@ -635,6 +647,13 @@ pub(super) fn facts_error(ui: &mut Ui, e: &FactsError) -> i32 {
 }
 
 /// Hosts a query or filter selected; when none, also one line on standard error saying so.
+/// `host list --names`: one name per line.
+fn print_names(hosts: &[facts::Host]) -> i32 {
+    let mut out = std::io::stdout().lock();
+    let _ = hosts.iter().try_for_each(|h| writeln!(out, "{}", h.name));
+    EXIT_OK
+}
+
 fn print_selected(hosts: &[facts::Host], json: bool) -> i32 {
     if hosts.is_empty() {
         let _ = writeln!(std::io::stderr(), "the query selects no host");
@@ -717,6 +736,7 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
             Err(c) => return c,
         };
         return match db.query_hosts(sql).and_then(|names| names.iter().map(|n| db.host(n)).collect::<facts::Result<Vec<_>>>()) {
+            Ok(hosts) if a.names => print_names(&hosts),
             Ok(hosts) => print_selected(&hosts, a.json),
             Err(e) => facts_error(ui, &e),
         };
@@ -740,6 +760,7 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
             }),
         ),
         HostCmd::List(a) => match db.hosts(&HostFilter { appliance: a.appliance.clone(), where_sql: a.where_sql.clone() }) {
+            Ok(hosts) if a.names => print_names(&hosts),
             Ok(hosts) if a.where_sql.is_some() || a.appliance.is_some() => print_selected(&hosts, a.json),
             Ok(hosts) => print_hosts(&hosts, a.json),
             Err(e) => facts_error(ui, &e),

@@ -24,7 +24,7 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "NAME")]
     pub appliance: Option<String>,
     /// A host of the cluster database (its appliance and attributes come from there).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_hint = clap::ValueHint::Hostname)]
     pub host: Option<String>,
     /// Explain output line N (1-based; repeatable).
     #[arg(long, value_name = "N")]

@@ -151,7 +151,7 @@ pub struct KickstartArgs {
     #[arg(long, value_name = "NAME")]
     pub appliance: Option<String>,
     /// A host of the cluster database: its appliance and attributes come from there.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_hint = clap::ValueHint::Hostname)]
     pub host: Option<String>,
     /// Every host whose name the read-only SQL returns (first column); `-o` names a
     /// directory that receives `<host>.ks` for each.
@@ -281,6 +281,9 @@ where
             return Ui { color }.say(d, EXIT_DIAGNOSTICS);
         }
     };
+    if !matches!(cli.command, Cmd::Fastcgi(_)) {
+        die_on_closed_output();
+    }
     let mut ui = Ui { color: use_color(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref()) };
     let db = cli.db;
     match cli.command {
@@ -307,6 +310,18 @@ where
         Cmd::Discover(a) => cluster::discover(&mut ui, &db, a),
         Cmd::Completions(a) => docs::completions(a),
         Cmd::Man(a) => docs::man(&mut ui, a),
+    }
+}
+
+/// A command whose output is closed early (`host list | head`) ends quietly, killed by
+/// `SIGPIPE` as every Unix filter is, instead of failing a write (a panic where the write is
+/// someone else's, as in clap's completion writer). Not for the resident FastCGI responder,
+/// which must outlive any client that hangs up.
+fn die_on_closed_output() {
+    // SAFETY: setting a signal's disposition to the default action before any thread that
+    // could depend on it exists; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
