@@ -177,10 +177,16 @@ fn host_add_allocates_addresses_by_the_appliance_policy() {
 fn etc_hosts_lines(ks: &str, dir: &Path) -> String {
     let lines: Vec<&str> = ks.lines().collect();
     let start = lines.iter().position(|l| l.starts_with("if [ -n ") && l.contains("!= \"localhost\"")).unwrap_or_else(|| panic!("{ks}"));
-    let script: String = lines[start..].iter().take_while(|l| !l.is_empty() && !l.starts_with('%')).map(|l| format!("{l}\n")).collect();
+    // The lines go to /etc/hosts.local, which is then copied to /etc/hosts.
+    let script: String = lines[start..]
+        .iter()
+        .take_while(|l| !l.is_empty() && !l.starts_with('%'))
+        .filter(|l| !l.starts_with("cp /etc/hosts.local "))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let file = dir.join("etc-hosts");
     std::fs::write(&file, "").unwrap();
-    let script = script.replace("/etc/hosts", file.to_str().unwrap());
+    let script = script.replace("/etc/hosts.local", file.to_str().unwrap());
     ok(Command::new("sh").arg("-c").arg(&script));
     std::fs::read_to_string(&file).unwrap()
 }

@@ -1,6 +1,7 @@
 //! The model check: facts that would make a broken tree are refused before anything is
 //! written. Every problem is reported in one run, each with a stable `build::` code.
 
+use crate::model::is_dns_label;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
@@ -136,7 +137,7 @@ fn names(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
     if ![Kind::Dns, Kind::Hosts, Kind::Dhcpd, Kind::Kea].iter().any(|k| site.wants(*k)) {
         return;
     }
-    let mut seen: HashMap<&str, &str> = HashMap::new();
+    let mut seen: HashMap<String, &str> = HashMap::new();
     for h in &site.cluster.hosts {
         for (name, what) in std::iter::once((h.name.as_str(), "host name")).chain(h.aliases.iter().map(|a| (a.as_str(), "alias"))) {
             if !is_dns_label(name) {
@@ -145,7 +146,8 @@ fn names(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
                         .help("use letters, digits and `-` (not first or last), at most 63 characters; rename the host or alias"),
                 );
             }
-            if let Some(owner) = seen.insert(name, &h.name)
+            // DNS names are case-insensitive: `Compute-0-0` and `compute-0-0` are one name.
+            if let Some(owner) = seen.insert(name.to_ascii_lowercase(), &h.name)
                 && owner != h.name
             {
                 out.push(
@@ -226,11 +228,6 @@ fn roots(c: &Cluster, has_root: &dyn Fn(&str, &str) -> bool, out: &mut Vec<Diagn
             );
         }
     }
-}
-
-/// RFC 1123 label.
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !s.starts_with('-') && !s.ends_with('-')
 }
 
 fn list(users: &[String]) -> String {

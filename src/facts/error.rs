@@ -20,6 +20,9 @@ pub enum FactsError {
     /// `DNS zone`, `alias`, `interface` or `distribution`.
     #[error("{kind} `{name}` already exists")]
     DuplicateName { kind: &'static str, name: String },
+    /// The name differs from a host name or alias only in case (DNS ignores case).
+    #[error("{kind} `{name}` is taken: `{existing}` exists, and names are unique ignoring case")]
+    NameTakenIgnoringCase { kind: &'static str, name: String, existing: String },
     #[error("IP address `{ip}` is outside network `{network}` ({cidr})")]
     IpOutsideNetwork { ip: String, network: String, cidr: String },
     #[error("malformed MAC address `{0}`")]
@@ -87,7 +90,7 @@ impl FactsError {
         match self {
             FactsError::DuplicateMac { .. } => "facts::duplicate-mac",
             FactsError::DuplicateIp { .. } => "facts::duplicate-ip",
-            FactsError::DuplicateName { .. } => "facts::duplicate-name",
+            FactsError::DuplicateName { .. } | FactsError::NameTakenIgnoringCase { .. } => "facts::duplicate-name",
             FactsError::IpOutsideNetwork { .. } => "facts::ip-outside-network",
             FactsError::BadMac(_) => "facts::bad-mac",
             FactsError::BadIp { .. } => "facts::bad-ip",
@@ -115,7 +118,9 @@ impl FactsError {
         match self {
             FactsError::DuplicateMac { .. } => "each MAC address belongs to one interface; remove the old interface first".into(),
             FactsError::DuplicateIp { .. } => "pick a free address, or leave the IP empty where an address is allocated for you".into(),
-            FactsError::DuplicateName { kind, .. } => format!("choose another {kind} name or remove the existing one"),
+            FactsError::DuplicateName { kind, .. } | FactsError::NameTakenIgnoringCase { kind, .. } => {
+                format!("choose another {kind} name or remove the existing one")
+            }
             FactsError::IpOutsideNetwork { cidr, .. } => format!("use a host address inside `{cidr}` (not its network or broadcast address)"),
             FactsError::BadMac(_) => "write six hex bytes such as `52:54:00:12:34:56`".into(),
             FactsError::BadIp { .. } => "write an address such as `10.1.255.254` or a network such as `10.1.0.0/16`".into(),

@@ -183,10 +183,10 @@ impl Db {
     /// Give `host` another name (a CNAME in the private zone).
     pub fn add_alias(&mut self, host: &str, alias: &str) -> Result<()> {
         self.write("add alias", |tx| {
-            check_name("alias", alias)?;
+            check_host_name("alias", alias)?;
             let id = host_id(tx, host)?;
-            if name_taken(tx, alias)? {
-                return Err(FactsError::DuplicateName { kind: "alias", name: alias.to_string() });
+            if let Some(existing) = taken_as(tx, alias)? {
+                return Err(duplicate("alias", alias, existing));
             }
             tx.execute("INSERT INTO aliases (host_id, name) VALUES (?1, ?2)", params![id, alias])?;
             Ok(())
@@ -216,10 +216,11 @@ impl Db {
     /// Give host `old` the name `new`; its interfaces, aliases and host attributes follow.
     pub fn rename_host(&mut self, old: &str, new: &str) -> Result<()> {
         self.write("rename host", |tx| {
-            check_name("host name", new)?;
+            check_host_name("host name", new)?;
             let id = host_id(tx, old)?;
-            if name_taken(tx, new)? {
-                return Err(FactsError::DuplicateName { kind: "host", name: new.to_string() });
+            // A change of case only is this host's own name.
+            if let Some(existing) = taken_as(tx, new)?.filter(|_| !new.eq_ignore_ascii_case(old)) {
+                return Err(duplicate("host", new, existing));
             }
             tx.execute("UPDATE hosts SET name = ?1 WHERE id = ?2", params![new, id])?;
             tx.execute("UPDATE attributes SET target = ?1 WHERE scope = 'host' AND target = ?2", params![new, old])?;
@@ -279,18 +280,42 @@ pub(crate) fn next_rank(conn: &Connection, appliance_id: i64, rack: u32, first: 
     Ok(max.map_or(first, |m| m + 1).max(first))
 }
 
-/// Whether a host or alias is called `name`.
+/// Whether a host or alias is called `name`, ignoring case (DNS names are
+/// case-insensitive: `Compute-0-0` is `compute-0-0`).
 pub(crate) fn name_taken(conn: &Connection, name: &str) -> Result<bool> {
-    let sql = "SELECT 1 FROM hosts WHERE name = ?1 UNION ALL SELECT 1 FROM aliases WHERE name = ?1";
-    Ok(conn.query_row(sql, [name], |_| Ok(())).optional()?.is_some())
+    Ok(taken_as(conn, name)?.is_some())
+}
+
+/// The host name or alias that `name` is, ignoring case, if any.
+fn taken_as(conn: &Connection, name: &str) -> Result<Option<String>> {
+    let sql = "SELECT name FROM hosts WHERE name = ?1 COLLATE NOCASE UNION ALL SELECT name FROM aliases WHERE name = ?1 COLLATE NOCASE";
+    Ok(conn.query_row(sql, [name], |r| r.get(0)).optional()?)
+}
+
+/// The error for `name`, which is taken (as `existing`).
+fn duplicate(kind: &'static str, name: &str, existing: String) -> FactsError {
+    if existing == name {
+        FactsError::DuplicateName { kind, name: existing }
+    } else {
+        FactsError::NameTakenIgnoringCase { kind, name: name.to_string(), existing }
+    }
+}
+
+/// A host name or alias entering the database: a DNS label (RFC 1123).
+pub(crate) fn check_host_name(what: &'static str, name: &str) -> Result<()> {
+    check_name(what, name)?;
+    if !crate::model::is_dns_label(name) {
+        return Err(FactsError::bad_value(what, name, "must be a DNS label: letters, digits and `-` (not first or last), at most 63 characters"));
+    }
+    Ok(())
 }
 
 /// Validate and insert a host (and its interface); returns the row id.
 pub(crate) fn insert_host(conn: &Connection, spec: &HostSpec) -> Result<i64> {
-    check_name("host name", &spec.name)?;
+    check_host_name("host name", &spec.name)?;
     let (appliance_id, appliance) = load_appliance(conn, &spec.appliance)?;
-    if name_taken(conn, &spec.name)? {
-        return Err(FactsError::DuplicateName { kind: "host", name: spec.name.clone() });
+    if let Some(existing) = taken_as(conn, &spec.name)? {
+        return Err(duplicate("host", &spec.name, existing));
     }
     let rank = match spec.rank {
         Some(r) => r,
@@ -425,6 +450,16 @@ mod tests {
         let e = assert_unchanged(&mut db, |db| db.remove_host("compute-9-9"));
         assert_eq!(e.code(), "facts::unknown-host");
         let e = assert_unchanged(&mut db, |db| db.add_alias("compute-0-0", "compute-0-0"));
+        assert_eq!(e.code(), "facts::duplicate-name");
+        let e = assert_unchanged(&mut db, |db| db.add_host(&HostSpec::new("Compute-0-0", "compute")));
+        assert_eq!(e.code(), "facts::duplicate-name", "names are unique ignoring case: {e}");
+        for bad in ["gpu_node1", "-x", "a.b", &"x".repeat(64)] {
+            let e = assert_unchanged(&mut db, |db| db.add_host(&HostSpec::new(bad, "compute")));
+            assert_eq!(e.code(), "facts::bad-value", "{bad}: {e}");
+            let e = assert_unchanged(&mut db, |db| db.rename_host("compute-0-0", bad));
+            assert_eq!(e.code(), "facts::bad-value", "{bad}: {e}");
+        }
+        let e = assert_unchanged(&mut db, |db| db.add_alias("compute-0-0", "COMPUTE-0-0"));
         assert_eq!(e.code(), "facts::duplicate-name");
         assert_eq!("colour".parse::<HostField>().unwrap_err().code(), "facts::bad-value");
     }
