@@ -141,6 +141,19 @@ pub struct JsonLabel {
 }
 
 /// Does any diagnostic in the list make the run fail?
+/// The candidate closest to a misspelt `name` (at most one edit for short names, two for
+/// longer ones), for a "did you mean" help.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let max = if name.len() < 5 { 1 } else { 2 };
+    candidates
+        .into_iter()
+        .filter(|c| *c != name && c.len().min(name.len()) >= 2)
+        .map(|c| (strsim::levenshtein(c, name), c))
+        .filter(|(d, _)| *d <= max)
+        .min()
+        .map(|(_, c)| c)
+}
+
 pub fn has_errors(diags: &[Diagnostic]) -> bool {
     diags.iter().any(Diagnostic::is_error)
 }
@@ -354,6 +367,15 @@ impl miette::Diagnostic for Rendered {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn close_names_are_suggested() {
+        use super::did_you_mean;
+        assert_eq!(did_you_mean("computee", ["frontend", "compute", "login"]), Some("compute"));
+        assert_eq!(did_you_mean("compte", ["compute"]), Some("compute"));
+        assert_eq!(did_you_mean("frontend", ["compute"]), None);
+        assert_eq!(did_you_mean("a", ["b"]), None, "one-letter names are never suggested");
+    }
+
     use super::*;
 
     /// A report drawn from an excerpt is the report drawn from the whole file: same lines,
@@ -380,3 +402,4 @@ mod tests {
         }
     }
 }
+

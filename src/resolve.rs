@@ -115,30 +115,11 @@ pub fn missing_node(fw: &Framework, e: &crate::syntax::EdgeDecl) -> Diagnostic {
     let name = &e.to.name;
     let mut d = Diagnostic::error("graph::missing-node", format!("edge to `{name}`, which has no node file"))
         .label(e.to.span, format!("no `nodes/{name}.xml` in any framework layer"));
-    let close: Vec<&str> = fw.node_names().filter(|n| similar(n, name)).take(3).collect();
-    d = match close.first() {
+    d = match crate::diag::did_you_mean(name, fw.node_names()) {
         Some(c) => d.help(format!("did you mean `{c}`?")),
         None => d.help(format!("create `nodes/{name}.xml` or remove the edge")),
     };
     d
-}
-
-fn similar(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let max = if a.len().min(b.len()) < 5 { 1 } else { 2 };
-    if a.len().abs_diff(b.len()) > max || a.len().min(b.len()) < 2 {
-        return false;
-    }
-    // Levenshtein distance <= 2.
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, &ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()] <= max
 }
 
 /// Order the reachable nodes. An order cycle is an error naming the `<order>` elements in it.
@@ -268,16 +249,4 @@ fn find_cycle(fw: &Framework, g: &OrderGraph) -> Option<Diagnostic> {
         return Some(d);
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn similar_names() {
-        assert!(similar("compute", "compte"));
-        assert!(!similar("compute", "frontend"));
-        assert!(!similar("a", "b"), "one-letter names are never suggested");
-    }
 }

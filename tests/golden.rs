@@ -343,7 +343,8 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// Relative path (with `/`) -> contents of every file under `dir`.
 fn read_tree(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let mut out = BTreeMap::new();
-    for f in files_under(dir) {
+    // A build's lock file beside its tree records inode numbers: bookkeeping, not output.
+    for f in files_under(dir).into_iter().filter(|f| !f.ends_with(".tree.lock")) {
         let rel = f.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
         let bytes = std::fs::read(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
         out.insert(rel, bytes);

@@ -153,12 +153,14 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, target: &Target<'_>, progress: &dyn
     let has_root = |graph: &str, root: &str| frameworks.get(graph).is_none_or(|fw| fw.has_node(root));
     let problems = model::check(&site, site.wants(Kind::Kickstart).then_some(&has_root as &dyn Fn(&str, &str) -> bool));
     drop(frameworks);
+    let (problems, mut warnings): (Vec<Diagnostic>, Vec<Diagnostic>) = problems.into_iter().partition(Diagnostic::is_error);
     if !problems.is_empty() {
         return Err(BuildError::Model(problems));
     }
 
-    let mut warnings =
-        if [Kind::Slurm, Kind::Sge, Kind::Pbs].iter().any(|k| site.wants(*k)) { emit::slurm::check(&site) } else { Vec::new() };
+    if [Kind::Slurm, Kind::Sge, Kind::Pbs].iter().any(|k| site.wants(*k)) {
+        warnings.extend(emit::slurm::check(&site));
+    }
     let mut artifacts: Vec<Artifact> = Vec::new();
     type Emitter = fn(&Site<'_>) -> Result<Vec<Artifact>, minijinja::Error>;
     let emitters: [(Kind, Emitter); 9] = [

@@ -9,7 +9,7 @@ use crate::diag::Diagnostic;
 use crate::emit::dhcpd::{PXE_LOADER_ATTR, PxeLoader};
 use crate::facts::addr::is_usable;
 use crate::model::Cluster;
-use crate::plan::{Kind, Site};
+use crate::plan::{HostSelection, Kind, Site};
 
 /// Attributes the build reads itself: `pxe_loader` (auto, pxelinux, grub, ipxe) and `memory`
 /// (MiB, a positive integer). Each bad value is reported once per host.
@@ -48,7 +48,34 @@ pub fn check(site: &Site<'_>, has_root: Option<RootCheck<'_>>) -> Vec<Diagnostic
     boot(site, &mut out);
     attributes(site, &mut out);
     roots(c, has_root.unwrap_or(&|_, _| true), &mut out);
+    selection(site, &mut out);
     out
+}
+
+/// The scheduler lists' selection: an appliance that does not exist is a typo (an error with
+/// the closest name); a selection that names no host is reported (a warning).
+fn selection(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+    if ![Kind::Slurm, Kind::Pbs, Kind::Sge].iter().any(|k| site.wants(*k)) {
+        return;
+    }
+    let known = || site.cluster.appliances.keys().map(String::as_str);
+    if let HostSelection::Appliances(list) = &site.options.scheduler_hosts {
+        for a in list.iter().filter(|a| !site.cluster.appliances.contains_key(*a)) {
+            let help = match crate::diag::did_you_mean(a, known()) {
+                Some(s) => format!("did you mean `{s}`? (`appliance list` lists them)"),
+                None => format!("the appliances are {}", known().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")),
+            };
+            out.push(Diagnostic::error("build::unknown-appliance", format!("the scheduler selection names appliance `{a}`, which does not exist")).help(help));
+        }
+    }
+    let explicit = site.options.scheduler_hosts != HostSelection::default();
+    let typo = out.iter().any(|d| d.code == "build::unknown-appliance");
+    if explicit && !typo && !site.scheduled.iter().any(|s| *s) && !site.cluster.hosts.is_empty() {
+        out.push(
+            Diagnostic::warning("build::empty-selection", "the scheduler selection names no host: the scheduler lists are empty")
+                .help("check `--scheduler-appliance`/`--scheduler-query` against `host list`"),
+        );
+    }
 }
 
 fn addresses(c: &Cluster, out: &mut Vec<Diagnostic>) {

@@ -117,7 +117,17 @@ pub(crate) fn load_appliance(conn: &Connection, name: &str) -> Result<(i64, Appl
     conn.prepare_cached(&sql)?
         .query_row([name], |r| Ok((r.get(8)?, from_row(r)?)))
         .optional()?
-        .ok_or_else(|| FactsError::UnknownAppliance(name.to_string()))
+        .map_or_else(|| Err(unknown_appliance(conn, name)), Ok)
+}
+
+/// The error for appliance `name`, which does not exist, with the closest existing name.
+pub(crate) fn unknown_appliance(conn: &Connection, name: &str) -> FactsError {
+    let names: Vec<String> = conn
+        .prepare_cached("SELECT name FROM appliances ORDER BY name")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_default();
+    let suggestion = crate::diag::did_you_mean(name, names.iter().map(String::as_str)).map(str::to_string);
+    FactsError::UnknownAppliance { name: name.to_string(), suggestion }
 }
 
 pub(crate) fn insert_appliance(conn: &Connection, spec: &ApplianceSpec) -> Result<i64> {

@@ -29,8 +29,9 @@ pub enum FactsError {
     BadMac(String),
     #[error("malformed IP address `{value}`: {reason}")]
     BadIp { value: String, reason: String },
-    #[error("unknown appliance `{0}`")]
-    UnknownAppliance(String),
+    /// `suggestion`: the closest appliance name, for a typo.
+    #[error("unknown appliance `{name}`")]
+    UnknownAppliance { name: String, suggestion: Option<String> },
     #[error("unknown network `{0}`")]
     UnknownNetwork(String),
     #[error("unknown host `{0}`")]
@@ -94,7 +95,7 @@ impl FactsError {
             FactsError::IpOutsideNetwork { .. } => "facts::ip-outside-network",
             FactsError::BadMac(_) => "facts::bad-mac",
             FactsError::BadIp { .. } => "facts::bad-ip",
-            FactsError::UnknownAppliance(_) => "facts::unknown-appliance",
+            FactsError::UnknownAppliance { .. } => "facts::unknown-appliance",
             FactsError::UnknownNetwork(_) => "facts::unknown-network",
             FactsError::UnknownHost(_) => "facts::unknown-host",
             FactsError::UnknownName { .. } => "facts::unknown-name",
@@ -124,7 +125,8 @@ impl FactsError {
             FactsError::IpOutsideNetwork { cidr, .. } => format!("use a host address inside `{cidr}` (not its network or broadcast address)"),
             FactsError::BadMac(_) => "write six hex bytes such as `52:54:00:12:34:56`".into(),
             FactsError::BadIp { .. } => "write an address such as `10.1.255.254` or a network such as `10.1.0.0/16`".into(),
-            FactsError::UnknownAppliance(_) => "list appliances with `appliance list` or add one with `appliance add`".into(),
+            FactsError::UnknownAppliance { suggestion: Some(s), .. } => format!("did you mean `{s}`? (`appliance list` lists them)"),
+            FactsError::UnknownAppliance { .. } => "list appliances with `appliance list` or add one with `appliance add`".into(),
             FactsError::UnknownNetwork(_) => "list networks with `network list` or add one with `network add`".into(),
             FactsError::UnknownHost(_) => "list hosts with `host list`".into(),
             FactsError::UnknownName { kind, .. } => format!("check the {kind} name for typos"),

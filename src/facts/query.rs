@@ -40,6 +40,10 @@ impl Db {
         }
         sql.push_str("\nORDER BY name");
         self.read("list hosts", |c| {
+            // A typo in the appliance is an error, not an empty list.
+            if let Some(a) = &filter.appliance {
+                super::appliance::load_appliance(c, a)?;
+            }
             let user = filter.where_sql.clone().unwrap_or_default();
             let bad = |e: &rusqlite::Error| {
                 let at = error_at(e, prefix, &user);
