@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 
-use super::cluster::{facts_error, open_existing};
+use super::cluster::{facts_error, open_readonly};
 use super::{AttrArgs, EXIT_DIAGNOSTICS, EXIT_OK, FrameworkArgs, KickstartFlags, Ui};
 use crate::build::{BuildError, BuildRequest, Progress};
 use crate::diag::Diagnostic;
@@ -112,7 +112,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
     if kinds.is_empty() {
         kinds = Kind::ALL.into_iter().collect();
     }
-    let db = match open_existing(ui, path) {
+    let db = match open_readonly(ui, path) {
         Ok(db) => db,
         Err(c) => return c,
     };

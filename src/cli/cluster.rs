@@ -546,10 +546,38 @@ pub(super) fn open_db(ui: &mut Ui, path: &Path, fw: &FrameworkArgs) -> Result<Db
     Ok(db)
 }
 
-/// Open the database for a command: `create` for commands that add facts (a missing
-/// database is created with the built-in framework's defaults), else it must exist.
-pub(super) fn open_for(ui: &mut Ui, path: &Path, create: bool) -> Result<Db, i32> {
-    if create { open_db(ui, path, &no_framework()) } else { open_existing(ui, path) }
+/// How a command uses the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// Adds facts: a missing database is created with the built-in framework's defaults.
+    Create,
+    /// Changes existing facts: the database must exist (an older schema is migrated).
+    Write,
+    /// Only reads: the database must exist and is opened read-only, never created or
+    /// migrated (a user who may only read it can run the command).
+    Read,
+}
+
+impl Access {
+    /// `Create` when `adds`, else `Read` when `reads`, else `Write`.
+    pub(super) fn of(adds: bool, reads: bool) -> Access {
+        if adds {
+            Access::Create
+        } else if reads {
+            Access::Read
+        } else {
+            Access::Write
+        }
+    }
+}
+
+/// Open the database for a command that uses it as `access` says.
+pub(super) fn open_for(ui: &mut Ui, path: &Path, access: Access) -> Result<Db, i32> {
+    match access {
+        Access::Create => open_db(ui, path, &no_framework()),
+        Access::Write => open_existing(ui, path),
+        Access::Read => open_readonly(ui, path),
+    }
 }
 
 /// Open a database that must exist: reading commands never create an empty one.
@@ -558,6 +586,14 @@ pub(super) fn open_existing(ui: &mut Ui, path: &Path) -> Result<Db, i32> {
         return Err(facts_error(ui, &FactsError::NoDatabase(path.display().to_string())));
     }
     Db::open(path).map_err(|e| facts_error(ui, &e))
+}
+
+/// Open a database that must exist, read-only.
+pub(super) fn open_readonly(ui: &mut Ui, path: &Path) -> Result<Db, i32> {
+    if !path.exists() {
+        return Err(facts_error(ui, &FactsError::NoDatabase(path.display().to_string())));
+    }
+    Db::open_readonly(path).map_err(|e| facts_error(ui, &e))
 }
 
 /// The value of a secret attribute from standard input: typed without echo on a terminal,
@@ -731,7 +767,7 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
         && let Some(sql) = &a.query
     {
         // `--query` runs on a read-only connection.
-        let db = match open_existing(ui, path).and_then(|_| Db::open_readonly(path).map_err(|e| facts_error(ui, &e))) {
+        let db = match open_readonly(ui, path) {
             Ok(db) => db,
             Err(c) => return c,
         };
@@ -742,7 +778,8 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
         };
     }
     let adds = matches!(cmd, HostCmd::Add(_) | HostCmd::Import { .. } | HostCmd::Generate(_));
-    let mut db = open_db_or_return!(ui, path, adds);
+    let reads = matches!(cmd, HostCmd::List(_) | HostCmd::Export { .. });
+    let mut db = open_db_or_return!(ui, path, Access::of(adds, reads));
     match cmd {
         HostCmd::Add(a) => done(
             ui,
@@ -831,7 +868,7 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
     {
         return ui.say(d, EXIT_DIAGNOSTICS);
     }
-    let mut db = open_db_or_return!(ui, path, matches!(cmd, AttrCmd::Set { .. }));
+    let mut db = open_db_or_return!(ui, path, Access::of(matches!(cmd, AttrCmd::Set { .. }), matches!(cmd, AttrCmd::List { .. })));
     match cmd {
         AttrCmd::Set { key, value, scope, secret } => {
             let value = match value {
@@ -896,7 +933,7 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
 }
 
 pub(super) fn discover(ui: &mut Ui, path: &Path, a: DiscoverArgs) -> i32 {
-    let mut db = open_db_or_return!(ui, path, true);
+    let mut db = open_db_or_return!(ui, path, Access::Create);
     let mut text = String::new();
     let read = if a.from_log == "-" {
         std::io::stdin().read_to_string(&mut text)

@@ -109,7 +109,7 @@ fn host_inputs(
     given: &Attrs,
     sources: &mut BTreeMap<String, AttrSource>,
 ) -> Result<(String, Framework, Vec<Diagnostic>, Attrs), i32> {
-    let db = super::cluster::open_db(ui, db_path, &a.framework)?;
+    let db = super::cluster::open_readonly(ui, db_path)?;
     let layers = super::layers(&a.framework);
     let cluster = match db.cluster() {
         Ok(c) => std::sync::Arc::new(c),

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::cluster::{facts_error, open_existing};
+use super::cluster::{facts_error, open_readonly};
 use super::{EXIT_DIAGNOSTICS, EXIT_OK, Ui};
 use crate::build::{FactOptions, KickstartError, KickstartReport, host_kickstarts_with};
 use crate::diag::Diagnostic;
@@ -17,7 +17,7 @@ use crate::plan::{Artifact, Kind};
 /// in one batch (shared work per group of alike hosts). Nothing is written unless every
 /// host compiled.
 pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartArgs) -> i32 {
-    let db = match open_existing(ui, path) {
+    let db = match open_readonly(ui, path) {
         Ok(db) => db,
         Err(c) => return c,
     };

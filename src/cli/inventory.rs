@@ -8,14 +8,14 @@ use std::path::Path;
 use serde_json::json;
 
 use super::cluster::{
-    AliasCmd, ApplianceCmd, BootCmd, BootactionCmd, DistributionCmd, InterfaceArgs, InterfaceCmd, JsonArg, NetworkCmd, ServerCmd, done,
-    facts_error,
+    Access, AliasCmd, ApplianceCmd, BootCmd, BootactionCmd, DistributionCmd, InterfaceArgs, InterfaceCmd, JsonArg, NetworkCmd, ServerCmd,
+    done, facts_error,
 };
 use super::{EXIT_OK, Ui};
 use crate::facts::{self, ApplianceSpec, Boot, FactsError, InterfaceSpec, NetworkSpec, Target};
 
 pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path, matches!(cmd, ApplianceCmd::Add { .. }));
+    let mut db = open_db_or_return!(ui, path, Access::of(matches!(cmd, ApplianceCmd::Add { .. }), matches!(cmd, ApplianceCmd::List(_))));
     match cmd {
         ApplianceCmd::Add { name, graph, root, name_policy, ip_policy, network, first_rank, not_kickstartable } => {
             let first_rank = first_rank.unwrap_or(if ip_policy == facts::appliance::COUNTDOWN { 0 } else { 1 });
@@ -56,7 +56,7 @@ pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
 }
 
 pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path, matches!(cmd, NetworkCmd::Add { .. }));
+    let mut db = open_db_or_return!(ui, path, Access::of(matches!(cmd, NetworkCmd::Add { .. }), matches!(cmd, NetworkCmd::List(_))));
     match cmd {
         NetworkCmd::Add { name, cidr, zone, mtu, gateway, dns, dhcp } => {
             let spec = NetworkSpec { zone: zone.unwrap_or_else(|| name.clone()), name, cidr, mtu, gateway, dns_servers: dns, dhcp };
@@ -111,7 +111,7 @@ pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
 }
 
 pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path, false);
+    let mut db = open_db_or_return!(ui, path, Access::of(false, matches!(cmd, InterfaceCmd::List { .. })));
     match cmd {
         InterfaceCmd::Add(InterfaceArgs { host, device, mac, ip, network, primary }) => {
             done(ui, db.add_interface(&InterfaceSpec { host, device, mac, ip, network, primary }))
@@ -141,7 +141,7 @@ pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
 }
 
 pub(super) fn alias(ui: &mut Ui, path: &Path, cmd: AliasCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path, false);
+    let mut db = open_db_or_return!(ui, path, Access::of(false, matches!(cmd, AliasCmd::List { .. })));
     match cmd {
         AliasCmd::Add { host, alias } => done(ui, db.add_alias(&host, &alias)),
         AliasCmd::Remove { host, alias } => done(ui, db.remove_alias(&host, &alias)),
@@ -161,7 +161,7 @@ pub(super) fn alias(ui: &mut Ui, path: &Path, cmd: AliasCmd) -> i32 {
 }
 
 pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path, false);
+    let mut db = open_db_or_return!(ui, path, Access::Write);
     match cmd {
         BootCmd::Set { host, action } => {
             let b = match action.as_str() {
@@ -177,7 +177,7 @@ pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
 }
 
 pub(super) fn server(ui: &mut Ui, path: &Path, cmd: ServerCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path, matches!(cmd, ServerCmd::Add { .. }));
+    let mut db = open_db_or_return!(ui, path, Access::of(matches!(cmd, ServerCmd::Add { .. }), matches!(cmd, ServerCmd::List(_))));
     match cmd {
         ServerCmd::Add { name, ip, url } => done(ui, db.add_server(&name, &ip, url.as_deref())),
         ServerCmd::Remove { name } => done(ui, db.remove_server(&name)),
@@ -195,7 +195,8 @@ pub(super) fn server(ui: &mut Ui, path: &Path, cmd: ServerCmd) -> i32 {
 }
 
 pub(super) fn distribution(ui: &mut Ui, path: &Path, cmd: DistributionCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path, matches!(cmd, DistributionCmd::Add { .. }));
+    let mut db =
+        open_db_or_return!(ui, path, Access::of(matches!(cmd, DistributionCmd::Add { .. }), matches!(cmd, DistributionCmd::List(_))));
     match cmd {
         DistributionCmd::Add { name, release, url } => {
             done(ui, db.add_distribution(&facts::Distribution { name, os_release: release, url }))
@@ -214,7 +215,7 @@ pub(super) fn distribution(ui: &mut Ui, path: &Path, cmd: DistributionCmd) -> i3
 }
 
 pub(super) fn bootaction(ui: &mut Ui, path: &Path, cmd: BootactionCmd) -> i32 {
-    let mut db = open_db_or_return!(ui, path, matches!(cmd, BootactionCmd::Add { .. }));
+    let mut db = open_db_or_return!(ui, path, Access::of(matches!(cmd, BootactionCmd::Add { .. }), matches!(cmd, BootactionCmd::List(_))));
     match cmd {
         BootactionCmd::Add { name, kernel, initrd, args } => {
             if kernel.trim().is_empty() {

@@ -101,10 +101,25 @@ impl Db {
         Ok(db)
     }
 
-    /// Open an existing database with `SQLITE_OPEN_READ_ONLY` (for `--query` and listings).
+    /// Open an existing database with `SQLITE_OPEN_READ_ONLY` (for the commands that only
+    /// read it). A user who may read the file but not write its folder can: when no writer
+    /// has it open (no `-wal`/`-shm` file, so everything is in the database file), it is
+    /// read as immutable, since SQLite could not create the shared-memory file it needs.
     pub fn open_readonly(path: impl AsRef<Path>) -> Result<Db> {
-        let db = Db::connect(path.as_ref(), true)?;
-        let found = schema::user_version(&db.conn).map_err(|e| e.in_context(&db.name(), "read schema version"))?;
+        let path = path.as_ref();
+        let mut db = Db::connect(path, true)?;
+        let found = match schema::user_version(&db.conn) {
+            Err(FactsError::Sqlite { source, .. })
+                if matches!(source.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen))
+                    && !sidecar(path, "-wal").exists()
+                    && !sidecar(path, "-shm").exists() =>
+            {
+                db = Db::connect_immutable(path)?;
+                schema::user_version(&db.conn)
+            }
+            other => other,
+        };
+        let found = found.map_err(|e| e.in_context(&db.name(), "read schema version"))?;
         if found != schema::SCHEMA_VERSION {
             return Err(FactsError::SchemaVersion { db: db.name(), found, supported: schema::SCHEMA_VERSION });
         }
@@ -163,6 +178,21 @@ impl Db {
         Ok(Db { conn, path: path.to_path_buf(), readonly })
     }
 
+    /// A read-only connection that takes the file as immutable (see [`Db::open_readonly`]).
+    fn connect_immutable(path: &Path) -> Result<Db> {
+        let name = path.display().to_string();
+        // SQLite URI: `%`, `?` and `#` in the path are escaped.
+        let escaped = name.replace('%', "%25").replace('?', "%3f").replace('#', "%23");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let setup = || -> Result<Connection> {
+            let conn = Connection::open_with_flags(format!("file:{escaped}?immutable=1"), flags)?;
+            conn.pragma_update(None, "query_only", true)?;
+            Ok(conn)
+        };
+        let conn = setup().map_err(|e| e.in_context(&name, "open read-only"))?;
+        Ok(Db { conn, path: path.to_path_buf(), readonly: true })
+    }
+
     fn name(&self) -> String {
         self.path.display().to_string()
     }
@@ -183,6 +213,13 @@ impl Db {
     pub(crate) fn read<T>(&self, op: &str, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         f(&self.conn).map_err(|e| e.in_context(&self.name(), op))
     }
+}
+
+/// `path` with `suffix` appended (SQLite's `-wal` and `-shm` files).
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
 }
 
 /// Switch to WAL. Changing the journal mode does not wait on the busy handler, so when
