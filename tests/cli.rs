@@ -143,3 +143,31 @@ fn graph_is_dot_with_order_edges() {
         assert!(o.wait().unwrap().success(), "graphviz accepts the DOT");
     }
 }
+
+#[test]
+fn numeric_options_out_of_range_are_usage_errors() {
+    let dir = tmpdir();
+    let db = dir.path().join("cluster.db");
+    let cases: &[&[&str]] = &[
+        &["fastcgi", "--socket", "s", "--reload-interval", "1e20"],
+        &["fastcgi", "--socket", "s", "--reload-interval", "1e-12"],
+        &["fastcgi", "--socket", "s", "--reload-interval", "NaN"],
+        &["fastcgi", "--socket", "s", "--reload-interval", "-1"],
+        &["fastcgi", "--socket", "s", "--jobs", "0"],
+        &["fastcgi", "--socket", "s", "--cache-mb", "18446744073709551615"],
+        &["fastcgi", "--socket", "s", "--socket-mode", "7777"],
+        &["build", "--out", "t", "--jobs", "0"],
+        &["build", "--out", "t", "--jobs", "99999999999"],
+        &["kickstart", "--query", "SELECT name FROM host_view", "-o", "o", "--jobs", "0"],
+        &["explain", "--appliance", "compute", "--line", "0"],
+        &["host", "generate", "--hosts", "0"],
+        &["host", "generate", "--hosts", "5", "--racks", "0"],
+    ];
+    for args in cases {
+        let out = bin().args(*args).env("ROCKS_COMPILE_DB", &db).current_dir(dir.path()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {:?}\n{stderr}", out.status);
+        assert!(stderr.starts_with("cli::usage") && !stderr.contains("panicked"), "{args:?}:\n{stderr}");
+        assert!(!db.exists(), "{args:?} created the database");
+    }
+}

@@ -44,8 +44,8 @@ pub struct BuildArgs {
     /// `{host}`, `{mac}`, `{ip}` are replaced.
     #[arg(long, value_name = "TEMPLATE", default_value = "{base}/kickstart/{host}.ks")]
     pub kickstart_url: String,
-    /// Threads for the kickstarts (default: every core).
-    #[arg(long, value_name = "N")]
+    /// Threads for the kickstarts (default: every core; 1 to 4096).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub framework: FrameworkArgs,

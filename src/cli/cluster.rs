@@ -170,11 +170,11 @@ pub struct HostSetArgs {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// How many hosts to add.
-    #[arg(long)]
+    /// How many hosts to add (1 to 10,000,000).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     pub hosts: usize,
-    /// How many racks to spread them over.
-    #[arg(long, default_value_t = 40)]
+    /// How many racks to spread them over (1 to 1,000,000).
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub racks: u32,
     /// Appliances to spread the hosts over (comma-separated).
     #[arg(long, default_value = "compute,login,nas", value_delimiter = ',')]

@@ -27,7 +27,7 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "NAME", value_hint = clap::ValueHint::Hostname)]
     pub host: Option<String>,
     /// Explain output line N (1-based; repeatable).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub line: Vec<usize>,
     /// Explain every output line that contains PATTERN (a plain string, like `grep -F`).
     #[arg(long, value_name = "PATTERN")]

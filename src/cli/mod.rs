@@ -170,7 +170,7 @@ pub struct KickstartArgs {
     #[arg(long, requires = "query")]
     pub prune: bool,
     /// Threads for `--query` (default: every core).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub flags: KickstartFlags,

@@ -78,18 +78,27 @@ pub struct FastcgiArgs {
     /// Group of the socket file (e.g. `www-data`).
     #[arg(long, value_name = "GROUP")]
     pub socket_group: Option<String>,
-    /// Seconds between checks of the database and framework for changes.
-    #[arg(long, value_name = "SECONDS", default_value = "2")]
+    /// Seconds between checks of the database and framework for changes (0.01 to 86400).
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_interval)]
     pub reload_interval: f64,
-    /// Worker threads (default: every core).
-    #[arg(long, value_name = "N")]
+    /// Worker threads (default: every core; 1 to 4096).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub jobs: Option<usize>,
     /// Compile kickstarts at load until they take this many MB, and answer those from memory
     /// (others are compiled per request). While a reload loads, old and new are both held.
-    #[arg(long, value_name = "MB", default_value = "256")]
+    #[arg(long, value_name = "MB", default_value = "256", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_048_576))]
     pub cache_mb: usize,
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+/// Seconds between reload checks: a number from 0.01 to 86400 (a day).
+fn parse_interval(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && (0.01..=86_400.0).contains(v))
+        .ok_or_else(|| format!("`{s}` is not a number of seconds from 0.01 to 86400"))
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -146,9 +155,6 @@ pub(super) fn fastcgi(ui: &mut Ui, db: &Path, a: FastcgiArgs) -> i32 {
         Err(code) => return code,
     };
     cfg.cache_bytes = a.cache_mb.saturating_mul(1 << 20);
-    if !(a.reload_interval.is_finite() && a.reload_interval > 0.0) {
-        return ui.fail("cli::usage", "`--reload-interval` must be a positive number of seconds", "e.g. `--reload-interval 2`");
-    }
     let listen = match (&a.socket, a.listen) {
         (Some(path), _) => Listen::Unix { path: path.clone(), mode: a.socket_mode, group: a.socket_group.clone() },
         (None, Some(addr)) => Listen::Tcp(addr),
