@@ -37,3 +37,34 @@ fn what_if_example_names_the_hosts_an_attribute_changes() {
     assert_eq!(ask("Kickstart_Timezone", "Asia/Tokyo"), ["compute-0-0", "compute-0-1", "login-0-0"]);
     assert_eq!(ask("no_node_reads_this", "1"), Vec::<String>::new());
 }
+
+/// The README's install section: `cargo install` uses the lock file and puts the binary where
+/// the shipped systemd unit runs it, and the completion lines work in an empty home.
+#[test]
+fn readme_install_lines_work() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = &readme[readme.find("## Install").unwrap()..readme.find("## Quick start").unwrap()];
+    let install = section.lines().find(|l| l.starts_with("cargo install")).unwrap();
+    assert!(install.contains("--locked"), "{install}");
+    let service = std::fs::read_to_string(root.join("examples/systemd/rocks-compile-fastcgi.service")).unwrap();
+    let exec = service.lines().find_map(|l| l.strip_prefix("ExecStart=")).unwrap();
+    let binary = exec.split(' ').next().unwrap();
+    let prefix = install.split("--root ").nth(1).map(|r| r.split(' ').next().unwrap()).unwrap_or("~/.cargo");
+    assert_eq!(format!("{prefix}/bin/rocks-compile"), binary, "the unit runs what `cargo install` installs");
+    // The bash lines of the block, run in an empty home with the binary on PATH.
+    let block = &section[section.find("```sh\nmkdir").unwrap() + 6..];
+    let block = &block[..block.find("```").unwrap()];
+    let lines: Vec<&str> = block.lines().filter(|l| !l.starts_with('#') && !l.starts_with("rocks-compile man")).collect();
+    let home = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_rocks-compile")).parent().unwrap();
+    let out = std::process::Command::new("bash")
+        .args(["-euc", &lines.join("\n")])
+        .env("HOME", home.path())
+        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let installed = home.path().join(".local/share/bash-completion/completions/rocks-compile");
+    assert!(std::fs::read_to_string(installed).unwrap().contains("complete -F"));
+}

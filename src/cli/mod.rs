@@ -66,7 +66,8 @@ pub enum Cmd {
     /// Say where lines of a kickstart came from (node file and line, edge path, attributes
     /// and their scopes), or which nodes add or disable a package.
     Explain(explain::ExplainArgs),
-    /// Create the cluster database with defaults (any command creates it when missing).
+    /// Create the cluster database with defaults, optionally on its own address plan
+    /// (`--network`); the commands that add facts also create it when missing.
     Init(cluster::InitArgs),
     /// Hosts: add, list, remove, set, import, export, generate.
     #[command(subcommand)]
