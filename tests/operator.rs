@@ -579,3 +579,47 @@ fn a_malformed_command_line_is_a_coded_error_with_usage() {
     assert!(err.contains("--bogus"), "{err}");
     ok(bin().arg("--version"));
 }
+
+/// The commands in a diagnostic's help (between backticks, starting with a subcommand).
+fn hinted_commands(stderr: &str) -> Vec<Vec<String>> {
+    stderr
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("host ") || c.starts_with("interface "))
+        .map(|c| c.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn every_address_hint_of_the_model_check_is_a_command_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&mut run(d, &["host", "add", "c1", "--appliance", "compute", "--mac", "52:54:00:00:00:01", "--no-ip"]));
+    ok(&mut run(d, &["host", "add", "c2", "--appliance", "compute", "--mac", "52:54:00:00:00:02", "--no-ip"]));
+    ok(&mut run(d, &["network", "add", "lab", "10.9.0.0/24", "--dhcp"]));
+    ok(&mut run(d, &["host", "add", "c3", "--appliance", "compute"]));
+    ok(&mut run(d, &["interface", "add", "c3", "eth1", "--mac", "52:54:00:00:00:03", "--network", "lab"]));
+    let build = |d: &Path| run(d, &["build", "--only", "dhcpd", "--out"]).arg(d.join("tree")).output().unwrap();
+    let out = build(d);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("build::mac-without-address").count(), 3, "{stderr}");
+    // Run the first command each diagnostic suggests; then the build passes.
+    let mut ran = 0;
+    for block in stderr.split("build::mac-without-address").skip(1) {
+        let hint = hinted_commands(block).into_iter().next().unwrap_or_else(|| panic!("no command in {block}"));
+        let args: Vec<String> = hint.iter().map(|w| if w == "IP" { "10.9.0.33".to_string() } else { w.clone() }).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&mut run(d, &args));
+        ran += 1;
+    }
+    assert_eq!(ran, 3);
+    let out = build(d);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // One command gives every host without an address one.
+    ok(&mut run(d, &["host", "add", "c4", "--appliance", "compute", "--no-ip"]));
+    ok(&mut run(d, &["host", "add", "c5", "--appliance", "compute", "--no-ip"]));
+    let said = text(&ok(&mut run(d, &["host", "allocate"])).stdout);
+    assert_eq!(said, "allocated c4 10.1.255.251 (private)\nallocated c5 10.1.255.250 (private)\n");
+}

@@ -104,8 +104,8 @@ fn addresses(c: &Cluster, out: &mut Vec<Diagnostic>) {
                                 format!("host `{}` has a MAC (interface `{who}`) but no IP address on any network", h.name),
                             )
                             .help(format!(
-                                "give it an address (`host set {} --ip IP`, or `host import` with an empty `ip` cell allocates one), or remove the MAC",
-                                h.name
+                                "give it an address: `host allocate {}` allocates one (`host allocate` alone, every host without one), `host set {} --ip IP` sets one; or remove the MAC",
+                                h.name, h.name
                             )),
                         );
                     }
@@ -117,7 +117,10 @@ fn addresses(c: &Cluster, out: &mut Vec<Diagnostic>) {
                                 "build::mac-without-address",
                                 format!("interface `{who}` has a MAC on network `{}`, which serves DHCP, but no IP address", n.name),
                             )
-                            .help("give it a fixed address (`interface add HOST DEV --mac M --ip IP`), or remove its MAC"),
+                            .help(format!(
+                                "give it a fixed address (`interface set {} {} --ip IP`), or remove its MAC",
+                                h.name, i.device
+                            )),
                         );
                     }
                 }

@@ -65,6 +65,17 @@ pub enum HostCmd {
     },
     /// Add N synthetic hosts (for benchmarks and tests).
     Generate(GenerateArgs),
+    /// Give hosts without an address on any network one, as `host add` would (the
+    /// appliance's network and address policy), in one transaction: the hosts named, those
+    /// `--where` selects, or every such host.
+    Allocate {
+        /// Only these hosts.
+        #[arg(value_hint = clap::ValueHint::Hostname)]
+        names: Vec<String>,
+        /// Only the hosts this SQL expression over `host_view` selects, e.g. `rack = 3`.
+        #[arg(long = "where", value_name = "SQL_EXPR", conflicts_with = "names")]
+        where_sql: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -668,6 +679,13 @@ fn is_credential(key: &str) -> bool {
 
 /// Report a facts error; database and I/O failures are exit 2, bad input exit 1.
 pub(super) fn facts_error(ui: &mut Ui, e: &FactsError) -> i32 {
+    if let FactsError::Many(all) = e {
+        for one in all {
+            facts_error(ui, one);
+        }
+        let _ = writeln!(std::io::stderr(), "error: {e}");
+        return EXIT_DIAGNOSTICS;
+    }
     let mut sources = crate::span::Sources::new();
     let mut d = e.to_diagnostic();
     // A `--where`/`--query` that SQLite rejected: point into the user's own text.
@@ -848,6 +866,29 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
             Ok(csv) => super::emit_text(ui, output.as_deref(), &csv),
             Err(e) => facts_error(ui, &e),
         },
+        HostCmd::Allocate { names, where_sql } => {
+            let selected = match where_sql {
+                Some(w) => match db.hosts(&HostFilter { appliance: None, where_sql: Some(w) }) {
+                    Ok(hosts) => Some(hosts.into_iter().map(|h| h.name).collect::<Vec<_>>()),
+                    Err(e) => return facts_error(ui, &e),
+                },
+                None if names.is_empty() => None,
+                None => Some(names),
+            };
+            match db.allocate_addresses(selected.as_deref()) {
+                Ok(done) => {
+                    let mut out = std::io::stdout().lock();
+                    for (host, ip, network) in &done {
+                        let _ = writeln!(out, "allocated {host} {ip} ({network})");
+                    }
+                    if done.is_empty() {
+                        let _ = writeln!(std::io::stderr(), "every selected host has an address");
+                    }
+                    EXIT_OK
+                }
+                Err(e) => facts_error(ui, &e),
+            }
+        }
         HostCmd::Generate(a) => {
             let apps: Vec<&str> = a.appliances.iter().map(String::as_str).collect();
             match facts::generate(&mut db, a.hosts, a.racks, &apps) {

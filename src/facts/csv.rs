@@ -43,6 +43,8 @@ impl Db {
             // Hosts without an address get one as `host add` gives it, once every address the
             // file names is taken (so an allocated address never collides with a later row).
             let mut allocate: Vec<(usize, String, Option<String>)> = Vec::new();
+            // Every bad row is reported in one run; any of them rolls the whole import back.
+            let mut bad: Vec<FactsError> = Vec::new();
             for row in rows {
                 let cell = |col: &str| index.get(col).and_then(|&i| row.fields.get(i)).map(|s| s.trim()).unwrap_or("");
                 let opt = |col: &str| Some(cell(col).to_string()).filter(|s| !s.is_empty());
@@ -87,14 +89,21 @@ impl Db {
                         seen.insert(name, id);
                     }
                     Ok(None) => {}
-                    Err(e) => return Err(FactsError::Csv { line: row.line, reason: e.to_string(), source: Some(Box::new(e)) }),
+                    Err(e) => bad.push(FactsError::Csv { line: row.line, reason: e.to_string(), source: Some(Box::new(e)) }),
                 }
             }
-            for (line, name, network) in allocate {
-                super::hosts::allocate_primary(tx, &name, network.as_deref())
-                    .map_err(|e| FactsError::Csv { line, reason: e.to_string(), source: Some(Box::new(e)) })?;
+            if bad.is_empty() {
+                for (line, name, network) in allocate {
+                    if let Err(e) = super::hosts::allocate_primary(tx, &name, network.as_deref()) {
+                        bad.push(FactsError::Csv { line, reason: e.to_string(), source: Some(Box::new(e)) });
+                    }
+                }
             }
-            Ok(seen.len())
+            match bad.len() {
+                0 => Ok(seen.len()),
+                1 => Err(bad.remove(0)),
+                _ => Err(FactsError::Many(bad)),
+            }
         })
     }
 

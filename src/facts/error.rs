@@ -49,6 +49,9 @@ pub enum FactsError {
         #[source]
         source: Option<Box<FactsError>>,
     },
+    /// Several errors of one call (every bad row of a CSV import); nothing was changed.
+    #[error("{} errors; nothing was changed", .0.len())]
+    Many(Vec<FactsError>),
     #[error("query rejected: {reason}: `{sql}`")]
     ReadonlyQuery { sql: String, reason: String },
     /// A value of the wrong shape: a rack that is not a number, an empty attribute name, ...
@@ -101,6 +104,7 @@ impl FactsError {
             FactsError::UnknownName { .. } => "facts::unknown-name",
             FactsError::BadSql { .. } => "facts::bad-sql",
             FactsError::Csv { .. } => "facts::csv",
+            FactsError::Many(all) => all.first().map_or("facts::csv", FactsError::code),
             FactsError::ReadonlyQuery { .. } => "facts::readonly-query",
             FactsError::BadValue { .. } => "facts::bad-value",
             FactsError::NoFreeAddress(_) => "facts::no-free-address",
@@ -132,6 +136,7 @@ impl FactsError {
             FactsError::UnknownName { kind, .. } => format!("check the {kind} name for typos"),
             FactsError::BadSql { .. } => "the expression is SQL over the view `host_view` (columns name, appliance, rack, rank, cpus, arch, os, distribution, boot, ip, mac, network, device, zone, comment)".into(),
             FactsError::Csv { source: Some(inner), .. } => inner.help(),
+            FactsError::Many(_) => "fix every row listed and import the file again: the import is all or nothing".into(),
             FactsError::Csv { .. } => "the header is `name,appliance,rack,rank,mac,ip,network,interface,cpus`; quote fields containing commas with \"".into(),
             FactsError::ReadonlyQuery { .. } => "pass one `SELECT` or `WITH` statement whose first column is a host name".into(),
             FactsError::BadValue { .. } => "check the value's spelling and range".into(),

@@ -352,6 +352,38 @@ pub(crate) fn insert_host(conn: &Connection, spec: &HostSpec) -> Result<i64> {
     Ok(id)
 }
 
+impl Db {
+    /// Give every host of `names` (all hosts when `None`) that has no address on any network
+    /// one, as `host add` would (its appliance's network and address policy), in one
+    /// transaction; returns (host, address, network) of each, by name.
+    pub fn allocate_addresses(&mut self, names: Option<&[String]>) -> Result<Vec<(String, String, String)>> {
+        self.write("allocate addresses", |tx| {
+            let mut stmt = tx.prepare(
+                "SELECT h.name FROM hosts h WHERE NOT EXISTS
+                 (SELECT 1 FROM interfaces i WHERE i.host_id = h.id AND i.ip IS NOT NULL) ORDER BY h.name",
+            )?;
+            let without: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            if let Some(names) = names {
+                for n in names {
+                    host_id(tx, n)?;
+                }
+            }
+            let mut out = Vec::new();
+            for name in without.iter().filter(|n| names.is_none_or(|list| list.contains(n))) {
+                allocate_primary(tx, name, None)?;
+                let (ip, network): (String, String) = tx.query_row(
+                    "SELECT i.ip, n.name FROM interfaces i JOIN hosts h ON h.id = i.host_id JOIN networks n ON n.id = i.network_id
+                     WHERE h.name = ?1 AND i.is_primary = 1",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                out.push((name.clone(), ip, network));
+            }
+            Ok(out)
+        })
+    }
+}
+
 /// Give host `name` (already inserted) the next free address of `network` (default: its
 /// appliance's network) by its appliance's IP policy, on its primary interface (made when it
 /// has none): what `host add` does without `--ip`, for hosts inserted before their
