@@ -623,3 +623,42 @@ fn every_address_hint_of_the_model_check_is_a_command_that_works() {
     let said = text(&ok(&mut run(d, &["host", "allocate"])).stdout);
     assert_eq!(said, "allocated c4 10.1.255.251 (private)\nallocated c5 10.1.255.250 (private)\n");
 }
+
+#[test]
+fn discover_adds_each_host_as_its_line_arrives() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = run(d, &["discover", "--appliance", "compute", "--interface", "eth0"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    // The input stays open (as under `tail -f`): the host is added and said before it ends.
+    writeln!(stdin, "Dec  4 10:00:00 fe dhcpd[1]: DHCPDISCOVER from 52:54:00:aa:bb:01 via eth0: network 10.1.0.0/16: no free leases")
+        .unwrap();
+    stdin.flush().unwrap();
+    let first = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("no host added while the input is still open");
+    assert_eq!(first, "added compute-0-0 52:54:00:aa:bb:01 10.1.255.254 (private)");
+    assert_eq!(addresses(d), [("compute-0-0".to_string(), "10.1.255.254".to_string(), "private".to_string())], "in the database already");
+    // A request from the public side is not a cluster host.
+    writeln!(stdin, "Dec  4 10:00:01 fe dhcpd[1]: DHCPDISCOVER from 52:54:00:aa:bb:02 via eth1").unwrap();
+    writeln!(stdin, "Dec  4 10:00:02 fe dhcpd[1]: DHCPDISCOVER from 52:54:00:aa:bb:03 via eth0").unwrap();
+    drop(stdin);
+    let second = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+    assert_eq!(second, "added compute-0-1 52:54:00:aa:bb:03 10.1.255.253 (private)");
+    assert!(child.wait().unwrap().success());
+    assert!(rx.recv_timeout(std::time::Duration::from_secs(5)).is_err(), "nothing else was added");
+    // Its CPUs are not known: no `CPUs=` for it.
+    let hosts = json(&mut run(d, &["host", "list", "--json"]));
+    assert_eq!(hosts[0]["cpus"], 0, "{hosts}");
+}

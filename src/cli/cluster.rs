@@ -3,7 +3,7 @@
 //! JSON; `appliance`, `network`, `interface` and `boot` live in [`super::inventory`]. [I/O]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args, Subcommand};
@@ -529,9 +529,15 @@ pub struct DiscoverArgs {
     /// Rack of the hosts discovered.
     #[arg(long, default_value_t = 0)]
     pub rack: u32,
-    /// ISC dhcpd log to read (`-` for standard input, the default).
+    /// ISC dhcpd log to read (`-` for standard input, the default), e.g. `tail -f
+    /// /var/log/messages | rocks-compile discover ...`: each host is added as its line
+    /// arrives.
     #[arg(long, value_name = "FILE|-", default_value = "-")]
     pub from_log: String,
+    /// Only requests that arrived on this interface of the DHCP server (`via DEV` in the
+    /// log), e.g. the private one, so that machines on the public side are never added.
+    #[arg(long, value_name = "DEV")]
+    pub interface: Option<String>,
 }
 
 /// Open the database, creating it (with the framework's default site attributes) when it
@@ -975,24 +981,36 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
 
 pub(super) fn discover(ui: &mut Ui, path: &Path, a: DiscoverArgs) -> i32 {
     let mut db = open_db_or_return!(ui, path, Access::Create);
-    let mut text = String::new();
-    let read = if a.from_log == "-" {
-        std::io::stdin().read_to_string(&mut text)
+    let input: Box<dyn BufRead> = if a.from_log == "-" {
+        Box::new(std::io::stdin().lock())
     } else {
-        std::fs::File::open(&a.from_log).and_then(|mut f| f.read_to_string(&mut text))
-    };
-    if let Err(e) = read {
-        return ui.read_error(Path::new(&a.from_log), &e);
-    }
-    match db.discover(&a.appliance, a.rack, text.lines()) {
-        Ok(new) => {
-            let mut out = std::io::stdout().lock();
-            for h in &new {
-                let _ = writeln!(out, "added {} {} {} ({})", h.name, h.mac, h.ip, h.network);
-            }
-            let _ = writeln!(std::io::stderr(), "discovered {} new host{}", new.len(), if new.len() == 1 { "" } else { "s" });
-            EXIT_OK
+        match std::fs::File::open(&a.from_log) {
+            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Err(e) => return ui.read_error(Path::new(&a.from_log), &e),
         }
-        Err(e) => facts_error(ui, &e),
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut added = 0usize;
+    // Line by line, as the log grows: each host is added, and said, as its request arrives.
+    for line in input.split(b'\n') {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => return ui.read_error(Path::new(&a.from_log), &e),
+        };
+        let Some(r) = facts::parse_dhcpd_line(&String::from_utf8_lossy(&line)) else { continue };
+        if a.interface.as_ref().is_some_and(|dev| r.via.as_ref() != Some(dev)) || !seen.insert(r.mac.clone()) {
+            continue;
+        }
+        match db.discover_one(&a.appliance, a.rack, &r.mac) {
+            Ok(Some(h)) => {
+                added += 1;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "added {} {} {} ({})", h.name, h.mac, h.ip, h.network).and_then(|()| out.flush());
+            }
+            Ok(None) => {}
+            Err(e) => return facts_error(ui, &e),
+        }
     }
+    let _ = writeln!(std::io::stderr(), "discovered {added} new host{}", if added == 1 { "" } else { "s" });
+    EXIT_OK
 }

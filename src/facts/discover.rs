@@ -92,9 +92,19 @@ impl Db {
         S: AsRef<str>,
     {
         let mut seen = HashSet::new();
-        let macs: Vec<String> =
-            lines.into_iter().filter_map(|l| parse_dhcpd_line(l.as_ref())).map(|r| r.mac).filter(|m| seen.insert(m.clone())).collect();
-        self.write("discover hosts", |tx| allocate(tx, appliance, rack, &macs))
+        let mut added = Vec::new();
+        for r in lines.into_iter().filter_map(|l| parse_dhcpd_line(l.as_ref())) {
+            if seen.insert(r.mac.clone()) {
+                added.extend(self.discover_one(appliance, rack, &r.mac)?);
+            }
+        }
+        Ok(added)
+    }
+
+    /// Add the host whose DHCP request came from `mac`, unless a host has that MAC, in one
+    /// transaction (what `discover` does as each log line arrives).
+    pub fn discover_one(&mut self, appliance: &str, rack: u32, mac: &str) -> Result<Option<NewHost>> {
+        self.write("discover a host", |tx| Ok(allocate(tx, appliance, rack, &[mac.to_string()])?.pop()))
     }
 }
 
@@ -123,6 +133,8 @@ fn allocate(conn: &Connection, appliance: &str, rack: u32, macs: &[String]) -> R
             ip: Some(ip.to_string()),
             network: Some(network.clone()),
             device: Some("eth0".into()),
+            // Its CPUs are not known: 0 leaves them to the scheduler (no `CPUs=` line).
+            cpus: Some(0),
             ..HostSpec::new(&name, appliance)
         };
         insert_host(conn, &spec)?;
