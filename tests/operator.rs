@@ -662,3 +662,44 @@ fn discover_adds_each_host_as_its_line_arrives() {
     let hosts = json(&mut run(d, &["host", "list", "--json"]));
     assert_eq!(hosts[0]["cpus"], 0, "{hosts}");
 }
+
+#[test]
+fn every_changing_command_says_what_it_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let say = |args: &[&str]| text(&ok(&mut run(d, args)).stdout);
+    assert_eq!(
+        say(&["host", "add", "c1", "--appliance", "compute"]),
+        "added host c1 appliance=compute rack=0 rank=0 ip=10.1.255.254 network=private\n"
+    );
+    assert_eq!(say(&["host", "set", "c1", "--rack", "2"]), "changed host c1 rack=2\n");
+    assert_eq!(
+        say(&["attr", "set", "Kickstart_Timezone", "Europe/Berlin", "--appliance", "compute"]),
+        "set attribute Kickstart_Timezone value=Europe/Berlin scope=appliance target=compute\n"
+    );
+    assert_eq!(
+        say(&["attr", "set", "Slurm_MungeKey", "c2VjcmV0", "--secret"]),
+        "set attribute Slurm_MungeKey value=******** scope=global\n",
+        "a secret is never printed"
+    );
+    assert_eq!(
+        say(&["network", "add", "ib", "10.2.0.0/16", "--mtu", "2044"]),
+        "added network ib cidr=10.2.0.0/16 zone=ib mtu=2044 dhcp=false\n"
+    );
+    assert_eq!(say(&["network", "set", "ib", "--mtu", "4092"]), "changed network ib cidr=10.2.0.0/16 zone=ib mtu=4092 dhcp=false\n");
+    assert_eq!(
+        say(&["interface", "add", "c1", "ib0", "--ip", "10.2.0.5", "--network", "ib"]),
+        "added interface c1 ib0 ip=10.2.0.5 network=ib\n"
+    );
+    assert_eq!(say(&["interface", "set", "c1", "ib0", "--ip", "10.2.0.6"]), "changed interface c1 ib0 ip=10.2.0.6 network=ib\n");
+    assert_eq!(say(&["alias", "add", "c1", "storage"]), "added alias storage host=c1\n");
+    assert_eq!(say(&["boot", "set", "c1", "os"]), "set boot c1 action=os\n");
+    assert_eq!(say(&["host", "rename", "c1", "c2"]), "renamed host c1 to=c2\n");
+    let j = json(&mut run(d, &["host", "add", "c3", "--appliance", "compute", "--json"]));
+    assert_eq!(
+        (j["action"].as_str(), j["kind"].as_str(), j["name"].as_str(), j["ip"].as_str()),
+        (Some("added"), Some("host"), Some("c3"), Some("10.1.255.253"))
+    );
+    let j = json(&mut run(d, &["interface", "remove", "c2", "ib0", "--json"]));
+    assert_eq!(j, serde_json::json!({"action": "removed", "kind": "interface", "name": "c2 ib0"}));
+}

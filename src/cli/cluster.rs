@@ -40,6 +40,8 @@ pub enum HostCmd {
         /// The host to remove.
         #[arg(value_hint = clap::ValueHint::Hostname)]
         name: String,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// Change a host: --rack 2 --rank 5 --cpus 64, or its primary interface: --ip, --mac,
     /// --network (all in one transaction).
@@ -51,6 +53,8 @@ pub enum HostCmd {
         old: String,
         /// Its new name (not taken by a host or an alias).
         new: String,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// Add hosts from a CSV spreadsheet (all rows or none).
     Import {
@@ -110,6 +114,8 @@ pub struct HostAddArgs {
     /// Number of CPUs (Slurm's `CPUs=`; default 1).
     #[arg(long)]
     pub cpus: Option<u32>,
+    #[command(flatten)]
+    pub said: SaidArg,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +183,8 @@ pub struct HostSetArgs {
     /// Network of the primary interface (its address must lie inside it).
     #[arg(long)]
     pub network: Option<String>,
+    #[command(flatten)]
+    pub said: SaidArg,
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +256,8 @@ pub enum AttrCmd {
         /// is given).
         #[arg(long)]
         secret: bool,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// Remove an attribute from a scope (default --global).
     Unset {
@@ -255,6 +265,8 @@ pub enum AttrCmd {
         key: String,
         #[command(flatten)]
         scope: ScopeArgs,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// List stored attributes (values that a built-in shadows are marked); with --host, the
     /// host's resolved attributes and the scope each value came from.
@@ -265,6 +277,15 @@ pub enum AttrCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--json` of every command that changes the facts: what it did as one JSON object instead
+/// of one line.
+#[derive(Debug, Args)]
+pub struct SaidArg {
+    /// Say what was done as a JSON object (one line of text without it).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--json` of every `list` subcommand.
@@ -304,6 +325,8 @@ pub enum ApplianceCmd {
         /// Hosts of this appliance get no kickstart (switches, PDUs).
         #[arg(long)]
         not_kickstartable: bool,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// List appliances.
     List(JsonArg),
@@ -333,6 +356,8 @@ pub enum NetworkCmd {
         /// and PXE boot files in `dhcpd.conf` and `kea-dhcp4.json`.
         #[arg(long)]
         dhcp: bool,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// Change a network: its CIDR (every address on it moves), DNS zone, MTU, gateway, DNS
     /// servers or DHCP (the built-in `Kickstart_Private*` attributes come from the network
@@ -362,12 +387,16 @@ pub enum NetworkCmd {
         /// Whether the cluster's DHCP server answers on it (`true` or `false`).
         #[arg(long, value_name = "BOOL")]
         dhcp: Option<bool>,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// Remove a network that no interface, appliance or install server uses (not
     /// `private`: renumber it with `network set private --cidr`).
     Remove {
         /// The network to remove.
         name: String,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// List networks.
     List(JsonArg),
@@ -395,6 +424,8 @@ pub enum InterfaceCmd {
         host: String,
         /// The device to remove.
         device: String,
+        #[command(flatten)]
+        said: SaidArg,
     },
 }
 
@@ -418,6 +449,8 @@ pub struct InterfaceArgs {
     /// Make it the host's primary interface.
     #[arg(long)]
     pub primary: bool,
+    #[command(flatten)]
+    pub said: SaidArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -429,6 +462,8 @@ pub enum AliasCmd {
         host: String,
         /// The other name (not taken by a host or an alias).
         alias: String,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// Remove an alias of a host.
     Remove {
@@ -437,6 +472,8 @@ pub enum AliasCmd {
         host: String,
         /// The alias to remove.
         alias: String,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// List aliases (of one host, or all).
     List {
@@ -458,6 +495,8 @@ pub enum BootCmd {
         host: String,
         /// `install` or `os`.
         action: String,
+        #[command(flatten)]
+        said: SaidArg,
     },
 }
 
@@ -472,11 +511,15 @@ pub enum ServerCmd {
         /// Base URL under which it serves the build tree (default `http://IP/install/rocks`).
         #[arg(long)]
         url: Option<String>,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// Remove an install server: its hosts move to the others at the next build.
     Remove {
         /// The server to remove.
         name: String,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// List install servers.
     List(JsonArg),
@@ -494,6 +537,8 @@ pub enum DistributionCmd {
         /// Where installers fetch the tree; `{server}` is replaced by the host's install server.
         #[arg(long)]
         url: String,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// List distributions.
     List(JsonArg),
@@ -516,6 +561,8 @@ pub enum BootactionCmd {
         /// `{server}`, `{host}`, `{ks_url}` are replaced.
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         args: String,
+        #[command(flatten)]
+        said: SaidArg,
     },
     /// List boot actions.
     List(JsonArg),
@@ -727,11 +774,48 @@ pub(super) fn nothing_to_set(ui: &mut Ui, command: &str, example: &str) -> i32 {
     ui.say(d, EXIT_DIAGNOSTICS)
 }
 
-pub(super) fn done(ui: &mut Ui, r: facts::Result<()>) -> i32 {
-    match r {
-        Ok(()) => EXIT_OK,
-        Err(e) => facts_error(ui, &e),
+/// What a command that changes the facts did: `added host compute-0-0 ip=10.1.255.254`.
+pub(super) struct Change {
+    pub action: &'static str,
+    pub kind: &'static str,
+    pub name: String,
+    pub details: Vec<(&'static str, String)>,
+}
+
+impl Change {
+    pub(super) fn new(action: &'static str, kind: &'static str, name: impl Into<String>) -> Change {
+        Change { action, kind, name: name.into(), details: Vec::new() }
     }
+
+    /// With `key=value` (left out when `value` is `None`).
+    pub(super) fn with(mut self, key: &'static str, value: Option<impl ToString>) -> Change {
+        self.details.extend(value.map(|v| (key, v.to_string())));
+        self
+    }
+}
+
+/// After a change: say what was done (one line, or a JSON object with `--json`), or report
+/// the error.
+pub(super) fn said(ui: &mut Ui, a: &SaidArg, r: facts::Result<Change>) -> i32 {
+    let c = match r {
+        Ok(c) => c,
+        Err(e) => return facts_error(ui, &e),
+    };
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let mut o = serde_json::Map::new();
+        o.insert("action".into(), c.action.into());
+        o.insert("kind".into(), c.kind.into());
+        o.insert("name".into(), c.name.into());
+        for (k, v) in c.details {
+            o.insert(k.into(), v.into());
+        }
+        let _ = writeln!(out, "{}", serde_json::Value::Object(o));
+    } else {
+        let details: String = c.details.iter().map(|(k, v)| format!(" {k}={v}")).collect();
+        let _ = writeln!(out, "{} {} {}{details}", c.action, c.kind, c.name);
+    }
+    EXIT_OK
 }
 
 pub(super) fn no_framework() -> FrameworkArgs {
@@ -805,9 +889,9 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
     let reads = matches!(cmd, HostCmd::List(_) | HostCmd::Export { .. });
     let mut db = open_db_or_return!(ui, path, Access::of(adds, reads));
     match cmd {
-        HostCmd::Add(a) => done(
-            ui,
-            db.add_host(&HostSpec {
+        HostCmd::Add(a) => {
+            let name = a.name.clone();
+            let spec = HostSpec {
                 name: a.name,
                 appliance: a.appliance,
                 rack: a.rack,
@@ -818,15 +902,25 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
                 network: a.network,
                 device: a.device,
                 allocate_ip: !a.no_ip,
-            }),
-        ),
+            };
+            let r = db.add_host(&spec).and_then(|()| db.host(&name)).map(|h| {
+                Change::new("added", "host", &h.name)
+                    .with("appliance", Some(&h.appliance))
+                    .with("rack", Some(h.rack))
+                    .with("rank", Some(h.rank))
+                    .with("ip", h.ip.as_ref())
+                    .with("network", h.network.as_ref())
+                    .with("mac", h.mac.as_ref())
+            });
+            said(ui, &a.said, r)
+        }
         HostCmd::List(a) => match db.hosts(&HostFilter { appliance: a.appliance.clone(), where_sql: a.where_sql.clone() }) {
             Ok(hosts) if a.names => print_names(&hosts),
             Ok(hosts) if a.where_sql.is_some() || a.appliance.is_some() => print_selected(&hosts, a.json),
             Ok(hosts) => print_hosts(&hosts, a.json),
             Err(e) => facts_error(ui, &e),
         },
-        HostCmd::Remove { name } => done(ui, db.remove_host(&name)),
+        HostCmd::Remove { name, said: s } => said(ui, &s, db.remove_host(&name).map(|()| Change::new("removed", "host", name))),
         HostCmd::Set(a) => {
             let fields: Vec<(HostField, String)> = [
                 (HostField::Appliance, a.appliance),
@@ -852,9 +946,21 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
             if fields.is_empty() && iface.is_none() {
                 return nothing_to_set(ui, &format!("host set {}", a.name), "`--rack 2`, `--cpus 64` or `--ip 10.1.255.250`");
             }
-            done(ui, db.update_host(&a.name, &fields, iface.as_ref()))
+            let r = db.update_host(&a.name, &fields, iface.as_ref()).and_then(|()| db.host(&a.name)).map(|h| {
+                let mut c = Change::new("changed", "host", &h.name);
+                for (f, v) in &fields {
+                    c = c.with(f.as_str(), Some(v));
+                }
+                match &iface {
+                    Some(_) => c.with("ip", h.ip.as_ref()).with("mac", h.mac.as_ref()).with("network", h.network.as_ref()),
+                    None => c,
+                }
+            });
+            said(ui, &a.said, r)
         }
-        HostCmd::Rename { old, new } => done(ui, db.rename_host(&old, &new)),
+        HostCmd::Rename { old, new, said: s } => {
+            said(ui, &s, db.rename_host(&old, &new).map(|()| Change::new("renamed", "host", old).with("to", Some(new))))
+        }
         HostCmd::Import { file } => {
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,
@@ -917,7 +1023,7 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
     }
     let mut db = open_db_or_return!(ui, path, Access::of(matches!(cmd, AttrCmd::Set { .. }), matches!(cmd, AttrCmd::List { .. })));
     match cmd {
-        AttrCmd::Set { key, value, scope, secret } => {
+        AttrCmd::Set { key, value, scope, secret, said: s } => {
             let value = match value {
                 Some(v) => v,
                 None if secret => match read_secret(&key) {
@@ -932,10 +1038,21 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
             };
             // A credential is redacted in every listing whether or not `--secret` was given.
             let secret = secret || is_credential(&key);
-            done(ui, db.set_attr(&scope.target().unwrap_or(Target::Global), &key, &value, secret))
+            let target = scope.target().unwrap_or(Target::Global);
+            let shown = if secret { facts::REDACTED.to_string() } else { value.clone() };
+            let r = db.set_attr(&target, &key, &value, secret).map(|()| {
+                Change::new("set", "attribute", &key)
+                    .with("value", Some(shown))
+                    .with("scope", Some(target.scope()))
+                    .with("target", target.name())
+            });
+            said(ui, &s, r)
         }
-        AttrCmd::Unset { key, scope } => match db.unset_attr(&scope.target().unwrap_or(Target::Global), &key) {
-            Ok(true) => EXIT_OK,
+        AttrCmd::Unset { key, scope, said: s } => match db.unset_attr(&scope.target().unwrap_or(Target::Global), &key) {
+            Ok(true) => {
+                let target = scope.target().unwrap_or(Target::Global);
+                said(ui, &s, Ok(Change::new("unset", "attribute", &key).with("scope", Some(target.scope())).with("target", target.name())))
+            }
             Ok(false) => {
                 let d = Diagnostic::warning("attrs::not-set", format!("attribute `{key}` was not set at that scope"))
                     .help("`attr list` shows where each attribute is stored");

@@ -8,8 +8,8 @@ use std::path::Path;
 use serde_json::json;
 
 use super::cluster::{
-    Access, AliasCmd, ApplianceCmd, BootCmd, BootactionCmd, DistributionCmd, InterfaceArgs, InterfaceCmd, JsonArg, NetworkCmd, ServerCmd,
-    done, facts_error,
+    Access, AliasCmd, ApplianceCmd, BootCmd, BootactionCmd, Change, DistributionCmd, InterfaceArgs, InterfaceCmd, JsonArg, NetworkCmd,
+    ServerCmd, facts_error, said,
 };
 use super::{EXIT_OK, Ui};
 use crate::facts::{self, ApplianceSpec, Boot, FactsError, InterfaceSpec, NetworkSpec, Target};
@@ -17,7 +17,7 @@ use crate::facts::{self, ApplianceSpec, Boot, FactsError, InterfaceSpec, Network
 pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
     let mut db = open_db_or_return!(ui, path, Access::of(matches!(cmd, ApplianceCmd::Add { .. }), matches!(cmd, ApplianceCmd::List(_))));
     match cmd {
-        ApplianceCmd::Add { name, graph, root, name_policy, ip_policy, network, first_rank, not_kickstartable } => {
+        ApplianceCmd::Add { name, graph, root, name_policy, ip_policy, network, first_rank, not_kickstartable, said: s } => {
             let first_rank = first_rank.unwrap_or(if ip_policy == facts::appliance::COUNTDOWN { 0 } else { 1 });
             let spec = ApplianceSpec {
                 root: root.unwrap_or_else(|| name.clone()),
@@ -29,7 +29,10 @@ pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
                 first_rank,
                 network,
             };
-            done(ui, db.add_appliance(&spec))
+            let r = db.add_appliance(&spec).map(|()| {
+                Change::new("added", "appliance", &spec.name).with("root", Some(&spec.root)).with("network", Some(&spec.network))
+            });
+            said(ui, &s, r)
         }
         ApplianceCmd::List(JsonArg { json }) => match db.appliances() {
             Ok(list) => listing(
@@ -58,16 +61,20 @@ pub(super) fn appliance(ui: &mut Ui, path: &Path, cmd: ApplianceCmd) -> i32 {
 pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
     let mut db = open_db_or_return!(ui, path, Access::of(matches!(cmd, NetworkCmd::Add { .. }), matches!(cmd, NetworkCmd::List(_))));
     match cmd {
-        NetworkCmd::Add { name, cidr, zone, mtu, gateway, dns, dhcp } => {
+        NetworkCmd::Add { name, cidr, zone, mtu, gateway, dns, dhcp, said: s } => {
             let spec = NetworkSpec { zone: zone.unwrap_or_else(|| name.clone()), name, cidr, mtu, gateway, dns_servers: dns, dhcp };
-            done(ui, db.add_network(&spec))
+            let r = db.add_network(&spec).and_then(|()| db.network(&spec.name)).map(|n| network_change("added", &n));
+            said(ui, &s, r)
         }
-        NetworkCmd::Set { name, cidr, zone, mtu, gateway, dns, dhcp } => {
+        NetworkCmd::Set { name, cidr, zone, mtu, gateway, dns, dhcp, said: s } => {
             if cidr.is_none() && zone.is_none() && mtu.is_none() && gateway.is_none() && dns.is_none() && dhcp.is_none() {
                 return super::cluster::nothing_to_set(ui, &format!("network set {name}"), "`--cidr 10.77.0.0/24` or `--mtu 9000`");
             }
             let change = facts::NetworkChange { zone, mtu, gateway: gateway.clone(), dns_servers: dns.clone(), dhcp };
-            let Some(cidr) = cidr else { return done(ui, db.set_network(&name, &change)) };
+            let Some(cidr) = cidr else {
+                let r = db.set_network(&name, &change).and_then(|()| db.network(&name)).map(|n| network_change("changed", &n));
+                return said(ui, &s, r);
+            };
             match db.renumber_network(&name, &facts::Renumber { cidr, gateway, dns_servers: dns }, &change) {
                 Ok(moved) => {
                     let mut out = std::io::stdout().lock();
@@ -81,7 +88,7 @@ pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
                 Err(e) => facts_error(ui, &e),
             }
         }
-        NetworkCmd::Remove { name } => done(ui, db.remove_network(&name)),
+        NetworkCmd::Remove { name, said: s } => said(ui, &s, db.remove_network(&name).map(|()| Change::new("removed", "network", name))),
         NetworkCmd::List(JsonArg { json }) => match db.networks() {
             Ok(list) => {
                 let ips = |ips: &[std::net::IpAddr]| ips.iter().map(|i| i.to_string()).collect::<Vec<_>>();
@@ -113,16 +120,23 @@ pub(super) fn network(ui: &mut Ui, path: &Path, cmd: NetworkCmd) -> i32 {
 pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
     let mut db = open_db_or_return!(ui, path, Access::of(false, matches!(cmd, InterfaceCmd::List { .. })));
     match cmd {
-        InterfaceCmd::Add(InterfaceArgs { host, device, mac, ip, network, primary }) => {
-            done(ui, db.add_interface(&InterfaceSpec { host, device, mac, ip, network, primary }))
+        InterfaceCmd::Add(InterfaceArgs { host, device, mac, ip, network, primary, said: s }) => {
+            let spec = InterfaceSpec { host, device, mac, ip, network, primary };
+            let r = db.add_interface(&spec).and_then(|()| interface_change(&db, "added", &spec.host, &spec.device));
+            said(ui, &s, r)
         }
-        InterfaceCmd::Set(InterfaceArgs { host, device, mac, ip, network, primary }) => {
+        InterfaceCmd::Set(InterfaceArgs { host, device, mac, ip, network, primary, said: s }) => {
             if mac.is_none() && ip.is_none() && network.is_none() && !primary {
                 return super::cluster::nothing_to_set(ui, &format!("interface set {host} {device}"), "`--ip 10.1.255.250` or `--primary`");
             }
-            done(ui, db.set_interface(&facts::InterfaceChange { host, device: Some(device), mac, ip, network, primary }))
+            let r = db
+                .set_interface(&facts::InterfaceChange { host: host.clone(), device: Some(device.clone()), mac, ip, network, primary })
+                .and_then(|()| interface_change(&db, "changed", &host, &device));
+            said(ui, &s, r)
         }
-        InterfaceCmd::Remove { host, device } => done(ui, db.remove_interface(&host, &device)),
+        InterfaceCmd::Remove { host, device, said: s } => {
+            said(ui, &s, db.remove_interface(&host, &device).map(|()| Change::new("removed", "interface", format!("{host} {device}"))))
+        }
         InterfaceCmd::List { host, json } => match db.interfaces(host.as_deref()) {
             Ok(list) => listing(
                 json,
@@ -143,8 +157,12 @@ pub(super) fn interface(ui: &mut Ui, path: &Path, cmd: InterfaceCmd) -> i32 {
 pub(super) fn alias(ui: &mut Ui, path: &Path, cmd: AliasCmd) -> i32 {
     let mut db = open_db_or_return!(ui, path, Access::of(false, matches!(cmd, AliasCmd::List { .. })));
     match cmd {
-        AliasCmd::Add { host, alias } => done(ui, db.add_alias(&host, &alias)),
-        AliasCmd::Remove { host, alias } => done(ui, db.remove_alias(&host, &alias)),
+        AliasCmd::Add { host, alias, said: s } => {
+            said(ui, &s, db.add_alias(&host, &alias).map(|()| Change::new("added", "alias", alias).with("host", Some(host))))
+        }
+        AliasCmd::Remove { host, alias, said: s } => {
+            said(ui, &s, db.remove_alias(&host, &alias).map(|()| Change::new("removed", "alias", alias).with("host", Some(host))))
+        }
         AliasCmd::List { host, json } => {
             let list = match &host {
                 Some(h) => db.aliases(h).map(|a| a.into_iter().map(|a| (h.clone(), a)).collect()),
@@ -163,7 +181,7 @@ pub(super) fn alias(ui: &mut Ui, path: &Path, cmd: AliasCmd) -> i32 {
 pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
     let mut db = open_db_or_return!(ui, path, Access::Write);
     match cmd {
-        BootCmd::Set { host, action } => {
+        BootCmd::Set { host, action, said: s } => {
             let b = match action.as_str() {
                 "install" => Boot::Install,
                 "os" => Boot::Os,
@@ -171,7 +189,7 @@ pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
                     return facts_error(ui, &FactsError::bad_value("boot action", other, "use `install` or `os`"));
                 }
             };
-            done(ui, db.set_boot(&host, b))
+            said(ui, &s, db.set_boot(&host, b).map(|()| Change::new("set", "boot", host).with("action", Some(action))))
         }
     }
 }
@@ -179,8 +197,14 @@ pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
 pub(super) fn server(ui: &mut Ui, path: &Path, cmd: ServerCmd) -> i32 {
     let mut db = open_db_or_return!(ui, path, Access::of(matches!(cmd, ServerCmd::Add { .. }), matches!(cmd, ServerCmd::List(_))));
     match cmd {
-        ServerCmd::Add { name, ip, url } => done(ui, db.add_server(&name, &ip, url.as_deref())),
-        ServerCmd::Remove { name } => done(ui, db.remove_server(&name)),
+        ServerCmd::Add { name, ip, url, said: s } => {
+            let r = db.add_server(&name, &ip, url.as_deref()).and_then(|()| db.servers()).map(|all| {
+                let url = all.into_iter().find(|v| v.name == name).map(|v| v.url);
+                Change::new("added", "server", name).with("ip", Some(ip)).with("url", url)
+            });
+            said(ui, &s, r)
+        }
+        ServerCmd::Remove { name, said: s } => said(ui, &s, db.remove_server(&name).map(|()| Change::new("removed", "server", name))),
         ServerCmd::List(JsonArg { json }) => match db.servers() {
             Ok(list) => listing(
                 json,
@@ -198,8 +222,12 @@ pub(super) fn distribution(ui: &mut Ui, path: &Path, cmd: DistributionCmd) -> i3
     let mut db =
         open_db_or_return!(ui, path, Access::of(matches!(cmd, DistributionCmd::Add { .. }), matches!(cmd, DistributionCmd::List(_))));
     match cmd {
-        DistributionCmd::Add { name, release, url } => {
-            done(ui, db.add_distribution(&facts::Distribution { name, os_release: release, url }))
+        DistributionCmd::Add { name, release, url, said: s } => {
+            let d = facts::Distribution { name, os_release: release, url };
+            let r = db
+                .add_distribution(&d)
+                .map(|()| Change::new("added", "distribution", &d.name).with("release", Some(&d.os_release)).with("url", Some(&d.url)));
+            said(ui, &s, r)
         }
         DistributionCmd::List(JsonArg { json }) => match db.distributions() {
             Ok(list) => listing(
@@ -217,11 +245,13 @@ pub(super) fn distribution(ui: &mut Ui, path: &Path, cmd: DistributionCmd) -> i3
 pub(super) fn bootaction(ui: &mut Ui, path: &Path, cmd: BootactionCmd) -> i32 {
     let mut db = open_db_or_return!(ui, path, Access::of(matches!(cmd, BootactionCmd::Add { .. }), matches!(cmd, BootactionCmd::List(_))));
     match cmd {
-        BootactionCmd::Add { name, kernel, initrd, args } => {
+        BootactionCmd::Add { name, kernel, initrd, args, said: s } => {
             if kernel.trim().is_empty() {
                 return facts_error(ui, &FactsError::bad_value("kernel", kernel, "name a kernel path, or `localboot 0`"));
             }
-            done(ui, db.set_boot_action(&facts::BootAction { name, kernel, initrd, args }))
+            let b = facts::BootAction { name, kernel, initrd, args };
+            let r = db.set_boot_action(&b).map(|()| Change::new("set", "bootaction", &b.name).with("kernel", Some(&b.kernel)));
+            said(ui, &s, r)
         }
         BootactionCmd::List(JsonArg { json }) => match db.boot_actions() {
             Ok(list) => listing(
@@ -234,6 +264,26 @@ pub(super) fn bootaction(ui: &mut Ui, path: &Path, cmd: BootactionCmd) -> i32 {
             Err(e) => facts_error(ui, &e),
         },
     }
+}
+
+/// A network as a [`Change`].
+fn network_change(action: &'static str, n: &facts::Network) -> Change {
+    Change::new(action, "network", &n.name)
+        .with("cidr", Some(n.cidr))
+        .with("zone", Some(&n.zone))
+        .with("mtu", Some(n.mtu))
+        .with("gateway", n.gateway)
+        .with("dhcp", Some(n.dhcp))
+}
+
+/// Interface `device` of `host` as a [`Change`].
+fn interface_change(db: &facts::Db, action: &'static str, host: &str, device: &str) -> facts::Result<Change> {
+    let all = db.interfaces(Some(host))?;
+    let i = all.iter().find(|i| i.device == device);
+    Ok(Change::new(action, "interface", format!("{host} {device}"))
+        .with("ip", i.and_then(|i| i.ip.as_ref()))
+        .with("mac", i.and_then(|i| i.mac.as_ref()))
+        .with("network", i.and_then(|i| i.network.as_ref())))
 }
 
 pub(super) fn print_hosts(hosts: &[facts::Host], json: bool) -> i32 {

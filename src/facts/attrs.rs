@@ -66,6 +66,12 @@ impl Target {
         }
     }
 
+    /// What the target names (`None` for the global scope): the OS, appliance or host name,
+    /// the rack number.
+    pub fn name(&self) -> Option<String> {
+        Some(self.column()).filter(|_| *self != Target::Global)
+    }
+
     /// The `attributes.target` column: `''`, the OS, appliance or host name, the rack number.
     fn column(&self) -> String {
         match self {

@@ -79,6 +79,24 @@ impl HostSpec {
     }
 }
 
+impl HostField {
+    /// The field's name, as [`HostField::from_str`] reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostField::Appliance => "appliance",
+            HostField::Rack => "rack",
+            HostField::Rank => "rank",
+            HostField::Cpus => "cpus",
+            HostField::Comment => "comment",
+            HostField::Os => "os",
+            HostField::Arch => "arch",
+            HostField::Distribution => "distribution",
+            HostField::InstallAction => "install_action",
+            HostField::RunAction => "run_action",
+        }
+    }
+}
+
 impl FromStr for HostField {
     type Err = FactsError;
 
