@@ -228,8 +228,10 @@ fn a_services_file_for_another_tree_reloads_nothing() {
     let other = s.dir.join("elsewhere");
     let text_of = std::fs::read_to_string(&services).unwrap();
     std::fs::write(&services, format!("tree = \"{}\"\n{text_of}", other.display())).unwrap();
-    ok(&s.build(&services, &[]));
+    let out = s.build(&services, &[]);
+    ok(&out);
     assert_eq!(s.reloads(), Vec::<String>::new());
+    assert!(says(&text(&out.stderr), &format!("no reloads: the services in `{services}` reload for the tree `{}` only", other.display())));
     let out = s.build(&services, &["--dry-run"]);
     assert!(text(&out.stdout).contains("no reloads: the services in"), "{}", text(&out.stdout));
 
@@ -402,4 +404,34 @@ fn the_real_kea_reloads_and_its_refusal_is_reported() {
     let err = text(&out.stderr);
     assert!(says(&err, "reloading kea failed") && says(&err, "answered with result 1"), "{err}");
     assert!(says(&err, r#"it printed: { "result": 1, "text": "Config reload failed"#), "Kea's answer is shown: {err}");
+}
+
+/// The frontend's `/etc/rocks-compile/services.toml` (written by the built-in framework,
+/// the Slurm section appended when `slurm` is on) is a valid services file for the tree its
+/// web server publishes.
+#[test]
+fn the_frontend_writes_a_valid_services_file() {
+    use rocks_compile::{Attrs, KickstartOptions, Layer};
+    let (fw, diags) = rocks_compile::open(&[Layer::Embedded], "default").unwrap();
+    assert!(diags.is_empty(), "{}", rocks_compile::render_diagnostics(&diags, &fw.sources));
+    for slurm in ["yes", "no"] {
+        let given = Attrs::from([("slurm".to_string(), slurm.to_string())]);
+        let (ks, diags) = rocks_compile::compile_appliance(&fw, "frontend", &given, &KickstartOptions::default());
+        let ks = rocks_compile::render(&ks.unwrap_or_else(|| panic!("{diags:?}"))).unwrap();
+        let name = "/etc/rocks-compile/services.toml";
+        let mut body = common::file_body(&ks, name);
+        if let Some(start) = ks.lines().position(|l| l.starts_with(&format!("cat >> {name} << "))) {
+            body.extend(ks.lines().skip(start + 1).take_while(|l| *l != "EOF").map(|l| format!("{l}\n")));
+        }
+        let mut sources = rocks_compile::Sources::new();
+        let id = sources.add(name, body.clone());
+        let s = rocks_compile::services::Services::parse(&body, id)
+            .unwrap_or_else(|d| panic!("{}", rocks_compile::render_diagnostics(&d, &sources)));
+        assert_eq!(s.tree.as_deref(), Some(Path::new("/export/rocks/install/rocks")));
+        assert_eq!(s.dhcp.as_deref(), Some(&["systemctl".to_string(), "restart".into(), "dhcpd".into()][..]));
+        let dns = s.dns.unwrap();
+        assert_eq!((dns.command.join(" "), dns.reconfig.unwrap().join(" ")), ("rndc reload {zone}".into(), "rndc reconfig".into()));
+        assert_eq!(s.kea, None);
+        assert_eq!(s.slurm.is_some(), slurm == "yes", "{body}");
+    }
 }

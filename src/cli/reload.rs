@@ -31,10 +31,8 @@ pub(super) fn load(ui: &mut Ui, given: Option<&Path>, out: &Path, json: bool) ->
         Ok(t) => t,
         Err(e) if given.is_none() && e.kind() == std::io::ErrorKind::NotFound => return Ok(Setup { services: None, note: None }),
         Err(e) => {
-            let d = Diagnostic::error("services::read", format!("cannot read the services file `{}`: {e}", path.display())).help(format!(
-                "name an existing file with `--services`, or leave the option out: without it, a missing `{}` means no reloads",
-                services::DEFAULT_PATH
-            ));
+            let d = Diagnostic::error("services::read", format!("cannot read the services file `{}`: {e}", path.display()))
+                .help("name an existing file, or leave out `--services` (a missing default file means no reloads)");
             return Err(say(ui, &Sources::new(), &[d], EXIT_FAILURE, json));
         }
     };
@@ -91,7 +89,12 @@ pub(super) fn tell(
     no_reload: bool,
     json: bool,
 ) -> (Option<Value>, Vec<Diagnostic>, i32) {
-    let Some(s) = &setup.services else { return (None, Vec::new(), EXIT_OK) };
+    let Some(s) = &setup.services else {
+        if let (Some(note), false) = (&setup.note, json) {
+            let _ = writeln!(std::io::stderr(), "no reloads: {note}");
+        }
+        return (None, Vec::new(), EXIT_OK);
+    };
     let told: Told = match services::run::after_swap(s, out, changes, !no_reload) {
         Ok(t) => t,
         Err(e) => {

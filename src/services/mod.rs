@@ -40,7 +40,7 @@ use toml::Spanned;
 use crate::diag::Diagnostic;
 use crate::span::{SourceId, Span};
 
-pub use reload::{Action, Reload, Target, due, reloads};
+pub use reload::{Action, DUE_EARLIER, Reload, Target, due, reloads};
 
 /// Where `build` looks for the configuration when it is not named.
 pub const DEFAULT_PATH: &str = "/etc/rocks-compile/services.toml";
