@@ -1,5 +1,6 @@
 //! `build` and `verify`: the whole output tree of the cluster, planned, checked, previewed
-//! and written as one atomic generation. [I/O]
+//! and written as one atomic generation; then the services that read it are told
+//! ([`super::reload`]). [I/O]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
