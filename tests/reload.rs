@@ -427,10 +427,13 @@ fn the_frontend_writes_a_valid_services_file() {
         let id = sources.add(name, body.clone());
         let s = rocks_compile::services::Services::parse(&body, id)
             .unwrap_or_else(|d| panic!("{}", rocks_compile::render_diagnostics(&d, &sources)));
-        assert_eq!(s.tree.as_deref(), Some(Path::new("/export/rocks/install/rocks")));
+        assert_eq!(s.tree.as_deref(), Some(Path::new("/var/lib/rocks-compile/tree")));
         assert_eq!(s.dhcp.as_deref(), Some(&["systemctl".to_string(), "restart".into(), "dhcpd".into()][..]));
         let dns = s.dns.unwrap();
-        assert_eq!((dns.command.join(" "), dns.reconfig.unwrap().join(" ")), ("rndc reload {zone}".into(), "rndc reconfig".into()));
+        assert_eq!(
+            (dns.command.join(" "), dns.reconfig.unwrap().join(" ")),
+            ("rndc reload {zone}".into(), "systemctl reload-or-restart named".into())
+        );
         assert_eq!(s.kea, None);
         assert_eq!(s.slurm.is_some(), slurm == "yes", "{body}");
     }
