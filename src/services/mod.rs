@@ -46,6 +46,8 @@ pub use reload::{Action, DUE_EARLIER, Reload, Target, due, reloads};
 pub const DEFAULT_PATH: &str = "/etc/rocks-compile/services.toml";
 /// Seconds a reload may take unless the configuration says otherwise.
 pub const DEFAULT_TIMEOUT: u64 = 60;
+/// The longest `timeout` the configuration may give, in seconds (a day).
+pub const MAX_TIMEOUT: u64 = 86_400;
 /// What a dns command's words say where the zone's name goes.
 pub const ZONE_PLACEHOLDER: &str = "{zone}";
 
@@ -124,10 +126,10 @@ impl Services {
             k.socket.into_inner()
         });
         let timeout = match raw.timeout {
-            Some(t) if *t.get_ref() <= 0 => {
+            Some(t) if !(1..=MAX_TIMEOUT as i64).contains(t.get_ref()) => {
                 problems.push(
-                    Diagnostic::error("services::invalid", "`timeout` must be a positive number of seconds")
-                        .label(Span::new(id, t.span().start, t.span().end), "not positive"),
+                    Diagnostic::error("services::invalid", format!("`timeout` must be from 1 to {MAX_TIMEOUT} seconds"))
+                        .label(Span::new(id, t.span().start, t.span().end), "out of range"),
                 );
                 DEFAULT_TIMEOUT
             }
@@ -224,7 +226,7 @@ mod tests {
         expect_test::expect!["services.toml:1:2: error[services::syntax]: invalid services file: unknown field `dchp`, expected one of `timeout`, `tree`, `dhcp`, `kea`, `dns`, `slurm`"]
         .assert_eq(&parse("[dchp]\ncommand = [\"x\"]\n").unwrap_err());
         expect_test::expect![[r#"
-            services.toml:1:11: error[services::invalid]: `timeout` must be a positive number of seconds
+            services.toml:1:11: error[services::invalid]: `timeout` must be from 1 to 86400 seconds
             services.toml:3:11: error[services::invalid]: the command of `[dhcp]` names no program
             services.toml:5:11: error[services::invalid]: `{zone}` in a command of `[slurm]`
             services.toml:7:10: error[services::invalid]: `[kea]` names no control socket"#]]
