@@ -83,13 +83,17 @@
 //! 8. [`generation`] writes a plan as one atomic generation of an output tree (with a
 //!    manifest; [`generation::verify`] checks it); [`write`] replaces a single file
 //!    atomically; [`cli`] (and `main`) parse the command line and print. *I/O.*
+//! 9. [`services`] says which services read the files a new generation changed
+//!    ([`services::reloads`]) and reloads them ([`services::run`]). *I/O* (`run` only).
 //!
 //! [`explain`] answers where each line of a kickstart came from, from a kickstart built with
 //! [`kickstart::build_traced`] (provenance is collected only there).
 //!
 //! ## Invariants
-//! - Nothing between `load`/`facts` and `generation`/`write` touches the filesystem, the
-//!   clock or the network; `<eval>` runs only through an [`kickstart::EvalRunner`] the caller passes.
+//! - Nothing between `load`/`facts` and `generation`/`write`/`services::run` touches the
+//!   filesystem, the clock or the network; `<eval>` runs only through an
+//!   [`kickstart::EvalRunner`] the caller passes. No service is reloaded before its new
+//!   files are swapped in.
 //! - Same inputs, byte-identical output: sorted maps, name tie-breaks, no random names.
 //! - Parsing never stops at the first problem: every stage returns its value plus
 //!   [`diag::Diagnostic`]s with stable codes and spans.
@@ -106,7 +110,7 @@ macro_rules! internal {
 
 internal!(
     attrs, build, check, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, kickstart, load, model, plan, render, resolve,
-    resolver, span, syntax, write, xml
+    resolver, services, span, syntax, write, xml
 );
 // The command line (feature `cli`) and the web responder (feature `serve`).
 #[cfg(feature = "cli")]

@@ -1,5 +1,6 @@
 //! `build` and `verify`: the whole output tree of the cluster, planned, checked, previewed
-//! and written as one atomic generation. [I/O]
+//! and written as one atomic generation; then the services that read it are told
+//! ([`super::reload`]). [I/O]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
@@ -53,6 +54,14 @@ pub struct BuildArgs {
     pub attrs: AttrArgs,
     #[command(flatten)]
     pub flags: KickstartFlags,
+    /// What to reload after the new generation is swapped in, each only when files it reads
+    /// changed: TOML with the sections `[dhcp]`, `[kea]`, `[dns]`, `[slurm]` (see the
+    /// README). Default: /etc/rocks-compile/services.toml when it exists (none: no reloads).
+    #[arg(long, value_name = "FILE")]
+    pub services: Option<PathBuf>,
+    /// Run no reload now: those this build calls for are due at the next build.
+    #[arg(long)]
+    pub no_reload: bool,
 }
 
 /// Which hosts the scheduler lists name and how they are partitioned (the files `build`
@@ -112,6 +121,10 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
     if kinds.is_empty() {
         kinds = Kind::ALL.into_iter().collect();
     }
+    let services = match super::reload::load(ui, a.services.as_deref(), &a.out, a.json) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
     let db = match open_readonly(ui, path) {
         Ok(db) => db,
         Err(c) => return c,
@@ -184,8 +197,13 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         let diffs = if a.diff { diffs(&a.out, &plan, &changes, &db) } else { BTreeMap::new() };
         bar.finish();
         if a.json {
-            let v = changes_json(&changes, &diffs);
+            let mut v = changes_json(&changes, &diffs);
             if a.dry_run {
+                match super::reload::preview(ui, &services, &a.out, &changes, true) {
+                    Ok(Some(r)) => v["reloads"] = r,
+                    Ok(None) => {}
+                    Err(c) => return c,
+                }
                 super::inventory::print_json(&v);
                 return EXIT_OK;
             }
@@ -193,7 +211,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
         } else {
             print_changes(&changes, &diffs);
             if a.dry_run {
-                return EXIT_OK;
+                return super::reload::preview(ui, &services, &a.out, &changes, false).map_or_else(|c| c, |_| EXIT_OK);
             }
         }
     }
@@ -207,9 +225,11 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
     };
     bar.finish();
     match stats {
-        Ok(s) => {
+        Ok(committed) => {
+            let s = committed.stats;
             let per_kind = kind_counts(&plan);
             if a.json {
+                let (reloads, problems, code) = super::reload::tell(ui, &services, &a.out, &committed.changes, a.no_reload, true);
                 let mut report = json!({
                     "out": a.out.display().to_string(),
                     "files": plan.files(),
@@ -224,7 +244,15 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
                     report["changes"] = p["changes"].clone();
                     report["summary"] = p["summary"].clone();
                 }
+                if let Some(r) = reloads {
+                    report["reloads"] = r;
+                }
+                if !problems.is_empty() {
+                    report["ok"] = json!(false);
+                    report["diagnostics"] = json!(problems.iter().map(|d| d.to_json(&Sources::new())).collect::<Vec<_>>());
+                }
                 super::inventory::print_json(&report);
+                code
             } else {
                 let mut err = std::io::stderr().lock();
                 let kinds: Vec<String> = per_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
@@ -245,8 +273,9 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
                 if !servers.is_empty() {
                     let _ = writeln!(err, "hosts per install server: {}", servers.join(", "));
                 }
+                drop(err);
+                super::reload::tell(ui, &services, &a.out, &committed.changes, a.no_reload, false).2
             }
-            EXIT_OK
         }
         Err(e) => ui.write_error(&a.out, &e),
     }

@@ -34,6 +34,7 @@ mod docs;
 mod explain;
 mod hosts;
 mod inventory;
+mod reload;
 mod serve;
 
 /// Exit code: success.

@@ -62,6 +62,16 @@ pub const EXPIRE: u32 = 604_800;
 /// SOA minimum (the TTL of negative answers), seconds.
 pub const MINIMUM: u32 = 300;
 
+/// Path of named's configuration in the output tree.
+pub const NAMED_CONF: &str = "dns/named.conf";
+/// What the path of a zone file in the output tree starts with: `dns/db.<zone>`.
+const ZONE_PREFIX: &str = "dns/db.";
+
+/// The zone whose file is `path` in the output tree (`dns/db.local` -> `local`), if any.
+pub fn zone_of(path: &str) -> Option<&str> {
+    path.strip_prefix(ZONE_PREFIX).filter(|z| !z.is_empty() && !z.contains('/'))
+}
+
 /// The artifacts of this kind for the whole cluster (none when the kind is not wanted).
 pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
     if !site.wants(Kind::Dns) {
@@ -71,9 +81,9 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
     let zones = zones(site.cluster, &named, site.servers.first())?;
     let conf = NamedConfContext { zones: zones.iter().map(|z| ConfZone { name: z.origin.clone(), file: z.file.clone() }).collect() };
     let mut out = Vec::with_capacity(zones.len() + 1);
-    out.push(Artifact::new(Kind::Dns, "dns/named.conf", render("named.conf.j2", &conf)?).with_secrets(&site.secrets));
+    out.push(Artifact::new(Kind::Dns, NAMED_CONF, render("named.conf.j2", &conf)?).with_secrets(&site.secrets));
     for z in &zones {
-        out.push(Artifact::new(Kind::Dns, format!("dns/{}", z.file), render("zone.j2", z)?).with_secrets(&site.secrets));
+        out.push(Artifact::new(Kind::Dns, format!("{ZONE_PREFIX}{}", z.origin), render("zone.j2", z)?).with_secrets(&site.secrets));
     }
     Ok(out)
 }

@@ -16,6 +16,8 @@
 //! <parent>/.<name>.old    the previous generation, being removed after a swap
 //! <parent>/.<name>.lock   flock(2)ed by a run, so two runs never interleave; after a
 //!                         completed run it also records which tree it completed (the stamp)
+//! <parent>/.<name>.reload the reloads of services that failed after a swap, to be run again
+//!                         by the next build (see `crate::services`); only while one is due
 //! ```
 //!
 //! # A generation
@@ -138,6 +140,16 @@ pub struct WriteStats {
     pub removed: usize,
 }
 
+/// What [`Generation::commit_changes`] did, and to which files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    pub stats: WriteStats,
+    /// Every file the new generation changed, sorted by path, with its kind (for a removed
+    /// file, the kind its manifest entry recorded): the files a service reading the tree
+    /// may have to reload.
+    pub changes: Vec<(Change, Option<Kind>, String)>,
+}
+
 /// One line of a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestEntry {
@@ -170,18 +182,18 @@ pub struct Problem {
 
 /// Write a whole plan as the new generation of `dir` (artifacts staged on all cores).
 pub fn write(dir: &Path, plan: &Plan, prune: bool) -> io::Result<WriteStats> {
-    write_reporting(dir, plan, prune, &|_| {})
+    write_reporting(dir, plan, prune, &|_| {}).map(|c| c.stats)
 }
 
 /// [`write`], calling `staged(n)` as each batch of `n` artifacts is staged (for a progress
-/// bar; from several threads).
-pub fn write_reporting(dir: &Path, plan: &Plan, prune: bool, staged: &(dyn Fn(usize) + Sync)) -> io::Result<WriteStats> {
+/// bar; from several threads), and saying which files changed.
+pub fn write_reporting(dir: &Path, plan: &Plan, prune: bool, staged: &(dyn Fn(usize) + Sync)) -> io::Result<Committed> {
     finish(Generation::begin(dir, prune)?, plan, staged)
 }
 
 /// Stage `plan` into `g` (which may hold staged files already, see
-/// [`crate::build::Target::stage`]) and commit it.
-pub fn finish(g: Generation, plan: &Plan, staged: &(dyn Fn(usize) + Sync)) -> io::Result<WriteStats> {
+/// [`crate::build::Target::stage`]) and commit it, saying which files changed.
+pub fn finish(g: Generation, plan: &Plan, staged: &(dyn Fn(usize) + Sync)) -> io::Result<Committed> {
     let chunks: Vec<&[Artifact]> = plan.artifacts.chunks(64).collect();
     tree::parallel(&tree::spread(&chunks), |chunk| {
         chunk.iter().try_for_each(|a| g.add(a))?;
@@ -190,7 +202,7 @@ pub fn finish(g: Generation, plan: &Plan, staged: &(dyn Fn(usize) + Sync)) -> io
     })?;
     plan.kept.iter().try_for_each(|e| g.keep(e))?;
     staged(plan.kept.len());
-    g.commit()
+    g.commit_changes()
 }
 
 /// Read the manifest of the tree at `dir` (empty when there is no tree yet). A tree that
@@ -249,6 +261,18 @@ pub fn changes(dir: &Path, plan: &Plan) -> io::Result<Vec<(Change, Option<Kind>,
     found.extend(base.entries.values().filter(|e| !planned.contains(e.path.as_str())).map(|e| (Change::Removed, e.kind, e.path.clone())));
     found.sort_by(|a, b| a.2.cmp(&b.2));
     Ok(found)
+}
+
+/// The path of `.<name>.<suffix>` beside the tree `dir` (a symlink given as `dir` resolved):
+/// where a caller keeps what it knows about the tree that is no file of it (see the layout in
+/// the module docs).
+pub fn beside(dir: &Path, suffix: &str) -> io::Result<std::path::PathBuf> {
+    let place = baseline::Place::new(dir, false)?;
+    let mut name = b".".to_vec();
+    name.extend_from_slice(place.name.to_bytes());
+    name.push(b'.');
+    name.extend_from_slice(suffix.as_bytes());
+    Ok(place.sibling(&sys::cstr(&name)?))
 }
 
 /// Check the tree at `dir` against its manifest: every listed file present with its size,

@@ -11,7 +11,7 @@ use super::baseline::{self, Baseline, Place};
 use super::crash::Steps;
 use super::manifest::{self, OLD_MANIFEST};
 use super::tree::{self, Listing};
-use super::{MANIFEST, ManifestEntry, NO_EXCHANGE_ENV, WriteStats, at, sys};
+use super::{Change, Committed, MANIFEST, ManifestEntry, NO_EXCHANGE_ENV, WriteStats, at, sys};
 use crate::plan::{Artifact, Kind};
 
 /// Mode of the directories of a tree.
@@ -133,8 +133,20 @@ impl Generation {
 
     /// Make the staged generation the tree at `dir`, atomically; then remove the previous
     /// one. When nothing at all changed, the tree is left exactly as it was.
-    pub fn commit(mut self) -> io::Result<WriteStats> {
+    pub fn commit(self) -> io::Result<WriteStats> {
+        self.commit_changes().map(|c| c.stats)
+    }
+
+    /// [`Generation::commit`], also saying which files it changed: each file written afresh
+    /// (added, or changed in bytes or mode, or restored because the tree no longer held what
+    /// its manifest said) and each file of the previous manifest left out, sorted by path.
+    pub fn commit_changes(mut self) -> io::Result<Committed> {
         let State { files, mut stats } = std::mem::take(&mut *self.state.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut changes: Vec<(Change, Option<Kind>, String)> = files
+            .iter()
+            .filter(|(_, s)| !s.link)
+            .map(|(p, s)| (if self.base.entries.contains_key(p) { Change::Changed } else { Change::Added }, Some(s.kind), p.clone()))
+            .collect();
         let mut entries: Vec<ManifestEntry> = files
             .iter()
             .map(|(p, s)| ManifestEntry { path: p.clone(), size: s.size, sha256: s.sha256.clone(), mode: s.mode, kind: Some(s.kind) })
@@ -151,9 +163,11 @@ impl Generation {
                 entries.push(e.clone());
             } else {
                 stats.removed += 1;
+                changes.push((Change::Removed, e.kind, p.clone()));
             }
         }
         entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        changes.sort_unstable_by(|a, b| a.2.cmp(&b.2));
         let text = manifest::render(&entries);
         let stale_sums = self.base.old_sums && !files.contains_key(OLD_MANIFEST);
         if stats.written == 0 && stats.removed == 0 && !stale_sums && self.base.raw.as_deref() == Some(text.as_bytes()) {
@@ -164,7 +178,7 @@ impl Generation {
                 self.stamp(live.as_fd())?;
             }
             self.steps.done();
-            return Ok(stats);
+            return Ok(Committed { stats, changes });
         }
         self.carry(&files, &kept)?;
         self.steps.step();
@@ -181,7 +195,7 @@ impl Generation {
         tree::remove(self.place.parent.as_fd(), &self.place.old, Some(&self.steps)).map_err(|e| at(e, old.display()))?;
         self.stamp(self.staged.as_fd())?;
         self.steps.done();
-        Ok(stats)
+        Ok(Committed { stats, changes })
     }
 
     /// Hard-link into the staging directory every file that goes over unchanged: the plan's

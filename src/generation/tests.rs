@@ -381,3 +381,40 @@ fn the_stamp_only_vouches_for_the_tree_it_completed() {
     assert!(!base.unchanged("hosts", &manifest::sha256_hex(b"h1\n"), b"h1\n", 0o640).unwrap());
     assert!(!base.unchanged("nope", &manifest::sha256_hex(b""), b"", 0o644).unwrap());
 }
+
+#[test]
+fn a_commit_names_the_files_it_added_changed_restored_and_removed() {
+    let (_d, out) = place();
+    let first = write_reporting(&out, &plan(A), true, &|_| {}).unwrap();
+    let added: Vec<&str> = first.changes.iter().map(|(c, _, p)| {
+        assert_eq!(*c, Change::Added);
+        p.as_str()
+    }).collect();
+    assert_eq!(added, ["hosts", "kickstart/a.ks", "kickstart/b.ks", "tftp/x/y.cfg"]);
+
+    let same = write_reporting(&out, &plan(A), true, &|_| {}).unwrap();
+    assert_eq!(same.changes, vec![], "nothing changed");
+
+    // b.ks changes, y.cfg goes, z.cfg comes, and hosts was edited in place (restored).
+    std::fs::write(out.join("hosts"), "edited\n").unwrap();
+    let next = plan(&[("hosts", "h1\n"), ("kickstart/a.ks", "a1\n"), ("kickstart/b.ks", "b2\n"), ("tftp/z.cfg", "z\n")]);
+    let c = write_reporting(&out, &next, true, &|_| {}).unwrap();
+    let k = Some(Kind::Kickstart);
+    assert_eq!(
+        c.changes,
+        vec![
+            (Change::Changed, k, "hosts".to_string()),
+            (Change::Changed, k, "kickstart/b.ks".to_string()),
+            (Change::Removed, k, "tftp/x/y.cfg".to_string()),
+            (Change::Added, k, "tftp/z.cfg".to_string()),
+        ]
+    );
+    assert_eq!(c.stats, stats(3, 1, 1));
+}
+
+#[test]
+fn beside_names_a_sibling_of_the_tree() {
+    let (_d, out) = place();
+    std::fs::create_dir(&out).unwrap();
+    assert_eq!(beside(&out, "reload").unwrap(), out.with_file_name(".out.reload"));
+}

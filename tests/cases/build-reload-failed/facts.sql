@@ -1,0 +1,1 @@
+-- the cluster `init` makes, with no host
