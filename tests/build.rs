@@ -411,3 +411,24 @@ fn build_killed_at_every_step_leaves_the_old_or_the_new_tree_and_the_next_run_cl
     assert!(saw_a > 0 && saw_b > 0, "kills fell before and after the swap: {saw_a} old, {saw_b} new");
     eprintln!("{steps} kill points: {saw_a} left the old tree, {saw_b} the new one");
 }
+
+#[test]
+fn a_build_that_waits_for_the_lock_says_so() {
+    let Some(flock) = common::tool("flock") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    example(d);
+    std::fs::write(d.join(".tree.lock"), "").unwrap();
+    // Another run holds the tree's lock for a while.
+    let mut holder = Command::new(flock).arg(d.join(".tree.lock")).args(["sleep", "3"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    let out = rc(d).args(["build", "--only", "hosts", "--out"]).arg(tree(d)).output().unwrap();
+    holder.wait().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(t.elapsed() >= std::time::Duration::from_secs(1), "the build did not wait");
+    assert!(stderr(&out).starts_with("waiting for another run that holds "), "{}", stderr(&out));
+    // Without anyone holding it, nothing is said about waiting.
+    let out = rc(d).args(["build", "--only", "hosts", "--out"]).arg(tree(d)).output().unwrap();
+    assert!(!stderr(&out).contains("waiting"), "{}", stderr(&out));
+}

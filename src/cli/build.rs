@@ -221,7 +221,7 @@ pub(super) fn build(ui: &mut Ui, path: &Path, a: BuildArgs) -> i32 {
             bar.advance(plan.staged as u64);
             generation::finish(g, &plan, &|n| bar.advance(n as u64))
         }
-        None => generation::write_reporting(&a.out, &plan, true, &|n| bar.advance(n as u64)),
+        None => generation::write_reporting(&a.out, &plan, true, &|n| bar.advance(n as u64), &mut say_waiting),
     };
     bar.finish();
     match stats {
@@ -313,6 +313,11 @@ pub(super) fn verify(ui: &mut Ui, a: VerifyArgs) -> i32 {
     if problems.is_empty() { EXIT_OK } else { EXIT_DIAGNOSTICS }
 }
 
+/// Say why a command waits: another run holds the tree's lock.
+pub(super) fn say_waiting(lock: &Path) {
+    let _ = writeln!(std::io::stderr(), "waiting for another run that holds {} to finish ...", lock.display());
+}
+
 fn usage(ui: &mut Ui, message: &str, help: &str) -> i32 {
     let d = Diagnostic::error("cli::usage", message.to_string()).help(help.to_string());
     let _ = write!(std::io::stderr(), "{}", d.render(&Sources::new(), ui.color));
@@ -330,7 +335,7 @@ struct Staging<'a> {
 
 impl crate::build::Stage for Staging<'_> {
     fn begin(&self) -> std::io::Result<generation::Previous> {
-        let g = generation::Generation::begin(self.dir, true)?;
+        let g = generation::Generation::begin_waiting(self.dir, true, &mut say_waiting)?;
         let previous = g.previous(crate::build::kickstarts::KEYS)?;
         self.generation.set(g).map_err(|_| std::io::Error::other("internal error: the generation was begun twice"))?;
         Ok(previous)

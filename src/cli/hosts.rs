@@ -44,7 +44,7 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
     // With --query, kickstarts are staged in a new generation of the output tree as they are
     // made (the tree changes only if every host compiled); with --host the one text is kept.
     let generation = match (&a.query, a.output.as_deref()) {
-        (Some(_), Some(dir)) => match crate::generation::Generation::begin(dir, a.prune) {
+        (Some(_), Some(dir)) => match crate::generation::Generation::begin_waiting(dir, a.prune, &mut super::build::say_waiting) {
             Ok(g) => Some(g),
             Err(e) => return ui.write_error(dir, &e),
         },

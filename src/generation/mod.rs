@@ -182,13 +182,20 @@ pub struct Problem {
 
 /// Write a whole plan as the new generation of `dir` (artifacts staged on all cores).
 pub fn write(dir: &Path, plan: &Plan, prune: bool) -> io::Result<WriteStats> {
-    write_reporting(dir, plan, prune, &|_| {}).map(|c| c.stats)
+    write_reporting(dir, plan, prune, &|_| {}, &mut |_| {}).map(|c| c.stats)
 }
 
 /// [`write`], calling `staged(n)` as each batch of `n` artifacts is staged (for a progress
-/// bar; from several threads), and saying which files changed.
-pub fn write_reporting(dir: &Path, plan: &Plan, prune: bool, staged: &(dyn Fn(usize) + Sync)) -> io::Result<Committed> {
-    finish(Generation::begin(dir, prune)?, plan, staged)
+/// bar; from several threads) and `waiting` when another run holds the lock
+/// ([`Generation::begin_waiting`]), and saying which files changed.
+pub fn write_reporting(
+    dir: &Path,
+    plan: &Plan,
+    prune: bool,
+    staged: &(dyn Fn(usize) + Sync),
+    waiting: &mut dyn FnMut(&Path),
+) -> io::Result<Committed> {
+    finish(Generation::begin_waiting(dir, prune, waiting)?, plan, staged)
 }
 
 /// Stage `plan` into `g` (which may hold staged files already, see

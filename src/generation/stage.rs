@@ -63,12 +63,21 @@ impl Generation {
     /// Start a new generation of `dir`: wait for the lock, clean up what a killed run left
     /// beside the tree, read the tree's manifest and create the staging directory.
     pub fn begin(dir: &Path, prune: bool) -> io::Result<Generation> {
+        Generation::begin_waiting(dir, prune, &mut |_| {})
+    }
+
+    /// [`Generation::begin`], calling `waiting` with the lock file's path first when another
+    /// run holds the lock (so that a command can say why it waits).
+    pub fn begin_waiting(dir: &Path, prune: bool, waiting: &mut dyn FnMut(&Path)) -> io::Result<Generation> {
         let steps = Steps::from_env();
         let place = Place::new(dir, true)?;
         let lock_path = place.sibling(&place.lock);
         let lock =
             sys::openat(place.parent.as_fd(), &place.lock, libc::O_RDWR | libc::O_CREAT, 0o644).map_err(|e| at(e, lock_path.display()))?;
-        sys::lock_exclusive(lock.as_fd()).map_err(|e| at(e, lock_path.display()))?;
+        if !sys::try_lock_exclusive(lock.as_fd()).map_err(|e| at(e, lock_path.display()))? {
+            waiting(&lock_path);
+            sys::lock_exclusive(lock.as_fd()).map_err(|e| at(e, lock_path.display()))?;
+        }
         steps.step();
         recover(&place, &steps)?;
         let base = std::sync::Arc::new(Baseline::read(&place, Some(lock.as_fd()))?);

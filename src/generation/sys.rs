@@ -125,6 +125,18 @@ pub fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
     check(unsafe { libc::fsync(fd.as_raw_fd()) })
 }
 
+/// Take an exclusive `flock(2)` on `fd` if no one holds it: `false` when someone does.
+pub fn try_lock_exclusive(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    loop {
+        // SAFETY: `flock` only reads the descriptor.
+        match check(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            r => return r.map(|()| true),
+        }
+    }
+}
+
 /// Wait for an exclusive `flock(2)` on `fd`.
 pub fn lock_exclusive(fd: BorrowedFd<'_>) -> io::Result<()> {
     loop {
