@@ -385,14 +385,14 @@ fn the_stamp_only_vouches_for_the_tree_it_completed() {
 #[test]
 fn a_commit_names_the_files_it_added_changed_restored_and_removed() {
     let (_d, out) = place();
-    let first = write_reporting(&out, &plan(A), true, &|_| {}).unwrap();
+    let first = write_reporting(&out, &plan(A), true, &|_| {}, &mut |_| {}).unwrap();
     let added: Vec<&str> = first.changes.iter().map(|(c, _, p)| {
         assert_eq!(*c, Change::Added);
         p.as_str()
     }).collect();
     assert_eq!(added, ["hosts", "kickstart/a.ks", "kickstart/b.ks", "tftp/x/y.cfg"]);
 
-    let same = write_reporting(&out, &plan(A), true, &|_| {}).unwrap();
+    let same = write_reporting(&out, &plan(A), true, &|_| {}, &mut |_| {}).unwrap();
     assert_eq!(same.changes, vec![], "nothing changed");
 
     // b.ks changes, y.cfg goes, z.cfg comes, and hosts was edited in place (restored).
