@@ -398,7 +398,7 @@ fn a_commit_names_the_files_it_added_changed_restored_and_removed() {
     // b.ks changes, y.cfg goes, z.cfg comes, and hosts was edited in place (restored).
     std::fs::write(out.join("hosts"), "edited\n").unwrap();
     let next = plan(&[("hosts", "h1\n"), ("kickstart/a.ks", "a1\n"), ("kickstart/b.ks", "b2\n"), ("tftp/z.cfg", "z\n")]);
-    let c = write_reporting(&out, &next, true, &|_| {}).unwrap();
+    let c = write_reporting(&out, &next, true, &|_| {}, &mut |_| {}).unwrap();
     let k = Some(Kind::Kickstart);
     assert_eq!(
         c.changes,
