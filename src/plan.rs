@@ -97,7 +97,7 @@ impl FromStr for Kind {
 }
 
 /// One file of the output tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Artifact {
     /// Relative to the tree, `/`-separated, no `..`.
     pub path: String,
@@ -107,12 +107,26 @@ pub struct Artifact {
     pub kind: Kind,
     /// The bytes contain the value of a secret attribute.
     pub secret: bool,
+    /// How the file follows the one it replaces, when the tree has one at the same path
+    /// ([`FollowsPrevious`]; e.g. a DNS zone's serial only ever increases).
+    pub follows: Option<FollowsPrevious>,
 }
+
+/// `(previous bytes, new bytes) -> the bytes to write instead`, or `None` to write the new
+/// ones. Called when a generation stages the file and the tree it replaces has one at the
+/// same path; it must give the previous bytes back when the new ones mean the same.
+pub type FollowsPrevious = fn(&[u8], &[u8]) -> Option<Vec<u8>>;
 
 impl Artifact {
     /// A public artifact.
     pub fn new(kind: Kind, path: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Artifact {
-        Artifact { path: path.into(), bytes: bytes.into(), mode: PUBLIC_MODE, kind, secret: false }
+        Artifact { path: path.into(), bytes: bytes.into(), mode: PUBLIC_MODE, kind, secret: false, follows: None }
+    }
+
+    /// The artifact, made to follow the file it replaces by `f` ([`FollowsPrevious`]).
+    pub fn following(mut self, f: FollowsPrevious) -> Artifact {
+        self.follows = Some(f);
+        self
     }
 
     /// Mark the artifact secret (mode [`SECRET_MODE`]) when its bytes contain any of `secrets`.

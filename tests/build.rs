@@ -362,6 +362,8 @@ fn build_killed_at_every_step_leaves_the_old_or_the_new_tree_and_the_next_run_cl
         &["host", "add", "compute-2-0", "--appliance", "compute", "--rack", "2", "--mac", "52:54:00:00:00:09", "--ip", "10.1.255.240"],
     );
     run(d.path(), &["server", "add", "is-b", "10.1.1.3"]);
+    // B is built over A: a zone's serial follows the one it replaces.
+    copy_tree(&refs.join("a"), &refs.join("b"));
     run(d.path(), &["build", "--out", refs.join("b").to_str().unwrap()]);
     let (a, b) = (files(&refs.join("a")), files(&refs.join("b")));
     assert_ne!(a, b);

@@ -704,3 +704,113 @@ fn a_hundred_thousand_hosts_build() {
     assert_eq!(h[0].bytes.iter().filter(|&&b| b == b'\n').count(), 3 + n as usize + 1, "header, loopback, hosts, gateway server");
     assert_eq!(d.len(), 1 + 1 + 4);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A secondary that transfers from the generated primary
+// ---------------------------------------------------------------------------------------------
+
+/// `named` listening on `port` with its `directory` and `rest` (zones, keys, controls), its
+/// files in `dir`; returned once it answers `probe`.
+fn start_named_with(named: &Path, dir: &Path, port: u16, directory: &Path, zones: &str, probe: &str) -> NamedServer {
+    let conf = dir.join(format!("named-{port}.conf"));
+    let log = dir.join(format!("named-{port}.log"));
+    std::fs::write(
+        &conf,
+        format!(
+            "options {{\n  directory \"{}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  pid-file none;\n  \
+             session-keyfile none;\n  recursion no;\n  dnssec-validation no;\n  allow-transfer {{ 127.0.0.1; }};\n  notify no;\n}};\n{zones}",
+            directory.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(named)
+        .args(["-g", "-c"])
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = NamedServer { child, port, log };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        assert!(server.child.try_wait().unwrap().is_none(), "named exited:\n{}", std::fs::read_to_string(&server.log).unwrap_or_default());
+        if !dig(&server, &[(probe, "A")]).is_empty() {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("named on port {port} never answered {probe}:\n{}", std::fs::read_to_string(&server.log).unwrap_or_default());
+}
+
+#[test]
+fn a_secondary_transferring_from_the_generated_primary_picks_up_an_added_host() {
+    let Some(named) = common::tool("named") else { return };
+    let _ = common::tool("dig");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("cluster.db");
+    let rc = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rocks-compile")).args(args).env("ROCKS_COMPILE_DB", &db).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    };
+    let tree = d.join("tree");
+    let build = || rc(&["build", "--only", "dns", "--out", tree.to_str().unwrap()]);
+    rc(&["host", "add", "cluster", "--appliance", "frontend", "--ip", "10.1.1.1"]);
+    rc(&["host", "add", "compute-0-0", "--appliance", "compute"]);
+    build();
+    let first = serial(&std::fs::read_to_string(tree.join("dns/db.local")).unwrap());
+    // An unchanged build keeps the serial (and the file).
+    build();
+    assert_eq!(serial(&std::fs::read_to_string(tree.join("dns/db.local")).unwrap()), first);
+
+    let (p_port, s_port) = (free_port(), free_port());
+    let primary_zones = format!("controls {{ }};\ninclude \"{}\";\n", tree.join("dns/named.conf").display());
+    let mut primary = start_named_with(&named, d, p_port, &tree.join("dns"), &primary_zones, "compute-0-0.local.");
+    let sec = d.join("secondary");
+    std::fs::create_dir(&sec).unwrap();
+    // The secondary is told to check its primary with `rndc refresh` (its key and port).
+    let key = d.join("rndc.key");
+    let keygen = Command::new(common::tool("rndc-confgen").unwrap()).args(["-a", "-k", "rndc-key", "-c"]).arg(&key).output().unwrap();
+    assert!(keygen.status.success(), "{}", text(&keygen));
+    let c_port = free_port();
+    let secondary_zones = format!(
+        "include \"{}\";\ncontrols {{ inet 127.0.0.1 port {c_port} allow {{ 127.0.0.1; }} keys {{ \"rndc-key\"; }}; }};\n\
+         zone \"local\" {{ type secondary; primaries {{ 127.0.0.1 port {p_port}; }}; file \"local.db\"; }};\n",
+        key.display()
+    );
+    let secondary = start_named_with(&named, d, s_port, &sec, &secondary_zones, "compute-0-0.local.");
+
+    // A host is added and the tree built again: the serial goes up by one.
+    rc(&["host", "add", "compute-0-1", "--appliance", "compute"]);
+    build();
+    let second = serial(&std::fs::read_to_string(tree.join("dns/db.local")).unwrap());
+    assert_eq!(second, first.wrapping_add(1).max(1), "the serial increases (RFC 1982)");
+    drop(primary);
+    primary = start_named_with(&named, d, p_port, &tree.join("dns"), &primary_zones, "compute-0-1.local.");
+    // The secondary compares serials: the primary's is higher, so it transfers the zone
+    // again and answers for the new host.
+    let refresh = Command::new(common::tool("rndc").unwrap())
+        .arg("-k")
+        .arg(&key)
+        .args(["-s", "127.0.0.1", "-p", &c_port.to_string(), "refresh", "local"])
+        .output()
+        .unwrap();
+    assert!(refresh.status.success(), "rndc refresh: {}", text(&refresh));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = BTreeMap::new();
+    while Instant::now() < deadline {
+        got = dig(&secondary, &[("compute-0-1.local.", "A")]);
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        got.values().next().cloned(),
+        Some(vec!["10.1.255.253".to_string()]),
+        "the secondary did not pick up the new host:\n{}",
+        std::fs::read_to_string(&secondary.log).unwrap_or_default()
+    );
+    drop(primary);
+}

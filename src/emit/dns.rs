@@ -26,15 +26,13 @@
 //! name always has an A record in one of these zones. The SOA contact is `hostmaster` in
 //! that name's zone.
 //!
-//! **Serial**: the first 32 bits of the SHA-256 of the zone's content (origin, TTL, SOA
-//! fields but the serial, every record), mapped into 1..=2^31-1. The same records give the
-//! same serial; any change gives another one (a collision is a 1 in 2^31 chance). The
-//! serial does not *increase*: under RFC 1982 serial arithmetic a new serial is "older"
-//! about half the time, so secondaries fed by zone transfer would miss changes. Serve these
-//! files as primary zones on every name server (each install server loads the same tree)
-//! rather than transferring them; `named` reloads a primary zone whose file changed whatever
-//! its serial. An increasing serial needs either the clock or the previous serial, and an
-//! emitter has neither.
+//! **Serial**: a zone the tree does not have yet starts at the first 32 bits of the SHA-256
+//! of its content (origin, TTL, SOA fields but the serial, every record), mapped into
+//! 1..=2^31-1. Afterwards each zone follows the file it replaces ([`next_serial`], applied
+//! when the generation is written): the same records keep the previous serial, any change
+//! takes the next one in RFC 1982 serial arithmetic, so the serial only ever increases and
+//! secondaries that transfer the zone pick up every change. No clock is read: the same
+//! facts and the same previous tree give the same files.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -83,7 +81,11 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
     let mut out = Vec::with_capacity(zones.len() + 1);
     out.push(Artifact::new(Kind::Dns, NAMED_CONF, render("named.conf.j2", &conf)?).with_secrets(&site.secrets));
     for z in &zones {
-        out.push(Artifact::new(Kind::Dns, format!("{ZONE_PREFIX}{}", z.origin), render("zone.j2", z)?).with_secrets(&site.secrets));
+        out.push(
+            Artifact::new(Kind::Dns, format!("{ZONE_PREFIX}{}", z.origin), render("zone.j2", z)?)
+                .with_secrets(&site.secrets)
+                .following(next_serial),
+        );
     }
     Ok(out)
 }
@@ -203,6 +205,27 @@ fn name_server(named: &[Named<'_>], server: Option<&InstallServer>) -> Result<(S
         .ok_or_else(|| err(format!("the address {ip} of install server `{}` is on no network, so it has no DNS name", server.name)))
 }
 
+/// A zone file that replaces `old`: `new` with `old`'s serial when their records are the
+/// same (the bytes of `old` again), else with the serial after `old`'s (RFC 1982: plus one,
+/// modulo 2^32, skipping 0). `None` when either has no serial line.
+pub fn next_serial(old: &[u8], new: &[u8]) -> Option<Vec<u8>> {
+    let (old, new) = (std::str::from_utf8(old).ok()?, std::str::from_utf8(new).ok()?);
+    let (previous, old_rest) = split_serial(old)?;
+    let (_, new_rest) = split_serial(new)?;
+    let serial = if old_rest == new_rest { previous } else { previous.wrapping_add(1).max(1) };
+    let (before, after) = new_rest;
+    Some(format!("{before}{serial}{after}").into_bytes())
+}
+
+/// A zone file split around its serial: (serial, (text before it, text after it)).
+fn split_serial(zone: &str) -> Option<(u32, (&str, &str))> {
+    const MARK: &str = "\t; serial\n";
+    let end = zone.find(MARK)?;
+    let start = zone[..end].rfind('\t')? + 1;
+    let serial = zone[start..end].parse().ok()?;
+    Some((serial, (&zone[..start], &zone[end..])))
+}
+
 /// A 32-bit serial from the zone's content (see the module documentation), in 1..=2^31-1.
 fn serial(origin: &str, mname: &str, rname: &str, records: &[Record]) -> u32 {
     let mut h = Sha256::new();
@@ -319,6 +342,22 @@ mod tests {
         assert_eq!(ptr_owner(&net("10.1.5.0/24"), ip("10.1.5.7")), "7");
         assert_eq!(ptr_owner(&net("10.1.5.7/32"), ip("10.1.5.7")), "@");
         assert_eq!(ptr_owner(&net("fd00:1::/64"), ip("fd00:1::a:1")), "1.0.0.0.a.0.0.0.0.0.0.0.0.0.0.0");
+    }
+
+    #[test]
+    fn a_zone_keeps_its_serial_for_the_same_records_and_increases_it_for_others() {
+        let zone = |serial: u32, record: &str| format!("; Zone z\n@\tIN\tSOA\tns. h. (\n\t\t{serial}\t; serial\n\t\t3600\t; refresh\n)\n{record}\n");
+        let old = zone(1_688_501_808, "a\tIN\tA\t10.1.0.1");
+        // The emitter's own serial differs, the records do not: the old file again.
+        assert_eq!(next_serial(old.as_bytes(), zone(7, "a\tIN\tA\t10.1.0.1").as_bytes()).unwrap(), old.as_bytes());
+        // Other records: the next serial, whatever the emitter's.
+        let next = next_serial(old.as_bytes(), zone(1_512_642_381, "a\tIN\tA\t10.1.0.2").as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(next).unwrap(), zone(1_688_501_809, "a\tIN\tA\t10.1.0.2"));
+        // RFC 1982: the serial wraps past 2^32 - 1, skipping 0.
+        let top = zone(u32::MAX, "a\tIN\tA\t10.1.0.1");
+        let changed = zone(5, "a\tIN\tA\t10.1.0.2");
+        assert_eq!(String::from_utf8(next_serial(top.as_bytes(), changed.as_bytes()).unwrap()).unwrap(), zone(1, "a\tIN\tA\t10.1.0.2"));
+        assert!(next_serial(b"no serial", old.as_bytes()).is_none());
     }
 
     #[test]

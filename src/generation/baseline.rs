@@ -163,6 +163,21 @@ impl Baseline {
         }
     }
 
+    /// The bytes of the tree's file at `path`, when the manifest lists it and it is intact
+    /// (what a file that follows its previous version reads, see
+    /// [`crate::plan::FollowsPrevious`]).
+    pub fn previous_bytes(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        let Some(live) = &self.live else { return Ok(None) };
+        if !self.intact(path)? {
+            return Ok(None);
+        }
+        match read_at(live.as_fd(), &sys::cstr(path.as_bytes())?) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(e) => Err(super::at(e, path)),
+        }
+    }
+
     /// The file at `path` is a regular file.
     pub fn is_file(&self, path: &str) -> io::Result<bool> {
         let Some(live) = &self.live else { return Ok(false) };

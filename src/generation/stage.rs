@@ -95,10 +95,16 @@ impl Generation {
         if let Some(why) = manifest::bad_path(path).or((path == MANIFEST).then_some("the manifest's name is reserved")) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{path:?}: {why}")));
         }
-        let sha256 = manifest::sha256_hex(&artifact.bytes);
+        // A file that follows the one it replaces (a zone's serial) is made from both.
+        let followed = match artifact.follows {
+            Some(follow) => self.base.previous_bytes(path)?.and_then(|old| follow(&old, &artifact.bytes)),
+            None => None,
+        };
+        let bytes = followed.as_deref().unwrap_or(&artifact.bytes);
+        let sha256 = manifest::sha256_hex(bytes);
         let mode = artifact.mode & 0o7777;
-        let link = self.base.unchanged(path, &sha256, &artifact.bytes, mode)?;
-        let staged = Staged { sha256, size: artifact.bytes.len() as u64, mode, kind: artifact.kind, link };
+        let link = self.base.unchanged(path, &sha256, bytes, mode)?;
+        let staged = Staged { sha256, size: bytes.len() as u64, mode, kind: artifact.kind, link };
         {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
             if st.files.contains_key(path) {
@@ -109,7 +115,7 @@ impl Generation {
         }
         if !link {
             self.steps.step();
-            self.write_file(path, &artifact.bytes, mode).map_err(|e| at(e, self.place.dir.join(path).display()))?;
+            self.write_file(path, bytes, mode).map_err(|e| at(e, self.place.dir.join(path).display()))?;
         }
         Ok(())
     }
