@@ -294,6 +294,19 @@ fn free_port() -> u16 {
     }
 }
 
+/// Run `named` in the foreground on `conf`, its messages into `log`.
+fn spawn_named(named: &Path, conf: &Path, port: u16, log: PathBuf) -> NamedServer {
+    let child = Command::new(named)
+        .args(["-g", "-c"])
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    NamedServer { child, port, log }
+}
+
 /// Start `named` with the tree's `named.conf` fragment included from a full configuration
 /// whose `directory` is the tree's `dns/` folder; wait until it answers for `zone`.
 fn start_named(named: &Path, tree: &Path, zone: &str) -> NamedServer {
@@ -315,16 +328,7 @@ fn start_named(named: &Path, tree: &Path, zone: &str) -> NamedServer {
             let out = Command::new(check).arg("-z").arg(&conf).output().unwrap();
             assert!(out.status.success(), "named-checkconf -z:\n{}", text(&out));
         }
-        let child = Command::new(named)
-            .arg("-g")
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut server = NamedServer { child, port, log };
+        let mut server = spawn_named(named, &conf, port, log);
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if server.child.try_wait().unwrap().is_some() {
@@ -723,15 +727,7 @@ fn start_named_with(named: &Path, dir: &Path, port: u16, directory: &Path, zones
         ),
     )
     .unwrap();
-    let child = Command::new(named)
-        .args(["-g", "-c"])
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut server = NamedServer { child, port, log };
+    let mut server = spawn_named(named, &conf, port, log);
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         assert!(server.child.try_wait().unwrap().is_none(), "named exited:\n{}", std::fs::read_to_string(&server.log).unwrap_or_default());
