@@ -154,6 +154,10 @@ pub struct Plan {
     pub staged: usize,
     /// Install server name -> how many hosts have it as primary.
     pub server_load: Vec<(String, usize)>,
+    /// The plan makes only these kinds (`build --only`): the files of every other kind in
+    /// the previous generation go over unchanged. `None`: every kind, and files the plan
+    /// does not make are removed.
+    pub only: Option<BTreeSet<Kind>>,
 }
 
 impl Plan {

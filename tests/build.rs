@@ -262,9 +262,22 @@ fn dry_run_lists_added_changed_removed_per_kind() {
     assert!(s.contains("  - kickstart/login-0-0.ks"), "{s}");
     assert!(s.contains("  ~ hosts"), "{s}");
     assert!(s.contains("  - tftp/pxelinux.cfg/01-52-54-00-00-02-01"), "{s}");
-    // --only leaves the other kinds out of the tree, and says so.
+    // --only rebuilds its kinds and carries the others over: nothing else is removed.
     let s = stdout(&run(d.path(), &["build", "--out", t.to_str().unwrap(), "--dry-run", "--only", "dhcp"]));
-    assert!(s.contains("  - hosts") && s.contains("kickstart: 0 added, 0 changed, 7 removed"), "{s}");
+    assert!(s.contains("~ dhcp/dhcpd.conf") && !s.contains("  - hosts") && !s.contains("kickstart:"), "{s}");
+    let before = files(&t);
+    run(d.path(), &["build", "--out", t.to_str().unwrap(), "--only", "dhcp"]);
+    let after = files(&t);
+    let other = |m: &BTreeMap<String, Vec<u8>>| {
+        m.iter()
+            .filter(|(p, _)| !p.starts_with("dhcp/") && *p != "MANIFEST")
+            .map(|(p, b)| (p.clone(), b.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(other(&after), other(&before), "--only dhcp left every other file as it was");
+    assert_ne!(after["dhcp/dhcpd.conf"], before["dhcp/dhcpd.conf"], "and rebuilt dhcpd.conf");
+    let v = rc(d.path()).args(["verify", t.to_str().unwrap()]).output().unwrap();
+    assert!(v.status.success(), "{}", stderr(&v));
     // --diff while writing, with --json: one document with the report and the changes.
     run(d.path(), &["host", "set", "compute-0-0", "--cpus", "8"]);
     let out = run(d.path(), &["build", "--out", t.to_str().unwrap(), "--diff", "--json"]);

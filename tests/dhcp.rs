@@ -184,8 +184,15 @@ fn rich_db(dir: &Path) -> Db {
     csv += "nas-0-1,nas,0,1,,10.1.255.99,private,eth0,4\n";
     csv += "login-0-1,login,0,1,52:54:00:00:02:02,none,private,eth0,4\n";
     csv += "gpu-0-1,compute,0,2,52:54:00:30:00:01,10.1.3.1,private,eth0,8\n";
-    csv += "gpu_0:1,compute,0,3,52:54:00:30:00:02,10.1.3.2,private,eth0,8\n";
     db.import_csv(&csv).unwrap();
+    // A name no command accepts any more (not a DNS label), as a database of an older release
+    // may hold: the emitters still make it declarable and keep it unique.
+    let conn = rusqlite::Connection::open(dir.join("cluster.db")).unwrap();
+    conn.execute_batch(
+        "INSERT INTO hosts (name, appliance_id, distribution_id, rank, cpus) VALUES ('gpu_0:1', (SELECT id FROM appliances WHERE name = 'compute'), (SELECT id FROM distributions WHERE name = 'rocky-9'), 3, 8);
+         INSERT INTO interfaces (host_id, device, mac, ip, ip_key, network_id, is_primary) VALUES ((SELECT id FROM hosts WHERE name = 'gpu_0:1'), 'eth0', '52:54:00:30:00:02', '10.1.3.2', '0a010302', (SELECT id FROM networks WHERE name = 'private'), 1);",
+    )
+    .unwrap();
     db.add_interface(&iface("nas-0-1", "eth1", Some("52:54:00:10:00:99"), Some("10.16.0.99"), "mgmt")).unwrap();
     for (target, value) in loaders() {
         db.set_attr(&target, "pxe_loader", value, false).unwrap();

@@ -243,7 +243,8 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, target: &Target<'_>, progress: &dyn
         }
     }
     let staged = staged.into_inner().expect("no panic while holding the lock");
-    let mut plan = Plan { artifacts, kept, staged, server_load: load.into_iter().collect() };
+    let only = (site.options.kinds.len() < Kind::ALL.len()).then(|| site.options.kinds.clone());
+    let mut plan = Plan { artifacts, kept, staged, server_load: load.into_iter().collect(), only };
     plan.sort();
     Ok(Built { plan, kickstarts: report, warnings })
 }

@@ -209,6 +209,9 @@ pub fn finish(g: Generation, plan: &Plan, staged: &(dyn Fn(usize) + Sync)) -> io
     })?;
     plan.kept.iter().try_for_each(|e| g.keep(e))?;
     staged(plan.kept.len());
+    if let Some(only) = &plan.only {
+        staged(g.keep_other_kinds(only)?);
+    }
     g.commit_changes()
 }
 
@@ -265,7 +268,11 @@ pub fn changes(dir: &Path, plan: &Plan) -> io::Result<Vec<(Change, Option<Kind>,
     })?;
     let mut found = found.into_inner().unwrap_or_else(|p| p.into_inner());
     let planned: HashSet<&str> = plan.artifacts.iter().map(|a| a.path.as_str()).chain(plan.kept.iter().map(|e| e.path.as_str())).collect();
-    found.extend(base.entries.values().filter(|e| !planned.contains(e.path.as_str())).map(|e| (Change::Removed, e.kind, e.path.clone())));
+    // With `--only`, the files of the other kinds go over unchanged.
+    let carried = |e: &ManifestEntry| plan.only.as_ref().is_some_and(|only| e.kind.is_some_and(|k| !only.contains(&k)));
+    found.extend(
+        base.entries.values().filter(|e| !planned.contains(e.path.as_str()) && !carried(e)).map(|e| (Change::Removed, e.kind, e.path.clone())),
+    );
     found.sort_by(|a, b| a.2.cmp(&b.2));
     Ok(found)
 }

@@ -146,6 +146,25 @@ impl Generation {
         Ok(())
     }
 
+    /// Carry every file of the previous generation whose kind is not one of `only` over
+    /// unchanged (a build of some kinds leaves the others as they are); returns how many.
+    pub fn keep_other_kinds(&self, only: &BTreeSet<Kind>) -> io::Result<usize> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut n = 0;
+        let mut others: Vec<&ManifestEntry> = self.base.entries.values().filter(|e| e.kind.is_some_and(|k| !only.contains(&k))).collect();
+        others.sort_by(|a, b| a.path.cmp(&b.path));
+        for e in others {
+            if st.files.contains_key(&e.path) {
+                continue;
+            }
+            let kind = e.kind.expect("filtered on a kind");
+            st.files.insert(e.path.clone(), Staged { sha256: e.sha256.clone(), size: e.size, mode: e.mode, kind, link: true });
+            st.stats.unchanged += 1;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Make the staged generation the tree at `dir`, atomically; then remove the previous
     /// one. When nothing at all changed, the tree is left exactly as it was.
     pub fn commit(self) -> io::Result<WriteStats> {
