@@ -106,3 +106,45 @@ fn tricky_values_give_the_same_bytes_as_one_by_one() {
         }
     }
 }
+
+/// Records what a build reports: each phase with its total and the units done in it.
+#[derive(Default)]
+struct Recorder {
+    phases: std::sync::Mutex<Vec<(String, u64, u64)>>,
+}
+
+impl rocks_compile::build::Progress for Recorder {
+    fn phase(&self, name: &str, total: u64) {
+        self.phases.lock().unwrap().push((name.to_string(), total, 0));
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(p) = self.phases.lock().unwrap().last_mut() {
+            p.2 += n;
+        }
+    }
+}
+
+#[test]
+fn a_builds_progress_counts_the_grouping_pass_and_every_phase_reaches_its_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = rocks_compile::facts::Db::open(dir.path().join("cluster.db")).unwrap();
+    rocks_compile::facts::generate(&mut db, 50, 2, &["compute", "login"]).unwrap();
+    let layers = [Layer::Embedded];
+    let req = rocks_compile::BuildRequest {
+        layers: &layers,
+        given: &Attrs::new(),
+        kickstart: KickstartOptions::default(),
+        options: rocks_compile::BuildOptions::default(),
+        threads: 2,
+        override_facts: false,
+        allow_default_password: true,
+    };
+    let progress = Recorder::default();
+    rocks_compile::build::plan(&db, &req, &rocks_compile::build::Target::fresh(), &progress).unwrap();
+    let phases = progress.phases.into_inner().unwrap();
+    let ks = phases.iter().find(|p| p.0 == "kickstarts").expect("a kickstart phase");
+    // Every host is grouped (the pass that reads every host's attributes), then compiled.
+    assert_eq!((ks.1, ks.2), (100, 100), "{phases:?}");
+    assert!(phases.iter().all(|(_, total, done)| done == total), "{phases:?}");
+}

@@ -113,6 +113,15 @@ pub fn compile<F>(inputs: Jobs, opts: &KickstartOptions<'_>, threads: usize, sin
 where
     F: Fn(&str, String) + Sync,
 {
+    compile_reporting(inputs, opts, threads, &|_| {}, sink)
+}
+
+/// [`compile`], calling `grouped(n)` as `n` more hosts are grouped, the pass over every host
+/// before any is compiled (for a progress bar: two units of work per host).
+pub fn compile_reporting<F>(inputs: Jobs, opts: &KickstartOptions<'_>, threads: usize, grouped: &(dyn Fn(u64) + Sync), sink: F) -> KickstartReport
+where
+    F: Fn(&str, String) + Sync,
+{
     let mut report = KickstartReport {
         not_kickstartable: inputs.not_kickstartable,
         warnings: inputs.warnings,
@@ -122,7 +131,7 @@ where
     for gj in inputs.graphs {
         let found: Mutex<Vec<Diagnostic>> = Mutex::new(Vec::new());
         let broken: Mutex<Vec<String>> = Mutex::new(Vec::new());
-        let stats = crate::kickstart::batch::kickstarts_with(&gj.fw, &gj, opts, threads, |_, c| {
+        let stats = crate::kickstart::batch::kickstarts_reporting(&gj.fw, &gj, opts, threads, grouped, |_, c| {
             {
                 let mut f = found.lock().expect("no panic while holding the lock");
                 // Hosts of one group report the same problems: keep each once.

@@ -210,9 +210,10 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, target: &Target<'_>, progress: &dyn
         let keys = kickstarts::unchanged(&mut inputs, &req.kickstart, previous).map_err(BuildError::Previous)?;
         kept = keys.kept;
         artifacts.push(keys.artifact);
-        progress.phase("kickstarts", inputs.graphs.iter().map(|g| g.hosts.len() as u64).sum());
+        // Two units per host: grouping it with the hosts that share its kickstart, compiling it.
+        progress.phase("kickstarts", 2 * inputs.graphs.iter().map(|g| g.hosts.len() as u64).sum::<u64>());
         let failed_write: Mutex<Option<std::io::Error>> = Mutex::new(None);
-        let r = kickstarts::compile(inputs, &req.kickstart, req.threads, |host, text| {
+        let r = kickstarts::compile_reporting(inputs, &req.kickstart, req.threads, &|n| progress.advance(n), |host, text| {
             let a = Artifact::new(Kind::Kickstart, format!("kickstart/{host}.ks"), text).with_secrets(&site.secrets);
             match target.stage {
                 Some(stage) => match stage.add(&a) {

@@ -96,8 +96,25 @@ where
     J: JobSource + ?Sized,
     F: Fn(usize, Compiled) + Sync,
 {
+    kickstarts_reporting(fw, jobs, opts, threads, &|_| {}, sink)
+}
+
+/// [`kickstarts_with`], calling `grouped(n)` as `n` more jobs are grouped (the first pass
+/// over every host, before any is compiled: for a progress bar).
+pub fn kickstarts_reporting<J, F>(
+    fw: &Framework,
+    jobs: &J,
+    opts: &KickstartOptions<'_>,
+    threads: usize,
+    grouped: &(dyn Fn(u64) + Sync),
+    sink: F,
+) -> Stats
+where
+    J: JobSource + ?Sized,
+    F: Fn(usize, Compiled) + Sync,
+{
     in_pool(threads, || {
-        let shared = Shared::prepare(fw, jobs, opts);
+        let shared = Shared::prepare_reporting(fw, jobs, opts, grouped);
         (0..jobs.len()).into_par_iter().for_each(|i| sink(i, shared.compile(fw, i, &jobs.job(i), opts)));
         shared.stats()
     })
@@ -130,6 +147,16 @@ impl Shared {
     /// Group `jobs` by what their conditions can see and compile one symbolic kickstart per
     /// group.
     pub fn prepare<J: JobSource + ?Sized>(fw: &Framework, jobs: &J, opts: &KickstartOptions<'_>) -> Shared {
+        Shared::prepare_reporting(fw, jobs, opts, &|_| {})
+    }
+
+    /// [`Shared::prepare`], calling `grouped(n)` as `n` more jobs are grouped.
+    pub fn prepare_reporting<J: JobSource + ?Sized>(
+        fw: &Framework,
+        jobs: &J,
+        opts: &KickstartOptions<'_>,
+        grouped: &(dyn Fn(u64) + Sync),
+    ) -> Shared {
         let names = fw.cond_names();
         // Each job's group key (its appliance, root node and the value of every attribute a
         // condition reads), hashed on every core; then groups numbered in job order.
@@ -152,6 +179,7 @@ impl Shared {
                 for n in names.iter() {
                     put(j.attrs.get(n).map(String::as_str));
                 }
+                grouped(1);
                 h.finalize().into()
             })
             .collect();
