@@ -81,10 +81,15 @@ fn walk<'f>(
     let lookup = |n: &str| attrs.get(n).map(String::as_str);
     let mut seen = BTreeSet::new();
     if !fw.has_node(root) {
-        diags.push(Diagnostic::error("graph::missing-root", format!("the root node `{root}` has no node file")).help(format!(
-            "add `nodes/{root}.xml`, or map the appliance to an existing root node in `graphs/{}/attributes.toml` under `[appliances]`",
-            fw.graph
-        )));
+        let known = fw.appliances.keys().map(String::as_str);
+        let help = match crate::diag::did_you_mean(root, known) {
+            Some(a) => format!("did you mean the appliance `{a}`?"),
+            None => format!(
+                "add `nodes/{root}.xml`, or map the appliance to an existing root node in `graphs/{}/attributes.toml` under `[appliances]`",
+                fw.graph
+            ),
+        };
+        diags.push(Diagnostic::error("graph::missing-root", format!("the root node `{root}` has no node file")).help(help));
         return seen;
     }
     let mut stack = vec![root.to_string()];

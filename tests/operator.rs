@@ -703,3 +703,25 @@ fn every_changing_command_says_what_it_did() {
     let j = json(&mut run(d, &["interface", "remove", "c2", "ib0", "--json"]));
     assert_eq!(j, serde_json::json!({"action": "removed", "kind": "interface", "name": "c2 ib0"}));
 }
+
+#[test]
+fn an_unknown_appliance_is_an_error_with_the_closest_name_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&mut run(d, &["init"]));
+    for args in [
+        &["host", "list", "--appliance", "computee"][..],
+        &["host", "add", "c1", "--appliance", "computee"],
+        &["attr", "set", "x", "y", "--appliance", "computee"],
+        &["attr", "list", "--appliance", "computee"],
+        &["discover", "--appliance", "computee"],
+        &["host", "generate", "--hosts", "2", "--appliances", "computee"],
+        &["build", "--out", "t", "--scheduler-appliance", "computee"],
+        &["kickstart", "--appliance", "computee"],
+    ] {
+        let out = run(d, args).stdin(std::process::Stdio::null()).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}:\n{stderr}");
+        assert!(stderr.contains("did you mean") && stderr.contains("`compute`"), "{args:?}:\n{stderr}");
+    }
+}

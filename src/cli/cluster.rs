@@ -1098,6 +1098,10 @@ pub(super) fn attr(ui: &mut Ui, path: &Path, cmd: AttrCmd) -> i32 {
 
 pub(super) fn discover(ui: &mut Ui, path: &Path, a: DiscoverArgs) -> i32 {
     let mut db = open_db_or_return!(ui, path, Access::Create);
+    // A typo in the appliance is said before any input is read.
+    if let Err(e) = db.appliance(&a.appliance) {
+        return facts_error(ui, &e);
+    }
     let input: Box<dyn BufRead> = if a.from_log == "-" {
         Box::new(std::io::stdin().lock())
     } else {

@@ -145,6 +145,10 @@ impl Db {
     /// Stored attributes at `target` (all when `None`), by scope, target and key.
     pub fn attrs(&self, target: Option<&Target>) -> Result<Vec<StoredAttr>> {
         self.read("list attributes", |c| {
+            // A typo in the appliance or host is an error, not an empty list.
+            if let Some(t @ (Target::Appliance(_) | Target::Host(_))) = target {
+                check_target(c, t)?;
+            }
             let (scope, column) = target.map(|t| (t.scope().as_str(), t.column())).unzip();
             let mut stmt = c.prepare(
                 "SELECT scope, target, key, value, secret FROM attributes WHERE ?1 IS NULL OR (scope = ?1 AND target = ?2)
