@@ -10,11 +10,28 @@ use std::path::Path;
 /// Mode of a new output file: readable by the web or TFTP server that hands it out.
 pub const NEW_FILE_MODE: u32 = 0o644;
 
+/// Mode of an output file that holds secrets (a kickstart: root's password hash, keys):
+/// never readable by other users.
+pub const SECRET_FILE_MODE: u32 = 0o640;
+
 /// Replace `path` with `bytes` atomically (keeping its mode; new files get 0644). A file
 /// that already holds exactly `bytes` is left alone (same inode, same mtime).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, bytes, 0o7777)
+}
+
+/// [`write_atomic`] for a file that holds secrets: its mode is at most
+/// [`SECRET_FILE_MODE`] (an existing file's stricter mode is kept), and a file that holds
+/// the bytes already but is more open is written again with the stricter mode.
+pub fn write_secret_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, bytes, SECRET_FILE_MODE)
+}
+
+/// [`write_atomic`] with the file's mode limited to `mask`.
+fn write_atomic_with(path: &Path, bytes: &[u8], mask: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    if unchanged(path, bytes) {
+    let current = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).ok();
+    if unchanged(path, bytes) && current.is_some_and(|m| m & !mask == 0) {
         return Ok(());
     }
     let dir = match path.parent() {
@@ -24,7 +41,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new().prefix(".rocks-compile-").tempfile_in(dir).map_err(plain)?;
     tmp.write_all(bytes).map_err(plain)?;
-    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(NEW_FILE_MODE);
+    let mode = current.unwrap_or(NEW_FILE_MODE) & mask;
     tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(plain)?;
     tmp.as_file().sync_all().map_err(plain)?;
     tmp.persist(path).map_err(|e| plain(e.error))?;

@@ -725,3 +725,21 @@ fn an_unknown_appliance_is_an_error_with_the_closest_name_everywhere() {
         assert!(stderr.contains("did you mean") && stderr.contains("`compute`"), "{args:?}:\n{stderr}");
     }
 }
+
+#[test]
+fn sql_that_would_run_forever_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&mut run(d, &["host", "add", "c1", "--appliance", "compute"]));
+    let forever = "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT x FROM r WHERE x < 0";
+    for args in [
+        vec!["host", "list", "--where", &*format!("rack IN ({forever})")],
+        vec!["host", "list", "--query", &*format!("SELECT name FROM host_view WHERE rack IN ({forever})")],
+    ] {
+        let args: Vec<&str> = args.to_vec();
+        let out = run(d, &args).env("ROCKS_COMPILE_SQL_SECONDS", "0.5").output().unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("facts::bad-sql") && stderr.contains("stopped after 0.5 s"), "{stderr}");
+    }
+}

@@ -86,3 +86,25 @@ fn nix_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+#[test]
+fn the_database_and_written_kickstarts_are_never_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cluster.db");
+    ok(bin(&db).args(["host", "add", "compute-0-0", "--appliance", "compute"]));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&db) & 0o007, 0, "cluster.db is {:o}", mode(&db));
+    // A kickstart holds root's password hash: -o writes it 0640 at most, even over a file
+    // that was more open.
+    let ks = dir.path().join("c.ks");
+    std::fs::write(&ks, "old").unwrap();
+    std::fs::set_permissions(&ks, std::fs::Permissions::from_mode(0o644)).unwrap();
+    ok(bin(&db).args(["kickstart", "--host", "compute-0-0", "--allow-default-password", "-o"]).arg(&ks));
+    assert_eq!(mode(&ks), 0o640);
+    ok(bin(&db).args(["kickstart", "--appliance", "compute", "-o"]).arg(dir.path().join("a.ks")));
+    assert_eq!(mode(&dir.path().join("a.ks")), 0o640);
+    let out = dir.path().join("q");
+    ok(bin(&db).args(["kickstart", "--query", "SELECT name FROM host_view", "--allow-default-password", "-o"]).arg(&out));
+    assert_eq!(mode(&out.join("compute-0-0.ks")), 0o640);
+}

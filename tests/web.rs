@@ -734,3 +734,34 @@ fn fastcgi_on_tcp_serves_only_the_web_servers_named() {
     let _served = Proc(run(Some("127.0.0.1")).stderr(Stdio::null()).spawn().unwrap());
     wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "the responder on TCP");
 }
+
+#[test]
+fn the_responder_never_dumps_core() {
+    let c = Cluster::new();
+    let (proc, _sock) = c.fastcgi(&[]);
+    let pid = proc.0.id();
+    // Core size 0, soft and hard limit: no core file, whatever the signal.
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
+    assert_eq!(core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(), ["0", "0"], "{core}");
+}
+
+#[test]
+fn a_line_break_in_a_request_cannot_forge_a_log_line() {
+    let c = Cluster::new();
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(c.db())
+        .args(["cgi", "--prefix", "/install/rocks"])
+        .env_clear()
+        .env("REQUEST_METHOD", "GET")
+        .env("GATEWAY_INTERFACE", "CGI/1.1")
+        .env("SCRIPT_NAME", "/install/rocks")
+        .env("PATH_INFO", "/nope\nrocks-compile: 10.1.255.254 GET /kickstart: 200 forged")
+        .env("REMOTE_ADDR", "10.9.9.9")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(log.lines().count(), 1, "one request, one log line:\n{log}");
+    assert!(log.contains("/nope\\nrocks-compile"), "{log}");
+}

@@ -59,7 +59,11 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
     let facts = FactOptions { override_facts: a.flags.override_facts };
     let result = host_kickstarts_with(&db, &names, &layers, &given, &facts, &opts, threads, |host, text| match &generation {
         Some(g) => {
-            if let Err(e) = g.add(&Artifact::new(Kind::Kickstart, format!("{host}.ks"), text)) {
+            // A kickstart holds root's password hash and the site's keys: 0640.
+            let mut artifact = Artifact::new(Kind::Kickstart, format!("{host}.ks"), text);
+            artifact.mode = crate::plan::SECRET_MODE;
+            artifact.secret = true;
+            if let Err(e) = g.add(&artifact) {
                 io_error.lock().expect("no panic while holding the lock").get_or_insert(e);
             }
         }
@@ -94,7 +98,7 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
     }
     let Some(generation) = generation else {
         let text = single.into_inner().expect("no panic while holding the lock").unwrap_or_default();
-        return super::emit_text(ui, a.output.as_deref(), &text);
+        return super::emit_secret_text(ui, a.output.as_deref(), &text);
     };
     let dir = a.output.as_deref().expect("clap requires -o with --query");
     match generation.commit() {

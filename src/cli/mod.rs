@@ -465,7 +465,7 @@ fn kickstart(ui: &mut Ui, a: KickstartArgs) -> i32 {
             );
         }
     };
-    let code = emit_text(ui, a.output.as_deref(), &text);
+    let code = emit_secret_text(ui, a.output.as_deref(), &text);
     // The process ends right after this; tearing down thousands of small allocations would
     // cost more than the compile itself (see the benchmark section of the README).
     std::mem::forget(fw);
@@ -543,6 +543,15 @@ fn failure_code(diags: &[Diagnostic]) -> i32 {
 
 /// Print to stdout, or replace `path` atomically (a failed run never leaves half a file).
 fn emit_text(ui: &mut Ui, path: Option<&Path>, text: &str) -> i32 {
+    emit(ui, path, text, crate::write::write_atomic)
+}
+
+/// [`emit_text`] for a text that holds secrets (a kickstart): a file gets mode 0640 at most.
+fn emit_secret_text(ui: &mut Ui, path: Option<&Path>, text: &str) -> i32 {
+    emit(ui, path, text, crate::write::write_secret_atomic)
+}
+
+fn emit(ui: &mut Ui, path: Option<&Path>, text: &str, write: fn(&Path, &[u8]) -> std::io::Result<()>) -> i32 {
     match path {
         None => {
             let mut out = std::io::stdout().lock();
@@ -551,7 +560,7 @@ fn emit_text(ui: &mut Ui, path: Option<&Path>, text: &str) -> i32 {
             }
             EXIT_OK
         }
-        Some(p) => match crate::write::write_atomic(p, text.as_bytes()) {
+        Some(p) => match write(p, text.as_bytes()) {
             Ok(()) => EXIT_OK,
             Err(e) => ui.write_error(p, &e),
         },

@@ -131,7 +131,20 @@ fn config(ui: &mut Ui, db: &Path, a: &ServeArgs) -> Result<Config, i32> {
 }
 
 /// `cgi`: answer the one request in the environment.
+/// The responders hold every host's secrets in memory: no core dump may write them to disk
+/// (core size 0, and not dumpable, which also keeps other users' debuggers out).
+fn no_core_dumps() {
+    let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain system calls on this process with valid arguments; failure only leaves
+    // the limits as they were.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &none);
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
 pub(super) fn cgi(ui: &mut Ui, db: &Path, a: ServeArgs) -> i32 {
+    no_core_dumps();
     let cfg = match config(ui, db, &a) {
         Ok(c) => c,
         Err(code) => return code,
@@ -150,6 +163,7 @@ pub(super) fn cgi(ui: &mut Ui, db: &Path, a: ServeArgs) -> i32 {
 
 /// `fastcgi`: serve until stopped.
 pub(super) fn fastcgi(ui: &mut Ui, db: &Path, a: FastcgiArgs) -> i32 {
+    no_core_dumps();
     let mut cfg = match config(ui, db, &a.serve) {
         Ok(c) => c,
         Err(code) => return code,

@@ -156,6 +156,10 @@ impl Db {
 
     fn connect(path: &Path, readonly: bool) -> Result<Db> {
         let name = path.display().to_string();
+        if !readonly {
+            // When this fails (no such folder, no permission), opening fails next and says why.
+            let _ = create_private(path);
+        }
         let flags = if readonly {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
         } else {
@@ -213,6 +217,18 @@ impl Db {
     pub(crate) fn read<T>(&self, op: &str, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         f(&self.conn).map_err(|e| e.in_context(&self.name(), op))
     }
+}
+
+/// Mode of a new database file (SQLite gives its `-wal` and `-shm` files the same): the
+/// database holds secrets (password hashes, keys), so it is never readable by other users.
+pub const DB_MODE: u32 = 0o640;
+
+/// Create the database file at `path` empty with [`DB_MODE`] when it does not exist (SQLite
+/// takes an empty file for a new database), so it is never readable by others, not even for a
+/// moment.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(DB_MODE).open(path).map(drop)
 }
 
 /// `path` with `suffix` appended (SQLite's `-wal` and `-shm` files).

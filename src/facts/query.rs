@@ -5,6 +5,7 @@
 //! distribution, boot, install_action, run_action, comment` and, from the primary interface,
 //! `ip, mac, network, device, zone` (NULL when the host has none).
 
+use std::time::Duration;
 use std::path::Path;
 
 use rusqlite::types::ValueRef;
@@ -61,6 +62,7 @@ impl Db {
                 let message = "the expression must not change the database".into();
                 return Err(FactsError::BadSql { sql: user.clone(), message, at: None });
             }
+            let _budget = filter.where_sql.is_some().then(|| Budget::start(c));
             let rows = stmt.query_map(args.as_slice(), host_from_row).map_err(|e| bad(&e))?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| bad(&e))
         })
@@ -108,6 +110,7 @@ fn run_query(conn: &Connection, sql: &str) -> Result<Vec<String>> {
         return Err(reject("the statement returns no columns"));
     }
     let bad = |e: rusqlite::Error| FactsError::BadSql { sql: sql.to_string(), message: sqlite_message(&e), at: error_at(&e, 0, sql) };
+    let _budget = Budget::start(conn);
     let mut rows = stmt.query([]).map_err(bad)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(bad)? {
@@ -119,6 +122,42 @@ fn run_query(conn: &Connection, sql: &str) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// How long SQL a user gives (`--where`, `--query`) may run before it is interrupted
+/// (`ROCKS_COMPILE_SQL_SECONDS`, default 10): a recursive CTE could run forever.
+fn sql_budget() -> Duration {
+    let secs = std::env::var("ROCKS_COMPILE_SQL_SECONDS").ok().and_then(|v| v.parse::<f64>().ok()).filter(|s| s.is_finite() && *s > 0.0);
+    Duration::from_secs_f64(secs.unwrap_or(10.0).min(86_400.0))
+}
+
+/// Interrupts the connection's statement when the budget runs out, unless dropped first.
+struct Budget {
+    done: Option<std::sync::mpsc::Sender<()>>,
+    watch: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Budget {
+    fn start(conn: &Connection) -> Budget {
+        let handle = conn.get_interrupt_handle();
+        let budget = sql_budget();
+        let (done, rx) = std::sync::mpsc::channel::<()>();
+        let watch = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(budget) {
+                handle.interrupt();
+            }
+        });
+        Budget { done: Some(done), watch: Some(watch) }
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(w) = self.watch.take() {
+            let _ = w.join();
+        }
+    }
 }
 
 /// The first word of `sql` after whitespace and `--`/`/* */` comments.
@@ -140,6 +179,12 @@ fn first_keyword(sql: &str) -> &str {
 
 /// SQLite's own message, without rusqlite's wrapping.
 fn sqlite_message(e: &rusqlite::Error) -> String {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+        return format!(
+            "stopped after {} s (ROCKS_COMPILE_SQL_SECONDS): does a recursive query lack a limit?",
+            sql_budget().as_secs_f64()
+        );
+    }
     match e {
         rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
         rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),

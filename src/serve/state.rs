@@ -293,7 +293,16 @@ impl State {
                     response = response.with("Retry-After", "5");
                 }
                 response.head = req.is_head();
-                let log = format!("{} {} {}: {} {}", req.remote_addr, req.method, req.path, r.status, r.log);
+                // What a client sent is quoted escaped: a line break in a path cannot forge a
+                // log line.
+                let log = format!(
+                    "{} {} {}: {} {}",
+                    req.remote_addr.escape_debug(),
+                    req.method.escape_debug(),
+                    req.path.escape_debug(),
+                    r.status,
+                    r.log.escape_debug()
+                );
                 Answer { response, log: Some(log), changed }
             }
         }
