@@ -223,9 +223,16 @@ fn topo_sort(g: &OrderGraph, ix: &BTreeMap<String, NodeIx>) -> Vec<String> {
     out
 }
 
-/// A cycle among the `<order>` constraints, reported with every `<order>` element in it.
+/// How many nodes and `<order>` elements a cycle's diagnostic names (a cycle of thousands is
+/// said in a few lines, not megabytes).
+const CYCLE_SHOWN: usize = 12;
+
+/// A cycle among the `<order>` constraints, reported with the `<order>` elements in it (the
+/// first [`CYCLE_SHOWN`], and how many more).
 fn find_cycle(fw: &Framework, g: &OrderGraph) -> Option<Diagnostic> {
-    let mut sccs = petgraph::algo::tarjan_scc(g);
+    // Kosaraju's algorithm runs without recursion: a cycle of any length cannot overflow the
+    // stack (Tarjan's recursive one did, at some thousands of nodes).
+    let mut sccs = petgraph::algo::kosaraju_scc(g);
     sccs.iter_mut().for_each(|c| c.sort_by(|a, b| g[*a].cmp(&g[*b])));
     sccs.sort_by(|a, b| g[a[0]].cmp(&g[b[0]]));
     for scc in sccs {
@@ -241,13 +248,16 @@ fn find_cycle(fw: &Framework, g: &OrderGraph) -> Option<Diagnostic> {
             .collect();
         decls.sort();
         decls.dedup();
-        let names: Vec<&str> = scc.iter().map(|n| g[*n].as_str()).collect();
-        let mut d = Diagnostic::error(
-            "order::cycle",
-            format!("order constraints form a cycle among {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
-        )
-        .help("the `<order>` elements must form a DAG: remove or reverse one of them");
-        for i in decls {
+        let mut names: Vec<String> = scc.iter().take(CYCLE_SHOWN).map(|n| format!("`{}`", g[*n])).collect();
+        if scc.len() > CYCLE_SHOWN {
+            names.push(format!("and {} more", scc.len() - CYCLE_SHOWN));
+        }
+        let mut d = Diagnostic::error("order::cycle", format!("order constraints form a cycle among {}", names.join(", ")))
+            .help("the `<order>` elements must form a DAG: remove or reverse one of them");
+        if decls.len() > CYCLE_SHOWN {
+            d = d.note(format!("{} more `<order>` elements are in the cycle", decls.len() - CYCLE_SHOWN));
+        }
+        for i in decls.into_iter().take(CYCLE_SHOWN) {
             let o = &fw.order_decls[i];
             d = d.label(o.span, format!("`{}` before `{}`", o.head.name, o.tail.name));
         }

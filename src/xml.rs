@@ -357,6 +357,8 @@ impl<'a> Parser<'a> {
             return None;
         }
         let mut attrs = Vec::new();
+        // Names seen so far: a duplicate is found in constant time, however many there are.
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         loop {
             while i < b.len() && is_space(b[i]) {
                 i += 1;
@@ -400,7 +402,7 @@ impl<'a> Parser<'a> {
             };
             let value_span = self.at(base + vs, base + ve);
             let value = self.attr_value(&raw[vs..ve], value_span)?;
-            if attrs.iter().any(|a: &Attribute| a.name == aname) {
+            if !seen.insert(aname.clone()) {
                 self.diags.push(
                     Diagnostic::error("xml::syntax", format!("malformed XML: duplicate attribute `{aname}`"))
                         .label(name_span, "given again here"),
