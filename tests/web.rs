@@ -765,3 +765,57 @@ fn a_line_break_in_a_request_cannot_forge_a_log_line() {
     assert_eq!(log.lines().count(), 1, "one request, one log line:\n{log}");
     assert!(log.contains("/nope\\nrocks-compile"), "{log}");
 }
+
+/// One FastCGI record.
+fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
+    let mut r = vec![1, kind];
+    r.extend(id.to_be_bytes());
+    r.extend((content.len() as u16).to_be_bytes());
+    r.extend([0, 0]);
+    r.extend(content);
+    r
+}
+
+/// A FastCGI name-value pair (names and values under 128 bytes).
+fn pair(name: &str, value: &str) -> Vec<u8> {
+    let mut p = vec![name.len() as u8, value.len() as u8];
+    p.extend(name.as_bytes());
+    p.extend(value.as_bytes());
+    p
+}
+
+/// Send `bytes` on a new connection to `sock` and read until the responder closes it.
+fn exchange(sock: &Path, bytes: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+#[test]
+fn malformed_fastcgi_records_are_refused_without_a_panic() {
+    let c = Cluster::new();
+    let (_proc, sock) = c.fastcgi(&[]);
+    for body in [&[][..], &[0][..]] {
+        // BEGIN_REQUEST with a body of 0 or 1 bytes (it is 8).
+        exchange(&sock, &record(1, 1, body));
+    }
+    exchange(&sock, &record(1, 0, &[0, 1, 0, 0, 0, 0, 0, 0]));
+    // A well-formed request is still answered.
+    let mut req = record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
+    let mut params = pair("REQUEST_METHOD", "GET");
+    params.extend(pair("SCRIPT_NAME", "/install/rocks/health"));
+    params.extend(pair("REQUEST_URI", "/install/rocks/health"));
+    params.extend(pair("REMOTE_ADDR", "127.0.0.1"));
+    req.extend(record(4, 1, &params));
+    req.extend(record(4, 1, &[]));
+    req.extend(record(5, 1, &[]));
+    let answer = String::from_utf8_lossy(&exchange(&sock, &req)).into_owned();
+    assert!(answer.contains("Status: 200"), "{answer}");
+    let log = c.log("fastcgi.log");
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(log.matches("malformed FastCGI record").count(), 3, "{log}");
+}

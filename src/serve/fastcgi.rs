@@ -272,7 +272,8 @@ fn open_tcp(on: &str) -> ServeError {
 
 async fn connection(stream: Stream, shared: Arc<Shared>) {
     let (r, w) = tokio::io::split(stream);
-    let mut requests = Requests::new(r, w, 255, 16);
+    // Malformed records end the connection with an error before the protocol crate sees them.
+    let mut requests = Requests::new(super::records::Checked::new(r), w, 255, 16);
     loop {
         match requests.next().await {
             Ok(Some(request)) => {

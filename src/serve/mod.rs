@@ -27,6 +27,7 @@
 
 pub mod cgi;
 pub mod fastcgi;
+mod records;
 mod request;
 mod state;
 
