@@ -819,3 +819,68 @@ fn malformed_fastcgi_records_are_refused_without_a_panic() {
     assert!(!log.contains("panicked"), "{log}");
     assert_eq!(log.matches("malformed FastCGI record").count(), 3, "{log}");
 }
+
+#[test]
+fn concurrent_boot_done_and_reinstall_leave_the_database_and_the_pxe_files_in_agreement() {
+    let c = Cluster::new();
+    let pxe = c.tree().join("tftp/pxelinux.cfg/01-52-54-00-aa-00-02");
+    for round in 0..3 {
+        // 24 CGI processes at once, alternating boot-done and reinstall for one host.
+        let children: Vec<std::process::Child> = (0..24)
+            .map(|i| {
+                Command::new(BIN)
+                    .arg("--db")
+                    .arg(c.db())
+                    .args(["cgi", "--tree", c.tree().to_str().unwrap()])
+                    .env_clear()
+                    .env("REQUEST_METHOD", "POST")
+                    .env("PATH_INFO", if i % 2 == 0 { "/boot-done" } else { "/reinstall" })
+                    .env("REMOTE_ADDR", "127.0.0.2")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(text(&out.stdout).starts_with("Status: 200 "), "round {round}: {}", text(&out.stdout));
+        }
+        let boot = c.rc(&["host", "list", "--json"]);
+        let hosts: serde_json::Value = serde_json::from_str(&boot).unwrap();
+        let db_boot = hosts.as_array().unwrap().iter().find(|h| h["name"] == "n2").unwrap()["boot"].as_str().unwrap().to_string();
+        let file = std::fs::read_to_string(&pxe).unwrap();
+        let file_boot = if file.contains("boot=os") { "os" } else { "install" };
+        assert_eq!(file_boot, db_boot, "round {round}: the PXE file says {file_boot}, the database {db_boot}:\n{file}");
+        let v = Command::new(BIN).args(["verify", c.tree().to_str().unwrap()]).output().unwrap();
+        assert!(v.status.success(), "{}", text(&v.stderr));
+    }
+}
+
+#[test]
+fn a_boot_change_that_cannot_get_the_trees_lock_is_a_503_with_retry_after() {
+    let Some(flock) = common::tool("flock") else { return };
+    let c = Cluster::new();
+    let lock = c.path(".tree.lock");
+    // A build holds the tree's lock for longer than a request may wait.
+    let mut holder = Command::new(flock).arg(&lock).args(["sleep", "9"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(c.db())
+        .args(["cgi", "--tree", c.tree().to_str().unwrap()])
+        .env_clear()
+        .env("REQUEST_METHOD", "POST")
+        .env("PATH_INFO", "/boot-done")
+        .env("REMOTE_ADDR", "127.0.0.2")
+        .output()
+        .unwrap();
+    let still_held = holder.try_wait().unwrap().is_none();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let answer = text(&out.stdout);
+    assert!(still_held, "the lock was released before the request gave up");
+    assert!(answer.starts_with("Status: 503 ") && answer.contains("Retry-After: "), "{answer}");
+    // Nothing changed: the host still installs.
+    assert!(std::fs::read_to_string(c.tree().join("tftp/pxelinux.cfg/01-52-54-00-aa-00-02")).unwrap().contains("boot=install"));
+}

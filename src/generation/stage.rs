@@ -66,18 +66,42 @@ impl Generation {
         Generation::begin_waiting(dir, prune, &mut |_| {})
     }
 
+    /// [`Generation::begin`], giving up with [`io::ErrorKind::WouldBlock`] when another run
+    /// holds the lock for longer than `patience` (a responder answers 503 rather than hold
+    /// a request for as long as a build takes).
+    pub fn begin_within(dir: &Path, prune: bool, patience: std::time::Duration) -> io::Result<Generation> {
+        let deadline = std::time::Instant::now() + patience;
+        Generation::begin_locked(dir, prune, &mut |fd, path| loop {
+            if sys::try_lock_exclusive(fd).map_err(|e| at(e, path.display()))? {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, format!("{}: another run holds the lock", path.display())));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        })
+    }
+
     /// [`Generation::begin`], calling `waiting` with the lock file's path first when another
     /// run holds the lock (so that a command can say why it waits).
     pub fn begin_waiting(dir: &Path, prune: bool, waiting: &mut dyn FnMut(&Path)) -> io::Result<Generation> {
+        Generation::begin_locked(dir, prune, &mut |fd, path| {
+            if !sys::try_lock_exclusive(fd).map_err(|e| at(e, path.display()))? {
+                waiting(path);
+                sys::lock_exclusive(fd).map_err(|e| at(e, path.display()))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Begin, taking the lock with `lock(fd, path)`.
+    fn begin_locked(dir: &Path, prune: bool, lock_with: &mut dyn FnMut(BorrowedFd<'_>, &Path) -> io::Result<()>) -> io::Result<Generation> {
         let steps = Steps::from_env();
         let place = Place::new(dir, true)?;
         let lock_path = place.sibling(&place.lock);
         let lock =
             sys::openat(place.parent.as_fd(), &place.lock, libc::O_RDWR | libc::O_CREAT, 0o644).map_err(|e| at(e, lock_path.display()))?;
-        if !sys::try_lock_exclusive(lock.as_fd()).map_err(|e| at(e, lock_path.display()))? {
-            waiting(&lock_path);
-            sys::lock_exclusive(lock.as_fd()).map_err(|e| at(e, lock_path.display()))?;
-        }
+        lock_with(lock.as_fd(), &lock_path)?;
         steps.step();
         recover(&place, &steps)?;
         let base = std::sync::Arc::new(Baseline::read(&place, Some(lock.as_fd()))?);

@@ -286,14 +286,18 @@ async fn connection(stream: Stream, shared: Arc<Shared>) {
                             .unwrap_or_default();
                         let state = shared.current();
                         let worker = shared.clone();
-                        let answered = tokio::task::spawn_blocking(move || {
-                            let req = Request::from_vars(
-                                |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()),
-                                vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                            );
-                            state.answer(&worker.cfg, &req)
-                        })
-                        .await;
+                        let req = Request::from_vars(
+                            |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()),
+                            vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                        );
+                        // What memory answers is answered here; only work that may wait (a
+                        // lock, the database, a compile) goes to the blocking pool, so
+                        // `/health` and cached kickstarts never queue behind it.
+                        let answered = if state.may_block(&shared.cfg, &req) {
+                            tokio::task::spawn_blocking(move || state.answer(&worker.cfg, &req)).await
+                        } else {
+                            Ok(state.answer(&shared.cfg, &req))
+                        };
                         let response = match answered {
                             Ok(a) => {
                                 if let Some(line) = &a.log {

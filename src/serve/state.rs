@@ -327,6 +327,27 @@ impl State {
         Some((Endpoint::Kickstart, Some(name)))
     }
 
+    /// Whether answering `req` may block (write the database or the tree, wait for a lock,
+    /// compile a kickstart): boot-done and reinstall, and a kickstart that is not in memory.
+    /// Everything else (`/health`, a cached kickstart, iPXE scripts, refusals) is answered
+    /// from memory in microseconds, so a responder answers it without queueing behind work
+    /// that waits.
+    pub fn may_block(&self, cfg: &Config, req: &Request) -> bool {
+        let Some((endpoint, named)) = self.endpoint(cfg, &req.path) else { return false };
+        match endpoint {
+            Endpoint::Health | Endpoint::Ipxe => false,
+            Endpoint::BootDone | Endpoint::Reinstall => true,
+            Endpoint::Kickstart => {
+                let Kickstarts::Resident { cache, .. } = &self.kickstarts else { return true };
+                let by_addr = || {
+                    let ip = req.remote_addr.parse::<IpAddr>().ok()?.to_canonical();
+                    self.by_addr.get(&ip).map(|&i| self.cluster.hosts[i].name.as_str())
+                };
+                named.or_else(by_addr).is_none_or(|name| cache.get(name).is_none())
+            }
+        }
+    }
+
     fn route(&self, cfg: &Config, req: &Request, changed: &mut bool) -> Result<Response, Refusal> {
         let Some((endpoint, named)) = self.endpoint(cfg, &req.path) else {
             return Err(refuse(404, format!("no endpoint at `{}`", printable(&req.path))));
@@ -553,9 +574,16 @@ fn warm(
     if details.is_empty() { Ok(cache) } else { Err(LoadError::new("a host's kickstart does not compile", details, FIX_ABOVE)) }
 }
 
+/// How long a boot-done or reinstall waits for the tree's lock (a build holds it) before it
+/// answers 503 with `Retry-After`.
+const TREE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Set `name`'s next boot and rewrite its PXE files in the tree (when one is configured and
-/// holds PXE files).
+/// holds PXE files). The tree's lock is held from the database change to the new PXE files,
+/// so requests for one host, however many at once, leave the database and the files in
+/// agreement: the last to take the lock writes both last.
 fn set_boot(cfg: &Config, name: &str, boot: Boot) -> Result<Response, Refusal> {
+    let what = if boot == Boot::Os { "os" } else { "install" };
     let busy = |e: FactsError| {
         let status = if e.is_busy() { 503 } else { 500 };
         refuse_logged(status, "the boot action could not be set", format!("{name}: {e}"))
@@ -563,33 +591,40 @@ fn set_boot(cfg: &Config, name: &str, boot: Boot) -> Result<Response, Refusal> {
     if !cfg.db.is_file() {
         return Err(refuse_logged(500, "the boot action could not be set", format!("no cluster database at `{}`", cfg.db.display())));
     }
+    let pxe_tree = match &cfg.tree {
+        Some(tree) => {
+            let manifest = crate::generation::read_manifest(tree)
+                .map_err(|e| refuse_logged(500, "the boot action could not be set", format!("{name}: {e}")))?;
+            manifest.iter().any(|e| e.kind == Some(Kind::Pxe)).then_some(tree)
+        }
+        None => None,
+    };
+    let generation = match pxe_tree {
+        Some(tree) => Some(crate::generation::Generation::begin_within(tree, false, TREE_PATIENCE).map_err(|e| {
+            let status = if e.kind() == std::io::ErrorKind::WouldBlock { 503 } else { 500 };
+            refuse_logged(status, "the boot action could not be set now", format!("{name}: {e}"))
+        })?),
+        None => None,
+    };
     let mut db = Db::open(&cfg.db).map_err(busy)?;
     db.set_boot(name, boot).map_err(busy)?;
-    let what = if boot == Boot::Os { "os" } else { "install" };
-    if let Some(tree) = &cfg.tree {
-        rewrite_pxe(cfg, &db, tree, name).map_err(|e| {
+    if let Some(g) = generation {
+        rewrite_pxe(cfg, &db, g, name).map_err(|e| {
             refuse_logged(500, format!("next boot of `{name}` set to {what}, but its PXE files were not rewritten"), format!("{name}: {e}"))
         })?;
     }
     Ok(Response::ok(format!("{name}: next boot {what}\n")))
 }
 
-/// Rewrite `name`'s PXE files in `tree` as a new generation (other files stay as they are).
-fn rewrite_pxe(cfg: &Config, db: &Db, tree: &Path, name: &str) -> Result<(), String> {
-    let manifest = crate::generation::read_manifest(tree).map_err(|e| e.to_string())?;
-    if !manifest.iter().any(|e| e.kind == Some(Kind::Pxe)) {
-        return Ok(());
-    }
+/// Rewrite `name`'s PXE files as generation `g` of the tree (other files stay as they are).
+fn rewrite_pxe(cfg: &Config, db: &Db, g: crate::generation::Generation, name: &str) -> Result<(), String> {
     let cluster = db.cluster().map_err(|e| e.to_string())?;
     let site = Site::new(&cluster, &cfg.build);
     let i = cluster.hosts.iter().position(|h| h.name == name).ok_or_else(|| format!("`{name}` is gone"))?;
     let artifacts = crate::emit::pxe::host_artifacts(&site, i).map_err(|e| format!("{e:#}"))?;
-    if artifacts.is_empty() {
-        return Ok(());
-    }
     let mut plan = Plan { artifacts, ..Plan::default() };
     plan.sort();
-    crate::generation::write(tree, &plan, false).map(|_| ()).map_err(|e| e.to_string())
+    crate::generation::finish(g, &plan, &|_| {}).map(|_| ()).map_err(|e| e.to_string())
 }
 
 fn compile_failed(name: &str, fw: &crate::graph::Framework, diags: &[crate::diag::Diagnostic]) -> Refusal {
