@@ -884,3 +884,30 @@ fn a_boot_change_that_cannot_get_the_trees_lock_is_a_503_with_retry_after() {
     // Nothing changed: the host still installs.
     assert!(std::fs::read_to_string(c.tree().join("tftp/pxelinux.cfg/01-52-54-00-aa-00-02")).unwrap().contains("boot=install"));
 }
+
+#[test]
+fn idle_connections_and_large_bodies_are_cut_off() {
+    use std::io::Read;
+    let c = Cluster::new();
+    let (_proc, sock) = c.fastcgi(&["--idle-timeout", "0.5"]);
+    // A connection that sends nothing is closed.
+    let mut idle = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    idle.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(idle.read(&mut buf).unwrap(), 0, "the responder closed the idle connection");
+    // A body beyond the bound ends the connection before it is held in memory.
+    let mut req = record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
+    let mut params = pair("REQUEST_METHOD", "POST");
+    params.extend(pair("SCRIPT_NAME", "/install/rocks/boot-done"));
+    params.extend(pair("REMOTE_ADDR", "127.0.0.2"));
+    req.extend(record(4, 1, &params));
+    req.extend(record(4, 1, &[]));
+    for _ in 0..3 {
+        req.extend(record(5, 1, &[b'x'; 60_000]));
+    }
+    let answer = exchange(&sock, &req);
+    assert!(!String::from_utf8_lossy(&answer).contains("Status: 200"), "the request was answered");
+    assert!(c.log("fastcgi.log").contains("request body over"), "{}", c.log("fastcgi.log"));
+    let hosts = c.rc(&["host", "list", "--json"]);
+    assert!(hosts.contains("\"install\""), "boot-done did not happen");
+}

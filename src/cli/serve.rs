@@ -88,6 +88,10 @@ pub struct FastcgiArgs {
     /// (others are compiled per request). While a reload loads, old and new are both held.
     #[arg(long, value_name = "MB", default_value = "256", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_048_576))]
     pub cache_mb: usize,
+    /// Seconds a connection may wait for its next request before it is closed (0.01 to
+    /// 86400).
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_interval)]
+    pub idle_timeout: f64,
     #[command(flatten)]
     pub serve: ServeArgs,
 }
@@ -174,7 +178,11 @@ pub(super) fn fastcgi(ui: &mut Ui, db: &Path, a: FastcgiArgs) -> i32 {
         (None, Some(addr)) => Listen::Tcp(addr),
         (None, None) => Listen::Inherited,
     };
-    let opts = Options { reload_interval: Duration::from_secs_f64(a.reload_interval), threads: super::threads(a.jobs) };
+    let opts = Options {
+        reload_interval: Duration::from_secs_f64(a.reload_interval),
+        threads: super::threads(a.jobs),
+        idle: Duration::from_secs_f64(a.idle_timeout),
+    };
     match crate::serve::fastcgi::serve(cfg, listen, opts) {
         Ok(()) => EXIT_OK,
         Err(ServeError::Load(e)) => {

@@ -45,6 +45,9 @@ pub struct Options {
     pub reload_interval: Duration,
     /// Worker threads (at least 1).
     pub threads: usize,
+    /// How long a connection may wait between requests (or for the rest of one) before it
+    /// is closed.
+    pub idle: Duration,
 }
 
 /// Why the responder stopped with a failure.
@@ -64,6 +67,7 @@ struct Shared {
     cfg: Config,
     state: RwLock<Arc<State>>,
     reload: Notify,
+    idle: Duration,
 }
 
 impl Shared {
@@ -102,7 +106,7 @@ pub fn serve(cfg: Config, listen: Listen, opts: Options) -> Result<(), ServeErro
         if matches!(listener, Listener::Tcp(_)) && web_servers.is_empty() {
             return Err(open_tcp("the TCP socket it was started with"));
         }
-        let shared = Arc::new(Shared { cfg, state: RwLock::new(Arc::new(state)), reload: Notify::new() });
+        let shared = Arc::new(Shared { cfg, state: RwLock::new(Arc::new(state)), reload: Notify::new(), idle: opts.idle });
         tokio::spawn(watch(shared.clone(), opts.reload_interval, watcher));
         let result = accept_until_stopped(listener, shared, web_servers).await;
         if let Some(path) = created {
@@ -200,7 +204,18 @@ async fn accept_until_stopped(listener: Listener, shared: Arc<Shared>, web_serve
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
     // Every connection task holds a clone: the count says how many are live.
     let tracker = Arc::new(());
+    // At most this many connections at once (well under the descriptor limit): the others
+    // wait in the listen backlog until one ends, instead of taking the last descriptors.
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections()));
     loop {
+        let slot = tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+        };
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -210,6 +225,7 @@ async fn accept_until_stopped(listener: Listener, shared: Arc<Shared>, web_serve
                     tokio::spawn(async move {
                         connection(stream, shared).await;
                         drop(guard);
+                        drop(slot);
                     });
                 }
                 Ok(None) => {}
@@ -270,12 +286,23 @@ fn open_tcp(on: &str) -> ServeError {
     ))
 }
 
+/// How many connections are served at once: half the descriptor limit, at most 1,024.
+fn max_connections() -> usize {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `getrlimit` writes the limit into `lim`, which lives for the call.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 { lim.rlim_cur } else { 1024 };
+    usize::try_from(soft / 2).unwrap_or(1024).clamp(16, 1024)
+}
+
 async fn connection(stream: Stream, shared: Arc<Shared>) {
     let (r, w) = tokio::io::split(stream);
     // Malformed records end the connection with an error before the protocol crate sees them.
     let mut requests = Requests::new(super::records::Checked::new(r), w, 255, 16);
     loop {
-        match requests.next().await {
+        // An idle connection is closed (a client that opens connections and sends nothing
+        // cannot hold them).
+        let Ok(next) = tokio::time::timeout(shared.idle, requests.next()).await else { break };
+        match next {
             Ok(Some(request)) => {
                 let shared = shared.clone();
                 let done = request

@@ -1,7 +1,9 @@
 //! A check of the FastCGI record framing in front of the protocol crate: a record that the
 //! specification does not allow (a version other than 1, a `BEGIN_REQUEST` whose body is
 //! not the 8 bytes it must be, a request id 0 on a request record) ends the connection with
-//! an error, so a malformed stream is refused instead of reaching code that panics on it.
+//! an error, so a malformed stream is refused instead of reaching code that panics on it. So
+//! does a request body (`STDIN`) larger than [`MAX_BODY`]: no endpoint reads one, and the
+//! crate would hold all of it in memory.
 
 use std::io;
 use std::pin::Pin;
@@ -18,16 +20,41 @@ enum At {
     Body(usize),
 }
 
+/// The largest request body (`STDIN` content of one request) accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
 /// `R`, with each record's header checked as the bytes go by.
 pub struct Checked<R> {
     inner: R,
     at: At,
     header: [u8; 8],
+    /// Body bytes so far, per request id.
+    body: std::collections::HashMap<u16, usize>,
 }
 
 impl<R> Checked<R> {
     pub fn new(inner: R) -> Checked<R> {
-        Checked { inner, at: At::Header(0), header: [0; 8] }
+        Checked { inner, at: At::Header(0), header: [0; 8], body: std::collections::HashMap::new() }
+    }
+
+    /// Count a record's body bytes against [`MAX_BODY`] (a new request starts at 0).
+    fn count(&mut self) -> io::Result<()> {
+        let (kind, id) = (self.header[1], u16::from_be_bytes([self.header[2], self.header[3]]));
+        let content = u16::from_be_bytes([self.header[4], self.header[5]]) as usize;
+        match kind {
+            1 => {
+                self.body.insert(id, 0);
+            }
+            5 => {
+                let seen = self.body.entry(id).or_insert(0);
+                *seen += content;
+                if *seen > MAX_BODY {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("request body over {MAX_BODY} bytes")));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Follow `bytes` through the framing; an error for the first malformed header.
@@ -38,7 +65,13 @@ impl<R> Checked<R> {
                     let take = (8 - n).min(bytes.len());
                     self.header[n..n + take].copy_from_slice(&bytes[..take]);
                     bytes = &bytes[take..];
-                    self.at = if n + take == 8 { At::Body(check(&self.header)?) } else { At::Header(n + take) };
+                    self.at = if n + take == 8 {
+                        let body = check(&self.header)?;
+                        self.count()?;
+                        At::Body(body)
+                    } else {
+                        At::Header(n + take)
+                    };
                     if let At::Body(0) = self.at {
                         self.at = At::Header(0);
                     }
@@ -112,6 +145,18 @@ mod tests {
             c.follow(&stream[split..]).unwrap();
             assert!(matches!(c.at, At::Header(0)), "split at {split}");
         }
+    }
+
+    #[test]
+    fn a_large_body_is_refused() {
+        let mut c = Checked::new(());
+        c.follow(&header(1, 1, 1, 8, 0)).unwrap();
+        c.follow(&[0; 8]).unwrap();
+        let chunk = vec![0u8; 60_000];
+        c.follow(&header(1, 5, 1, 60_000, 0)).unwrap();
+        c.follow(&chunk).unwrap();
+        let e = c.follow(&header(1, 5, 1, 60_000, 0)).unwrap_err();
+        assert!(e.to_string().contains("request body over"), "{e}");
     }
 
     #[test]
