@@ -49,9 +49,12 @@ fn the_frontends_services_read_the_tree_build_writes() {
         "{named}"
     );
     assert!(named.contains("listen-on port 53 { 127.0.0.1; 10.77.0.1; };") && named.contains("10.77.0.0/24;"), "{named}");
-    // TFTP is rooted at the tree's tftp/, where build writes the PXE files.
+    // TFTP serves the tree's tftp/, where build writes the PXE files: each name is looked up
+    // in the current tree (a map), not in a chroot into the generation it started in.
     let tftp = file_body(&ks, "/etc/systemd/system/tftp.service.d/50-rocks-compile.conf");
-    assert!(tftp.contains(&format!("ExecStart=/usr/sbin/in.tftpd -s {TREE}/tftp\n")), "{tftp}");
+    assert!(tftp.contains(&format!("ExecStart=/usr/sbin/in.tftpd -m /etc/rocks-compile/tftpd.map {TREE}/tftp\n")), "{tftp}");
+    let map = file_body(&ks, "/etc/rocks-compile/tftpd.map");
+    assert!(map.contains(&format!("\nr ^/*(.*) {TREE}/tftp/\\1\n")) && !tftp.contains(" -s "), "{map}");
     assert!(tree.join("tftp/pxelinux.cfg/01-52-54-00-77-00-02").is_file());
     // The boot loader and kernels go where the PXE files and dhcpd.conf point.
     let boot_files = file_body(&ks, "/usr/local/sbin/cluster-boot-files");

@@ -23,14 +23,14 @@
 mod common;
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::lab::{DEBIAN_INSTALLER, Firmware, LDLINUX, Lab, Netns, PXELINUX, read_lossy, skip_or_panic};
 use rocks_compile::facts::{BootAction, Db, HostField, HostSpec, NetworkSpec, Target};
-use rocks_compile::plan::{Kind, mac_hyphen};
+use rocks_compile::plan::Kind;
 
 /// Longest a boot may take to reach its kickstart (they take 75 to 85 s on an idle core).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(420);
@@ -38,13 +38,8 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(420);
 const SERVER: &str = "10.99.0.1";
 /// nginx's port inside the namespace (nothing else listens there).
 const HTTP_PORT: u16 = 8080;
-/// Debian's netboot installer (package debian-installer-12-netboot-amd64).
-const DEBIAN_INSTALLER: &str = "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64";
-const PXELINUX: &str = "/usr/lib/PXELINUX/pxelinux.0";
-const LDLINUX: &str = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
-const GRUB_EFI_MODULES: &str = "/usr/lib/grub/x86_64-efi";
-const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE.fd";
-const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS.fd";
+/// Namespaces are named `rocks-pxe-<pid>-<host>`.
+const NETNS_PREFIX: &str = "rocks-pxe-";
 
 /// One boot at a time: each keeps a core busy, and both would race for the same timeouts.
 static ONE_BOOT_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -69,32 +64,6 @@ struct Guest {
     mac: &'static str,
     ip: &'static str,
     firmware: Firmware,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Firmware {
-    /// SeaBIOS with the NIC's iPXE ROM, forced to pxelinux by `pxe_loader`.
-    Bios,
-    /// OVMF's own PXE, sent to GRUB by its architecture.
-    Uefi,
-}
-
-impl Firmware {
-    /// The boot file DHCP must send, relative to the TFTP root.
-    fn boot_file(self) -> &'static str {
-        match self {
-            Firmware::Bios => "pxelinux.0",
-            Firmware::Uefi => "grub/x86_64-efi/core.efi",
-        }
-    }
-
-    /// The per-interface config file the boot loader must fetch, relative to the TFTP root.
-    fn config(self, mac: &str) -> String {
-        match self {
-            Firmware::Bios => format!("pxelinux.cfg/01-{}", mac_hyphen(mac)),
-            Firmware::Uefi => format!("grub/grub.cfg-01-{}", mac_hyphen(mac)),
-        }
-    }
 }
 
 /// The cluster: network `boot` (10.99.0.0/24, DHCP on, gateway and DNS 10.99.0.1), install
@@ -183,7 +152,7 @@ fn add_boot_loaders(tree: &Path, grub_mknetdir: &Path) {
     }
     let out = Command::new(grub_mknetdir)
         .arg(format!("--net-directory={}", tftp.display()))
-        .args(["--subdir=grub", "-d", GRUB_EFI_MODULES])
+        .args(["--subdir=grub", "-d", common::lab::GRUB_EFI_MODULES])
         .output()
         .unwrap();
     assert!(out.status.success(), "grub-mknetdir: {}", String::from_utf8_lossy(&out.stderr));
@@ -219,12 +188,13 @@ fn boot_and_check(guest: &Guest) {
         assert!(tree.join(&f).is_file(), "{f} is missing from the tree");
     }
 
-    let Some(ns) = Netns::create(&tools.ip, guest.host) else { return };
+    let Some(ns) = Netns::create(&tools.ip, NETNS_PREFIX, guest.host, "br0", &format!("{SERVER}/24")) else { return };
+    ns.add_tap("tap0", "br0");
     let mut lab = Lab { procs: Vec::new(), ns, run: run.clone() };
-    lab.start_servers(&tools, &tree);
+    start_servers(&mut lab, &tools, &tree);
     let logs = Logs { run: run.clone(), tftp_root: tree.join("tftp") };
     let t0 = Instant::now();
-    lab.start_guest(&tools, guest);
+    lab.start_guest(&tools.qemu, "qemu", "tap0", guest.mac, guest.firmware, Logs::CONSOLE);
     let outcome = watch(&mut lab, &logs, guest, t0);
     let timeline: String = outcome.timeline.iter().map(|(what, at)| format!("  {:>6.1}s  {what}\n", at.as_secs_f64())).collect();
     eprintln!("{} ({:?}) timeline:\n{timeline}", guest.host, guest.firmware);
@@ -285,7 +255,7 @@ fn watch(lab: &mut Lab, logs: &Logs, guest: &Guest, t0: Instant) -> Outcome {
             failure = Some("kernel panic".to_string());
             break;
         }
-        if let Some(status) = lab.guest_exited() {
+        if let Some(status) = lab.exited("qemu") {
             failure = Some(format!("QEMU exited ({status})"));
             break;
         }
@@ -352,11 +322,7 @@ impl Logs {
     const CONSOLE: &'static str = "console.log";
 
     fn read(&self, name: &str) -> String {
-        let mut bytes = Vec::new();
-        if let Ok(mut f) = fs::File::open(self.run.join(name)) {
-            let _ = f.read_to_end(&mut bytes);
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
+        read_lossy(&self.run.join(name))
     }
 
     fn snapshot(&self, guest: &Guest) -> Snapshot {
@@ -387,44 +353,15 @@ impl Logs {
             let from = lines.len().saturating_sub(40);
             lines[from..].iter().map(|l| format!("{l}\n")).collect()
         };
-        let console = self.read(Self::CONSOLE);
-        let mut tail_from = console.len().saturating_sub(3000);
-        while !console.is_char_boundary(tail_from) {
-            tail_from += 1;
-        }
         format!(
             "--- dhcpd\n{}--- TFTP\n{}--- HTTP access\n{}--- nginx\n{}--- console (tail)\n{}\n",
             pick(Self::DHCP, &|l| l.starts_with("DHCP") || l.contains("rror") || l.contains("arning")),
             pick(Self::TFTP, &|l| !l.contains(".mod to ")),
             pick(Self::ACCESS, &|_| true),
             pick(Self::NGINX, &|_| true),
-            without_escapes(&console[tail_from..]),
+            common::lab::console_tail(&self.read(Self::CONSOLE), 3000),
         )
     }
-}
-
-/// `text` without terminal escape sequences (`ESC [ ... letter`) and other control
-/// characters but line breaks and tabs.
-fn without_escapes(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => {
-                if chars.next() == Some('[') {
-                    for c in chars.by_ref() {
-                        if c.is_ascii_alphabetic() {
-                            break;
-                        }
-                    }
-                }
-            }
-            '\n' | '\t' => out.push(c),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl Snapshot {
@@ -434,7 +371,7 @@ impl Snapshot {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The network namespace and its processes
+// The servers
 // ---------------------------------------------------------------------------------------------
 
 /// The programs the boot needs.
@@ -459,214 +396,39 @@ impl Tools {
             qemu: common::tool("qemu-system-x86_64")?,
             grub_mknetdir: common::tool("grub-mknetdir")?,
         };
-        let di = Path::new(DEBIAN_INSTALLER);
-        for f in [
-            di.join("linux"),
-            di.join("initrd.gz"),
-            PXELINUX.into(),
-            LDLINUX.into(),
-            GRUB_EFI_MODULES.into(),
-            OVMF_CODE.into(),
-            OVMF_VARS.into(),
-        ] {
+        for f in common::lab::boot_files() {
             if !f.exists() {
-                skip_or_panic(&format!("{} is missing (see .ci/run)", f.display()))?;
+                skip_or_panic(&format!("{} is missing (see .ci/run)", f.display()), "the PXE boot")?;
             }
         }
         Some(tools)
     }
 }
 
-/// Fail with `why`, or (with `ROCKS_SKIP_VALIDATORS=1`) say that the boot did not run.
-fn skip_or_panic<T>(why: &str) -> Option<T> {
-    let msg = format!("*** {why}: the PXE boot was NOT tested ***");
-    if std::env::var("ROCKS_SKIP_VALIDATORS").as_deref() == Ok("1") {
-        eprintln!("{msg}");
-        None
-    } else {
-        panic!("{msg} (set ROCKS_SKIP_VALIDATORS=1 to skip)");
-    }
-}
+/// dhcpd, dnsmasq (TFTP only) and nginx in `lab`, each running and ready.
+fn start_servers(lab: &mut Lab, tools: &Tools, tree: &Path) {
+    let run = lab.run.clone();
+    fs::write(run.join("dhcpd.leases"), "").unwrap();
+    let mut dhcpd = lab.ns.command(&tools.dhcpd);
+    dhcpd.args(["-4", "-f", "-d", "-cf"]).arg(tree.join("dhcp/dhcpd.conf"));
+    dhcpd.arg("-lf").arg(run.join("dhcpd.leases")).arg("-pf").arg(run.join("dhcpd.pid")).arg("br0");
+    lab.spawn("dhcpd", dhcpd, Logs::DHCP);
 
-/// A network namespace of this test process, deleted when dropped.
-struct Netns {
-    name: String,
-    /// The `ip` program.
-    ip: PathBuf,
-}
+    let mut dnsmasq = lab.ns.command(&tools.dnsmasq);
+    dnsmasq.args(["--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--interface=br0", "--bind-interfaces"]);
+    dnsmasq.arg("--enable-tftp").arg(format!("--tftp-root={}", tree.join("tftp").display()));
+    dnsmasq.arg("--log-facility=-").arg(format!("--pid-file={}", run.join("dnsmasq.pid").display()));
+    lab.spawn("dnsmasq", dnsmasq, Logs::TFTP);
 
-impl Netns {
-    /// Namespaces are named `rocks-pxe-<pid>-<host>`; those of test processes that died
-    /// without cleaning up are deleted first.
-    const PREFIX: &'static str = "rocks-pxe-";
+    fs::write(run.join("nginx.conf"), nginx_conf(&run, tree)).unwrap();
+    let mut nginx = lab.ns.command(&tools.nginx);
+    nginx.arg("-p").arg(&run).arg("-e").arg("stderr").arg("-c").arg(run.join("nginx.conf"));
+    lab.spawn("nginx", nginx, Logs::NGINX);
 
-    /// `rocks-pxe-<pid>-<tag>` with a bridge `br0` at 10.99.0.1/24 and a tap `tap0` on it;
-    /// `None` (after saying so) when it cannot be made and `ROCKS_SKIP_VALIDATORS=1`.
-    fn create(ip: &Path, tag: &str) -> Option<Netns> {
-        Netns::remove_stale(ip);
-        let name = format!("{}{}-{tag}", Netns::PREFIX, std::process::id());
-        let add = Command::new(ip).args(["netns", "add", &name]).output();
-        match add {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => {
-                return skip_or_panic(&format!(
-                    "cannot create a network namespace (needs root): {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                ));
-            }
-            Err(e) => return skip_or_panic(&format!("cannot run `ip netns add`: {e}")),
-        }
-        let ns = Netns { name, ip: ip.to_path_buf() };
-        for args in [
-            &["link", "set", "lo", "up"][..],
-            &["link", "add", "br0", "type", "bridge"],
-            &["addr", "add", &format!("{SERVER}/24"), "dev", "br0"],
-            &["link", "set", "br0", "up"],
-            &["tuntap", "add", "dev", "tap0", "mode", "tap"],
-            &["link", "set", "tap0", "master", "br0", "up"],
-        ] {
-            let out = Command::new(ip).arg("-n").arg(&ns.name).args(args).output().unwrap();
-            assert!(out.status.success(), "ip -n {} {args:?}: {}", ns.name, String::from_utf8_lossy(&out.stderr));
-        }
-        Some(ns)
-    }
-
-    /// Delete the namespaces of test processes that no longer run.
-    fn remove_stale(ip: &Path) {
-        let Ok(out) = Command::new(ip).args(["netns", "list"]).output() else { return };
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let name = line.split_whitespace().next().unwrap_or_default();
-            let Some(pid) = name.strip_prefix(Netns::PREFIX).and_then(|r| r.split('-').next()) else { continue };
-            if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-                let _ = Command::new(ip).args(["netns", "del", name]).status();
-            }
-        }
-    }
-
-    /// A command that runs `program` inside the namespace (`ip netns exec` execs it: the
-    /// child is the program itself).
-    fn command(&self, program: &Path) -> Command {
-        let mut c = Command::new(&self.ip);
-        c.args(["netns", "exec", &self.name]).arg(program);
-        c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.ip).args(["netns", "del", &self.name]).status();
-    }
-}
-
-/// A process of the test, killed and reaped when dropped.
-struct Proc {
-    name: &'static str,
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The namespace with its processes. Fields drop in declaration order: every process is
-/// killed before the namespace is deleted, also when the test panics.
-struct Lab {
-    /// Servers, then the guest.
-    procs: Vec<Proc>,
-    ns: Netns,
-    /// Logs, leases, pid files, the guest's UEFI variables.
-    run: PathBuf,
-}
-
-impl Lab {
-    /// Start `program` in the namespace with its output to `run/<log>`.
-    fn spawn(&mut self, name: &'static str, mut cmd: Command, log: &str) {
-        let out = fs::File::create(self.run.join(log)).unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        self.procs.push(Proc { name, child });
-    }
-
-    /// dhcpd, dnsmasq (TFTP only) and nginx, each running and ready.
-    fn start_servers(&mut self, tools: &Tools, tree: &Path) {
-        let run = self.run.clone();
-        fs::write(run.join("dhcpd.leases"), "").unwrap();
-        let mut dhcpd = self.ns.command(&tools.dhcpd);
-        dhcpd.args(["-4", "-f", "-d", "-cf"]).arg(tree.join("dhcp/dhcpd.conf"));
-        dhcpd.arg("-lf").arg(run.join("dhcpd.leases")).arg("-pf").arg(run.join("dhcpd.pid")).arg("br0");
-        self.spawn("dhcpd", dhcpd, Logs::DHCP);
-
-        let mut dnsmasq = self.ns.command(&tools.dnsmasq);
-        dnsmasq.args(["--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--interface=br0", "--bind-interfaces"]);
-        dnsmasq.arg("--enable-tftp").arg(format!("--tftp-root={}", tree.join("tftp").display()));
-        dnsmasq.arg("--log-facility=-").arg(format!("--pid-file={}", run.join("dnsmasq.pid").display()));
-        self.spawn("dnsmasq", dnsmasq, Logs::TFTP);
-
-        fs::write(run.join("nginx.conf"), nginx_conf(&run, tree)).unwrap();
-        let mut nginx = self.ns.command(&tools.nginx);
-        nginx.arg("-p").arg(&run).arg("-e").arg("stderr").arg("-c").arg(run.join("nginx.conf"));
-        self.spawn("nginx", nginx, Logs::NGINX);
-
-        let logs = Logs { run: run.clone(), tftp_root: tree.join("tftp") };
-        self.wait_until("dhcpd to serve br0", || logs.read(Logs::DHCP).contains("Server starting service"));
-        self.wait_until("dnsmasq to serve TFTP", || logs.read(Logs::TFTP).contains("TFTP root is"));
-        let (ip, ns) = (self.ns.ip.clone(), self.ns.name.clone());
-        self.wait_until("nginx to listen", || {
-            let ss = Command::new(&ip).args(["netns", "exec", &ns, "ss", "-Hltn"]).output();
-            ss.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("{SERVER}:{HTTP_PORT}")))
-        });
-    }
-
-    /// Wait up to 20 s for `ready`; fail with the logs when a server exited or never got ready.
-    fn wait_until(&mut self, what: &str, ready: impl Fn() -> bool) {
-        let t = Instant::now();
-        while !ready() {
-            let exited = self.procs.iter_mut().find_map(|p| Some((p.name, p.child.try_wait().ok().flatten()?)));
-            if let Some((name, status)) = exited {
-                panic!("{name} exited ({status}) while waiting for {what}\n{}", self.logs_so_far());
-            }
-            assert!(t.elapsed() < Duration::from_secs(20), "timed out waiting for {what}\n{}", self.logs_so_far());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn logs_so_far(&self) -> String {
-        [Logs::DHCP, Logs::TFTP, Logs::NGINX]
-            .iter()
-            .map(|f| format!("--- {f}\n{}", fs::read_to_string(self.run.join(f)).unwrap_or_default()))
-            .collect()
-    }
-
-    /// QEMU (TCG, no disk, network boot only) on `tap0` with `guest`'s MAC and firmware.
-    fn start_guest(&mut self, tools: &Tools, guest: &Guest) {
-        let mut qemu = self.ns.command(&tools.qemu);
-        // KVM: the iPXE ROM resets the guest and the kernel hangs under it on these hosts.
-        qemu.args(["-machine", "accel=tcg", "-m", "1024", "-smp", "1", "-nographic", "-no-reboot", "-boot", "n"]);
-        qemu.args(["-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no"]);
-        let mut nic = format!("virtio-net-pci,netdev=n0,mac={}", guest.mac);
-        if guest.firmware == Firmware::Uefi {
-            let vars = self.run.join("OVMF_VARS.fd");
-            fs::copy(OVMF_VARS, &vars).unwrap();
-            qemu.args(["-drive", &format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}")]);
-            qemu.arg("-drive").arg(format!("if=pflash,format=raw,file={}", vars.display()));
-            // No NIC ROM: OVMF's own PXE (with the default ROM, iPXE would boot instead).
-            nic.push_str(",romfile=");
-        }
-        qemu.args(["-device", &nic]);
-        self.spawn("qemu", qemu, Logs::CONSOLE);
-    }
-
-    /// The guest's exit status, when it has exited.
-    fn guest_exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.procs.iter_mut().find(|p| p.name == "qemu").and_then(|p| p.child.try_wait().ok().flatten())
-    }
+    let logs = [Logs::DHCP, Logs::TFTP, Logs::NGINX];
+    lab.wait_until("dhcpd to serve br0", &logs, |l| l.read(Logs::DHCP).contains("Server starting service"));
+    lab.wait_until("dnsmasq to serve TFTP", &logs, |l| l.read(Logs::TFTP).contains("TFTP root is"));
+    lab.wait_until("nginx to listen", &logs, |l| l.listens(&format!("{SERVER}:{HTTP_PORT}")));
 }
 
 /// nginx in the foreground as one process, serving `tree` at `/` on the server's address and
