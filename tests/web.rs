@@ -368,6 +368,10 @@ fn lighttpd_spawns_the_responder_on_fd_0() {
     wait_for(|| get("127.0.0.2", &format!("{base}/health")).0 == 200, "the spawned responder");
     check_identity_rules(&c, &base);
     check_the_tree_guards_the_responders_files(&c, &base);
+    // The URL `build` writes into `inst.ks=` (lighttpd splits it into SCRIPT_NAME and
+    // PATH_INFO where the tree's kickstart/ folder ends).
+    assert_eq!(get("127.0.0.2", &format!("{base}/kickstart/n2.ks")), (200, c.kickstart("n2", &[])), "inst.ks= answers");
+    assert_eq!(get("127.0.0.2", &format!("{base}/kickstart/n3.ks")).0, 403, "and only to its own host");
     let (s, body) = get("127.0.0.9", &format!("{base}/ipxe/boot.ipxe"));
     assert_eq!((s, body), (200, std::fs::read(c.tree().join("ipxe/boot.ipxe")).unwrap()), "the tree is static");
 }

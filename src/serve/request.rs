@@ -11,6 +11,10 @@ pub struct Request {
     /// CGI script at `/cgi-bin/rocks-compile` asked for `/cgi-bin/rocks-compile/kickstart`),
     /// else the path of `REQUEST_URI` (a FastCGI location), else `SCRIPT_NAME`.
     pub path: String,
+    /// `SCRIPT_NAME` followed by `PATH_INFO`, when the server gave both: the whole path of a
+    /// server that splits it where a directory of the tree ends (lighttpd sends
+    /// `/install/rocks/kickstart` + `/n22.ks`).
+    pub full_path: Option<String>,
     /// `QUERY_STRING`, still encoded.
     pub query: String,
     /// `REMOTE_ADDR`, as given.
@@ -39,9 +43,14 @@ impl Request {
             })
             .collect();
         provisioning_macs.sort();
+        let full_path = match (get("SCRIPT_NAME").filter(|s| !s.is_empty()), get("PATH_INFO").filter(|p| !p.is_empty())) {
+            (Some(s), Some(p)) => Some(format!("{s}{p}")),
+            _ => None,
+        };
         Request {
             method: var("REQUEST_METHOD"),
             path,
+            full_path,
             query: var("QUERY_STRING"),
             remote_addr: var("REMOTE_ADDR"),
             remote_port: var("REMOTE_PORT"),

@@ -282,7 +282,7 @@ impl State {
             Err(r) => {
                 let mut response = Response::error(r.status, &r.public);
                 if r.status == 405 {
-                    let allow = if matches!(self.endpoint(cfg, &req.path), Some((Endpoint::BootDone | Endpoint::Reinstall, _))) {
+                    let allow = if matches!(self.endpoint_of(cfg, req), Some((Endpoint::BootDone | Endpoint::Reinstall, _))) {
                         "POST"
                     } else {
                         "GET, HEAD"
@@ -309,6 +309,12 @@ impl State {
     }
 
     /// Which endpoint `path` names, and the host a `/kickstart/NAME.ks` path names.
+    /// The endpoint `req` asks for: by its path, else by the whole path when the server split
+    /// it (see [`Request::full_path`]).
+    fn endpoint_of<'r>(&self, cfg: &Config, req: &'r Request) -> Option<(Endpoint, Option<&'r str>)> {
+        self.endpoint(cfg, &req.path).or_else(|| self.endpoint(cfg, req.full_path.as_deref()?))
+    }
+
     fn endpoint<'p>(&self, cfg: &Config, path: &'p str) -> Option<(Endpoint, Option<&'p str>)> {
         let rest = path.strip_prefix(cfg.prefix.as_str())?;
         let rest = if rest.is_empty() { "/" } else { rest };
@@ -333,7 +339,7 @@ impl State {
     /// from memory in microseconds, so a responder answers it without queueing behind work
     /// that waits.
     pub fn may_block(&self, cfg: &Config, req: &Request) -> bool {
-        let Some((endpoint, named)) = self.endpoint(cfg, &req.path) else { return false };
+        let Some((endpoint, named)) = self.endpoint_of(cfg, req) else { return false };
         match endpoint {
             Endpoint::Health | Endpoint::Ipxe => false,
             Endpoint::BootDone | Endpoint::Reinstall => true,
@@ -349,7 +355,7 @@ impl State {
     }
 
     fn route(&self, cfg: &Config, req: &Request, changed: &mut bool) -> Result<Response, Refusal> {
-        let Some((endpoint, named)) = self.endpoint(cfg, &req.path) else {
+        let Some((endpoint, named)) = self.endpoint_of(cfg, req) else {
             return Err(refuse(404, format!("no endpoint at `{}`", printable(&req.path))));
         };
         let post = matches!(endpoint, Endpoint::BootDone | Endpoint::Reinstall);
