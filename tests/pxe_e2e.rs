@@ -28,7 +28,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::lab::{DEBIAN_INSTALLER, Firmware, LDLINUX, Lab, Netns, PXELINUX, read_lossy, skip_or_panic};
+use common::lab::{DEBIAN_INSTALLER, Firmware, LDLINUX, Lab, Milestone, Netns, Outcome, PXELINUX, follow, read_lossy, skip_or_panic};
 use rocks_compile::facts::{BootAction, Db, HostField, HostSpec, NetworkSpec, Target};
 use rocks_compile::plan::Kind;
 
@@ -205,22 +205,13 @@ fn boot_and_check(guest: &Guest) {
     }
 }
 
-/// What a boot did: milestones with the time since QEMU started, and why it failed.
-struct Outcome {
-    timeline: Vec<(String, Duration)>,
-    failure: Option<String>,
-}
-
-/// Whether the logs show that a boot got somewhere.
-type Milestone<'a> = Box<dyn Fn(&Snapshot) -> bool + 'a>;
-
 /// Follow the logs until the guest fetched a kickstart, failed fast (QEMU exited, kernel
 /// panic) or ran out of time.
 fn watch(lab: &mut Lab, logs: &Logs, guest: &Guest, t0: Instant) -> Outcome {
     let fw = guest.firmware;
     // DHCPACKs up to the kernel's start: the firmware's; any later one is the installer's.
     let acks_before_kernel = std::cell::Cell::new(None);
-    let milestones: Vec<(String, Milestone<'_>)> = vec![
+    let milestones: Vec<(String, Milestone<'_, Snapshot>)> = vec![
         ("firmware got its fixed address".into(), Box::new(|s: &Snapshot| s.acks >= 1)),
         (format!("TFTP sent {}", fw.boot_file()), Box::new(move |s: &Snapshot| s.sent(fw.boot_file()))),
         (format!("TFTP sent {}", fw.config(guest.mac)), Box::new(move |s: &Snapshot| s.sent(&fw.config(guest.mac)))),
@@ -239,35 +230,7 @@ fn watch(lab: &mut Lab, logs: &Logs, guest: &Guest, t0: Instant) -> Outcome {
         ("installer got its fixed address".into(), Box::new(|s: &Snapshot| acks_before_kernel.get().is_some_and(|n| s.acks > n))),
         ("installer asked for its kickstart".into(), Box::new(|s: &Snapshot| s.kickstart_gets > 0)),
     ];
-    let mut seen: Vec<Option<Duration>> = vec![None; milestones.len()];
-    let mut failure = None;
-    loop {
-        let s = logs.snapshot(guest);
-        for (i, (_, reached)) in milestones.iter().enumerate() {
-            if seen[i].is_none() && reached(&s) {
-                seen[i] = Some(t0.elapsed());
-            }
-        }
-        if seen.last().unwrap().is_some() {
-            break;
-        }
-        if s.console.contains("end Kernel panic") {
-            failure = Some("kernel panic".to_string());
-            break;
-        }
-        if let Some(status) = lab.exited("qemu") {
-            failure = Some(format!("QEMU exited ({status})"));
-            break;
-        }
-        if t0.elapsed() > BOOT_TIMEOUT {
-            failure = Some(format!("no kickstart request within {BOOT_TIMEOUT:?}"));
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let mut timeline: Vec<(String, Duration)> = milestones.into_iter().zip(seen).filter_map(|((what, _), at)| Some((what, at?))).collect();
-    timeline.sort_by_key(|(_, at)| *at);
-    Outcome { timeline, failure }
+    follow(milestones, t0, BOOT_TIMEOUT, "kickstart request", || logs.snapshot(guest), |s| &s.console, || lab.exited("qemu"))
 }
 
 /// The final checks, once the kickstart was asked for.

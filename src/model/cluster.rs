@@ -101,6 +101,12 @@ impl HostFacts {
         self.interfaces.iter().find(|i| i.primary).or_else(|| self.interfaces.first())
     }
 
+    /// The interface on the network `private`, else the primary one: the one the kickstart's
+    /// `network` command configures (`Kickstart_PrivateInterface`).
+    pub fn private_iface(&self) -> Option<&Iface> {
+        self.interfaces.iter().find(|f| f.network.as_deref() == Some("private")).or_else(|| self.primary())
+    }
+
     /// The address of the primary interface.
     pub fn primary_ip(&self) -> Option<IpAddr> {
         self.primary().and_then(Iface::addr)

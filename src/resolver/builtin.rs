@@ -184,7 +184,7 @@ pub fn of_host<'a>(h: &'a HostFacts, app: Option<&'a Appliance>) -> HostBuiltins
         root: app.map(|a| a.root.as_str()),
         hostaddr: primary.and_then(|i| i.ip.as_deref()),
         ksmac: primary.and_then(|i| i.mac.as_deref()),
-        private_device: h.interfaces.iter().find(|f| f.network.as_deref() == Some("private")).or(primary).map(|f| f.device.as_str()),
+        private_device: h.private_iface().map(|f| f.device.as_str()),
     }
 }
 

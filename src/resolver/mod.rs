@@ -449,16 +449,19 @@ impl Resolver {
             }
         }
         out.extend(self.network.iter().cloned());
-        let private = h.interfaces.iter().find(|f| f.network.as_deref() == Some("private")).or_else(|| h.primary());
+        let private = h.private_iface();
         let frontend_address = self.network.iter().find(|(k, _)| *k == "Kickstart_PrivateAddress").map(|(_, v)| v.clone());
         let mut derived: Vec<(&'static str, String)> = Vec::new();
         if let Some(a) = &frontend_address {
             derived.extend(["Kickstart_PrivateNTPHost", "Kickstart_PrivateSyslogHost", "Info_HomeDirSrv"].map(|k| (k, a.clone())));
         }
-        let public = (h.appliance == "frontend").then(|| self.public_side(h)).flatten().unwrap_or_default();
+        let frontend = h.appliance == "frontend";
+        let public = frontend.then(|| self.public_side(h)).flatten().unwrap_or_default();
         // The frontend's public interface has a `network` command of its own.
-        let skip = public.first().map(|(_, dev)| dev.clone()).or_else(|| below.get("Kickstart_PublicInterface").map(|f| f.value.into_owned()));
-        let skip = skip.filter(|_| h.appliance == "frontend");
+        let skip = public
+            .first()
+            .map(|(_, dev)| dev.clone())
+            .or_else(|| frontend.then(|| below.get("Kickstart_PublicInterface").map(|f| f.value.into_owned())).flatten());
         derived.extend(public);
         derived.push(("Kickstart_Interfaces", self.interface_lines(h, private, skip.as_deref())));
         let mut rewrite = None;

@@ -112,10 +112,8 @@ impl<R: AsyncRead + Unpin> AsyncRead for Checked<R> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                let new = buf.filled()[before..].to_vec();
-                Poll::Ready(self.follow(&new))
-            }
+            // The bytes just read are followed where they lie: no copy per read.
+            Poll::Ready(Ok(())) => Poll::Ready(self.get_mut().follow(&buf.filled()[before..])),
             other => other,
         }
     }

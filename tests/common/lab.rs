@@ -267,3 +267,60 @@ pub fn without_escapes(text: &str) -> String {
     }
     out
 }
+
+/// What a boot did: milestones with the time since QEMU started, and why it failed.
+pub struct Outcome {
+    pub timeline: Vec<(String, Duration)>,
+    pub failure: Option<String>,
+}
+
+/// Whether a snapshot of a boot's logs shows that it got somewhere.
+pub type Milestone<'a, S> = Box<dyn Fn(&S) -> bool + 'a>;
+
+/// Follow a boot: every 500 ms take a `snapshot` of its logs and note when each milestone is
+/// first reached, until the last one is (success), the guest's `console` shows a kernel
+/// panic, QEMU `exited`, or `timeout` passes (`goal` names the last milestone in that
+/// message). The timeline comes back sorted by time.
+pub fn follow<S>(
+    milestones: Vec<(String, Milestone<'_, S>)>,
+    t0: Instant,
+    timeout: Duration,
+    goal: &str,
+    mut snapshot: impl FnMut() -> S,
+    console: impl Fn(&S) -> &str,
+    mut exited: impl FnMut() -> Option<ExitStatus>,
+) -> Outcome {
+    let mut seen: Vec<Option<Duration>> = vec![None; milestones.len()];
+    let mut failure = None;
+    loop {
+        let s = snapshot();
+        for (i, (_, reached)) in milestones.iter().enumerate() {
+            if seen[i].is_none() && reached(&s) {
+                seen[i] = Some(t0.elapsed());
+            }
+        }
+        if seen.last().is_some_and(Option::is_some) {
+            break;
+        }
+        if console(&s).contains("end Kernel panic") {
+            failure = Some("kernel panic".to_string());
+            break;
+        }
+        if let Some(status) = exited() {
+            failure = Some(format!("QEMU exited ({status})"));
+            break;
+        }
+        if t0.elapsed() > timeout {
+            failure = Some(format!("no {goal} within {timeout:?}"));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let missed: Vec<&str> = milestones.iter().zip(&seen).filter(|(_, at)| at.is_none()).map(|((what, _), _)| what.as_str()).collect();
+    if failure.is_none() && !missed.is_empty() {
+        failure = Some(format!("it reached its {goal}, but the logs do not show: {missed:?}"));
+    }
+    let mut timeline: Vec<(String, Duration)> = milestones.into_iter().zip(seen).filter_map(|((what, _), at)| Some((what, at?))).collect();
+    timeline.sort_by_key(|(_, at)| *at);
+    Outcome { timeline, failure }
+}

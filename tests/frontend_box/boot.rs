@@ -2,9 +2,9 @@
 //! requests (captured), the console, and nginx's access log of the kickstart it fetched.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::common::lab::console_tail;
+use super::common::lab::{Milestone, Outcome, console_tail, follow};
 use super::{BOOT_TIMEOUT, FrontendBox, Host};
 
 impl FrontendBox {
@@ -17,7 +17,7 @@ impl FrontendBox {
         let initrd = "images/rocky-9/initrd.img".to_string();
         // DHCPACKs up to the kernel's start: the firmware's; any later one is the installer's.
         let acks_before_kernel = std::cell::Cell::new(None);
-        let milestones: Vec<(String, Milestone<'_>)> = vec![
+        let milestones: Vec<(String, Milestone<'_, Snapshot>)> = vec![
             ("firmware got its fixed address".into(), Box::new(|s: &Snapshot| s.acks >= 1)),
             (format!("TFTP asked for {}", fw.boot_file()), Box::new(move |s: &Snapshot| s.asked(fw.boot_file()))),
             (format!("TFTP asked for {}", fw.config(&host.mac)), Box::new(move |s: &Snapshot| s.asked(&fw.config(&host.mac)))),
@@ -36,40 +36,8 @@ impl FrontendBox {
             ("installer got its fixed address".into(), Box::new(|s: &Snapshot| acks_before_kernel.get().is_some_and(|n| s.acks > n))),
             ("installer fetched its kickstart (200)".into(), Box::new(|s: &Snapshot| s.own_kickstart_200().is_some())),
         ];
-        let mut seen: Vec<Option<Duration>> = vec![None; milestones.len()];
-        let mut failure = None;
-        loop {
-            let s = logs.snapshot(host);
-            for (i, (_, reached)) in milestones.iter().enumerate() {
-                if seen[i].is_none() && reached(&s) {
-                    seen[i] = Some(t0.elapsed());
-                }
-            }
-            if seen.last().unwrap().is_some() {
-                break;
-            }
-            if s.console.contains("end Kernel panic") {
-                failure = Some("kernel panic".to_string());
-                break;
-            }
-            if let Some(status) = self.lab.exited(&host.name) {
-                failure = Some(format!("QEMU exited ({status})"));
-                break;
-            }
-            if t0.elapsed() > BOOT_TIMEOUT {
-                failure = Some(format!("no kickstart fetched within {BOOT_TIMEOUT:?}"));
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        let missed: Vec<&str> = milestones.iter().zip(&seen).filter(|(_, at)| at.is_none()).map(|((what, _), _)| what.as_str()).collect();
-        if failure.is_none() && !missed.is_empty() {
-            failure = Some(format!("it fetched its kickstart, but the logs do not show: {missed:?}"));
-        }
-        let mut timeline: Vec<(String, Duration)> =
-            milestones.into_iter().zip(seen).filter_map(|((what, _), at)| Some((what, at?))).collect();
-        timeline.sort_by_key(|(_, at)| *at);
-        Outcome { timeline, failure }
+        let lab = &mut self.lab;
+        follow(milestones, t0, BOOT_TIMEOUT, "kickstart fetched", || logs.snapshot(host), |s| &s.console, || lab.exited(&host.name))
     }
 
     /// After a boot: the installer asked for its own kickstart only, got it with 200 and as
@@ -107,15 +75,6 @@ impl FrontendBox {
         )
     }
 }
-
-/// What a boot did: milestones with the time since QEMU started, and why it failed.
-pub(super) struct Outcome {
-    pub(super) timeline: Vec<(String, Duration)>,
-    pub(super) failure: Option<String>,
-}
-
-/// Whether the logs show that a boot got somewhere.
-type Milestone<'a> = Box<dyn Fn(&Snapshot) -> bool + 'a>;
 
 // ---------------------------------------------------------------------------------------------
 // Logs
