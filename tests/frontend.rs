@@ -99,6 +99,6 @@ fn the_frontend_installs_the_shipped_web_server_and_systemd_configuration() {
         assert!(conf.contains(block), "the frontend's nginx lacks\n{block}\nin\n{conf}");
         blocks += 1;
     }
-    assert_eq!(blocks, 3, "{example}");
+    assert_eq!(blocks, 4, "{example}");
     assert!(conf.contains("alias /export/rocks/install/;") && conf.contains("allow 10.77.0.0/24;"), "{conf}");
 }

@@ -1,12 +1,15 @@
 //! The web responder behind real web servers on 127.0.0.1: nginx with `fastcgi_pass` to the
 //! resident FastCGI responder, Apache running it as a CGI script, lighttpd spawning it with
-//! the listening socket on fd 0, and systemd-style socket activation. Every server is
-//! configured from the files in `examples/web/` and `examples/systemd/`, with only paths and
-//! ports replaced. Requests come from several loopback addresses (`curl --interface`), which
+//! the listening socket on fd 0, Apache with mod_proxy_fcgi, and systemd-style socket
+//! activation. Every server is configured from the files in `examples/web/` and
+//! `examples/systemd/`, with only paths and ports replaced, and each such configuration is
+//! run through the attack suite of `web/attacks.rs`. Requests come from several loopback addresses (`curl --interface`), which
 //! is how the identity rules are proven: the example cluster gets hosts `n2` (127.0.0.2) and
 //! `n3` (127.0.0.3) on a network `lo` (127.0.0.0/24) that its DHCP serves, and 127.0.0.1 is
 //! the admin network.
 
+#[path = "web/attacks.rs"]
+mod attacks;
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
@@ -120,6 +123,53 @@ impl Cluster {
         (Proc(child), sock)
     }
 
+    /// The attack suite against the configuration at `base`.
+    fn attack(&self, base: &str, socket: Option<&Path>, privileged: bool) {
+        let boot = || {
+            let hosts: serde_json::Value = serde_json::from_str(&self.rc(&["host", "list", "--json"])).unwrap();
+            hosts.as_array().unwrap().iter().find(|h| h["name"] == "n2").unwrap()["boot"].as_str().unwrap().to_string()
+        };
+        attacks::Target {
+            base: base.to_string(),
+            n2: self.kickstart("n2", &[]),
+            n3: self.kickstart("n3", &[]),
+            keys: std::fs::read(self.tree().join("KEYS")).unwrap(),
+            socket,
+            privileged,
+            boot_of_n2: &boot,
+        }
+        .run();
+    }
+
+    /// Apache 2.4 (event MPM, as root dropping to `www-data`) with `example` included, the
+    /// modules of `modules` loaded and the lines `extra`. The database and the tree are made
+    /// writable for it.
+    fn apache(&self, example: &str, modules: &[&str], extra: &str) -> Option<(Proc, u16)> {
+        let apache = common::tool("apache2")?;
+        let port = free_port();
+        // Apache's user must reach the database and the tree (and write them for boot-done).
+        Command::new("chmod").args(["-R", "a+rwX"]).arg(self.dir.path()).status().unwrap();
+        let d = self.path("apache");
+        std::fs::create_dir_all(&d).unwrap();
+        let ds = d.to_str().unwrap();
+        let mut conf = format!(
+            "ServerRoot /usr/lib/apache2\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {ds}/apache2.pid\n\
+             ErrorLog {ds}/error.log\nDefaultRuntimeDir {ds}\nMutex file:{ds} default\nUser www-data\nGroup www-data\n\
+             TypesConfig /etc/mime.types\n"
+        );
+        for m in ["mpm_event", "authz_core", "alias", "mime", "xsendfile"].iter().chain(modules) {
+            conf.push_str(&format!("LoadModule {m}_module modules/mod_{m}.so\n"));
+        }
+        conf.push_str(&format!("{extra}\nInclude {ds}/rocks-compile.conf\n"));
+        std::fs::write(d.join("apache2.conf"), conf).unwrap();
+        std::fs::write(d.join("rocks-compile.conf"), self.example(example, port)).unwrap();
+        let check = Command::new(&apache).args(["-t", "-f"]).arg(d.join("apache2.conf")).output().unwrap();
+        assert!(check.status.success(), "apache2 -t: {}", String::from_utf8_lossy(&check.stderr));
+        let child = Command::new(&apache).args(["-DFOREGROUND", "-f"]).arg(d.join("apache2.conf")).stderr(Stdio::null()).spawn().unwrap();
+        wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "apache2");
+        Some((Proc(child), port))
+    }
+
     fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.path(name)).unwrap_or_default()
     }
@@ -224,6 +274,29 @@ fn check_the_tree_guards_the_responders_files(c: &Cluster, base: &str) {
     }
 }
 
+/// The web server sends the tree's own file (X-Accel-Redirect or X-Sendfile), not bytes the
+/// responder made: a line added to the file is served, for `/kickstart` and the `inst.ks=`
+/// URL alike. The file is put back afterwards.
+fn check_the_kickstart_comes_from_the_tree(c: &Cluster, base: &str) {
+    let file = c.tree().join("kickstart/n2.ks");
+    let before = std::fs::read(&file).unwrap();
+    // As a build replaces files: a new inode at the path (a web server may cache a path's
+    // file for a second).
+    let replace = |bytes: &[u8]| {
+        let tmp = c.tree().join("kickstart/.n2.ks.tmp");
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+    };
+    let mut marked = before.clone();
+    marked.extend_from_slice(b"# sent from the tree\n");
+    replace(&marked);
+    for url in [format!("{base}/kickstart"), format!("{base}/kickstart/n2.ks")] {
+        wait_for(|| get("127.0.0.2", &url) == (200, marked.clone()), &format!("the tree's new file at {url}"));
+    }
+    replace(&before);
+    wait_for(|| get("127.0.0.2", &format!("{base}/kickstart")) == (200, before.clone()), "the tree's file put back");
+}
+
 /// The identity rules every responder applies, checked through one base URL (`…/kickstart`
 /// and friends below it).
 fn check_identity_rules(c: &Cluster, base: &str) {
@@ -306,44 +379,54 @@ fn nginx_fastcgi_answers_each_host_only_its_own_files() {
     let log = c.log("fastcgi.log");
     assert!(log.contains("127.0.0.3 GET /install/rocks/kickstart: 403 n3 asked for the files of `n2`"), "{log}");
     assert!(!log.contains("$6$"), "no password hash in the log");
+    // The FastCGI answer path (no --x-accel-redirect) under attack.
+    c.attack(&base, Some(&c.path("run/fastcgi.sock")), false);
 }
 
+/// Apache runs the shipped CGI script with the shipped configuration: the endpoints are at
+/// the URLs `build` writes, the script answers `X-Sendfile` and mod_xsendfile sends the tree's
+/// file, and only root on a node may change its boot.
 #[test]
 fn apache_runs_the_cgi() {
     let c = Cluster::new();
-    let Some(apache) = common::tool("apache2") else { return };
-    let port = free_port();
     let cgi_dir = c.path("cgi-bin");
     std::fs::create_dir_all(&cgi_dir).unwrap();
     let script = cgi_dir.join("rocks-compile.cgi");
-    std::fs::write(&script, c.example("examples/web/rocks-compile.cgi", port)).unwrap();
+    std::fs::write(&script, c.example("examples/web/rocks-compile.cgi", 0)).unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    // Apache's user must reach the database and the tree (and write them for boot-done).
-    Command::new("chmod").args(["-R", "a+rwX"]).arg(c.dir.path()).status().unwrap();
-    Command::new("chmod").arg("a+rx").arg(c.dir.path()).status().unwrap();
     let d = c.path("apache");
     std::fs::create_dir_all(&d).unwrap();
-    let ds = d.to_str().unwrap();
-    let conf = format!(
-        "ServerRoot /usr/lib/apache2\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {ds}/apache2.pid\nErrorLog {ds}/error.log\n\
-         DefaultRuntimeDir {ds}\nMutex file:{ds} default\nUser www-data\nGroup www-data\n\
-         LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\nLoadModule authz_core_module modules/mod_authz_core.so\n\
-         LoadModule alias_module modules/mod_alias.so\nLoadModule mime_module modules/mod_mime.so\nLoadModule cgi_module modules/mod_cgi.so\n\
-         TypesConfig /etc/mime.types\nInclude {ds}/rocks-compile.conf\n"
-    );
-    std::fs::write(d.join("apache2.conf"), conf).unwrap();
-    std::fs::write(d.join("rocks-compile.conf"), c.example("examples/web/apache-cgi.conf", port)).unwrap();
-    let check = Command::new(&apache).args(["-t", "-f"]).arg(d.join("apache2.conf")).output().unwrap();
-    assert!(check.status.success(), "apache2 -t: {}", String::from_utf8_lossy(&check.stderr));
-    let _apache = Proc(Command::new(&apache).args(["-X", "-f"]).arg(d.join("apache2.conf")).stderr(Stdio::null()).spawn().unwrap());
-    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "apache2");
-    let base = format!("http://127.0.0.1:{port}/install/rocks-cgi");
+    let Some((_apache, port)) = c.apache("examples/web/apache-cgi.conf", &["cgid"], &format!("ScriptSock {}/cgid.sock", d.display()))
+    else {
+        return;
+    };
+    let base = format!("http://127.0.0.1:{port}/install/rocks");
     check_identity_rules(&c, &base);
-    let (s, body) = curl("127.0.0.2", "POST", &format!("{base}/boot-done"), &[]);
-    assert_eq!((s, text(&body).as_str()), (200, "n2: next boot os\n"));
-    assert!(std::fs::read_to_string(c.tree().join("tftp/pxelinux.cfg/01-52-54-00-aa-00-02")).unwrap().contains("LOCALBOOT"));
+    check_the_tree_guards_the_responders_files(&c, &base);
+    let (s, body) = get("127.0.0.2", &format!("{base}/kickstart/n2.ks"));
+    assert_eq!((s, body == c.kickstart("n2", &[])), (200, true), "the inst.ks= URL");
+    let (s, body) = get("127.0.0.9", &format!("{base}/ipxe/boot.ipxe"));
+    assert_eq!((s, body), (200, std::fs::read(c.tree().join("ipxe/boot.ipxe")).unwrap()), "the tree is static");
+    check_the_kickstart_comes_from_the_tree(&c, &base);
+    c.attack(&base, None, true);
     let log = std::fs::read_to_string(d.join("error.log")).unwrap();
     assert!(log.contains("403 n3 asked for the files of `n2`"), "the CGI's log reaches the server's error log: {log}");
+}
+
+/// Apache with mod_proxy_fcgi in front of the resident responder, as `apache-fcgi.conf` ships.
+#[test]
+fn apache_proxies_to_the_resident_responder() {
+    let c = Cluster::new();
+    let (_fcgi, sock) = c.fastcgi(&["--x-sendfile", "--privileged-port"]);
+    let Some((_apache, port)) = c.apache("examples/web/apache-fcgi.conf", &["proxy", "proxy_fcgi"], "") else { return };
+    let base = format!("http://127.0.0.1:{port}/install/rocks");
+    check_identity_rules(&c, &base);
+    check_the_tree_guards_the_responders_files(&c, &base);
+    let (s, body) = get("127.0.0.2", &format!("{base}/kickstart/n2.ks"));
+    assert_eq!((s, body == c.kickstart("n2", &[])), (200, true), "the inst.ks= URL");
+    check_the_kickstart_comes_from_the_tree(&c, &base);
+    c.attack(&base, Some(&sock), true);
+    assert!(!c.log("fastcgi.log").contains("panicked"), "{}", c.log("fastcgi.log"));
 }
 
 #[test]
@@ -374,6 +457,10 @@ fn lighttpd_spawns_the_responder_on_fd_0() {
     assert_eq!(get("127.0.0.2", &format!("{base}/kickstart/n3.ks")).0, 403, "and only to its own host");
     let (s, body) = get("127.0.0.9", &format!("{base}/ipxe/boot.ipxe"));
     assert_eq!((s, body), (200, std::fs::read(c.tree().join("ipxe/boot.ipxe")).unwrap()), "the tree is static");
+    check_the_kickstart_comes_from_the_tree(&c, &base);
+    let sock = c.path("run/lighttpd.sock-0");
+    assert!(sock.exists(), "lighttpd's socket for the responder");
+    c.attack(&base, Some(&sock), true);
 }
 
 #[test]
@@ -401,6 +488,11 @@ fn systemd_socket_activation_with_the_example_units() {
     let Some((_nginx, port)) = c.nginx() else { return };
     let base = format!("http://127.0.0.1:{port}/install/rocks");
     check_identity_rules(&c, &base);
+    check_the_tree_guards_the_responders_files(&c, &base);
+    assert!(exec.contains("--x-accel-redirect"), "nginx sends the files: {exec}");
+    check_the_kickstart_comes_from_the_tree(&c, &base);
+    c.attack(&base, Some(Path::new(&listen)), true);
+    assert!(!c.log("fastcgi.log").contains("panicked"), "{}", c.log("fastcgi.log"));
 }
 
 /// `Key=value` of a unit file.
@@ -547,16 +639,28 @@ fn cgi_answers_from_the_environment_alone() {
     assert!(out.starts_with("Status: 405 ") && out.contains("Allow: POST\r\n"), "{out}");
     let (out, _) = run(&[("REQUEST_METHOD", "GET"), ("PATH_INFO", "/kickstart"), ("REMOTE_ADDR", "127.0.0.2"), ("REMOTE_PORT", "40000")]);
     assert!(out.starts_with("Status: 200 "));
-    // The privileged-port rule.
-    let out = Command::new(BIN)
-        .arg("--db")
-        .arg(c.db())
-        .args(["cgi", "--privileged-port"])
-        .env_clear()
-        .envs([("REQUEST_METHOD", "GET"), ("PATH_INFO", "/kickstart"), ("REMOTE_ADDR", "127.0.0.2"), ("REMOTE_PORT", "40000")])
-        .output()
-        .unwrap();
-    assert!(text(&out.stdout).starts_with("Status: 403 "), "{}", text(&out.stdout));
+    // The privileged-port rule: the installer of a host whose next boot is `install` may
+    // fetch its kickstart from any port; boot-done, and the kickstart of an installed host,
+    // need a port below 1024.
+    let privileged = |method: &str, path: &str, port: &str| {
+        let out = Command::new(BIN)
+            .arg("--db")
+            .arg(c.db())
+            .args(["cgi", "--privileged-port"])
+            .env_clear()
+            .envs([("REQUEST_METHOD", method), ("PATH_INFO", path), ("REMOTE_ADDR", "127.0.0.2"), ("REMOTE_PORT", port)])
+            .output()
+            .unwrap();
+        text(&out.stdout).split(' ').nth(1).unwrap().to_string()
+    };
+    assert_eq!(privileged("GET", "/kickstart", "40000"), "200", "the installer's fetch");
+    assert_eq!(privileged("POST", "/boot-done", "40000"), "403");
+    assert_eq!(privileged("POST", "/boot-done", "600"), "200");
+    assert_eq!(privileged("GET", "/kickstart", "40000"), "403", "an installed host's kickstart, to a user");
+    assert_eq!(privileged("GET", "/kickstart", "1023"), "200", "to root");
+    assert_eq!(privileged("GET", "/ipxe", "40000"), "200", "iPXE firmware picks its own port");
+    assert_eq!(privileged("POST", "/reinstall", "40000"), "403");
+    assert_eq!(privileged("POST", "/reinstall", "700"), "200");
     // A kickstart that does not compile is a 500 with one line, never a partial file.
     let broken = c.path("broken");
     std::fs::create_dir_all(broken.join("nodes")).unwrap();
@@ -770,34 +874,7 @@ fn a_line_break_in_a_request_cannot_forge_a_log_line() {
     assert!(log.contains("/nope\\nrocks-compile"), "{log}");
 }
 
-/// One FastCGI record.
-fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
-    let mut r = vec![1, kind];
-    r.extend(id.to_be_bytes());
-    r.extend((content.len() as u16).to_be_bytes());
-    r.extend([0, 0]);
-    r.extend(content);
-    r
-}
-
-/// A FastCGI name-value pair (names and values under 128 bytes).
-fn pair(name: &str, value: &str) -> Vec<u8> {
-    let mut p = vec![name.len() as u8, value.len() as u8];
-    p.extend(name.as_bytes());
-    p.extend(value.as_bytes());
-    p
-}
-
-/// Send `bytes` on a new connection to `sock` and read until the responder closes it.
-fn exchange(sock: &Path, bytes: &[u8]) -> Vec<u8> {
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    s.write_all(bytes).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    out
-}
+use attacks::{exchange, pair, record};
 
 #[test]
 fn malformed_fastcgi_records_are_refused_without_a_panic() {

@@ -11,7 +11,7 @@ use super::{AttrArgs, EXIT_DIAGNOSTICS, EXIT_FAILURE, EXIT_OK, FrameworkArgs, Ki
 use crate::diag::Diagnostic;
 use crate::plan::BuildOptions;
 use crate::serve::fastcgi::{Listen, Options, ServeError};
-use crate::serve::{Config, Paths};
+use crate::serve::{Config, Paths, SendFile};
 
 /// What both responders are configured with.
 #[derive(Debug, Args)]
@@ -48,9 +48,21 @@ pub struct ServeArgs {
     /// Admin networks (repeatable): requesters there may name any host with `?host=NAME`.
     #[arg(long = "admin", value_name = "CIDR")]
     pub admin: Vec<IpNet>,
-    /// Refuse requests whose source port is not privileged (below 1024).
+    /// Refuse requests whose source port is not privileged (1024 or above), so that only
+    /// root on a node may fetch its kickstart or post `boot-done`/`reinstall`. Let through
+    /// from any port: a host's installer fetching its own kickstart while its next boot is
+    /// `install`, and iPXE scripts.
     #[arg(long)]
     pub privileged_port: bool,
+    /// nginx sends each kickstart from the tree: answer `X-Accel-Redirect:
+    /// LOCATION/kickstart/NAME.ks`, where LOCATION is an `internal` location aliased to the
+    /// `--tree` (e.g. `/install/rocks-internal`). Nothing is compiled by the responder.
+    #[arg(long, value_name = "LOCATION", requires = "tree", conflicts_with = "x_sendfile", value_parser = parse_location)]
+    pub x_accel_redirect: Option<String>,
+    /// Apache (mod_xsendfile) or lighttpd sends each kickstart from the tree: answer
+    /// `X-Sendfile: TREE/kickstart/NAME.ks`. Nothing is compiled by the responder.
+    #[arg(long, requires = "tree")]
+    pub x_sendfile: bool,
     /// The output tree `build` wrote: `boot-done` and `reinstall` rewrite the host's PXE files
     /// in it (as a new generation).
     #[arg(long, value_name = "DIR")]
@@ -105,6 +117,13 @@ fn parse_interval(s: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("`{s}` is not a number of seconds from 0.01 to 86400"))
 }
 
+/// An nginx location: an absolute URI path (without the final `/`).
+fn parse_location(s: &str) -> Result<String, String> {
+    let ok = s.starts_with('/') && s.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%'));
+    ok.then(|| s.trim_end_matches('/').to_string())
+        .ok_or_else(|| format!("`{s}` is not a location such as `/install/rocks-internal` (a path starting with `/`)"))
+}
+
 fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s, 8).ok().filter(|m| *m <= 0o777).ok_or_else(|| format!("`{s}` is not an octal mode such as 660"))
 }
@@ -129,6 +148,11 @@ fn config(ui: &mut Ui, db: &Path, a: &ServeArgs) -> Result<Config, i32> {
     cfg.allowed = (!a.allow.is_empty()).then(|| a.allow.clone());
     cfg.admin = a.admin.clone();
     cfg.privileged_port = a.privileged_port;
+    cfg.send_file = match (&a.x_accel_redirect, a.x_sendfile) {
+        (Some(location), _) => SendFile::AccelRedirect(location.clone()),
+        (None, true) => SendFile::XSendfile,
+        (None, false) => SendFile::Body,
+    };
     cfg.tree = a.tree.clone();
     cfg.build = BuildOptions { kickstart_url: a.kickstart_url.clone(), ..BuildOptions::default() };
     Ok(cfg)
@@ -156,7 +180,7 @@ pub(super) fn cgi(ui: &mut Ui, db: &Path, a: ServeArgs) -> i32 {
     let vars = crate::serve::cgi::environment();
     let mut out = std::io::stdout().lock();
     let mut log = std::io::stderr().lock();
-    match crate::serve::cgi::respond(&cfg, &vars, &mut out, &mut log) {
+    match crate::serve::cgi::respond(&cfg, &vars, &mut std::io::stdin().lock(), &mut out, &mut log) {
         Ok(()) => EXIT_OK,
         Err(e) => {
             let _ = writeln!(log, "rocks-compile: cannot answer: {e}");

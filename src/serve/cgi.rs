@@ -1,13 +1,21 @@
 //! CGI/1.1: one request per process. The request is in the environment, the response goes
 //! to standard output, the log to standard error. Only the requested host is compiled.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use super::{Config, Request, Response, State};
 
+/// The most of a request body a CGI reads (and drops).
+pub const MAX_BODY: u64 = 64 * 1024;
+
 /// Answer the request `vars` describes (the process's environment, for a real CGI), writing
-/// the response to `out` and anything worth logging to `log`.
-pub fn respond(cfg: &Config, vars: &[(String, String)], out: &mut dyn Write, log: &mut dyn Write) -> io::Result<()> {
+/// the response to `out` and anything worth logging to `log`. No endpoint reads a request
+/// body, but the body is read from `input` (at most [`MAX_BODY`] bytes of `CONTENT_LENGTH`)
+/// and dropped first: a web server that is still writing it to a script that never reads
+/// would otherwise wait (Apache's mod_cgid waits seconds per request).
+pub fn respond(cfg: &Config, vars: &[(String, String)], input: &mut dyn Read, out: &mut dyn Write, log: &mut dyn Write) -> io::Result<()> {
+    let length = vars.iter().find(|(k, _)| k == "CONTENT_LENGTH").and_then(|(_, v)| v.trim().parse::<u64>().ok()).unwrap_or(0);
+    io::copy(&mut input.take(length.min(MAX_BODY)), &mut io::sink())?;
     let req = Request::from_vars(
         |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()),
         vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),

@@ -13,11 +13,22 @@
 //!   in the built tree; `POST /reinstall` sets it back; `GET /health` for load balancers.
 //! - **Who may ask.** The requester is the host whose interface has `REMOTE_ADDR`. Requests
 //!   from outside the allowed networks (by default the networks the cluster's DHCP serves)
-//!   are refused (403), as are requests from an unprivileged source port when that rule is
-//!   on. An unknown address gets 404; asking for another host's file gets 403, unless the
-//!   requester is in an admin network, where `?host=NAME` (or `/kickstart/NAME.ks`) picks any
-//!   host. The `X-RHN-Provisioning-MAC-N` headers anaconda sends are cross-checked when
-//!   present: none may name another host's MAC, and one must be the requester's.
+//!   are refused (403). An unknown address gets 404; asking for another host's file gets
+//!   403, unless the requester is in an admin network, where `?host=NAME` (or
+//!   `/kickstart/NAME.ks`) picks any host. The `X-RHN-Provisioning-MAC-N` headers anaconda
+//!   sends are cross-checked when present: none may name another host's MAC, and one must be
+//!   the requester's.
+//! - **Privileged ports** ([`Config::privileged_port`]): only root can send from a source
+//!   port below 1024, so with this rule an ordinary user on a running node can neither fetch
+//!   its kickstart (root's hash, Munge key) nor post `boot-done`/`reinstall`. The built-in
+//!   framework posts from a privileged port. Two requests cannot, and need not: the installer
+//!   fetching a host's own kickstart while its next boot is `install` (dracut and anaconda
+//!   choose their own ports; nothing but the installer runs there then), and iPXE firmware
+//!   fetching its script (which holds no secret).
+//! - **Sending the bytes** ([`SendFile`]): the responder answers the kickstart itself, or,
+//!   behind nginx, Apache with mod_xsendfile or lighttpd, answers only a header naming the
+//!   built tree's file, which the web server sends with its own `sendfile`. The identity
+//!   rules are the same either way; per request the responder then looks up one address.
 //! - **Errors** are a status and a one-line body; the full story goes to the log (standard
 //!   error), prefixed with the request's address. A kickstart that does not compile is a 500
 //!   with one line, never a partial file.
@@ -84,8 +95,11 @@ pub struct Config {
     pub allowed: Option<Vec<IpNet>>,
     /// Requesters here may name any host with `?host=`.
     pub admin: Vec<IpNet>,
-    /// Refuse requests whose source port is 1024 or above.
+    /// Refuse requests whose source port is 1024 or above, except what only an installer can
+    /// ask for (see [`Config::privileged_port`]'s rule in the module docs).
     pub privileged_port: bool,
+    /// How a kickstart's bytes reach the client.
+    pub send_file: SendFile,
     /// The built output tree whose PXE files `boot-done` and `reinstall` rewrite.
     pub tree: Option<PathBuf>,
     /// The build options the tree was built with (kickstart URL, boot files).
@@ -104,9 +118,25 @@ impl std::fmt::Debug for Config {
             .field("allowed", &self.allowed)
             .field("admin", &self.admin)
             .field("privileged_port", &self.privileged_port)
+            .field("send_file", &self.send_file)
             .field("tree", &self.tree)
             .finish_non_exhaustive()
     }
+}
+
+/// How a kickstart's bytes reach the client once the responder has decided who may have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFile {
+    /// The responder compiles the kickstart (or takes it from memory) and sends it as the
+    /// response body: for web servers that cannot send a file on an upstream's word.
+    Body,
+    /// nginx: the answer is `X-Accel-Redirect: LOCATION/kickstart/NAME.ks` with no body, and
+    /// nginx sends the built tree's file from an `internal` location `LOCATION/` aliased to
+    /// the tree.
+    AccelRedirect(String),
+    /// Apache (mod_xsendfile) and lighttpd: the answer is `X-Sendfile: TREE/kickstart/NAME.ks`
+    /// with no body, and the web server sends that file.
+    XSendfile,
 }
 
 impl Config {
@@ -123,6 +153,7 @@ impl Config {
             allowed: None,
             admin: Vec::new(),
             privileged_port: false,
+            send_file: SendFile::Body,
             tree: None,
             build: BuildOptions::default(),
             cache_bytes: 256 << 20,

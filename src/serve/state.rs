@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
 
-use super::{Config, Request, Response};
+use super::{Config, Request, Response, SendFile};
 use crate::build::KickstartError;
 use crate::build::kickstarts::{GraphJobs, compile, jobs};
 use crate::facts::{Boot, Db, FactsError};
@@ -123,6 +123,9 @@ enum Kickstarts {
     Resident { graphs: Vec<(GraphJobs, Shared)>, index: HashMap<String, (usize, usize)>, keys: Vec<Vec<[u8; 32]>>, cache: Cache },
     /// One request per process (CGI): compile just the one host, as `kickstart --host`.
     OnDemand,
+    /// The web server sends the built tree's file ([`SendFile`] other than `Body`): nothing
+    /// is compiled or held, a request is answered with a header naming the file.
+    Tree,
 }
 
 /// The facts and framework a responder answers from. Loaded whole or not at all.
@@ -197,7 +200,9 @@ impl State {
         let db = Db::open_readonly(&cfg.db)?;
         let cluster = Arc::new(db.cluster()?);
         let mut warnings = Vec::new();
-        let kickstarts = if resident {
+        let kickstarts = if cfg.send_file != SendFile::Body {
+            Kickstarts::Tree
+        } else if resident {
             let names: Vec<String> = cluster.hosts.iter().map(|h| h.name.clone()).collect();
             let found = jobs(cluster.clone(), &names, &cfg.layers, Given { attrs: cfg.given.clone(), override_facts: false })?;
             warnings.extend(found.warnings.iter().map(|d| d.message.clone()));
@@ -267,7 +272,7 @@ impl State {
     pub fn cached(&self) -> (usize, usize) {
         match &self.kickstarts {
             Kickstarts::Resident { cache, .. } => (cache.len(), cache.values().map(|k| k.len()).sum()),
-            Kickstarts::OnDemand => (0, 0),
+            Kickstarts::OnDemand | Kickstarts::Tree => (0, 0),
         }
     }
 
@@ -344,7 +349,11 @@ impl State {
             Endpoint::Health | Endpoint::Ipxe => false,
             Endpoint::BootDone | Endpoint::Reinstall => true,
             Endpoint::Kickstart => {
-                let Kickstarts::Resident { cache, .. } = &self.kickstarts else { return true };
+                let cache = match &self.kickstarts {
+                    Kickstarts::Resident { cache, .. } => cache,
+                    Kickstarts::Tree => return false,
+                    Kickstarts::OnDemand => return true,
+                };
                 let by_addr = || {
                     let ip = req.remote_addr.parse::<IpAddr>().ok()?.to_canonical();
                     self.by_addr.get(&ip).map(|&i| self.cluster.hosts[i].name.as_str())
@@ -379,15 +388,6 @@ impl State {
         if !admin && !self.allowed.iter().any(|n| n.contains(&ip)) {
             return Err(refuse(403, format!("{ip} is outside the networks allowed to ask")));
         }
-        if cfg.privileged_port {
-            let port: Option<u16> = req.remote_port.parse().ok();
-            if port.is_none_or(|p| p >= 1024) {
-                return Err(refuse(
-                    403,
-                    format!("requests must come from a privileged source port (below 1024), not {}", printable(&req.remote_port)),
-                ));
-            }
-        }
         let requester = self.by_addr.get(&ip).copied();
         let asked = match (named, query.get("host").map(String::as_str)) {
             (Some(_), Some(_)) => return Err(refuse(400, "name the host in the path or in `host=`, not both")),
@@ -409,6 +409,15 @@ impl State {
             (Some(_), None) => return Err(refuse(404, format!("no host has the address {ip}"))),
         };
         self.check_macs(req, host)?;
+        if cfg.privileged_port && !self.needs_no_privileged_port(endpoint, host, requester) {
+            let port: Option<u16> = req.remote_port.parse().ok();
+            if port.is_none_or(|p| p >= 1024) {
+                return Err(refuse(
+                    403,
+                    format!("requests must come from a privileged source port (below 1024), not {}", printable(&req.remote_port)),
+                ));
+            }
+        }
         let name = self.cluster.hosts[host].name.clone();
         match endpoint {
             Endpoint::Kickstart => self.kickstart(cfg, &name),
@@ -420,6 +429,18 @@ impl State {
                 r
             }
             Endpoint::Health => unreachable!("answered above"),
+        }
+    }
+
+    /// The requests the privileged-port rule lets through from any port: iPXE firmware's
+    /// (an iPXE script holds no secret), and a host's own installer fetching its kickstart
+    /// while its next boot is `install` (the installer picks its own port, and nothing else
+    /// runs on the host then).
+    fn needs_no_privileged_port(&self, endpoint: Endpoint, host: usize, requester: Option<usize>) -> bool {
+        match endpoint {
+            Endpoint::Ipxe | Endpoint::Health => true,
+            Endpoint::Kickstart => requester == Some(host) && self.cluster.hosts[host].boot == Boot::Install,
+            Endpoint::BootDone | Endpoint::Reinstall => false,
         }
     }
 
@@ -464,6 +485,7 @@ impl State {
 
     fn kickstart(&self, cfg: &Config, name: &str) -> Result<Response, Refusal> {
         let text = match &self.kickstarts {
+            Kickstarts::Tree => return self.kickstart_file(cfg, name),
             Kickstarts::Resident { graphs, index, cache, .. } => {
                 if let Some(text) = cache.get(name) {
                     return Ok(Response::shared(text.clone()).with("Cache-Control", "no-store"));
@@ -496,6 +518,29 @@ impl State {
             }
         };
         Ok(Response::ok(text).with("Cache-Control", "no-store"))
+    }
+
+    /// The answer that has the web server send `name`'s kickstart from the built tree: a
+    /// header and no body. One `stat` checks that the tree has the file, so a host that is
+    /// missing from it gets this responder's 404 and its reason, not the web server's page.
+    fn kickstart_file(&self, cfg: &Config, name: &str) -> Result<Response, Refusal> {
+        let Some(tree) = &cfg.tree else {
+            return Err(refuse_logged(500, "the kickstart could not be sent", "sending files needs the tree (`--tree DIR`)"));
+        };
+        let rel = format!("kickstart/{name}.ks");
+        let file = tree.join(&rel);
+        if !file.is_file() {
+            return Err(refuse_logged(
+                404,
+                format!("the built tree holds no kickstart of `{name}`"),
+                format!("no `{}`: `{name}` is not kickstartable, or `build` has not run since it was added", file.display()),
+            ));
+        }
+        let response = Response::ok(Vec::new()).with("Cache-Control", "no-store");
+        Ok(match &cfg.send_file {
+            SendFile::AccelRedirect(location) => response.with("X-Accel-Redirect", format!("{location}/{rel}")),
+            SendFile::XSendfile | SendFile::Body => response.with("X-Sendfile", file.display().to_string()),
+        })
     }
 
     fn not_kickstartable(&self, name: &str) -> Refusal {
@@ -703,7 +748,7 @@ mod tests {
         let cfg = Config { layers: vec![Layer::Embedded], ..Config::new(&path) };
         let cached = |s: &State, h: &str| match &s.kickstarts {
             Kickstarts::Resident { cache, .. } => cache[h].clone(),
-            Kickstarts::OnDemand => unreachable!("resident"),
+            Kickstarts::OnDemand | Kickstarts::Tree => unreachable!("resident"),
         };
         let old = State::load(&cfg, true).unwrap();
         db.set_host("compute-0-1", crate::facts::HostField::Cpus, "64").unwrap();
