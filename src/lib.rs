@@ -81,8 +81,9 @@
 //!    kickstarts of hosts whose inputs changed into a [`plan::Plan`]: every file as plain
 //!    data (kickstarts may be handed to the writer as they are made).
 //! 8. [`generation`] writes a plan as one atomic generation of an output tree (with a
-//!    manifest; [`generation::verify`] checks it); [`write`] replaces a single file
-//!    atomically; [`cli`] (and `main`) parse the command line and print. *I/O.*
+//!    public manifest that never tells the size or sha256 of a file holding a secret, and a
+//!    0640 private one that does; [`generation::verify`] checks it); [`write`] replaces a
+//!    single file atomically; [`cli`] (and `main`) parse the command line and print. *I/O.*
 //! 9. [`services`] says which services read the files a new generation changed
 //!    ([`services::reloads`]) and reloads them ([`services::run`]). *I/O* (`run` only).
 //!

@@ -8,7 +8,9 @@
 //! URL) and a TFTP server (rooted at `tftp/`):
 //!
 //! ```text
-//! MANIFEST                           every file: sha256, size, mode, kind, path
+//! MANIFEST                           every file: sha256, size, mode, kind, path (a file
+//!                                    holding a secret: `-  -` for sha256 and size)
+//! MANIFEST.private                   the files holding a secret: sha256, size, mode, kind, path
 //! kickstart/<host>.ks                per-host kickstarts (kickstartable appliances)
 //! dhcp/dhcpd.conf  dhcp/kea-dhcp4.json
 //! hosts  cluster/networks          fetched by the hosts (see the framework's node cluster-files)
@@ -102,7 +104,8 @@ pub struct Artifact {
     /// Relative to the tree, `/`-separated, no `..`.
     pub path: String,
     pub bytes: Vec<u8>,
-    /// [`PUBLIC_MODE`] or [`SECRET_MODE`].
+    /// [`PUBLIC_MODE`] or [`SECRET_MODE`] (a secret artifact must not be readable by others:
+    /// [`crate::generation`] refuses one that is).
     pub mode: u32,
     pub kind: Kind,
     /// The bytes contain the value of a secret attribute.

@@ -99,12 +99,13 @@ fn build_writes_every_kind_and_a_manifest_that_verifies() {
         assert!(f.contains_key(want), "{want} is missing from the tree: {:?}", f.keys().collect::<Vec<_>>());
     }
     let manifest = String::from_utf8(f["MANIFEST"].clone()).unwrap();
-    assert_eq!(manifest.lines().count(), f.len() - 1, "the manifest lists every file but itself:\n{manifest}");
+    assert!(f.contains_key("MANIFEST.private"), "the kickstarts hold root's password hash: {:?}", f.keys().collect::<Vec<_>>());
+    assert_eq!(manifest.lines().count(), f.len() - 2, "the manifest lists every file but the manifests:\n{manifest}");
     for ks in f.keys().filter(|k| k.starts_with("kickstart/")) {
         common::validate(&tree(d.path()).join(ks));
     }
     let v = run(d.path(), &["verify", tree(d.path()).to_str().unwrap()]);
-    assert!(stderr(&v).contains(&format!("{} files match the manifest", f.len() - 1)), "{}", stderr(&v));
+    assert!(stderr(&v).contains(&format!("{} files match the manifest", f.len() - 2)), "{}", stderr(&v));
 
     // Damage is found and named.
     let hosts = tree(d.path()).join("hosts");
@@ -152,7 +153,7 @@ fn a_second_build_rewrites_nothing_and_one_change_rewrites_only_what_mentions_it
     assert_eq!(j["written"].as_u64().unwrap() as usize, changed.len(), "{j}");
     let after = files(&t);
     for (k, i) in &inodes {
-        if !changed.contains(&k.as_str()) && k != "MANIFEST" {
+        if !changed.contains(&k.as_str()) && !k.starts_with("MANIFEST") {
             assert_eq!(inode(&t.join(k)), *i, "{k} did not change and kept its inode");
             assert_eq!(after[k], before[k]);
         }
@@ -202,6 +203,7 @@ fn a_kickstart_does_not_grow_with_the_cluster_and_a_new_host_rewrites_only_its_f
     let aggregates = [
         "KEYS",
         "MANIFEST",
+        "MANIFEST.private",
         "dhcp/dhcpd.conf",
         "dhcp/kea-dhcp4.json",
         "dns/db.1.10.in-addr.arpa",
@@ -310,6 +312,95 @@ fn secrets_are_0640_and_never_shown_in_diffs() {
         serde_json::from_slice(&run(d.path(), &["build", "--out", t.to_str().unwrap(), "--diff", "--dry-run", "--json"]).stdout).unwrap();
     let text = j.to_string();
     assert!(!text.contains(&secret[..30]) && !text.contains(&other[..30]) && text.contains("********"), "{text}");
+}
+
+/// The security review's finding: the public `MANIFEST` gave the size and sha256 of every
+/// file holding a secret, so a host that knows its own kickstart learnt the exact length of
+/// another host's secret and could test guesses offline. Now those are only in
+/// `MANIFEST.private` (0640, like the secret files).
+#[test]
+fn the_public_manifest_told_the_size_and_hash_of_secret_files() {
+    let d = tempfile::tempdir().unwrap();
+    example(d.path());
+    let t = tree(d.path());
+    let out = t.to_str().unwrap();
+    let secret = "$6$saltsalt$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghi";
+    run(d.path(), &["attr", "set", "Kickstart_PrivateRootPassword", secret, "--secret"]);
+    run(d.path(), &["build", "--out", out]);
+    let f = files(&t);
+    let mode = |p: &str| std::fs::metadata(t.join(p)).unwrap().mode() & 0o7777;
+    let private_files: Vec<&String> = f.keys().filter(|p| mode(p) == 0o640 && *p != "MANIFEST.private").collect();
+    assert!(
+        private_files.iter().any(|p| *p == "kickstart/compute-0-0.ks") && private_files.iter().any(|p| *p == "KEYS"),
+        "{private_files:?}"
+    );
+    let public = String::from_utf8(f["MANIFEST"].clone()).unwrap();
+    let private = String::from_utf8(f["MANIFEST.private"].clone()).unwrap();
+    let line = |text: &str, p: &str| text.lines().find(|l| l.ends_with(&format!("  {p}"))).map(str::to_string);
+    for p in &private_files {
+        let sha = rocks_compile::generation::sha256_hex(&f[*p]);
+        let listed = line(&public, p).unwrap_or_else(|| panic!("{p} is not listed:\n{public}"));
+        assert!(listed.starts_with("-  -  0640  "), "{p}: {listed}");
+        assert!(!public.contains(&sha), "the public manifest mentions the sha256 of {p}:\n{public}");
+        assert_eq!(line(&private, p), Some(format!("{sha}  {}  0640  {}", f[*p].len(), &listed[12..])));
+    }
+    assert_eq!(private.lines().count(), private_files.len(), "the private manifest lists the private files only:\n{private}");
+    assert_eq!(mode("MANIFEST.private"), 0o640);
+    assert_eq!(mode("MANIFEST"), 0o644);
+    let group = |p: &str| std::fs::metadata(t.join(p)).unwrap().gid();
+    assert_eq!(group("MANIFEST.private"), group("kickstart/compute-0-0.ks"), "the group of the secret files reads it");
+    let v = run(d.path(), &["verify", out]);
+    assert!(stderr(&v).contains(&format!("{} files match the manifest", f.len() - 2)), "{}", stderr(&v));
+
+    // One host changes: only its kickstart and the keys are written, and the public manifest,
+    // which tells nothing of either, stays as it was.
+    let inodes: BTreeMap<String, (u64, i64)> = f.keys().map(|k| (k.clone(), inode(&t.join(k)))).collect();
+    run(d.path(), &["attr", "set", "Kickstart_Timezone", "Europe/Berlin", "--host", "compute-0-1"]);
+    let j: Value = serde_json::from_slice(&run(d.path(), &["build", "--out", out, "--json"]).stdout).unwrap();
+    assert_eq!((j["written"].as_u64(), j["removed"].as_u64()), (Some(2), Some(0)), "{j}");
+    let after = files(&t);
+    assert_eq!(after["MANIFEST"], f["MANIFEST"]);
+    assert_ne!(after["MANIFEST.private"], f["MANIFEST.private"]);
+    for (k, i) in inodes.iter().filter(|(k, _)| !["KEYS", "kickstart/compute-0-1.ks", "MANIFEST", "MANIFEST.private"].contains(&k.as_str()))
+    {
+        assert_eq!(inode(&t.join(k)), *i, "{k} did not change and kept its inode");
+    }
+    // A build of other kinds carries the secret files over, still listed privately.
+    run(d.path(), &["build", "--out", out, "--only", "dhcp"]);
+    assert_eq!(files(&t)["MANIFEST.private"], after["MANIFEST.private"]);
+    run(d.path(), &["verify", out]);
+
+    // Tampering with a secret file (same size: only its hash tells) is caught.
+    let ks = t.join("kickstart/compute-0-0.ks");
+    let mut bytes = std::fs::read(&ks).unwrap();
+    let at = bytes.windows(secret.len()).position(|w| w == secret.as_bytes()).unwrap();
+    bytes[at + 20] ^= 1;
+    std::fs::write(&ks, &bytes).unwrap();
+    let bad = rc(d.path()).args(["verify", out]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("kickstart/compute-0-0.ks: sha256 differs"), "{}", stderr(&bad));
+    run(d.path(), &["build", "--out", out]);
+    run(d.path(), &["verify", out]);
+
+    // A tree an earlier version wrote (one manifest listing every file whole) is verified and
+    // taken over: the next build splits the manifest and writes no file again.
+    let (public, private) =
+        (std::fs::read_to_string(t.join("MANIFEST")).unwrap(), std::fs::read_to_string(t.join("MANIFEST.private")).unwrap());
+    let old: String = public
+        .lines()
+        .map(|l| if l.starts_with("-  -  ") { line(&private, l.rsplit("  ").next().unwrap()).unwrap() } else { l.to_string() } + "\n")
+        .collect();
+    std::fs::write(t.join("MANIFEST"), &old).unwrap();
+    std::fs::remove_file(t.join("MANIFEST.private")).unwrap();
+    run(d.path(), &["verify", out]);
+    let ks_inode = inode(&ks);
+    let j: Value = serde_json::from_slice(&run(d.path(), &["build", "--out", out, "--json"]).stdout).unwrap();
+    assert_eq!(j["written"], 0, "{j}");
+    assert_eq!(inode(&ks), ks_inode);
+    assert_eq!(
+        (std::fs::read_to_string(t.join("MANIFEST")).unwrap(), std::fs::read_to_string(t.join("MANIFEST.private")).unwrap()),
+        (public, private)
+    );
 }
 
 #[test]

@@ -644,19 +644,28 @@ fn query_kickstarts_write_one_file_per_host_and_a_manifest() {
 
     let first = files(&out_dir);
     let names: Vec<&str> = first.keys().map(String::as_str).collect();
-    assert_eq!(names, ["MANIFEST", "compute-1-0.ks", "compute-1-1.ks", "compute-2-0.ks"], "nothing else");
-    let sums = text(&first["MANIFEST"]);
+    assert_eq!(names, ["MANIFEST", "MANIFEST.private", "compute-1-0.ks", "compute-1-1.ks", "compute-2-0.ks"], "nothing else");
+    // Kickstarts hold secrets (0640): the public manifest lists them without size and sha256,
+    // the private one whole.
+    let public = text(&first["MANIFEST"]);
+    let sums = text(&first["MANIFEST.private"]);
     let mut listed = BTreeMap::new();
-    for line in sums.lines() {
-        // sha256, size, mode, kind, path
-        let f: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(f.len(), 5, "not a manifest line: {line:?}");
-        assert_eq!(f[3], "kickstart", "{line}");
-        listed.insert(f[4].to_string(), (f[0].to_string(), f[1].to_string()));
+    for (manifest, withheld) in [(&public, true), (&sums, false)] {
+        for line in manifest.lines() {
+            // sha256, size, mode, kind, path
+            let f: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(f.len(), 5, "not a manifest line: {line:?}");
+            assert_eq!((f[2], f[3]), ("0640", "kickstart"), "{line}");
+            if withheld {
+                assert_eq!((f[0], f[1]), ("-", "-"), "{line}");
+            } else {
+                listed.insert(f[4].to_string(), (f[0].to_string(), f[1].to_string()));
+            }
+        }
     }
-    assert_eq!(listed.len(), 3, "{sums}");
+    assert_eq!((public.lines().count(), listed.len()), (3, 3), "{public}{sums}");
     for (file, bytes) in first.iter().filter(|(f, _)| f.ends_with(".ks")) {
-        assert_eq!(listed.get(file), Some(&(sha256_hex(bytes), bytes.len().to_string())), "{file} in MANIFEST:\n{sums}");
+        assert_eq!(listed.get(file), Some(&(sha256_hex(bytes), bytes.len().to_string())), "{file} in MANIFEST.private:\n{sums}");
         // The batch path gives the same bytes as `kickstart --host`.
         let host = file.trim_end_matches(".ks");
         assert_eq!(ok(&mut run(d, &["kickstart", "--host", host])).stdout, *bytes, "{host}");

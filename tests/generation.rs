@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use rocks_compile::generation::{self, CRASH_AT_ENV, MANIFEST, NO_EXCHANGE_ENV, WriteStats};
+use rocks_compile::generation::{self, CRASH_AT_ENV, MANIFEST, NO_EXCHANGE_ENV, PRIVATE_MANIFEST, WriteStats};
 use rocks_compile::plan::{Artifact, Kind, Plan, SECRET_MODE};
 use sha2::{Digest, Sha256};
 
@@ -285,15 +285,17 @@ fn the_umask_does_not_change_modes() {
     assert!(status.success(), "{stderr}");
     let mode = |p: &str| std::fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o7777;
     assert_eq!(
-        (mode(""), mode("kickstart"), mode("kickstart/h1.ks"), mode("kickstart/h0.ks"), mode(MANIFEST)),
-        (0o755, 0o755, 0o644, 0o640, 0o644)
+        (mode(""), mode("kickstart"), mode("kickstart/h1.ks"), mode("kickstart/h0.ks"), mode(MANIFEST), mode(PRIVATE_MANIFEST)),
+        (0o755, 0o755, 0o644, 0o640, 0o644, 0o640)
     );
 }
 
-/// Generation `g` of the reader test: a `generation` file, 20 files that change every time
-/// (sizes too), 20 that never change.
+/// Generation `g` of the reader test: a `generation` file, a private file (listed whole in
+/// the private manifest only), 20 files that change every time (sizes too), 20 that never
+/// change.
 fn numbered(g: usize) -> Plan {
-    let mut f: Vec<(String, String, u32)> = vec![("generation".into(), format!("{g}\n"), 0o644)];
+    let mut f: Vec<(String, String, u32)> =
+        vec![("generation".into(), format!("{g}\n"), 0o644), ("private".into(), format!("{g}\n"), 0o640)];
     for i in 0..40 {
         let text = if i < 20 { format!("gen {g} file {i} {}\n", "x".repeat(g % 7)) } else { format!("stable {i}\n") };
         f.push((format!("d{}/f{i}", i % 4), text, 0o644));
@@ -331,7 +333,7 @@ fn read_at(dir: &OwnedFd, rel: &str) -> Option<Vec<u8>> {
     Some(v)
 }
 
-/// `(path, sha256)` of every manifest line.
+/// `(path, sha256)` of every manifest line (`-` for a private file in the public manifest).
 fn listed(manifest: &[u8]) -> Vec<(String, String)> {
     let text = std::str::from_utf8(manifest).unwrap();
     assert!(text.ends_with('\n'), "a whole manifest: {text:?}");
@@ -363,10 +365,16 @@ fn readers_see_one_whole_generation_while_generations_are_swapped() {
             while !done.load(Ordering::Relaxed) {
                 let dir = open_dir(&out);
                 let m = read_at(&dir, MANIFEST).expect("a generation always has its manifest");
+                // The private manifest is read through the same directory: the same generation.
+                let private = read_at(&dir, PRIVATE_MANIFEST).map(|p| listed(&p));
                 let mut gone = false;
                 let mut gen_of = None;
                 for (path, sha) in listed(&m) {
-                    match read_at(&dir, &path) {
+                    let sha = match (sha.as_str(), &private) {
+                        ("-", Some(p)) => p.iter().find(|(q, _)| *q == path).expect("the private manifest lists it").1.clone(),
+                        _ => sha,
+                    };
+                    match read_at(&dir, &path).filter(|_| sha != "-") {
                         Some(bytes) => {
                             assert_eq!(sha256_hex(&bytes), sha, "{path} belongs to the generation of the manifest read with it");
                             if path == "generation" {
@@ -407,7 +415,7 @@ fn readers_see_one_whole_generation_while_generations_are_swapped() {
         });
         for g in 1..GENERATIONS {
             let stats = generation::write(&out, &numbered(g), true).unwrap();
-            assert_eq!(stats, WriteStats { written: 21, unchanged: 20, removed: 0 });
+            assert_eq!(stats, WriteStats { written: 22, unchanged: 20, removed: 0 });
         }
         done.store(true, Ordering::Relaxed);
     });

@@ -8,7 +8,9 @@
 //!                    exit = N (default 0)
 //!   nodes/ graphs/   the case's own framework (cases pass `--framework .` themselves)
 //!   facts.sql        optional: run against a fresh cluster database (`init`, then this SQL)
-//!                    that the command sees as `ROCKS_COMPILE_DB`
+//!                    that the command sees as `ROCKS_COMPILE_DB`; in what the run prints, the
+//!                    database's folder reads `$SCRATCH`. `db_mode = "0644"` in case.toml
+//!                    gives the database file that mode before the run
 //!   expected/stdout  standard output, byte for byte (absent: stdout must be empty)
 //!   expected.stderr  standard error, byte for byte (absent: stderr must be empty)
 //!   expected/out/    every file the run wrote under `out/` (`-o out/NAME`); missing or extra
@@ -108,6 +110,10 @@ fn check(dir: &Path, bless: bool) -> Result<(), String> {
         let conn = rusqlite::Connection::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
         conn.execute_batch(&sql).map_err(|e| format!("facts.sql: {e}"))?;
     }
+    if let Some(mode) = case.db_mode {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("db_mode (needs facts.sql): {e}"))?;
+    }
     let output = Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
         .args(&case.args)
         .env("ROCKS_COMPILE_DB", &db)
@@ -121,13 +127,16 @@ fn check(dir: &Path, bless: bool) -> Result<(), String> {
     let written = read_tree(&out_dir);
     remove_dir(&out_dir)?;
     let written = written?;
+    let scratch_name = scratch.path().to_string_lossy().into_owned();
+    let shown = |bytes: &[u8]| String::from_utf8_lossy(bytes).replace(&scratch_name, "$SCRATCH").into_bytes();
+    let (stdout, stderr) = (shown(&output.stdout), shown(&output.stderr));
 
     let stdout_path = dir.join("expected/stdout");
     let stderr_path = dir.join("expected.stderr");
     let expected_out = dir.join("expected/out");
     if bless {
-        store(&stdout_path, &output.stdout)?;
-        store(&stderr_path, &output.stderr)?;
+        store(&stdout_path, &stdout)?;
+        store(&stderr_path, &stderr)?;
         remove_dir(&expected_out)?;
         for (rel, bytes) in &written {
             store(&expected_out.join(rel), bytes)?;
@@ -143,8 +152,8 @@ fn check(dir: &Path, bless: bool) -> Result<(), String> {
     if code != Some(case.exit) {
         problems.push(format!("exit status: expected {}, got {}", case.exit, code.map_or("a signal".to_string(), |c| c.to_string())));
     }
-    compare("stdout", &stdout_path, &output.stdout, &mut problems);
-    compare("stderr", &stderr_path, &output.stderr, &mut problems);
+    compare("stdout", &stdout_path, &stdout, &mut problems);
+    compare("stderr", &stderr_path, &stderr, &mut problems);
     let expected_files = read_tree(&expected_out)?;
     for (rel, want) in &expected_files {
         match written.get(rel) {
@@ -162,6 +171,8 @@ fn check(dir: &Path, bless: bool) -> Result<(), String> {
 struct Case {
     args: Vec<String>,
     exit: i32,
+    /// The mode the database file is given before the run.
+    db_mode: Option<u32>,
 }
 
 fn read_case(dir: &Path) -> Result<Case, String> {
@@ -169,8 +180,8 @@ fn read_case(dir: &Path) -> Result<Case, String> {
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let table: toml::Table = text.parse().map_err(|e| format!("case.toml is not valid TOML: {e}"))?;
     for key in table.keys() {
-        if !["about", "args", "exit"].contains(&key.as_str()) {
-            return Err(format!("case.toml: unknown key `{key}` (known: about, args, exit)"));
+        if !["about", "args", "exit", "db_mode"].contains(&key.as_str()) {
+            return Err(format!("case.toml: unknown key `{key}` (known: about, args, exit, db_mode)"));
         }
     }
     match table.get("about") {
@@ -189,6 +200,12 @@ fn read_case(dir: &Path) -> Result<Case, String> {
         Some(toml::Value::Integer(i)) => i32::try_from(*i).map_err(|_| "case.toml: `exit` is out of range".to_string())?,
         Some(_) => return Err("case.toml: `exit` must be an integer".into()),
     };
+    let db_mode = match table.get("db_mode") {
+        None => None,
+        Some(v) => Some(
+            v.as_str().and_then(|m| u32::from_str_radix(m, 8).ok()).ok_or("case.toml: `db_mode` must be an octal mode such as \"0644\"")?,
+        ),
+    };
     // Written files must land in `out/`, which the harness compares and cleans up.
     for w in args.windows(2) {
         if (w[0] == "-o" || w[0] == "--output" || w[0] == "--out") && !w[1].starts_with("out/") {
@@ -198,7 +215,7 @@ fn read_case(dir: &Path) -> Result<Case, String> {
     if let Some(a) = args.iter().find(|a| a.starts_with("--output=") || (a.starts_with("-o") && a.len() > 2)) {
         return Err(format!("case.toml: write `-o out/NAME` as two arguments, not `{a}`"));
     }
-    Ok(Case { args, exit })
+    Ok(Case { args, exit, db_mode })
 }
 
 /// Compare output with an expectation file; an absent file means "empty".

@@ -133,7 +133,7 @@ impl Cluster {
             base: base.to_string(),
             n2: self.kickstart("n2", &[]),
             n3: self.kickstart("n3", &[]),
-            keys: std::fs::read(self.tree().join("KEYS")).unwrap(),
+            guarded: ["KEYS", "MANIFEST.private"].iter().map(|f| std::fs::read(self.tree().join(f)).unwrap()).collect(),
             socket,
             privileged,
             boot_of_n2: &boot,
@@ -244,12 +244,13 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// What the web server serves from the tree itself: never a host's kickstart nor the build's
-/// keys, whatever the path looks like (trailing slash, path-info, encoded slash, dot
-/// segments), from outside the allowed networks or from another host.
+/// What the web server serves from the tree itself: never a host's kickstart, the build's
+/// keys nor the private manifest, whatever the path looks like (trailing slash, path-info,
+/// encoded slash, dot segments), from outside the allowed networks or from another host.
 fn check_the_tree_guards_the_responders_files(c: &Cluster, base: &str) {
     let secret = c.kickstart("n2", &[]);
     let keys = std::fs::read(c.tree().join("KEYS")).unwrap();
+    let private = std::fs::read(c.tree().join("MANIFEST.private")).unwrap();
     for path in [
         "kickstart/n2.ks/",
         "kickstart/n2.ks/x",
@@ -260,6 +261,9 @@ fn check_the_tree_guards_the_responders_files(c: &Cluster, base: &str) {
         "KEYS",
         "./KEYS",
         "kickstart//n2.ks",
+        "MANIFEST.private",
+        "./MANIFEST.private",
+        "MANIFEST%2eprivate",
     ] {
         for from in ["127.0.1.5", "127.0.0.3"] {
             let out = Command::new("curl")
@@ -269,7 +273,11 @@ fn check_the_tree_guards_the_responders_files(c: &Cluster, base: &str) {
                 .unwrap();
             let body = &out.stdout;
             let found = |needle: &[u8]| needle.len() > 64 && body.windows(64).any(|w| w == &needle[..64]);
-            assert!(!found(&secret) && !found(&keys), "{from} got n2's kickstart or the keys at {path}: {}", text(body));
+            assert!(
+                !found(&secret) && !found(&keys) && !found(&private),
+                "{from} got n2's kickstart, the keys or the private manifest at {path}: {}",
+                text(body)
+            );
         }
     }
 }
@@ -767,6 +775,15 @@ fn cluster_files_are_fetched_and_checked_against_the_manifest() {
     assert_eq!(sync(port, dead).0, Some(0));
     assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o7777, 0o640);
     std::fs::remove_file(lists.join("extra")).unwrap();
+
+    // A file holding a secret is listed without its sha256: no host fetches it.
+    let (before, secret_dest) = (reloads(), node.join("etc/keys"));
+    std::fs::write(lists.join("secret"), format!("KEYS {} 0600\n", secret_dest.display())).unwrap();
+    let (code, err) = sync(port, dead);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("KEYS holds a secret: the manifest of") && !secret_dest.exists(), "{err}");
+    std::fs::remove_file(lists.join("secret")).unwrap();
+    assert_eq!(reloads(), before, "the other files were current");
     let base_reloads = reloads();
 
     // A served file that does not match the manifest: the install fails, the file stays as it was.

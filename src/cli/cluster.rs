@@ -592,7 +592,7 @@ pub struct DiscoverArgs {
 /// never take effect) are not copied.
 pub(super) fn open_db(ui: &mut Ui, path: &Path, fw: &FrameworkArgs) -> Result<Db, i32> {
     if path.exists() {
-        return Db::open(path).map_err(|e| facts_error(ui, &e));
+        return open_writable(ui, path);
     }
     let (framework, _) = super::open(ui, fw)?;
     let defaults: BTreeMap<String, String> = framework
@@ -649,7 +649,27 @@ pub(super) fn open_existing(ui: &mut Ui, path: &Path) -> Result<Db, i32> {
     if !path.exists() {
         return Err(facts_error(ui, &FactsError::NoDatabase(path.display().to_string())));
     }
-    Db::open(path).map_err(|e| facts_error(ui, &e))
+    open_writable(ui, path)
+}
+
+/// Open an existing database for writing, warning when other users could open any of its
+/// files (closed to them now, or why not: see [`Db::exposed`]).
+fn open_writable(ui: &mut Ui, path: &Path) -> Result<Db, i32> {
+    let db = Db::open(path).map_err(|e| facts_error(ui, &e))?;
+    let (closed, open): (Vec<&facts::Exposed>, Vec<&facts::Exposed>) = db.exposed().iter().partition(|e| e.error.is_none());
+    let warn = |message: &str, files: Vec<&facts::Exposed>, help: &str| {
+        let d = Diagnostic::warning("facts::open-to-others", message).help(help);
+        files.into_iter().fold(d, |d, e| d.note(e.to_string()))
+    };
+    if !closed.is_empty() {
+        let help = "it holds password hashes and keys: keep it readable by its owner and group only";
+        ui.say(warn("the cluster database was open to every user; it no longer is", closed, help), EXIT_OK);
+    }
+    if !open.is_empty() {
+        let help = "it holds password hashes and keys: as its owner, `chmod o-rwx` it and its `-wal` and `-shm` files";
+        ui.say(warn("the cluster database is open to every user", open, help), EXIT_OK);
+    }
+    Ok(db)
 }
 
 /// Open a database that must exist, read-only.

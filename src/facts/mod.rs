@@ -12,6 +12,9 @@
 //! - [`discover`]: insert-ethers (dhcpd log lines to new hosts); [`csv`]: import/export;
 //!   `generate`: synthetic clusters for benchmarks.
 //!
+//! The database holds secrets: a new one is created [`DB_MODE`] (0640), and opening one for
+//! writing first closes it (and its `-wal` and `-shm`) to other users ([`Db::exposed`]).
+//!
 //! Every write runs in one `BEGIN IMMEDIATE` transaction (busy timeout 10 s), so a failed call
 //! leaves the database unchanged and concurrent writers never hand out a name or IP twice.
 //! Checks are done in Rust before each insert; unique constraints and triggers are the backstop.
@@ -30,6 +33,7 @@ pub mod generate;
 pub mod hosts;
 pub mod interface;
 pub mod network;
+mod private;
 pub mod query;
 pub mod renumber;
 pub mod schema;
@@ -57,6 +61,7 @@ pub use generate::{Generated, generate};
 pub use hosts::{Host, HostField, HostSpec};
 pub use interface::{Interface, InterfaceChange, InterfaceSpec};
 pub use network::{Network, NetworkChange, NetworkSpec};
+pub use private::{DB_MODE, Exposed};
 pub use query::HostFilter;
 pub use renumber::{Moved, Renumber};
 pub use server::InstallServer;
@@ -71,6 +76,8 @@ pub struct Db {
     conn: Connection,
     path: PathBuf,
     readonly: bool,
+    /// Files of the database that other users could open when it was opened for writing.
+    exposed: Vec<Exposed>,
 }
 
 impl Db {
@@ -131,6 +138,13 @@ impl Db {
         &self.path
     }
 
+    /// Files of the database (it, its `-wal`, its `-shm`) that other users could open when
+    /// it was opened for writing, each closed to them since unless its error says why not.
+    /// A frontend warns about each; always empty for a read-only database.
+    pub fn exposed(&self) -> &[Exposed] {
+        &self.exposed
+    }
+
     /// Every table's rows in id order, as text: what `show facts` prints and what tests
     /// compare to prove that a failed call changed nothing.
     pub fn dump(&self) -> Result<String> {
@@ -156,10 +170,13 @@ impl Db {
 
     fn connect(path: &Path, readonly: bool) -> Result<Db> {
         let name = path.display().to_string();
-        if !readonly {
+        let exposed = if readonly {
+            Vec::new()
+        } else {
             // When this fails (no such folder, no permission), opening fails next and says why.
-            let _ = create_private(path);
-        }
+            let _ = private::create_private(path);
+            private::close_to_others(path)
+        };
         let flags = if readonly {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
         } else {
@@ -179,7 +196,7 @@ impl Db {
             Ok(conn)
         };
         let conn = setup().map_err(|e| e.in_context(&name, if readonly { "open read-only" } else { "open" }))?;
-        Ok(Db { conn, path: path.to_path_buf(), readonly })
+        Ok(Db { conn, path: path.to_path_buf(), readonly, exposed })
     }
 
     /// A read-only connection that takes the file as immutable (see [`Db::open_readonly`]).
@@ -194,7 +211,7 @@ impl Db {
             Ok(conn)
         };
         let conn = setup().map_err(|e| e.in_context(&name, "open read-only"))?;
-        Ok(Db { conn, path: path.to_path_buf(), readonly: true })
+        Ok(Db { conn, path: path.to_path_buf(), readonly: true, exposed: Vec::new() })
     }
 
     fn name(&self) -> String {
@@ -217,18 +234,6 @@ impl Db {
     pub(crate) fn read<T>(&self, op: &str, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         f(&self.conn).map_err(|e| e.in_context(&self.name(), op))
     }
-}
-
-/// Mode of a new database file (SQLite gives its `-wal` and `-shm` files the same): the
-/// database holds secrets (password hashes, keys), so it is never readable by other users.
-pub const DB_MODE: u32 = 0o640;
-
-/// Create the database file at `path` empty with [`DB_MODE`] when it does not exist (SQLite
-/// takes an empty file for a new database), so it is never readable by others, not even for a
-/// moment.
-fn create_private(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(DB_MODE).open(path).map(drop)
 }
 
 /// `path` with `suffix` appended (SQLite's `-wal` and `-shm` files).

@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::manifest::{self, OLD_MANIFEST};
-use super::{MANIFEST, ManifestEntry, sys};
+use super::{MANIFEST, ManifestEntry, PRIVATE_MANIFEST, sys};
 
 /// The tree `<parent>/<name>` and its siblings `.<name>.new` (the generation being staged),
 /// `.<name>.old` (the previous one, being removed) and `.<name>.lock`.
@@ -73,13 +73,16 @@ impl Place {
     }
 }
 
-/// The tree as it is on disk before a new generation: its manifest (or the entries of an
+/// The tree as it is on disk before a new generation: its manifests (or the entries of an
 /// old-style `SHA256SUMS`) and the stamp of the last completed generation.
 pub struct Baseline {
     pub live: Option<OwnedFd>,
+    /// Every file the manifests list, the private ones too.
     pub entries: HashMap<String, ManifestEntry>,
     /// The manifest's bytes (`None` when the tree has none).
     pub raw: Option<Vec<u8>>,
+    /// The private manifest's bytes (`None` when the tree has none).
+    pub raw_private: Option<Vec<u8>>,
     /// The tree has a top-level `SHA256SUMS`.
     pub old_sums: bool,
     /// Files whose status changed strictly before this moment are as the manifest says
@@ -91,23 +94,17 @@ impl Baseline {
     /// Read the tree at `place`; `lock` is the lock file (holding the stamp), if any.
     pub fn read(place: &Place, lock: Option<BorrowedFd<'_>>) -> io::Result<Baseline> {
         let Some(live) = place.open_live()? else {
-            return Ok(Baseline { live: None, entries: HashMap::new(), raw: None, old_sums: false, stamp: None });
+            return Ok(Baseline { live: None, entries: HashMap::new(), raw: None, raw_private: None, old_sums: false, stamp: None });
         };
         let fd = live.as_fd();
-        let (list, raw) = match read_at(fd, &sys::cstr(MANIFEST.as_bytes())?) {
-            Ok(bytes) => (manifest::parse(&bytes).map_err(|e| super::at(e, place.dir.join(MANIFEST).display()))?, Some(bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                (import_old(fd).map_err(|e| super::at(e, place.dir.join(OLD_MANIFEST).display()))?, None)
-            }
-            Err(e) => return Err(super::at(e, place.dir.join(MANIFEST).display())),
-        };
+        let Manifests { entries, public: raw, private: raw_private } = Manifests::read(fd, &place.dir)?;
         let old_sums = sys::lstatat(fd, &sys::cstr(OLD_MANIFEST.as_bytes())?).is_ok();
         let stamp = match (lock, &raw) {
             (Some(l), Some(_)) => stamp_of(l, fd),
             _ => None,
         };
-        let entries = list.into_iter().map(|e| (e.path.clone(), e)).collect();
-        Ok(Baseline { live: Some(live), entries, raw, old_sums, stamp })
+        let entries = entries.into_iter().map(|e| (e.path.clone(), e)).collect();
+        Ok(Baseline { live: Some(live), entries, raw, raw_private, old_sums, stamp })
     }
 
     /// Is the file at `path` already what an artifact of `bytes` (hash `sha256`) and `mode`
@@ -186,6 +183,45 @@ impl Baseline {
             Err(e) if is_absent(&e) => Ok(false),
             Err(e) => Err(super::at(e, path)),
         }
+    }
+}
+
+/// The manifests at the top of a tree, read as one list.
+pub struct Manifests {
+    /// Every file they list, sorted by path.
+    pub entries: Vec<ManifestEntry>,
+    /// The bytes of the public manifest (`None`: the tree has none, and `entries` are those
+    /// of its old-style `SHA256SUMS`, if any).
+    pub public: Option<Vec<u8>>,
+    /// The bytes of the private manifest (`None`: the tree has none).
+    pub private: Option<Vec<u8>>,
+}
+
+impl Manifests {
+    /// Read the manifests of the tree `dir` (`shown`: its path, for messages, which name the
+    /// manifest at fault): the public one joined with the private one
+    /// ([`manifest::join`]). Without a public manifest, the entries of an old-style
+    /// `SHA256SUMS` (see [`import_old`]).
+    pub fn read(dir: BorrowedFd<'_>, shown: &Path) -> io::Result<Manifests> {
+        let named = |name: &'static str| move |e: io::Error| super::at(e, shown.join(name).display());
+        let Some(public) = read_file(dir, MANIFEST).map_err(named(MANIFEST))? else {
+            let entries = import_old(dir).map_err(named(OLD_MANIFEST))?;
+            return Ok(Manifests { entries, public: None, private: None });
+        };
+        let private = read_file(dir, PRIVATE_MANIFEST).map_err(named(PRIVATE_MANIFEST))?;
+        let parsed = manifest::parse(&public, MANIFEST).map_err(named(MANIFEST))?;
+        let parsed_private = private.as_deref().map(|b| manifest::parse(b, PRIVATE_MANIFEST)).transpose().map_err(named(PRIVATE_MANIFEST))?;
+        let entries = manifest::join(parsed, parsed_private).map_err(named(PRIVATE_MANIFEST))?;
+        Ok(Manifests { entries, public: Some(public), private })
+    }
+}
+
+/// The whole file `name` at the top of `dir`, `None` when there is none.
+pub fn read_file(dir: BorrowedFd<'_>, name: &str) -> io::Result<Option<Vec<u8>>> {
+    match read_at(dir, &sys::cstr(name.as_bytes())?) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -2,8 +2,21 @@
 //!
 //! A reader of the tree (nginx, a TFTP server, `dhcpd` reloading) or a crash sees either the
 //! whole previous tree or the whole new one, never a mix. Every file is listed with its
-//! sha256, size, mode and kind in one [`MANIFEST`] at the top, and `verify` checks a tree
-//! against it.
+//! sha256, size, mode and kind in the manifests at the top, and `verify` checks a tree
+//! against them.
+//!
+//! # Two manifests
+//!
+//! [`MANIFEST`] (0644, served with the tree) lists every file of the build. A file others may
+//! not read (every file holding a secret is 0640) is listed there by mode, kind and path
+//! only: its size and sha256 would let anyone who can fetch the manifest test guesses of
+//! its bytes offline (a root password hash of a known length, a key). Its whole entry is in
+//! [`PRIVATE_MANIFEST`], written 0640 like the secret files themselves (so only the build's
+//! group reads it), and only when the generation has such a file. Both are files of the
+//! generation, swapped in with it. Everything that reads a tree's manifest (a build deciding
+//! what is unchanged, `verify`, `build --only`, the responder) reads both as one list; a
+//! tree written before there were two (one manifest listing every file whole) reads as it
+//! always did, and its next generation has both.
 //!
 //! # Layout
 //!
@@ -32,12 +45,12 @@
 //!    the artifact's mode (0644, or 0640 for a file holding a secret), so no artifact's bytes
 //!    are kept in memory. No file is synced on its own.
 //! 3. [`Generation::commit`]:
-//!    - When nothing changed (no file written, none removed, the same manifest bytes), the
+//!    - When nothing changed (no file written, none removed, the same manifests), the
 //!      tree is left alone: no swap, every inode and time stays, `.new` goes.
 //!    - Otherwise every file that goes over is hard-linked from `DIR` into `.new` (so it
 //!      keeps its inode and mtime), using all cores: the plan's unchanged files, the files
 //!      kept without pruning, and foreign files (below). Directories are 0755.
-//!    - The manifest is written into `.new`, the filesystem is synced once (`syncfs`), and
+//!    - The manifests are written into `.new`, the filesystem is synced once (`syncfs`), and
 //!      `renameat2(.new, DIR, RENAME_EXCHANGE)` swaps the two directories in one atomic
 //!      step; the previous generation, now at `.new`, is renamed `.old`, the parent is
 //!      fsynced, `.old` is removed, and the lock file is stamped.
@@ -89,7 +102,7 @@
 //!
 //! [`CRASH_AT_ENV`] `=N` kills the process with SIGKILL at the N-th step of a generation,
 //! counted from 1 over: taking the lock, each leftover file or directory removed, creating
-//! `.new`, each file written, each file linked, before and after the manifest, after the
+//! `.new`, each file written, each file linked, before and after the manifests, after the
 //! sync, after the exchange (or between the two renames of the fallback), after renaming
 //! the previous generation, after the fsync, each file and directory of `.old` removed.
 //! `=count` prints the number of steps a run had to stderr. [`NO_EXCHANGE_ENV`] (set to
@@ -120,6 +133,10 @@ use crate::plan::{Artifact, Kind, Plan};
 
 /// Name of the manifest at the top of every tree.
 pub const MANIFEST: &str = "MANIFEST";
+
+/// Name of the private manifest beside it: the whole entries of the files others may not
+/// read, whose size and sha256 [`MANIFEST`] withholds (see "Two manifests" above).
+pub const PRIVATE_MANIFEST: &str = "MANIFEST.private";
 
 /// Testing aid: `ROCKS_COMPILE_CRASH_AT=N` kills the process at step N of a generation;
 /// `=count` prints how many steps a generation had (see the module docs).
@@ -176,7 +193,8 @@ pub struct Problem {
     pub path: String,
     /// `missing`, `not a regular file`, `size <on disk> != <listed>`, `sha256 differs`,
     /// `mode <on disk> != <listed>` (octal), `cannot be read (...)`; for the path
-    /// `MANIFEST`: `missing` or what makes it unreadable.
+    /// `MANIFEST` or `MANIFEST.private`: `missing` or what makes it unreadable, or why the two
+    /// do not agree.
     pub what: String,
 }
 
@@ -215,9 +233,9 @@ pub fn finish(g: Generation, plan: &Plan, staged: &(dyn Fn(usize) + Sync)) -> io
     g.commit_changes()
 }
 
-/// Read the manifest of the tree at `dir` (empty when there is no tree yet). A tree that
-/// has only an old-style `SHA256SUMS` gives its entries, with the size and mode of each
-/// file as it is on disk (files no longer there left out) and no kind.
+/// Read the manifests of the tree at `dir` as one list (empty when there is no tree yet). A
+/// tree that has only an old-style `SHA256SUMS` gives its entries, with the size and mode of
+/// each file as it is on disk (files no longer there left out) and no kind.
 pub fn read_manifest(dir: &Path) -> io::Result<Vec<ManifestEntry>> {
     let root = match sys::open_dir_path(dir) {
         Ok(fd) => fd,
@@ -225,13 +243,7 @@ pub fn read_manifest(dir: &Path) -> io::Result<Vec<ManifestEntry>> {
         Err(e) => return Err(at(e, dir.display())),
     };
     use std::os::fd::AsFd;
-    match baseline::read_at(root.as_fd(), &sys::cstr(MANIFEST.as_bytes())?) {
-        Ok(bytes) => manifest::parse(&bytes).map_err(|e| at(e, dir.join(MANIFEST).display())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            baseline::import_old(root.as_fd()).map_err(|e| at(e, dir.join(OLD_MANIFEST).display()))
-        }
-        Err(e) => Err(at(e, dir.join(MANIFEST).display())),
-    }
+    baseline::Manifests::read(root.as_fd(), dir).map(|m| m.entries)
 }
 
 /// Compare `plan` with the tree at `dir`: every added, changed or removed path, sorted by
@@ -289,9 +301,10 @@ pub fn beside(dir: &Path, suffix: &str) -> io::Result<std::path::PathBuf> {
     Ok(place.sibling(&sys::cstr(&name)?))
 }
 
-/// Check the tree at `dir` against its manifest: every listed file present with its size,
-/// hash and mode. Empty: the tree is intact. Files the manifest does not list (foreign
-/// files) are not problems; a missing or malformed manifest is one.
+/// Check the tree at `dir` against its manifests: every listed file present with its size,
+/// hash and mode. Empty: the tree is intact. Files the manifests do not list (foreign
+/// files) are not problems; a missing or malformed manifest is one, and so are manifests
+/// that do not agree (a file listed as private that the private manifest does not list).
 pub fn verify(dir: &Path) -> io::Result<Vec<Problem>> {
     verify::verify(dir)
 }

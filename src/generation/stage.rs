@@ -11,13 +11,15 @@ use super::baseline::{self, Baseline, Place};
 use super::crash::Steps;
 use super::manifest::{self, OLD_MANIFEST};
 use super::tree::{self, Listing};
-use super::{Change, Committed, MANIFEST, ManifestEntry, NO_EXCHANGE_ENV, WriteStats, at, sys};
+use super::{Change, Committed, MANIFEST, ManifestEntry, NO_EXCHANGE_ENV, PRIVATE_MANIFEST, WriteStats, at, sys};
 use crate::plan::{Artifact, Kind};
 
 /// Mode of the directories of a tree.
 const DIR_MODE: u32 = 0o755;
 /// Mode of the manifest.
 const MANIFEST_MODE: u32 = 0o644;
+/// Mode of the private manifest: that of the files holding a secret, whose entries it has.
+const PRIVATE_MANIFEST_MODE: u32 = crate::plan::SECRET_MODE;
 
 /// A new generation of the tree at `dir` being staged. See the module docs.
 ///
@@ -25,7 +27,7 @@ const MANIFEST_MODE: u32 = 0o644;
 /// previous generation's manifest; [`Generation::add`] (from any number of threads) writes
 /// each new or changed file into the staging directory at once, so bytes are never held;
 /// [`Generation::commit`] carries the unchanged and foreign files over as hard links, writes
-/// the manifest, syncs once and swaps. Dropping a generation without committing removes
+/// the manifests, syncs once and swaps. Dropping a generation without committing removes
 /// what was staged and leaves the tree as it was.
 pub struct Generation {
     place: Place,
@@ -113,10 +115,14 @@ impl Generation {
     }
 
     /// Stage one artifact: unless the tree already holds exactly this file (bytes and mode),
-    /// write it into the staging directory now. Callable from several threads.
+    /// write it into the staging directory now. Callable from several threads. An artifact
+    /// holding a secret whose mode lets others read it is refused.
     pub fn add(&self, artifact: &Artifact) -> io::Result<()> {
         let path = artifact.path.as_str();
-        if let Some(why) = manifest::bad_path(path).or((path == MANIFEST).then_some("the manifest's name is reserved")) {
+        let why = manifest::bad_path(path)
+            .or([MANIFEST, PRIVATE_MANIFEST].contains(&path).then_some("the manifests' names are reserved"))
+            .or((artifact.secret && !manifest::is_private(artifact.mode)).then_some("it holds a secret, but its mode lets others read it"));
+        if let Some(why) = why {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{path:?}: {why}")));
         }
         // A file that follows the one it replaces (a zone's serial) is made from both.
@@ -227,8 +233,10 @@ impl Generation {
         entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         changes.sort_unstable_by(|a, b| a.2.cmp(&b.2));
         let text = manifest::render(&entries);
+        let private = (!text.private.is_empty()).then_some(text.private.as_bytes());
         let stale_sums = self.base.old_sums && !files.contains_key(OLD_MANIFEST);
-        if stats.written == 0 && stats.removed == 0 && !stale_sums && self.base.raw.as_deref() == Some(text.as_bytes()) {
+        let same_manifests = self.base.raw.as_deref() == Some(text.public.as_bytes()) && self.base.raw_private.as_deref() == private;
+        if stats.written == 0 && stats.removed == 0 && !stale_sums && same_manifests {
             // Nothing changed: the tree stays as it is, and so does every inode.
             self.pending = false;
             tree::remove(self.place.parent.as_fd(), &self.place.new, None)?;
@@ -240,8 +248,14 @@ impl Generation {
         }
         self.carry(&files, &kept)?;
         self.steps.step();
-        self.write_file(MANIFEST, text.as_bytes(), MANIFEST_MODE)
-            .map_err(|e| at(e, self.place.sibling(&self.place.new).join(MANIFEST).display()))?;
+        let staged_at = |name: &str| {
+            let path = self.place.sibling(&self.place.new).join(name);
+            move |e: io::Error| at(e, path.display())
+        };
+        if let Some(bytes) = private {
+            self.write_file(PRIVATE_MANIFEST, bytes, PRIVATE_MANIFEST_MODE).map_err(staged_at(PRIVATE_MANIFEST))?;
+        }
+        self.write_file(MANIFEST, text.public.as_bytes(), MANIFEST_MODE).map_err(staged_at(MANIFEST))?;
         self.steps.step();
         sys::syncfs(self.staged.as_fd())?;
         self.steps.step();
@@ -258,7 +272,7 @@ impl Generation {
 
     /// Hard-link into the staging directory every file that goes over unchanged: the plan's
     /// unchanged files, kept files, and foreign files (everything in the tree that its
-    /// manifest does not list, except the manifests themselves). Directories are recreated
+    /// manifests do not list, except the manifests themselves). Directories are recreated
     /// (empty foreign ones too); one the new generation does not need is left behind.
     fn carry(&self, files: &HashMap<String, Staged>, kept: &HashSet<&str>) -> io::Result<()> {
         let Some(live) = &self.base.live else { return Ok(()) };
@@ -269,7 +283,7 @@ impl Generation {
                 dirs.insert(l.rel.clone());
             }
             for name in &l.files {
-                if l.rel.is_empty() && [MANIFEST.as_bytes(), OLD_MANIFEST.as_bytes()].contains(&name.to_bytes()) {
+                if l.rel.is_empty() && [MANIFEST, PRIVATE_MANIFEST, OLD_MANIFEST].iter().any(|m| m.as_bytes() == name.to_bytes()) {
                     continue;
                 }
                 let p = l.path_of(name);

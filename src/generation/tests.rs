@@ -289,11 +289,102 @@ fn bad_plans_are_refused() {
     let (_d, out) = place();
     write(&out, &plan(A), true).unwrap();
     let before = files(&out);
-    for bad in [&[("a", "1"), ("a", "2")][..], &[("../x", "1")], &[(MANIFEST, "1")], &[("a/", "1")], &[("f", ""), ("f/g", "")]] {
+    let bad_plans = [&[("a", "1"), ("a", "2")][..], &[("../x", "1")], &[(MANIFEST, "1")], &[(PRIVATE_MANIFEST, "1")], &[("a/", "1")], &[
+        ("f", ""),
+        ("f/g", ""),
+    ]];
+    for bad in bad_plans {
         assert!(write(&out, &plan(bad), true).is_err(), "{bad:?}");
         assert_eq!(files(&out), before);
         assert_eq!(siblings(&out), [".out.lock", "out"]);
     }
+    // A file holding a secret is never written readable by others.
+    let mut p = plan(A);
+    p.artifacts[0].secret = true;
+    let e = write(&out, &p, true).unwrap_err();
+    assert!(e.to_string().contains("holds a secret, but its mode lets others read it"), "{e}");
+    assert_eq!(files(&out), before);
+}
+
+/// [`A`] with `kickstart/a.ks` holding the secret `$6$hash` (so 0640).
+fn with_secret() -> Plan {
+    let mut p = plan(A);
+    p.artifacts[1] = Artifact::new(Kind::Kickstart, "kickstart/a.ks", "a1 $6$hash\n").with_secrets(&["$6$hash"]);
+    p
+}
+
+#[test]
+fn private_files_are_listed_whole_only_in_the_private_manifest() {
+    let (_d, out) = place();
+    write(&out, &with_secret(), true).unwrap();
+    let sha = manifest::sha256_hex(b"a1 $6$hash\n");
+    let public = std::fs::read_to_string(out.join(MANIFEST)).unwrap();
+    assert!(public.contains("\n-  -  0640  kickstart  kickstart/a.ks\n") && !public.contains(&sha), "{public}");
+    assert_eq!(public.lines().count(), 4, "every file is listed: {public}");
+    let private = std::fs::read_to_string(out.join(PRIVATE_MANIFEST)).unwrap();
+    assert_eq!(private, format!("{sha}  11  0640  kickstart  kickstart/a.ks\n"));
+    let (pm, ks) = (meta(&out.join(PRIVATE_MANIFEST)), meta(&out.join("kickstart/a.ks")));
+    assert_eq!((pm.permissions().mode() & 0o7777, pm.gid()), (0o640, ks.gid()), "readable as the secret files are");
+    let m = read_manifest(&out).unwrap();
+    assert_eq!(m.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["hosts", "kickstart/a.ks", "kickstart/b.ks", "tftp/x/y.cfg"]);
+    assert_eq!((m[1].sha256.as_str(), m[1].size, m[1].mode), (sha.as_str(), 11, 0o640));
+    assert_eq!(verify(&out).unwrap(), vec![]);
+
+    // Nothing changed: no new generation.
+    let dir = meta(&out).ino();
+    assert_eq!(write(&out, &with_secret(), true).unwrap(), stats(0, 4, 0));
+    assert_eq!(meta(&out).ino(), dir);
+    // A build of other kinds carries the private file over, still listed privately.
+    let mut hosts = plan(&A[..1]);
+    hosts.artifacts[0].kind = Kind::Hosts;
+    hosts.only = Some([Kind::Hosts].into());
+    assert_eq!(write(&out, &hosts, true).unwrap(), stats(0, 4, 0));
+    assert_eq!(std::fs::read_to_string(out.join(PRIVATE_MANIFEST)).unwrap(), private);
+    assert_eq!(verify(&out).unwrap(), vec![]);
+
+    // Tampering (same size, so only the hash tells) is caught, and undone by the next write.
+    std::fs::write(out.join("kickstart/a.ks"), "a1 $6$HASH\n").unwrap();
+    assert_eq!(verify(&out).unwrap(), vec![Problem { path: "kickstart/a.ks".into(), what: "sha256 differs".into() }]);
+    assert_eq!(write(&out, &with_secret(), true).unwrap(), stats(1, 3, 0));
+    assert_eq!(verify(&out).unwrap(), vec![]);
+
+    // Manifests that do not agree: named, and the public files still checked.
+    std::fs::write(out.join("hosts"), "h2\n").unwrap();
+    std::fs::rename(out.join(PRIVATE_MANIFEST), out.join("saved")).unwrap();
+    let got = verify(&out).unwrap();
+    assert_eq!(got.iter().map(|p| p.path.as_str()).collect::<Vec<_>>(), [PRIVATE_MANIFEST, "hosts"], "{got:?}");
+    assert!(got[0].what.contains("there is no MANIFEST.private"), "{got:?}");
+    assert!(read_manifest(&out).unwrap_err().to_string().contains("there is no MANIFEST.private"));
+    std::fs::rename(out.join("saved"), out.join(PRIVATE_MANIFEST)).unwrap();
+    std::fs::write(out.join("hosts"), "h1\n").unwrap();
+
+    // Without a private file there is no private manifest.
+    write(&out, &plan(A), true).unwrap();
+    assert!(!out.join(PRIVATE_MANIFEST).exists());
+    assert_eq!(verify(&out).unwrap(), vec![]);
+}
+
+#[test]
+fn a_tree_with_one_manifest_for_every_file_is_read_and_split() {
+    let (_d, out) = place();
+    write(&out, &with_secret(), true).unwrap();
+    // As an earlier version left it: one manifest, the private file's line whole.
+    let all = read_manifest(&out).unwrap();
+    let mut one = String::new();
+    for e in &all {
+        manifest::render_line(&mut one, e, false);
+    }
+    std::fs::write(out.join(MANIFEST), &one).unwrap();
+    std::fs::remove_file(out.join(PRIVATE_MANIFEST)).unwrap();
+    assert_eq!(read_manifest(&out).unwrap(), all);
+    assert_eq!(verify(&out).unwrap(), vec![]);
+    let secret = meta(&out.join("kickstart/a.ks")).ino();
+    assert_eq!(write(&out, &with_secret(), true).unwrap(), stats(0, 4, 0));
+    assert_eq!(meta(&out.join("kickstart/a.ks")).ino(), secret, "unchanged: carried over");
+    let public = std::fs::read_to_string(out.join(MANIFEST)).unwrap();
+    assert!(!public.contains(&all[1].sha256), "{public}");
+    assert!(std::fs::read_to_string(out.join(PRIVATE_MANIFEST)).unwrap().contains(&all[1].sha256));
+    assert_eq!(read_manifest(&out).unwrap(), all);
 }
 
 #[test]

@@ -1,29 +1,42 @@
-//! [`verify`](super::verify): a tree against its manifest.
+//! [`verify`](super::verify): a tree against its manifests.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::baseline::{is_absent, read_at};
-use super::{MANIFEST, ManifestEntry, Problem, at, manifest, sys, tree};
+use super::baseline::{is_absent, read_at, read_file};
+use super::{MANIFEST, ManifestEntry, PRIVATE_MANIFEST, Problem, at, manifest, sys, tree};
 
 /// Manifest entries per unit of parallel work.
 const CHUNK: usize = 256;
 
 pub fn verify(dir: &Path) -> io::Result<Vec<Problem>> {
     let root = sys::open_dir_path(dir).map_err(|e| at(e, dir.display()))?;
-    let problem = |what: String| vec![Problem { path: MANIFEST.to_string(), what }];
-    let bytes = match read_at(root.as_fd(), &sys::cstr(MANIFEST.as_bytes())?) {
-        Ok(b) => b,
-        Err(e) if is_absent(&e) => return Ok(problem("missing".into())),
-        Err(e) => return Ok(problem(format!("cannot be read ({e})"))),
+    let problem = |path: &str, what: String| Problem { path: path.to_string(), what };
+    let public = match read_file(root.as_fd(), MANIFEST) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(vec![problem(MANIFEST, "missing".into())]),
+        Err(e) => return Ok(vec![problem(MANIFEST, format!("cannot be read ({e})"))]),
     };
-    let entries = match manifest::parse(&bytes) {
+    let parsed = match manifest::parse(&public, MANIFEST) {
         Ok(v) => v,
-        Err(e) => return Ok(problem(e.to_string())),
+        Err(e) => return Ok(vec![problem(MANIFEST, e.to_string())]),
     };
-    let found = Mutex::new(Vec::new());
+    // The files of the public manifest are checked even when the private one is at fault.
+    let private = match read_file(root.as_fd(), PRIVATE_MANIFEST) {
+        Ok(b) => b.map(|b| manifest::parse(&b, PRIVATE_MANIFEST).map_err(|e| e.to_string())).transpose(),
+        Err(e) => Err(format!("cannot be read ({e})")),
+    };
+    let mut found = Vec::new();
+    let entries = match private.and_then(|p| manifest::join(parsed.clone(), p).map_err(|e| e.to_string())) {
+        Ok(v) => v,
+        Err(what) => {
+            found.push(problem(PRIVATE_MANIFEST, what));
+            parsed.entries
+        }
+    };
+    let found = Mutex::new(found);
     let chunks: Vec<&[ManifestEntry]> = entries.chunks(CHUNK).collect();
     tree::parallel(&chunks, |chunk| {
         let mut mine = Vec::new();

@@ -658,6 +658,9 @@ fn set_boot(cfg: &Config, name: &str, boot: Boot) -> Result<Response, Refusal> {
         None => None,
     };
     let mut db = Db::open(&cfg.db).map_err(busy)?;
+    for e in db.exposed() {
+        eprintln!("rocks-compile: warning: the cluster database was open to every user: {e}");
+    }
     db.set_boot(name, boot).map_err(busy)?;
     if let Some(g) = generation {
         rewrite_pxe(cfg, &db, g, name).map_err(|e| {

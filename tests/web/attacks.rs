@@ -3,7 +3,7 @@
 //! `tests/web.rs`: `n2` (127.0.0.2) and `n3` (127.0.0.3) on a DHCP network, 127.0.0.1 the
 //! admin network; 127.0.1.5 is outside every allowed network. The attackers are `n3` and
 //! 127.0.1.5, and what they want is `n2`'s kickstart (any line only `n2`'s has), the build's
-//! `KEYS`, or a change of `n2`'s next boot.
+//! `KEYS` or `MANIFEST.private`, or a change of `n2`'s next boot.
 //!
 //! Each family of tricks of the review is here: encodings, dot segments, trailing slashes and
 //! path-info; forwarded and spoofed headers; other methods; oversized URLs, headers and
@@ -25,8 +25,9 @@ pub struct Target<'a> {
     pub n2: Vec<u8>,
     /// `n3`'s kickstart.
     pub n3: Vec<u8>,
-    /// The build's input keys (`TREE/KEYS`).
-    pub keys: Vec<u8>,
+    /// Files of the tree that are never served: the build's input keys (`TREE/KEYS`) and
+    /// the private manifest.
+    pub guarded: Vec<Vec<u8>>,
     /// The responder's FastCGI socket, when the configuration has one.
     pub socket: Option<&'a Path>,
     /// The configuration has `--privileged-port` on.
@@ -80,7 +81,7 @@ impl Target<'_> {
     /// Whether `body` holds anything of `n2`'s own or the keys.
     fn leaks(&self, body: &[u8]) -> bool {
         let window = |needle: &[u8]| !needle.is_empty() && body.windows(needle.len()).any(|w| w == needle);
-        self.n2_only().iter().any(|l| window(l)) || (self.keys.len() >= 16 && window(&self.keys[..16]))
+        self.n2_only().iter().any(|l| window(l)) || self.guarded.iter().any(|g| g.len() >= 16 && window(&g[..16]))
     }
 
     fn assert_no_leak(&self, what: &str, a: &Answer) {
@@ -167,6 +168,11 @@ impl Target<'_> {
             "KEYS/",
             "%4bEYS",
             "keys",
+            "MANIFEST.private",
+            "./MANIFEST.private",
+            "MANIFEST%2eprivate",
+            "MANIFEST.private/",
+            "manifest.private",
         ];
         for from in ["127.0.0.3", "127.0.1.5"] {
             for path in PATHS {
