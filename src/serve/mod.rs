@@ -27,6 +27,7 @@
 
 pub mod cgi;
 pub mod fastcgi;
+mod listener;
 mod records;
 mod request;
 mod state;
