@@ -14,88 +14,15 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_rocks-compile");
-
-/// A child process killed (and reaped) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The example cluster plus `n2`/`n3` on loopback, and its built tree.
-struct Cluster {
-    dir: tempfile::TempDir,
-}
+use common::fastcgi::{BEGIN_REQUEST, PARAMS, STDIN, begin, exchange, params, record, request};
+use common::served::{BIN, Cluster, Proc, manifest, wait_for};
 
 impl Cluster {
-    fn new() -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Cluster { dir };
-        c.rc(&["host", "import", &manifest("examples/cluster.csv")]);
-        c.rc(&["network", "add", "lo", "127.0.0.0/24", "--zone", "lo.test", "--dhcp"]);
-        for n in [2, 3] {
-            c.rc(&[
-                "host",
-                "add",
-                &format!("n{n}"),
-                "--appliance",
-                "compute",
-                "--mac",
-                &format!("52:54:00:aa:00:0{n}"),
-                "--ip",
-                &format!("127.0.0.{n}"),
-                "--network",
-                "lo",
-            ]);
-        }
-        c.rc(&["build", "--allow-default-password", "--out", c.tree().to_str().unwrap()]);
-        std::fs::create_dir_all(c.path("run")).unwrap();
-        c
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.path("cluster.db")
-    }
-
-    fn tree(&self) -> PathBuf {
-        self.path("tree")
-    }
-
-    /// Run rocks-compile on this cluster's database; it must succeed.
-    fn rc(&self, args: &[&str]) -> String {
-        let out = Command::new(BIN).arg("--db").arg(self.db()).args(args).output().unwrap();
-        assert!(out.status.success(), "rocks-compile {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// `kickstart --host NAME`: what the responder must answer byte for byte.
-    fn kickstart(&self, host: &str, extra: &[&str]) -> Vec<u8> {
-        let mut args = vec!["kickstart", "--host", host];
-        args.extend_from_slice(extra);
-        self.rc(&args).into_bytes()
-    }
-
     /// An example file with the installed paths replaced by this cluster's.
     fn example(&self, file: &str, port: u16) -> String {
         std::fs::read_to_string(manifest(file))
@@ -105,22 +32,6 @@ impl Cluster {
             .replace("/run/rocks-compile", self.path("run").to_str().unwrap())
             .replace("/usr/lib/cgi-bin", self.path("cgi-bin").to_str().unwrap())
             .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
-    }
-
-    /// The resident responder on a Unix socket with the example's settings.
-    fn fastcgi(&self, extra: &[&str]) -> (Proc, PathBuf) {
-        let sock = self.path("run/fastcgi.sock");
-        let child = Command::new(BIN)
-            .arg("--db")
-            .arg(self.db())
-            .args(["fastcgi", "--socket", sock.to_str().unwrap(), "--socket-mode", "666", "--prefix", "/install/rocks"])
-            .args(["--tree", self.tree().to_str().unwrap(), "--admin", "127.0.0.1/32", "--reload-interval", "0.2"])
-            .args(extra)
-            .stderr(Stdio::from(std::fs::File::create(self.path("fastcgi.log")).unwrap()))
-            .spawn()
-            .unwrap();
-        wait_for(|| sock.exists(), "the FastCGI socket");
-        (Proc(child), sock)
     }
 
     /// The attack suite against the configuration at `base`.
@@ -170,10 +81,6 @@ impl Cluster {
         Some((Proc(child), port))
     }
 
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap_or_default()
-    }
-
     /// nginx with `examples/web/nginx.conf` (the responder's socket and the tree replaced).
     fn nginx(&self) -> Option<(Proc, u16)> {
         let nginx = common::tool("nginx")?;
@@ -200,20 +107,8 @@ impl Cluster {
     }
 }
 
-fn manifest(p: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p).to_str().unwrap().to_string()
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what} did not come up");
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 /// One HTTP request with curl from the source address `from`: (status, body).
@@ -529,6 +424,60 @@ fn load(url: &str, stop: &AtomicBool, ok: &AtomicUsize, failed: &Mutex<Vec<Strin
     }
 }
 
+/// [`load`] by four threads until finished.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failed: Arc<Mutex<Vec<String>>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(url: &str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(Mutex::new(Vec::new()));
+        let workers = (0..4)
+            .map(|_| {
+                let (url, stop, ok, failed) = (url.to_string(), stop.clone(), ok.clone(), failed.clone());
+                std::thread::spawn(move || load(&url, &stop, &ok, &failed))
+            })
+            .collect();
+        Load { stop, ok, failed, workers }
+    }
+
+    /// Stop: how many requests got a 200, and every other status.
+    fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in self.workers {
+            w.join().unwrap();
+        }
+        (self.ok.load(Ordering::Relaxed), std::mem::take(&mut *self.failed.lock().unwrap()))
+    }
+}
+
+/// The shipped nginx configuration keeps connections to the responder alive (`keepalive`,
+/// `fastcgi_keep_conn on`). A new instance takes the socket over while the old one holds
+/// those connections, and the old one is stopped: it exits at once, and no request fails.
+#[test]
+fn the_responder_is_replaced_behind_nginx_without_a_failed_request() {
+    let c = Cluster::new();
+    let (mut old, sock) = c.fastcgi(&[]);
+    let Some((_nginx, port)) = c.nginx() else { return };
+    let load = Load::start(&format!("http://127.0.0.1:{port}/install/rocks/kickstart"));
+    std::thread::sleep(Duration::from_millis(500));
+    let _new = c.responder(&sock, "fastcgi-new.log", &[]);
+    wait_for(|| c.log("fastcgi-new.log").contains("took over"), "the new instance");
+    std::thread::sleep(Duration::from_millis(500));
+    old.terminate();
+    assert!(old.exits_within(Duration::from_secs(3)), "the old instance exits while nginx keeps connections to it");
+    std::thread::sleep(Duration::from_millis(500));
+    let (ok, failed) = load.finish();
+    assert!(failed.is_empty(), "{} of {} requests failed: {:?}", failed.len(), ok + failed.len(), &failed[..failed.len().min(10)]);
+    assert!(ok > 100, "the load ran ({ok} requests)");
+    assert!(sock.exists(), "the new instance's socket stays");
+}
+
 #[test]
 fn reloads_under_load_without_a_failed_request() {
     let c = Cluster::new();
@@ -544,15 +493,7 @@ fn reloads_under_load_without_a_failed_request() {
     let url = format!("http://127.0.0.1:{port}/install/rocks/kickstart");
     let before = get("127.0.0.2", &url).1;
     assert_eq!(before, c.kickstart("n2", &["--framework", &fwarg]));
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(Mutex::new(Vec::new()));
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let (url, stop, ok, failed) = (url.clone(), stop.clone(), ok.clone(), failed.clone());
-            std::thread::spawn(move || load(&url, &stop, &ok, &failed))
-        })
-        .collect();
+    let load = Load::start(&url);
     std::thread::sleep(Duration::from_millis(500));
     // A database change, then a framework change, while the load runs.
     c.rc(&["attr", "set", "Kickstart_Timezone", "Europe/Berlin"]);
@@ -566,13 +507,9 @@ fn reloads_under_load_without_a_failed_request() {
     std::fs::rename(&tmp, &node).unwrap();
     wait_for(|| text(&get("127.0.0.2", &url).1).contains("framework-changed-under-load"), "the framework change");
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.join().unwrap();
-    }
-    let failed = failed.lock().unwrap();
+    let (ok, failed) = load.finish();
     assert!(failed.is_empty(), "{} requests failed during the reloads: {:?}", failed.len(), &failed[..failed.len().min(10)]);
-    assert!(ok.load(Ordering::Relaxed) > 100, "the load ran ({} requests)", ok.load(Ordering::Relaxed));
+    assert!(ok > 100, "the load ran ({ok} requests)");
     let after = get("127.0.0.2", &url).1;
     assert_eq!(after, c.kickstart("n2", &["--framework", &fwarg]), "the new content is served afterwards");
     // SIGHUP reloads even when nothing changed.
@@ -891,26 +828,17 @@ fn a_line_break_in_a_request_cannot_forge_a_log_line() {
     assert!(log.contains("/nope\\nrocks-compile"), "{log}");
 }
 
-use attacks::{exchange, pair, record};
-
 #[test]
 fn malformed_fastcgi_records_are_refused_without_a_panic() {
     let c = Cluster::new();
     let (_proc, sock) = c.fastcgi(&[]);
     for body in [&[][..], &[0][..]] {
         // BEGIN_REQUEST with a body of 0 or 1 bytes (it is 8).
-        exchange(&sock, &record(1, 1, body));
+        exchange(&sock, &record(BEGIN_REQUEST, 1, body));
     }
-    exchange(&sock, &record(1, 0, &[0, 1, 0, 0, 0, 0, 0, 0]));
+    exchange(&sock, &record(BEGIN_REQUEST, 0, &[0, 1, 0, 0, 0, 0, 0, 0]));
     // A well-formed request is still answered.
-    let mut req = record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
-    let mut params = pair("REQUEST_METHOD", "GET");
-    params.extend(pair("SCRIPT_NAME", "/install/rocks/health"));
-    params.extend(pair("REQUEST_URI", "/install/rocks/health"));
-    params.extend(pair("REMOTE_ADDR", "127.0.0.1"));
-    req.extend(record(4, 1, &params));
-    req.extend(record(4, 1, &[]));
-    req.extend(record(5, 1, &[]));
+    let req = request(1, false, &params("GET", "/health", "127.0.0.1"));
     let answer = String::from_utf8_lossy(&exchange(&sock, &req)).into_owned();
     assert!(answer.contains("Status: 200"), "{answer}");
     let log = c.log("fastcgi.log");
@@ -994,14 +922,11 @@ fn idle_connections_and_large_bodies_are_cut_off() {
     let mut buf = [0u8; 16];
     assert_eq!(idle.read(&mut buf).unwrap(), 0, "the responder closed the idle connection");
     // A body beyond the bound ends the connection before it is held in memory.
-    let mut req = record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
-    let mut params = pair("REQUEST_METHOD", "POST");
-    params.extend(pair("SCRIPT_NAME", "/install/rocks/boot-done"));
-    params.extend(pair("REMOTE_ADDR", "127.0.0.2"));
-    req.extend(record(4, 1, &params));
-    req.extend(record(4, 1, &[]));
+    let mut req = begin(1, false);
+    req.extend(record(PARAMS, 1, &params("POST", "/boot-done", "127.0.0.2")));
+    req.extend(record(PARAMS, 1, &[]));
     for _ in 0..3 {
-        req.extend(record(5, 1, &[b'x'; 60_000]));
+        req.extend(record(STDIN, 1, &[b'x'; 60_000]));
     }
     let answer = exchange(&sock, &req);
     assert!(!String::from_utf8_lossy(&answer).contains("Status: 200"), "the request was answered");

@@ -75,8 +75,9 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("where").args(["socket", "listen"])))]
 pub struct FastcgiArgs {
-    /// Listen on this Unix socket (created; a stale one is replaced). Without `--socket` and
-    /// `--listen`, the listening socket passed by systemd (`LISTEN_FDS`) or on fd 0 is used.
+    /// Listen on this Unix socket (created; a socket already there, stale or still served by
+    /// an older instance, is taken over atomically). Without `--socket` and `--listen`, the
+    /// listening socket passed by systemd (`LISTEN_FDS`) or on fd 0 is used.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Listen on this TCP address, e.g. `127.0.0.1:9000`; `FCGI_WEB_SERVER_ADDRS` must name

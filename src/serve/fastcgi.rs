@@ -7,21 +7,51 @@
 //!
 //! It listens on a Unix socket (`--socket`), a TCP address (`--listen`), or a listening
 //! socket it was handed: systemd's (`LISTEN_FDS`, fd 3) or fd 0 (lighttpd's `bin-path`,
-//! Apache's mod_fcgid, spawn-fcgi). `SIGTERM`/`SIGINT` stop accepting, let requests in flight
-//! finish, and remove the socket file it created.
+//! Apache's mod_fcgid, spawn-fcgi).
+//!
+//! # Stopping
+//!
+//! On `SIGTERM` or `SIGINT` the responder stops accepting at once: its socket file is
+//! removed (while it is still its own), the connections the kernel had queued already are
+//! taken, and the listening socket is closed. A connection between requests, such as one a
+//! web server keeps alive (nginx's `keepalive` with `fastcgi_keep_conn on`), is closed at
+//! once; one with a request in flight (being answered, or only partly received) is closed
+//! after that request is answered; a new connection gets its first request answered. Nothing
+//! is waited for past [`GRACE`]; the process exits within 5 seconds of the signal. A web
+//! server that finds a kept-alive connection closed opens a new one, which reaches the
+//! instance now listening on the path, if there is one.
+//!
+//! # Restarting without a gap
+//!
+//! A new instance started on the same `--socket PATH` takes the path over while the old one
+//! runs: it binds its socket beside the path (`PATH.new-PID`), gives it its group and mode,
+//! and renames it over `PATH`, so the path never goes missing. New connections reach the new
+//! instance; the old one serves the connections it has. Stop the old one after the new one
+//! is up (`SIGTERM`): it closes its connections as above. An instance removes the socket file
+//! when it ends only while `PATH` is still the socket it bound (same device and inode), so
+//! the old one leaves the new one's in place; a socket it was handed (systemd's, fd 0) is
+//! never removed. A stale socket file, which nobody listens on, is replaced the same way.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{FromRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_fastcgi::{RequestResult, Requests};
 
+use super::listener::{Listener, SocketFile, Stream};
+use super::records::{Checked, MAX_OPEN};
 use super::{Config, LoadError, Request, State, Watch};
+
+/// How long requests in flight may take to finish once the responder stops.
+pub const GRACE: Duration = Duration::from_secs(4);
+
+/// How long, after [`GRACE`], work still running in the blocking pool (a compile, a reload,
+/// a database write) is waited for before the process exits without it.
+const LAST_WAIT: Duration = Duration::from_secs(1);
 
 /// Where to listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,11 +106,6 @@ impl Shared {
     }
 }
 
-enum Listener {
-    Unix(tokio::net::UnixListener),
-    Tcp(tokio::net::TcpListener),
-}
-
 /// Serve until `SIGTERM` or `SIGINT`. Fails before serving when the first load fails.
 pub fn serve(cfg: Config, listen: Listen, opts: Options) -> Result<(), ServeError> {
     let web_servers = Arc::new(web_servers()?);
@@ -101,112 +126,45 @@ pub fn serve(cfg: Config, listen: Listen, opts: Options) -> Result<(), ServeErro
         .enable_all()
         .build()
         .map_err(|e| ServeError::Io(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(async move {
-        let (listener, created) = bind(&listen)?;
-        if matches!(listener, Listener::Tcp(_)) && web_servers.is_empty() {
+    let served = rt.block_on(async move {
+        let (listener, socket_file) = Listener::bind(&listen)?;
+        if listener.is_tcp() && web_servers.is_empty() {
             return Err(open_tcp("the TCP socket it was started with"));
         }
         let shared = Arc::new(Shared { cfg, state: RwLock::new(Arc::new(state)), reload: Notify::new(), idle: opts.idle });
         tokio::spawn(watch(shared.clone(), opts.reload_interval, watcher));
-        let result = accept_until_stopped(listener, shared, web_servers).await;
-        if let Some(path) = created {
-            let _ = std::fs::remove_file(path);
-        }
-        result
-    })
+        accept_until_stopped(listener, socket_file, shared, web_servers).await
+    });
+    rt.shutdown_timeout(LAST_WAIT);
+    served
 }
 
-/// Bind (or adopt) the listening socket; also the socket file to remove at the end.
-fn bind(listen: &Listen) -> Result<(Listener, Option<PathBuf>), ServeError> {
-    let io_err = |what: String| move |e: io::Error| ServeError::Io(format!("{what}: {e}"));
-    match listen {
-        Listen::Unix { path, mode, group } => {
-            remove_stale_socket(path)?;
-            let l = tokio::net::UnixListener::bind(path).map_err(io_err(format!("cannot listen on `{}`", path.display())))?;
-            set_owner_and_mode(path, *mode, group.as_deref())?;
-            Ok((Listener::Unix(l), Some(path.clone())))
-        }
-        Listen::Tcp(addr) => {
-            let std = std::net::TcpListener::bind(addr).map_err(io_err(format!("cannot listen on {addr}")))?;
-            std.set_nonblocking(true).map_err(io_err(format!("cannot listen on {addr}")))?;
-            Ok((Listener::Tcp(tokio::net::TcpListener::from_std(std).map_err(io_err(format!("cannot listen on {addr}")))?), None))
-        }
-        Listen::Inherited => Ok((inherited()?, None)),
-    }
-}
-
-/// The listening socket we were started with.
-fn inherited() -> Result<Listener, ServeError> {
-    let systemd = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id())
-        && std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n >= 1);
-    let fd: RawFd = if systemd { 3 } else { 0 };
-    // SAFETY: fstat and getsockname only read the descriptor's metadata.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-        return Err(ServeError::Io(
-            "no listening socket: give --socket PATH or --listen ADDR:PORT, or start under a web server or systemd socket that passes one"
-                .into(),
-        ));
-    }
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    if unsafe { libc::getsockname(fd, (&raw mut addr).cast(), &mut len) } != 0 {
-        return Err(ServeError::Io(format!("fd {fd} is not a usable socket: {}", io::Error::last_os_error())));
-    }
-    let err = |e: io::Error| ServeError::Io(format!("cannot use the socket on fd {fd}: {e}"));
-    if addr.ss_family as libc::c_int == libc::AF_UNIX {
-        // SAFETY: fd is a socket we own from here on (nothing else in the process uses it).
-        let std = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
-        std.set_nonblocking(true).map_err(err)?;
-        Ok(Listener::Unix(tokio::net::UnixListener::from_std(std).map_err(err)?))
-    } else {
-        // SAFETY: as above.
-        let std = unsafe { std::net::TcpListener::from_raw_fd(fd) };
-        std.set_nonblocking(true).map_err(err)?;
-        Ok(Listener::Tcp(tokio::net::TcpListener::from_std(std).map_err(err)?))
-    }
-}
-
-/// A socket file left by a responder that is gone is removed; one that answers is an error.
-fn remove_stale_socket(path: &std::path::Path) -> Result<(), ServeError> {
-    use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => {
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(ServeError::Io(format!("another responder is listening on `{}`", path.display())));
-            }
-            std::fs::remove_file(path).map_err(|e| ServeError::Io(format!("cannot remove the stale socket `{}`: {e}", path.display())))
-        }
-        Ok(_) => Err(ServeError::Io(format!("`{}` exists and is not a socket", path.display()))),
-        Err(_) => Ok(()),
-    }
-}
-
-fn set_owner_and_mode(path: &std::path::Path, mode: u32, group: Option<&str>) -> Result<(), ServeError> {
-    use std::os::unix::fs::PermissionsExt;
-    if let Some(group) = group {
-        let name = std::ffi::CString::new(group).map_err(|_| ServeError::Io(format!("bad group name {group:?}")))?;
-        // SAFETY: getgrnam returns a pointer into static storage or null; read at once.
-        let gr = unsafe { libc::getgrnam(name.as_ptr()) };
-        if gr.is_null() {
-            return Err(ServeError::Io(format!("no group named `{group}`")));
-        }
-        let gid = unsafe { (*gr).gr_gid };
-        std::os::unix::fs::lchown(path, None, Some(gid))
-            .map_err(|e| ServeError::Io(format!("cannot give `{}` to group `{group}`: {e}", path.display())))?;
-    }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| ServeError::Io(format!("cannot set the mode of `{}`: {e}", path.display())))
-}
-
-async fn accept_until_stopped(listener: Listener, shared: Arc<Shared>, web_servers: Arc<Vec<IpAddr>>) -> Result<(), ServeError> {
+/// Accept connections until `SIGTERM` or `SIGINT`, then stop (see the module docs): no new
+/// connection reaches this process, the ones queued already are served, and each connection
+/// ends at its next pause or when the grace time is over.
+async fn accept_until_stopped(
+    listener: Listener,
+    socket_file: Option<SocketFile>,
+    shared: Arc<Shared>,
+    web_servers: Arc<Vec<IpAddr>>,
+) -> Result<(), ServeError> {
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    // The end of the grace time, once the responder stops.
+    let (stop, stopping) = tokio::sync::watch::channel(None);
     // Every connection task holds a clone: the count says how many are live.
     let tracker = Arc::new(());
     // At most this many connections at once (well under the descriptor limit): the others
     // wait in the listen backlog until one ends, instead of taking the last descriptors.
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections()));
+    let serve = |stream: Stream, slot: tokio::sync::OwnedSemaphorePermit| {
+        let (shared, guard, stopping) = (shared.clone(), tracker.clone(), stopping.clone());
+        tokio::spawn(async move {
+            connection(stream, shared, stopping).await;
+            drop(guard);
+            drop(slot);
+        });
+    };
     loop {
         let slot = tokio::select! {
             _ = term.recv() => break,
@@ -219,15 +177,8 @@ async fn accept_until_stopped(listener: Listener, shared: Arc<Shared>, web_serve
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            conn = accept(&listener, &web_servers) => match conn {
-                Ok(Some(stream)) => {
-                    let (shared, guard) = (shared.clone(), tracker.clone());
-                    tokio::spawn(async move {
-                        connection(stream, shared).await;
-                        drop(guard);
-                        drop(slot);
-                    });
-                }
+            conn = listener.accept(&web_servers) => match conn {
+                Ok(Some(stream)) => serve(stream, slot),
                 Ok(None) => {}
                 Err(e) => {
                     eprintln!("rocks-compile: accept failed: {e}");
@@ -236,9 +187,15 @@ async fn accept_until_stopped(listener: Listener, shared: Arc<Shared>, web_serve
             },
         }
     }
-    // Let the requests in flight finish (each connection task holds a clone of the tracker).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while Arc::strong_count(&tracker) > 1 && tokio::time::Instant::now() < deadline {
+    let deadline = Instant::now() + GRACE;
+    stop.send_replace(Some(deadline));
+    // The socket file goes first (when it is still ours), so that nothing new can be queued.
+    drop(socket_file);
+    for stream in listener.queued(&web_servers, slots.available_permits()) {
+        let Ok(slot) = slots.clone().try_acquire_owned() else { break };
+        serve(stream, slot);
+    }
+    while Arc::strong_count(&tracker) > 1 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
@@ -248,24 +205,12 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::
     tokio::signal::unix::signal(kind).map_err(|e| ServeError::Io(format!("cannot handle signals: {e}")))
 }
 
-/// A connected stream of either kind.
-type Stream = Box<dyn AsyncStream>;
-trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> AsyncStream for T {}
-
-async fn accept(listener: &Listener, web_servers: &[IpAddr]) -> io::Result<Option<Stream>> {
-    Ok(Some(match listener {
-        Listener::Unix(l) => Box::new(l.accept().await?.0),
-        Listener::Tcp(l) => {
-            let (s, peer) = l.accept().await?;
-            if !web_servers.iter().any(|a| a.to_canonical() == peer.ip().to_canonical()) {
-                eprintln!("rocks-compile: refused a FastCGI connection from {peer} (not in FCGI_WEB_SERVER_ADDRS)");
-                return Ok(None);
-            }
-            let _ = s.set_nodelay(true);
-            Box::new(s)
-        }
-    }))
+/// When the responder stops: the end of its grace time (now, if the acceptor is gone).
+async fn stopped(stopping: &mut tokio::sync::watch::Receiver<Option<Instant>>) -> Instant {
+    match stopping.wait_for(Option::is_some).await {
+        Ok(deadline) => deadline.unwrap_or_else(Instant::now),
+        Err(_) => Instant::now(),
+    }
 }
 
 /// `FCGI_WEB_SERVER_ADDRS` (the FastCGI convention): the only peers that may connect over
@@ -294,69 +239,52 @@ fn max_connections() -> usize {
     usize::try_from(soft / 2).unwrap_or(1024).clamp(16, 1024)
 }
 
-async fn connection(stream: Stream, shared: Arc<Shared>) {
+/// Serve the requests of one connection, one after the other, until the web server closes
+/// it, it stays idle past the idle timeout, or the responder stops: then it is closed at its
+/// next pause between requests (at once when it is in one), a request begun is answered
+/// first, and nothing is waited for past the grace time.
+async fn connection(stream: Stream, shared: Arc<Shared>, mut stopping: tokio::sync::watch::Receiver<Option<Instant>>) {
     let (r, w) = tokio::io::split(stream);
     // Malformed records end the connection with an error before the protocol crate sees them.
-    let mut requests = Requests::new(super::records::Checked::new(r), w, 255, 16);
+    let reader = Checked::new(r);
+    let between = reader.between_requests();
+    let mut requests = Requests::new(reader, w, 255, MAX_OPEN as u8);
+    // A new connection is waited on for its first request, which its client is sending.
+    let mut answered = false;
     loop {
-        // An idle connection is closed (a client that opens connections and sends nothing
-        // cannot hold them).
-        let Ok(next) = tokio::time::timeout(shared.idle, requests.next()).await else { break };
+        let next = {
+            let next = requests.next();
+            tokio::pin!(next);
+            let idle_until = Instant::now() + shared.idle;
+            tokio::select! {
+                // Whatever has arrived is read before the stop is looked at.
+                biased;
+                next = &mut next => next,
+                // An idle connection is closed (a client that opens connections and sends
+                // nothing cannot hold them).
+                () = tokio::time::sleep_until(idle_until) => break,
+                deadline = stopped(&mut stopping) => {
+                    if answered && between.now() {
+                        break;
+                    }
+                    match tokio::time::timeout_at(deadline.min(idle_until), next).await {
+                        Ok(next) => next,
+                        Err(_) => break,
+                    }
+                }
+            }
+        };
         match next {
             Ok(Some(request)) => {
-                let shared = shared.clone();
-                let done = request
-                    .process(|request| async move {
-                        let vars: Vec<(String, String)> = request
-                            .str_params_iter()
-                            .map(|it| it.map(|(k, v)| (k.to_ascii_uppercase(), v.unwrap_or("").to_string())).collect())
-                            .unwrap_or_default();
-                        let state = shared.current();
-                        let worker = shared.clone();
-                        let req = Request::from_vars(
-                            |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()),
-                            vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                        );
-                        // What memory answers is answered here; only work that may wait (a
-                        // lock, the database, a compile) goes to the blocking pool, so
-                        // `/health` and cached kickstarts never queue behind it.
-                        let answered = if state.may_block(&shared.cfg, &req) {
-                            tokio::task::spawn_blocking(move || state.answer(&worker.cfg, &req)).await
-                        } else {
-                            Ok(state.answer(&shared.cfg, &req))
-                        };
-                        let response = match answered {
-                            Ok(a) => {
-                                if let Some(line) = &a.log {
-                                    eprintln!("rocks-compile: {line}");
-                                }
-                                if a.changed {
-                                    shared.reload.notify_one();
-                                }
-                                a.response
-                            }
-                            Err(e) => {
-                                eprintln!("rocks-compile: a request failed: {e}");
-                                super::Response::error(500, "internal error")
-                            }
-                        };
-                        let mut out = request.get_stdout();
-                        let sent = match out.write(&response.header()).await {
-                            Ok(_) if !response.sent_body().is_empty() => out.write(response.sent_body()).await.map(|_| ()),
-                            other => other.map(|_| ()),
-                        };
-                        if let Err(e) = sent
-                            && !web_server_gone(&e)
-                        {
-                            eprintln!("rocks-compile: cannot send a response: {e}");
-                        }
-                        RequestResult::Complete(0)
-                    })
-                    .await;
+                let done = request.process(|request| respond(request, shared.clone())).await;
                 if let Err(e) = done {
                     if !web_server_gone(&e) {
                         eprintln!("rocks-compile: cannot finish a request: {e}");
                     }
+                    break;
+                }
+                answered = true;
+                if stopping.borrow().is_some() {
                     break;
                 }
             }
@@ -369,6 +297,54 @@ async fn connection(stream: Stream, shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// Answer one request from the current state.
+async fn respond(request: Arc<tokio_fastcgi::Request<tokio::io::WriteHalf<Stream>>>, shared: Arc<Shared>) -> RequestResult {
+    let vars: Vec<(String, String)> = request
+        .str_params_iter()
+        .map(|it| it.map(|(k, v)| (k.to_ascii_uppercase(), v.unwrap_or("").to_string())).collect())
+        .unwrap_or_default();
+    let state = shared.current();
+    let worker = shared.clone();
+    let req = Request::from_vars(
+        |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()),
+        vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    // What memory answers is answered here; only work that may wait (a lock, the database,
+    // a compile) goes to the blocking pool, so `/health` and cached kickstarts never queue
+    // behind it.
+    let answered = if state.may_block(&shared.cfg, &req) {
+        tokio::task::spawn_blocking(move || state.answer(&worker.cfg, &req)).await
+    } else {
+        Ok(state.answer(&shared.cfg, &req))
+    };
+    let response = match answered {
+        Ok(a) => {
+            if let Some(line) = &a.log {
+                eprintln!("rocks-compile: {line}");
+            }
+            if a.changed {
+                shared.reload.notify_one();
+            }
+            a.response
+        }
+        Err(e) => {
+            eprintln!("rocks-compile: a request failed: {e}");
+            super::Response::error(500, "internal error")
+        }
+    };
+    let mut out = request.get_stdout();
+    let sent = match out.write(&response.header()).await {
+        Ok(_) if !response.sent_body().is_empty() => out.write(response.sent_body()).await.map(|_| ()),
+        other => other.map(|_| ()),
+    };
+    if let Err(e) = sent
+        && !web_server_gone(&e)
+    {
+        eprintln!("rocks-compile: cannot send a response: {e}");
+    }
+    RequestResult::Complete(0)
 }
 
 /// The web server closed the connection (its client went away, or it is shutting down):

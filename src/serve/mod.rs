@@ -38,6 +38,7 @@
 
 pub mod cgi;
 pub mod fastcgi;
+mod listener;
 mod records;
 mod request;
 mod state;

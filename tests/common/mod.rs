@@ -1,7 +1,9 @@
 #![allow(dead_code)]
 //! Helpers shared by the integration tests.
 
+pub mod fastcgi;
 pub mod lab;
+pub mod served;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

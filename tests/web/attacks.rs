@@ -11,11 +11,13 @@
 //! malformed FastCGI records sent to it directly. After every family the legitimate host is
 //! still answered, byte for byte.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use super::common::fastcgi::{pair, record};
 
 /// One shipped configuration under attack.
 pub struct Target<'a> {
@@ -316,7 +318,7 @@ impl Target<'_> {
             ),
         ];
         for (what, bytes) in cases {
-            let answer = exchange(sock, &bytes);
+            let answer = send_all_of(sock, &bytes);
             let answer = String::from_utf8_lossy(&answer);
             assert!(!answer.contains("Status: 200"), "{what}: answered 200: {answer}");
         }
@@ -361,26 +363,10 @@ impl Target<'_> {
     }
 }
 
-/// One FastCGI record.
-pub fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
-    let mut r = vec![1, kind];
-    r.extend(id.to_be_bytes());
-    r.extend((content.len() as u16).to_be_bytes());
-    r.extend([0, 0]);
-    r.extend(content);
-    r
-}
-
-/// A FastCGI name-value pair (names and values under 128 bytes).
-pub fn pair(name: &str, value: &str) -> Vec<u8> {
-    let mut p = vec![name.len() as u8, value.len() as u8];
-    p.extend(name.as_bytes());
-    p.extend(value.as_bytes());
-    p
-}
-
-/// Send `bytes` on a new connection to `sock` and read until the responder closes it (or 10 s).
-pub fn exchange(sock: &Path, bytes: &[u8]) -> Vec<u8> {
+/// Send `bytes` on a new connection to `sock`, say that nothing more comes (as a client that
+/// sent a truncated stream and stopped), and read what the responder answers until it closes.
+fn send_all_of(sock: &Path, bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
     let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let _ = s.write_all(bytes);
