@@ -115,7 +115,11 @@ pub fn serve(cfg: Config, listen: Listen, opts: Options) -> Result<(), ServeErro
     let watcher = Watch::new(&cfg);
     let state = State::load(&cfg, true).map_err(ServeError::Load)?;
     let (n, bytes) = state.cached();
-    eprintln!("rocks-compile: loaded {} hosts ({n} kickstarts ready, {} MB)", state.hosts(), bytes >> 20);
+    if cfg.send_file == crate::serve::SendFile::Body {
+        eprintln!("rocks-compile: loaded {} hosts ({n} kickstarts ready, {} MB)", state.hosts(), bytes >> 20);
+    } else {
+        eprintln!("rocks-compile: loaded {} hosts (the web server sends their kickstarts from the tree)", state.hosts());
+    }
     for w in &state.warnings {
         eprintln!("rocks-compile: warning: {w}");
     }
