@@ -26,6 +26,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-30}
 conns=${2:-256}
 hosts=${3:-1000}
+memory_hosts=${4:-10000}
 corpus=../shared/rocks-corpus
 if [ ! -d "$corpus/rocks" ]; then
     echo "!!! $corpus is missing: the load benchmark needs the Rocks corpus and did NOT run" >&2
@@ -82,11 +83,11 @@ http {
     scgi_temp_path $work/tmp/scgi;
     upstream fastcgi {
         server unix:$work/fastcgi.sock;
-        keepalive 64;
+        keepalive 512;
     }
     upstream sendfile {
         server unix:$work/sendfile.sock;
-        keepalive 64;
+        keepalive 512;
     }
     server {
         listen 127.0.0.1:$port backlog=4096;

@@ -42,6 +42,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_fastcgi::{RequestResult, Requests};
 
+use super::coalesce::Coalesced;
 use super::listener::{Listener, SocketFile, Stream};
 use super::records::{Checked, MAX_OPEN};
 use super::{Config, LoadError, Request, State, Watch};
@@ -250,9 +251,12 @@ fn max_connections() -> usize {
 async fn connection(stream: Stream, shared: Arc<Shared>, mut stopping: tokio::sync::watch::Receiver<Option<Instant>>) {
     let (r, w) = tokio::io::split(stream);
     // Malformed records end the connection with an error before the protocol crate sees them.
-    let reader = Checked::new(r);
+    // Read in large pieces: the records of a request arrive together, and the checks and
+    // the protocol crate would otherwise read each header and content with a call of its own.
+    let reader = Checked::new(tokio::io::BufReader::with_capacity(16 * 1024, r));
     let between = reader.between_requests();
-    let mut requests = Requests::new(reader, w, 255, MAX_OPEN as u8);
+    // Each answer leaves in as few writes as it can, its end with it (see `coalesce`).
+    let mut requests = Requests::new(reader, Coalesced::new(w), 255, MAX_OPEN as u8);
     // A new connection is waited on for its first request, which its client is sending.
     let mut answered = false;
     loop {
@@ -304,7 +308,7 @@ async fn connection(stream: Stream, shared: Arc<Shared>, mut stopping: tokio::sy
 }
 
 /// Answer one request from the current state.
-async fn respond(request: Arc<tokio_fastcgi::Request<tokio::io::WriteHalf<Stream>>>, shared: Arc<Shared>) -> RequestResult {
+async fn respond(request: Arc<tokio_fastcgi::Request<Coalesced<tokio::io::WriteHalf<Stream>>>>, shared: Arc<Shared>) -> RequestResult {
     let vars: Vec<(String, String)> = request
         .str_params_iter()
         .map(|it| it.map(|(k, v)| (k.to_ascii_uppercase(), v.unwrap_or("").to_string())).collect())

@@ -37,6 +37,7 @@
 //! looked up in the loaded facts; the database is written only through [`crate::facts::Db`].
 
 pub mod cgi;
+mod coalesce;
 pub mod fastcgi;
 mod listener;
 mod records;
