@@ -62,7 +62,17 @@ pub struct Iface {
     pub primary: bool,
 }
 
+/// The device name of a host's management controller (BMC): the interface through which
+/// its power and serial console are reached over IPMI, on a management network. It is not
+/// an interface of the host's operating system.
+pub const BMC_DEVICE: &str = "bmc";
+
 impl Iface {
+    /// Whether this is the host's management controller ([`BMC_DEVICE`]).
+    pub fn is_bmc(&self) -> bool {
+        self.device == BMC_DEVICE
+    }
+
     /// A primary interface.
     pub fn primary(device: &str, mac: Option<String>, ip: Option<String>, network: Option<&str>) -> Iface {
         Iface { device: device.into(), mac, ip, network: network.map(str::to_string), primary: true }
@@ -94,6 +104,11 @@ impl HostFacts {
             interfaces: Vec::new(),
             aliases: Vec::new(),
         }
+    }
+
+    /// The host's management controller, if it has one.
+    pub fn bmc(&self) -> Option<&Iface> {
+        self.interfaces.iter().find(|f| f.is_bmc())
     }
 
     /// The primary interface, else the first one.

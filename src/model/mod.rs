@@ -8,7 +8,7 @@ pub mod addr;
 mod cluster;
 mod facts;
 
-pub use cluster::{Cluster, HostFacts, Iface, rendezvous};
+pub use cluster::{BMC_DEVICE, Cluster, HostFacts, Iface, rendezvous};
 pub use facts::{Appliance, ApplianceSpec, Boot, BootAction, Distribution, InstallServer, Network};
 
 /// Whether `s` is a DNS label (RFC 1123): 1 to 63 letters, digits and `-`, not first or
