@@ -766,3 +766,67 @@ fn host_list_into_a_closed_pipe_does_not_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(out.status.code(), Some(101), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// BMCs
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn host_add_and_interface_add_give_hosts_bmcs_whose_credentials_are_never_shown() {
+    let dir = tmpdir();
+    let d = dir.path();
+    ok(&mut run(d, &["network", "add", "mgmt", "10.2.0.0/16", "--dhcp"]));
+    let add = ["host", "add", "compute-0-0", "--appliance", "compute", "--mac", "52:54:00:00:00:01", "--bmc-mac", "52:54:00:BB:00:01"];
+    ok(&mut run(d, &add));
+    ok(&mut run(d, &["host", "add", "compute-0-1", "--appliance", "compute", "--bmc-mac", "52:54:00:bb:00:02", "--bmc-ip", "10.2.0.2"]));
+    ok(&mut run(d, &["host", "add", "compute-0-2", "--appliance", "compute"]));
+    ok(&mut run(d, &["interface", "add", "compute-0-2", "bmc", "--mac", "52:54:00:bb:00:03", "--ip", "10.2.0.3", "--network", "mgmt"]));
+    let bmcs: Vec<(String, String, String, bool)> = json(&mut run(d, &["interface", "list", "--json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["device"] == "bmc")
+        .map(|i| {
+            (
+                i["host"].as_str().unwrap().into(),
+                i["mac"].as_str().unwrap().into(),
+                i["ip"].as_str().unwrap().into(),
+                i["primary"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let b = |h: &str, m: &str, ip: &str| (h.to_string(), m.to_string(), ip.to_string(), false);
+    assert_eq!(
+        bmcs,
+        [
+            b("compute-0-0", "52:54:00:bb:00:01", "10.2.255.254"),
+            b("compute-0-1", "52:54:00:bb:00:02", "10.2.0.2"),
+            b("compute-0-2", "52:54:00:bb:00:03", "10.2.0.3")
+        ],
+        "MACs normalised, a missing address allocated from the top of `mgmt`, never primary"
+    );
+    assert_eq!(host(d, "compute-0-0")["mac"], "52:54:00:00:00:01", "the primary interface stays the host's own");
+    rejected(d, &mut run(d, &["interface", "set", "compute-0-0", "bmc", "--primary"]), "facts::bad-value");
+    rejected(d, &mut run(d, &["host", "add", "compute-0-3", "--appliance", "compute", "--bmc-network", "oob"]), "facts::unknown-network");
+
+    ok(&mut run(d, &["attr", "set", "ipmi_user", "admin-user-7", "--secret"]));
+    ok(&mut run(d, &["attr", "set", "ipmi_password", "ipmi-secret-7", "--secret", "--appliance", "compute"]));
+    let out = d.join("tree");
+    let runs = [
+        vec!["attr", "list"],
+        vec!["attr", "list", "--json"],
+        vec!["host", "list", "--json"],
+        vec!["interface", "list"],
+        vec!["host", "export"],
+        vec!["build", "--out", out.to_str().unwrap(), "--only", "dhcpd,kea,dns,hosts,pxe"],
+    ];
+    for args in runs {
+        let o = run(d, &args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        let all = format!("{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(!all.contains("ipmi-secret-7") && !all.contains("admin-user-7"), "{args:?} shows a credential:\n{all}");
+    }
+    let found = Command::new("grep").args(["-rl", "-e", "ipmi-secret-7", "-e", "admin-user-7"]).arg(&out).output().unwrap();
+    assert_eq!(found.status.code(), Some(1), "files of the tree hold a credential: {}", text(&found.stdout));
+    assert!(out.join("dhcp/dhcpd.conf").is_file(), "the tree was written");
+}

@@ -145,14 +145,9 @@ fn kea_class<'a>(kea: &'a Value, name: &str) -> &'a Value {
 // Clusters
 // ---------------------------------------------------------------------------------------------
 
-/// The example cluster plus: a second DHCP network `mgmt` (a /20 with gateway and two DNS
-/// servers, MTU 9000), a network `ib` without DHCP, three install servers, a host with
-/// interfaces on all three networks, 24 more hosts, a host whose primary interface has no
-/// MAC, one with a MAC but no address, one without interfaces, an alias, two host names
-/// that map to the same dhcpd declaration name, and forced boot loaders ([`loaders`]).
-fn rich_db(dir: &Path) -> Db {
-    let mut db = common::example_db(dir);
-    let net = |name: &str, cidr: &str, gw: Option<&str>, dns: &[&str], mtu: u32, dhcp: bool| NetworkSpec {
+/// A network whose DNS zone is its name.
+fn net(name: &str, cidr: &str, gw: Option<&str>, dns: &[&str], mtu: u32, dhcp: bool) -> NetworkSpec {
+    NetworkSpec {
         name: name.into(),
         cidr: cidr.into(),
         zone: name.into(),
@@ -160,7 +155,16 @@ fn rich_db(dir: &Path) -> Db {
         gateway: gw.map(Into::into),
         dns_servers: dns.iter().map(|d| d.to_string()).collect(),
         dhcp,
-    };
+    }
+}
+
+/// The example cluster plus: a second DHCP network `mgmt` (a /20 with gateway and two DNS
+/// servers, MTU 9000), a network `ib` without DHCP, three install servers, a host with
+/// interfaces on all three networks, 24 more hosts, a host whose primary interface has no
+/// MAC, one with a MAC but no address, one without interfaces, an alias, two host names
+/// that map to the same dhcpd declaration name, and forced boot loaders ([`loaders`]).
+fn rich_db(dir: &Path) -> Db {
+    let mut db = common::example_db(dir);
     db.add_network(&net("mgmt", "10.16.0.0/20", Some("10.16.0.1"), &["10.16.0.2", "10.16.0.3"], 9000, true)).unwrap();
     db.add_network(&net("ib", "10.8.0.0/24", None, &[], 2044, false)).unwrap();
     db.add_server("is-0", "10.1.1.2", None).unwrap();
@@ -872,4 +876,65 @@ fn cluster_without_install_servers_is_valid() {
     assert!(!dhcpd.contains("fd00") && !kea.contains("fd00") && !kea.contains("52:54:00:60:00:01"));
     let (_, r) = kea_reservation(&json, "52:54:00:00:00:01").unwrap();
     assert!(r.get("next-server").is_none() && r.get("client-classes").is_none(), "{r}");
+}
+
+/// The example cluster with a management network `mgmt` (10.2.0.0/16, DHCP) and a BMC on
+/// each of two hosts, given by `host add --bmc-*`'s library call and by `interface add`.
+fn bmc_db(dir: &Path) -> Db {
+    let mut db = common::example_db(dir);
+    db.add_network(&net("mgmt", "10.2.0.0/16", None, &[], 1500, true)).unwrap();
+    let bmc = rocks_compile::facts::BmcSpec::of(Some("52:54:00:bb:00:01".into()), None, None);
+    db.add_host(&rocks_compile::facts::HostSpec {
+        bmc,
+        allocate_ip: true,
+        ..rocks_compile::facts::HostSpec::new("compute-9-0", "compute")
+    })
+    .unwrap();
+    let spec = InterfaceSpec {
+        host: "compute-0-0".into(),
+        device: "bmc".into(),
+        mac: Some("52:54:00:bb:00:02".into()),
+        ip: Some("10.2.0.2".into()),
+        network: Some("mgmt".into()),
+        primary: false,
+    };
+    db.add_interface(&spec).unwrap();
+    db
+}
+
+#[test]
+fn bmcs_get_fixed_addresses_and_nothing_to_boot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = bmc_db(dir.path());
+    let (dhcpd, kea) = dhcp_files(&db);
+    assert_valid(dir.path(), &dhcpd, &kea);
+    let hosts = isc_hosts(&dhcpd);
+    let kea: Value = serde_json::from_str(&kea).unwrap();
+    for (name, mac, ip) in [("compute-9-0-bmc", "52:54:00:bb:00:01", "10.2.255.254"), ("compute-0-0-bmc", "52:54:00:bb:00:02", "10.2.0.2")]
+    {
+        let h = &hosts[name];
+        assert_eq!((h.mac.as_str(), h.ip.as_str(), h.host_name.as_str()), (mac, ip, name));
+        assert_eq!((&h.next_server, &h.filenames, &h.filename), (&None, &Vec::new(), &None), "{name} boots nothing");
+        let (subnet, r) = kea_reservation(&kea, mac).unwrap();
+        assert_eq!((subnet, r["ip-address"].as_str(), r["hostname"].as_str()), ("10.2.0.0/16", Some(ip), Some(name)));
+        for key in ["next-server", "client-classes", "boot-file-name"] {
+            assert!(r.get(key).is_none(), "the BMC reservation of {name} has `{key}`: {r}");
+        }
+    }
+    // The host's own interface is unchanged: primary, booting from its install server.
+    let own = &hosts["compute-0-0"];
+    assert!(own.next_server.is_some() && !own.filenames.is_empty(), "{own:?}");
+}
+
+#[test]
+fn no_pxe_file_for_a_bmc_mac() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = bmc_db(dir.path()).cluster().unwrap();
+    let o = BuildOptions::default();
+    let site = Site::new(&c, &o);
+    let paths: Vec<String> = rocks_compile::emit::pxe::artifacts(&site).unwrap().into_iter().map(|a| a.path).collect();
+    assert!(paths.iter().any(|p| p.contains("52-54-00-00-00-") || p.contains("52:54:00")), "the hosts' own MACs boot: {paths:?}");
+    assert!(!paths.iter().any(|p| p.contains("bb-00") || p.contains("bb:00")), "a BMC MAC got a PXE file: {paths:?}");
+    let i = c.hosts.iter().position(|h| h.name == "compute-9-0").unwrap();
+    assert!(rocks_compile::emit::pxe::host_artifacts(&site, i).unwrap().is_empty(), "a host whose only MAC is its BMC's boots nothing");
 }

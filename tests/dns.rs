@@ -810,3 +810,23 @@ fn a_secondary_transferring_from_the_generated_primary_picks_up_an_added_host() 
     );
     drop(primary);
 }
+
+#[test]
+fn bmcs_are_named_and_their_zones_pass_named_checkzone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = common::example_db(dir.path());
+    db.add_network(&net("mgmt", "10.2.0.0/16", "mgmt.cluster", None, true)).unwrap();
+    let bmc = rocks_compile::facts::BmcSpec::of(Some("52:54:00:bb:00:01".into()), Some("10.2.0.1".into()), None);
+    db.add_host(&HostSpec { bmc, ..host("compute-9-0", "compute", Some("52:54:00:09:00:00"), Some("10.1.9.0"), None) }).unwrap();
+    let bmc = rocks_compile::facts::BmcSpec::of(None, Some("10.2.0.2".into()), None);
+    db.add_host(&HostSpec { bmc, ..host("compute-9-1", "compute", None, Some("10.1.9.1"), None) }).unwrap();
+    db.set_attr(&rocks_compile::facts::Target::Host("compute-9-1".into()), "bmc_name_pattern", "ipmi-{host}", false).unwrap();
+    let files = build(&db.cluster().unwrap());
+    let hosts = &files["hosts"];
+    assert!(hosts.contains("\n10.2.0.1\tcompute-9-0-bmc.mgmt.cluster compute-9-0-bmc\n"), "{hosts}");
+    assert!(hosts.contains("\n10.2.0.2\tipmi-compute-9-1.mgmt.cluster ipmi-compute-9-1\n"), "{hosts}");
+    assert!(hosts.contains("\n10.1.9.0\tcompute-9-0.local compute-9-0\n"), "the host keeps its name: {hosts}");
+    let zone = &files["dns/db.mgmt.cluster"];
+    assert!(zone.contains("compute-9-0-bmc\tIN\tA\t10.2.0.1\n") && zone.contains("ipmi-compute-9-1\tIN\tA\t10.2.0.2\n"), "{zone}");
+    check_every_zone(&files);
+}

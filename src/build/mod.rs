@@ -8,6 +8,7 @@
 //! every problem at once) -> each output kind's emitter under [`crate::emit`] -> per-host
 //! kickstarts ([`kickstarts::host_kickstarts`]) -> a [`Plan`] sorted by path.
 
+mod bmc;
 pub mod diff;
 pub mod kickstarts;
 pub mod model;

@@ -44,6 +44,7 @@ pub fn check(site: &Site<'_>, has_root: Option<RootCheck<'_>>) -> Vec<Diagnostic
     let c = site.cluster;
     let mut out = Vec::new();
     addresses(c, &mut out);
+    super::bmc::check(c, &mut out);
     names(site, &mut out);
     boot(site, &mut out);
     attributes(site, &mut out);
@@ -84,11 +85,14 @@ fn addresses(c: &Cluster, out: &mut Vec<Diagnostic>) {
     for h in &c.hosts {
         for i in &h.interfaces {
             let who = format!("{} {}", h.name, i.device);
+            // Messages name a BMC as such; `what` leads with it.
+            let what = if i.is_bmc() { format!("BMC `{who}`") } else { format!("interface `{who}`") };
+            let owner = if i.is_bmc() { what.clone() } else { format!("`{who}`") };
             if let Some(mac) = &i.mac {
                 match crate::facts::addr::parse_mac(mac) {
-                    Ok(m) => macs.entry(m).or_default().push(who.clone()),
+                    Ok(m) => macs.entry(m).or_default().push(owner.clone()),
                     Err(_) => out.push(
-                        Diagnostic::error("build::bad-address", format!("interface `{who}` has a malformed MAC address `{mac}`"))
+                        Diagnostic::error("build::bad-address", format!("{what} has a malformed MAC address `{mac}`"))
                             .help(format!("fix it with `interface remove {}` and `interface add ... --mac`", h.name)),
                     ),
                 }
@@ -97,7 +101,11 @@ fn addresses(c: &Cluster, out: &mut Vec<Diagnostic>) {
             match (&i.ip, i.addr()) {
                 (None, _) => {
                     // A MAC and no address anywhere: the host boots and nothing answers it.
-                    if i.mac.is_some() && net.is_none() && h.interfaces.iter().all(|j| j.ip.is_none()) {
+                    // A BMC without an address is the BMC check's (`build::bmc-without-address`).
+                    if i.is_bmc() {
+                        continue;
+                    }
+                    if i.mac.is_some() && net.is_none() && h.interfaces.iter().filter(|j| !j.is_bmc()).all(|j| j.ip.is_none()) {
                         out.push(
                             Diagnostic::error(
                                 "build::mac-without-address",
@@ -125,22 +133,22 @@ fn addresses(c: &Cluster, out: &mut Vec<Diagnostic>) {
                     }
                 }
                 (Some(text), None) => out.push(
-                    Diagnostic::error("build::bad-address", format!("interface `{who}` has a malformed IP address `{text}`"))
+                    Diagnostic::error("build::bad-address", format!("{what} has a malformed IP address `{text}`"))
                         .help("write an address such as `10.1.255.254`"),
                 ),
                 (Some(_), Some(ip)) => {
-                    ips.entry(ip).or_default().push(who.clone());
+                    ips.entry(ip).or_default().push(owner.clone());
                     match net {
                         Some(n) if is_usable(&n.cidr, ip) => {}
                         Some(n) => out.push(
                             Diagnostic::error(
                                 "build::ip-outside-network",
-                                format!("interface `{who}` has address {ip}, outside its network `{}` ({})", n.name, n.cidr),
+                                format!("{what} has address {ip}, outside its network `{}` ({})", n.name, n.cidr),
                             )
                             .help(format!("use a host address inside {} (not its network or broadcast address)", n.cidr)),
                         ),
                         None => out.push(
-                            Diagnostic::error("build::ip-outside-network", format!("interface `{who}` has address {ip} but no network"))
+                            Diagnostic::error("build::ip-outside-network", format!("{what} has address {ip} but no network"))
                                 .help("put the interface on a network (`network list` shows them)"),
                         ),
                     }
@@ -194,7 +202,7 @@ fn boot(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
     let pxe = site.wants(Kind::Pxe) || site.wants(Kind::Dhcpd) || site.wants(Kind::Kea);
     let mut reported: BTreeSet<&str> = BTreeSet::new();
     for (i, h) in c.hosts.iter().enumerate() {
-        let has_mac = h.interfaces.iter().any(|i| i.mac.is_some());
+        let has_mac = h.boot_macs().next().is_some();
         if !has_mac || !pxe {
             continue;
         }
@@ -261,5 +269,5 @@ fn roots(c: &Cluster, has_root: &dyn Fn(&str, &str) -> bool, out: &mut Vec<Diagn
 }
 
 fn list(users: &[String]) -> String {
-    users.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(" and ")
+    users.join(" and ")
 }

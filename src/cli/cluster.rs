@@ -114,6 +114,16 @@ pub struct HostAddArgs {
     /// Number of CPUs (Slurm's `CPUs=`; default 1).
     #[arg(long)]
     pub cpus: Option<u32>,
+    /// MAC address of the host's BMC (management controller): an interface `bmc` on the
+    /// BMC's network, never the primary one.
+    #[arg(long, value_name = "MAC")]
+    pub bmc_mac: Option<String>,
+    /// Address of the BMC. Default: the highest free one of its network.
+    #[arg(long, value_name = "IP")]
+    pub bmc_ip: Option<String>,
+    /// Network of the BMC (default `mgmt`).
+    #[arg(long, value_name = "NETWORK")]
+    pub bmc_network: Option<String>,
     #[command(flatten)]
     pub said: SaidArg,
 }
@@ -922,6 +932,7 @@ pub(super) fn host(ui: &mut Ui, path: &Path, cmd: HostCmd) -> i32 {
                 network: a.network,
                 device: a.device,
                 allocate_ip: !a.no_ip,
+                bmc: facts::BmcSpec::of(a.bmc_mac, a.bmc_ip, a.bmc_network),
             };
             let r = db.add_host(&spec).and_then(|()| db.host(&name)).map(|h| {
                 Change::new("added", "host", &h.name)

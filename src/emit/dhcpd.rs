@@ -11,6 +11,9 @@
 //! beats the group's choice for every client type, which is the point for NICs whose firmware
 //! (or the iPXE ROM QEMU gives its NICs) would otherwise be sent elsewhere.
 //!
+//! A host's BMC gets its fixed address too, under its BMC name ([`super::bmc`]), in a group
+//! of its own with no `next-server` and no boot file: a management controller does not boot.
+//!
 //! `Dhcp` (the subnets and reservations both servers serve) is computed here and shared with
 //! [`super::kea`].
 
@@ -21,6 +24,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 
+use super::bmc::bmc_name;
 use crate::facts::{InstallServer, Network};
 use crate::plan::{Artifact, Kind, Site, mac_hyphen};
 
@@ -75,6 +79,8 @@ pub(crate) struct Reservation<'a> {
     pub subnet: usize,
     /// The boot file the host's `pxe_loader` attribute forces on this interface (unescaped).
     pub boot_file: Option<String>,
+    /// The host's BMC: its name ([`super::bmc::bmc_name`]); it gets no boot options.
+    pub bmc: Option<String>,
 }
 
 /// Name of the attribute that forces the boot loader a host's interfaces get from DHCP.
@@ -113,7 +119,8 @@ pub struct DhcpdConf<'a> {
     pub max_lease_time: u32,
     /// One per DHCP network, by network name.
     pub subnets: Vec<SubnetDecl<'a>>,
-    /// One per install server with hosts (by server name), then hosts without a server.
+    /// One per install server with hosts (by server name), then hosts without a server, then
+    /// the BMCs.
     pub groups: Vec<GroupDecl<'a>>,
 }
 
@@ -135,8 +142,10 @@ pub struct SubnetDecl<'a> {
 /// A `group` of hosts sharing a primary install server.
 #[derive(Debug, Serialize)]
 pub struct GroupDecl<'a> {
-    /// Install server name (for a comment); `None` for hosts without a server.
+    /// Install server name (for a comment); `None` for hosts without a server and BMCs.
     pub server: Option<&'a str>,
+    /// The group of the BMCs (no server, no boot files).
+    pub bmcs: bool,
     /// The server's address (`None` when it has no IPv4 address).
     pub next_server: Option<Ipv4Addr>,
     /// The boot file by kind of client, tested in this order (first match wins).
@@ -199,7 +208,10 @@ impl<'a> Dhcp<'a> {
                 if !subnets[subnet].network.contains(IpAddr::V4(ip)) {
                     continue;
                 }
-                let wanted = if primary == Some(iface.device.as_str()) {
+                let bmc = iface.is_bmc().then(|| bmc_name(cluster, h));
+                let wanted = if let Some(b) = &bmc {
+                    Cow::Owned(declaration_name(b).into_owned())
+                } else if primary == Some(iface.device.as_str()) {
                     declaration_name(&h.name)
                 } else {
                     Cow::Owned(declaration_name(&format!("{}-{}", h.name, iface.device)).into_owned())
@@ -219,8 +231,8 @@ impl<'a> Dhcp<'a> {
                         Cow::Owned(name)
                     }
                 };
-                let boot_file = loader.and_then(|l| l.boot_file(site, i, mac));
-                reservations.push(Reservation { host: i, name, mac, ip, subnet, boot_file });
+                let boot_file = if bmc.is_some() { None } else { loader.and_then(|l| l.boot_file(site, i, mac)) };
+                reservations.push(Reservation { host: i, name, mac, ip, subnet, boot_file, bmc });
             }
         }
         Dhcp { subnets, reservations }
@@ -309,16 +321,17 @@ impl<'a> DhcpdConf<'a> {
                 }
             })
             .collect();
-        // Bucket by primary server; the last bucket holds hosts without one.
-        let mut buckets: Vec<Vec<HostDecl>> = (0..=site.servers.len()).map(|_| Vec::new()).collect();
+        // Bucket by primary server; the next bucket holds hosts without one, the last the BMCs.
+        let (none, bmcs) = (site.servers.len(), site.servers.len() + 1);
+        let mut buckets: Vec<Vec<HostDecl>> = (0..=bmcs).map(|_| Vec::new()).collect();
         for r in &dhcp.reservations {
             let h = &site.cluster.hosts[r.host];
-            let b = site.assignment[r.host].map_or(site.servers.len(), |(p, _)| p);
+            let b = if r.bmc.is_some() { bmcs } else { site.assignment[r.host].map_or(none, |(p, _)| p) };
             buckets[b].push(HostDecl {
                 name: &r.name,
                 mac: r.mac,
                 ip: r.ip,
-                host_name: escape(&h.name),
+                host_name: escape(r.bmc.as_deref().unwrap_or(&h.name)),
                 filename: r.boot_file.as_deref().map(escape),
             });
         }
@@ -328,11 +341,13 @@ impl<'a> DhcpdConf<'a> {
             .filter(|(_, hosts)| !hosts.is_empty())
             .map(|(b, hosts)| {
                 let server = site.servers.get(b);
-                let boot = BootFiles::new(site, server);
+                let files = BootFiles::new(site, server);
+                let boot = files.branches().filter(|_| b != bmcs);
                 GroupDecl {
                     server: server.map(|s| s.name.as_str()),
+                    bmcs: b == bmcs,
                     next_server: server.and_then(next_server),
-                    boot: boot.branches().map(|(client, file)| BootBranch { client, file: escape(file).into_owned() }).collect(),
+                    boot: boot.map(|(client, file)| BootBranch { client, file: escape(file).into_owned() }).collect(),
                     hosts,
                 }
             })

@@ -4,6 +4,8 @@
 //! of [`crate::emit::dns`] publish exactly the same names, so `/etc/hosts` and DNS agree.
 //!
 //! - The primary interface of a host carries the host's name and its aliases.
+//! - The host's BMC (interface `bmc`) is `<host>-bmc`, or what the `bmc_name_pattern`
+//!   attribute makes of the host name ([`crate::emit::bmc`]).
 //! - Any other interface with an address is `<host>-<device>`, with every character of the
 //!   device that is not a letter, digit or `-` replaced by `-` (`eth0.100` -> `eth0-100`).
 //! - An install server whose address is no interface's is named after the server.
@@ -20,6 +22,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::bmc::bmc_name;
 use crate::model::Cluster;
 use crate::plan::{Artifact, Kind, Site};
 use crate::render::render;
@@ -114,15 +117,15 @@ pub fn names<'a>(site: &Site<'a>) -> Vec<Named<'a>> {
     }
     let mut out = Vec::with_capacity(cluster.hosts.len());
     for h in &cluster.hosts {
-        let primary = h.interfaces.iter().position(|i| i.primary).unwrap_or(0);
-        for (k, iface) in h.interfaces.iter().enumerate() {
+        let primary = h.primary().map(|p| p.device.as_str());
+        for iface in &h.interfaces {
             let Some(ip) = iface.addr() else { continue };
             let zone = zone_of(cluster, iface.network.as_deref(), ip);
-            out.push(if k == primary {
+            out.push(if primary == Some(iface.device.as_str()) {
                 Named { ip, name: h.name.clone(), zone, aliases: &h.aliases }
             } else {
-                let name = unique(&mut taken, format!("{}-{}", h.name, label(&iface.device)));
-                Named { ip, name, zone, aliases: &[] }
+                let wanted = if iface.is_bmc() { bmc_name(cluster, h) } else { format!("{}-{}", h.name, label(&iface.device)) };
+                Named { ip, name: unique(&mut taken, wanted), zone, aliases: &[] }
             });
         }
     }

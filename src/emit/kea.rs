@@ -4,10 +4,12 @@
 //! Kea has no `group`, and a reservation's `boot-file-name` beats every class's, so the boot
 //! file is chosen by classes: `ipxe` (user-class `iPXE`), `uefi-x86-64` (arch 7 or 9),
 //! `bios` (arch 0). Only a host whose `pxe_loader` attribute forces a loader
-//! ([`super::dhcpd::PxeLoader`]) gets a reservation `boot-file-name`, beating them all. A reservation sets `next-server` to the host's primary install server and
-//! puts the client in that server's class `server-<name>`; the class `ipxe-<name>` (iPXE
-//! clients of that server, evaluated after the reservation lookup because it depends on
-//! `KNOWN`) gives the server's `ipxe/boot.ipxe` URL.
+//! ([`super::dhcpd::PxeLoader`]) gets a reservation `boot-file-name`, beating them all. A
+//! reservation sets `next-server` to the host's primary install server and puts the client in
+//! that server's class `server-<name>`; the class `ipxe-<name>` (iPXE clients of that server,
+//! evaluated after the reservation lookup because it depends on `KNOWN`) gives the server's
+//! `ipxe/boot.ipxe` URL. A BMC's reservation has no server, no class and no boot file: a
+//! management controller does not boot.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -114,7 +116,7 @@ pub struct OptionData {
 pub struct KeaReservation<'a> {
     pub hw_address: &'a str,
     pub ip_address: Ipv4Addr,
-    /// The host's name (sent as option 12).
+    /// The host's name, or its BMC's (sent as option 12).
     pub hostname: &'a str,
     /// The primary install server's address.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,7 +152,7 @@ impl<'a> KeaConfig<'a> {
         ];
         // Per server with hosts: the class reservations assign, and its iPXE class.
         let mut has_hosts = vec![false; site.servers.len()];
-        for r in &dhcp.reservations {
+        for r in dhcp.reservations.iter().filter(|r| r.bmc.is_none()) {
             if let Some((p, _)) = site.assignment[r.host] {
                 has_hosts[p] = true;
             }
@@ -185,11 +187,12 @@ impl<'a> KeaConfig<'a> {
             })
             .collect();
         for r in &dhcp.reservations {
-            let server = site.server(r.host);
+            // A BMC boots from no server.
+            let server = if r.bmc.is_some() { None } else { site.server(r.host) };
             subnet4[r.subnet].reservations.push(KeaReservation {
                 hw_address: r.mac,
                 ip_address: r.ip,
-                hostname: &site.cluster.hosts[r.host].name,
+                hostname: r.bmc.as_deref().unwrap_or(&site.cluster.hosts[r.host].name),
                 next_server: server.and_then(next_server),
                 client_classes: ServerClass(server.map(|s| s.name.as_str())),
                 boot_file_name: r.boot_file.as_deref(),

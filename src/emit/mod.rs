@@ -3,6 +3,7 @@
 //! environment of [`crate::render`]; none of them writes files. Kickstarts are
 //! [`crate::kickstart`]'s.
 
+pub mod bmc;
 pub mod dhcpd;
 pub mod dns;
 pub mod genders;

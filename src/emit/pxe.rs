@@ -75,13 +75,14 @@ pub fn ipxe_script(site: &Site<'_>, i: usize, mac: &str) -> Result<Option<String
 fn host_files(env: &minijinja::Environment<'_>, site: &Site<'_>, i: usize) -> Result<Vec<Artifact>, Error> {
     let host = &site.cluster.hosts[i];
     let mut out = Vec::new();
-    if host.interfaces.iter().all(|f| f.mac.is_none()) {
+    if host.boot_macs().next().is_none() {
         return Ok(out);
     }
     let Some(entry) = BootEntry::new(site, i)? else { return Ok(out) };
     let (pxelinux, grub, ipxe) =
         (env.get_template("pxelinux.cfg.j2")?, env.get_template("grub.cfg.j2")?, env.get_template("host.ipxe.j2")?);
-    for mac in host.interfaces.iter().filter_map(|f| f.mac.as_deref()) {
+    // Never for the BMC's MAC: a management controller does not boot.
+    for mac in host.boot_macs() {
         // One context value, rendered by three templates.
         let ctx = Value::from(minijinja::value::Serde(entry.context(&host.name, mac)));
         let hy = mac_hyphen(mac);

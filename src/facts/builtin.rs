@@ -33,7 +33,7 @@ fn private_snapshot(conn: &Connection) -> Result<Cluster> {
     };
     let mut stmt = conn.prepare_cached(
         "SELECT h.name, i.device, i.ip FROM appliances a JOIN hosts h ON h.appliance_id = a.id JOIN interfaces i ON i.host_id = h.id
-         WHERE a.name = 'frontend' AND i.network_id = ?1 ORDER BY h.name, i.device",
+         WHERE a.name = 'frontend' AND i.network_id = ?1 AND i.device <> 'bmc' ORDER BY h.name, i.device",
     )?;
     let mut rows = stmt.query([net_id])?;
     while let Some(r) = rows.next()? {

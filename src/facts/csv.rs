@@ -1,21 +1,25 @@
 //! CSV import and export of hosts, one row per interface.
 //!
 //! Columns (header row required, any order): `name, appliance, rack, rank, mac, ip, network,
-//! interface, cpus`; `name` and `appliance` are required columns and cells, others may be
-//! empty (rack 0, next rank, 1 CPU, no interface; device `eth0`, network `private` when an IP
-//! is given). A later row with a name already in the file adds another interface to that
-//! host. Import is all-or-nothing: the first bad row rejects the file with its line number
+//! interface, cpus, bmc_mac, bmc_ip, bmc_network`; `name` and `appliance` are required columns
+//! and cells, others may be empty (rack 0, next rank, 1 CPU, no interface; device `eth0`,
+//! network `private` when an IP is given). A later row with a name already in the file adds
+//! another interface to that host. The `bmc_*` cells give the host its BMC
+//! ([`super::bmc`]; network `mgmt` unless given, an empty `bmc_ip` allocates an address,
+//! `none` leaves it without one); export writes the BMC there, on the host's first row. Import is all-or-nothing: the first bad row rejects the file with its line number
 //! (the header is line 1) and the database is unchanged.
 
 use std::collections::HashMap;
 
 use super::Db;
+use super::bmc::{BmcSpec, allocate_bmc, insert_bmc};
 use super::error::{FactsError, Result};
 use super::hosts::{HostSpec, insert_host};
 use super::interface::{InterfaceSpec, insert_interface};
 
 /// The export header, also the column names import accepts.
-pub const COLUMNS: [&str; 9] = ["name", "appliance", "rack", "rank", "mac", "ip", "network", "interface", "cpus"];
+pub const COLUMNS: [&str; 12] =
+    ["name", "appliance", "rack", "rank", "mac", "ip", "network", "interface", "cpus", "bmc_mac", "bmc_ip", "bmc_network"];
 
 /// The `ip` cell of a host that gets no address (an empty cell allocates one, as `host add`
 /// does; `none` is `host add --no-ip`).
@@ -43,6 +47,8 @@ impl Db {
             // Hosts without an address get one as `host add` gives it, once every address the
             // file names is taken (so an allocated address never collides with a later row).
             let mut allocate: Vec<(usize, String, Option<String>)> = Vec::new();
+            // Hosts whose BMC gets an address the same way, after that.
+            let mut allocate_bmcs: Vec<(usize, String)> = Vec::new();
             // Every bad row is reported in one run; any of them rolls the whole import back.
             let mut bad: Vec<FactsError> = Vec::new();
             for row in rows {
@@ -51,11 +57,20 @@ impl Db {
                 let number = |col: &'static str| -> Result<Option<u32>> {
                     opt(col).map(|v| v.parse().map_err(|_| FactsError::bad_value(col, v, "must be a non-negative integer"))).transpose()
                 };
+                let bmc = BmcSpec::of(opt("bmc_mac"), opt("bmc_ip"), opt("bmc_network"))
+                    .map(|b| BmcSpec { ip: b.ip.filter(|ip| ip != NO_IP), ..b });
                 let mut add = || -> Result<Option<(String, i64)>> {
                     if cell("name").is_empty() || cell("appliance").is_empty() {
                         return Err(FactsError::bad_value("row", row.fields.join(","), "`name` and `appliance` must not be empty"));
                     }
                     if let Some(&host_id) = seen.get(cell("name")) {
+                        if let Some(bmc) = &bmc {
+                            insert_bmc(tx, host_id, cell("name"), bmc)?;
+                            // A row of BMC cells only adds no other interface.
+                            if ["mac", "ip", "network", "interface"].iter().all(|c| opt(c).is_none()) {
+                                return Ok(None);
+                            }
+                        }
                         let iface = InterfaceSpec {
                             host: cell("name").to_string(),
                             device: opt("interface").unwrap_or_else(|| "eth0".into()),
@@ -78,12 +93,20 @@ impl Db {
                         network: opt("network"),
                         device: opt("interface"),
                         allocate_ip: false,
+                        bmc: None,
                     };
                     if opt("ip").is_none() {
                         allocate.push((row.line, spec.name.clone(), spec.network.clone()));
                     }
-                    Ok(Some((spec.name.clone(), insert_host(tx, &spec)?)))
+                    let id = insert_host(tx, &spec)?;
+                    if let Some(bmc) = &bmc {
+                        insert_bmc(tx, id, &spec.name, bmc)?;
+                    }
+                    Ok(Some((spec.name.clone(), id)))
                 };
+                if bmc.as_ref().is_some_and(|b| b.ip.is_none()) && opt("bmc_ip").is_none() {
+                    allocate_bmcs.push((row.line, cell("name").to_string()));
+                }
                 match add() {
                     Ok(Some((name, id))) => {
                         seen.insert(name, id);
@@ -98,6 +121,11 @@ impl Db {
                         bad.push(FactsError::Csv { line, reason: e.to_string(), source: Some(Box::new(e)) });
                     }
                 }
+                for (line, name) in allocate_bmcs {
+                    if let Err(e) = allocate_bmc(tx, &name) {
+                        bad.push(FactsError::Csv { line, reason: e.to_string(), source: Some(Box::new(e)) });
+                    }
+                }
             }
             match bad.len() {
                 0 => Ok(seen.len()),
@@ -107,18 +135,21 @@ impl Db {
         })
     }
 
-    /// Every host as CSV: one row per interface (primary first), hosts by name.
+    /// Every host as CSV: one row per interface (primary first), hosts by name; the host's
+    /// BMC in the `bmc_*` cells of its first row.
     pub fn export_csv(&self) -> Result<String> {
         self.read("export CSV", |c| {
             let mut out = COLUMNS.join(",") + "\n";
             let mut stmt = c.prepare(
-                "SELECT h.name, a.name, h.rack, h.rank, i.mac, i.ip, n.name, i.device, h.cpus
+                "SELECT h.name, a.name, h.rack, h.rank, i.mac, i.ip, n.name, i.device, h.cpus, b.mac, b.ip, bn.name
                  FROM hosts h JOIN appliances a ON a.id = h.appliance_id
-                 LEFT JOIN interfaces i ON i.host_id = h.id LEFT JOIN networks n ON n.id = i.network_id
+                 LEFT JOIN interfaces i ON i.host_id = h.id AND i.device <> 'bmc' LEFT JOIN networks n ON n.id = i.network_id
+                 LEFT JOIN interfaces b ON b.host_id = h.id AND b.device = 'bmc' LEFT JOIN networks bn ON bn.id = b.network_id
                  ORDER BY h.name, i.is_primary DESC, i.device",
             )?;
             let mut rows = stmt.query([])?;
             let mut last_host = String::new();
+            let (ip, bmc_mac, bmc_ip, bmc_network) = (5, 9, 10, 11);
             while let Some(r) = rows.next()? {
                 let mut cells: Vec<String> = (0..COLUMNS.len())
                     .map(|i| match r.get_ref(i)? {
@@ -127,9 +158,17 @@ impl Db {
                         v => Ok(v.as_str()?.to_string()),
                     })
                     .collect::<rusqlite::Result<_>>()?;
-                // A host's first row without an address says so: an empty cell would allocate one.
-                if cells[0] != last_host && cells[5].is_empty() {
-                    cells[5] = NO_IP.to_string();
+                if cells[0] != last_host {
+                    // A host's first row without an address says so: an empty cell would
+                    // allocate one. The same for its BMC, when it has one.
+                    let has_bmc = !(cells[bmc_mac].is_empty() && cells[bmc_ip].is_empty() && cells[bmc_network].is_empty());
+                    for (col, present) in [(ip, true), (bmc_ip, has_bmc)] {
+                        if present && cells[col].is_empty() {
+                            cells[col] = NO_IP.to_string();
+                        }
+                    }
+                } else {
+                    cells[bmc_mac..].iter_mut().for_each(String::clear);
                 }
                 last_host.clone_from(&cells[0]);
                 out.push_str(&cells.iter().map(|c| quote(c)).collect::<Vec<_>>().join(","));

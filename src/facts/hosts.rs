@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::Db;
 use super::allocate::Allocator;
 use super::appliance::load_appliance;
+use super::bmc::{BmcSpec, allocate_bmc, insert_bmc};
 use super::boot::Boot;
 use super::error::{FactsError, Result};
 use super::interface::{InterfaceChange, InterfaceSpec, insert_interface, update_interface};
@@ -31,6 +32,9 @@ pub struct HostSpec {
     /// Without `ip`: give the host the next free address of `network` (default: the
     /// appliance's network) by the appliance's IP policy, as discovery does.
     pub allocate_ip: bool,
+    /// The host's BMC (`host add --bmc-mac/--bmc-ip/--bmc-network`); without an address it
+    /// gets one ([`super::bmc`]).
+    pub bmc: Option<BmcSpec>,
 }
 
 /// A host with its primary interface: one row of the view `host_view`.
@@ -367,18 +371,22 @@ pub(crate) fn insert_host(conn: &Connection, spec: &HostSpec) -> Result<i64> {
         };
         insert_interface(conn, id, &iface)?;
     }
+    if let Some(bmc) = &spec.bmc {
+        insert_bmc(conn, id, &spec.name, bmc)?;
+        allocate_bmc(conn, &spec.name)?;
+    }
     Ok(id)
 }
 
 impl Db {
     /// Give every host of `names` (all hosts when `None`) that has no address on any network
-    /// one, as `host add` would (its appliance's network and address policy), in one
+    /// (its BMC's aside) one, as `host add` would (its appliance's network and address policy), in one
     /// transaction; returns (host, address, network) of each, by name.
     pub fn allocate_addresses(&mut self, names: Option<&[String]>) -> Result<Vec<(String, String, String)>> {
         self.write("allocate addresses", |tx| {
             let mut stmt = tx.prepare(
                 "SELECT h.name FROM hosts h WHERE NOT EXISTS
-                 (SELECT 1 FROM interfaces i WHERE i.host_id = h.id AND i.ip IS NOT NULL) ORDER BY h.name",
+                 (SELECT 1 FROM interfaces i WHERE i.host_id = h.id AND i.ip IS NOT NULL AND i.device <> 'bmc') ORDER BY h.name",
             )?;
             let without: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             if let Some(names) = names {

@@ -190,6 +190,9 @@ pub(crate) fn update_interface(conn: &Connection, c: &InterfaceChange) -> Result
         params![ip.map(|i| i.to_string()), ip.map(ip_key), network.as_ref().map(|(id, _)| *id), iface_id],
     )?;
     if c.primary {
+        if c.device.as_deref() == Some(super::bmc::BMC_DEVICE) {
+            return Err(super::bmc::bmc_not_primary());
+        }
         conn.execute("UPDATE interfaces SET is_primary = 0 WHERE host_id = ?1 AND id <> ?2", params![host_id, iface_id])?;
         conn.execute("UPDATE interfaces SET is_primary = 1 WHERE id = ?1", [iface_id])?;
     }
@@ -199,6 +202,10 @@ pub(crate) fn update_interface(conn: &Connection, c: &InterfaceChange) -> Result
 /// Validate and insert an interface of host `host_id`.
 pub(crate) fn insert_interface(conn: &Connection, host_id: i64, spec: &InterfaceSpec) -> Result<()> {
     check_name("device", &spec.device)?;
+    let bmc = spec.device == super::bmc::BMC_DEVICE;
+    if bmc && spec.primary {
+        return Err(super::bmc::bmc_not_primary());
+    }
     let mac = spec.mac.as_deref().filter(|m| !m.trim().is_empty()).map(parse_mac).transpose()?;
     let ip = spec.ip.as_deref().filter(|i| !i.trim().is_empty()).map(parse_ip).transpose()?;
     if let Some(mac) = &mac
@@ -219,7 +226,8 @@ pub(crate) fn insert_interface(conn: &Connection, host_id: i64, spec: &Interface
     }
     let has_primary =
         conn.query_row("SELECT 1 FROM interfaces WHERE host_id = ?1 AND is_primary = 1", [host_id], |_| Ok(())).optional()?.is_some();
-    let primary = spec.primary || !has_primary;
+    // A BMC is never primary: the host's first own interface becomes primary instead.
+    let primary = !bmc && (spec.primary || !has_primary);
     if primary && has_primary {
         conn.execute("UPDATE interfaces SET is_primary = 0 WHERE host_id = ?1", [host_id])?;
     }

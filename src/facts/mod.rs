@@ -23,6 +23,7 @@ pub mod addr;
 mod allocate;
 pub mod appliance;
 pub mod attrs;
+pub mod bmc;
 pub mod boot;
 pub mod builtin;
 pub mod csv;
@@ -53,6 +54,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior, params};
 
 pub use appliance::{Appliance, ApplianceSpec, IpPolicy};
 pub use attrs::{REDACTED, ResolvedAttr, Scope, StoredAttr, Target};
+pub use bmc::{BmcSpec, DEFAULT_BMC_NETWORK};
 pub use boot::{Boot, BootAction};
 pub use discover::{DhcpKind, DhcpRequest, NewHost, parse_dhcpd_line};
 pub use distribution::Distribution;

@@ -111,15 +111,20 @@ impl HostFacts {
         self.interfaces.iter().find(|f| f.is_bmc())
     }
 
-    /// The primary interface, else the first one.
+    /// The MACs the host may PXE boot from: those of its interfaces but the BMC.
+    pub fn boot_macs(&self) -> impl Iterator<Item = &str> {
+        self.interfaces.iter().filter(|f| !f.is_bmc()).filter_map(|f| f.mac.as_deref())
+    }
+
+    /// The primary interface, else the first one that is not the BMC (never the BMC).
     pub fn primary(&self) -> Option<&Iface> {
-        self.interfaces.iter().find(|i| i.primary).or_else(|| self.interfaces.first())
+        self.interfaces.iter().filter(|i| !i.is_bmc()).find(|i| i.primary).or_else(|| self.interfaces.iter().find(|i| !i.is_bmc()))
     }
 
     /// The interface on the network `private`, else the primary one: the one the kickstart's
-    /// `network` command configures (`Kickstart_PrivateInterface`).
+    /// `network` command configures (`Kickstart_PrivateInterface`). Never the BMC.
     pub fn private_iface(&self) -> Option<&Iface> {
-        self.interfaces.iter().find(|f| f.network.as_deref() == Some("private")).or_else(|| self.primary())
+        self.interfaces.iter().find(|f| !f.is_bmc() && f.network.as_deref() == Some("private")).or_else(|| self.primary())
     }
 
     /// The address of the primary interface.
@@ -161,7 +166,7 @@ impl Cluster {
     /// else the `private` network's gateway.
     pub fn default_server(&self) -> Option<InstallServer> {
         let frontend = self.hosts.iter().filter(|h| h.appliance == "frontend").find_map(|h| {
-            let on_private = h.interfaces.iter().filter(|i| i.network.as_deref() == Some("private")).find_map(Iface::addr);
+            let on_private = h.interfaces.iter().filter(|i| !i.is_bmc() && i.network.as_deref() == Some("private")).find_map(Iface::addr);
             on_private.or_else(|| h.primary_ip()).map(|ip| (h.name.clone(), ip))
         });
         let (name, ip) = frontend.or_else(|| self.network("private").and_then(|n| n.gateway).map(|g| ("frontend".to_string(), g)))?;

@@ -479,10 +479,14 @@ impl Resolver {
         Made { builtins: out, derived, rewrite }
     }
 
-    /// The frontend `h`'s public side from its first addressed interface off `private`:
-    /// `Kickstart_Public{Interface,Address,Netmask,Gateway,DNSServers}`.
+    /// The frontend `h`'s public side from its first addressed interface off `private` (not
+    /// its BMC): `Kickstart_Public{Interface,Address,Netmask,Gateway,DNSServers}`.
     fn public_side(&self, h: &HostFacts) -> Option<Vec<(&'static str, String)>> {
-        let f = h.interfaces.iter().filter(|f| f.network.as_deref().is_some_and(|n| n != "private") && f.addr().is_some()).min_by(|a, b| a.device.cmp(&b.device))?;
+        let f = h
+            .interfaces
+            .iter()
+            .filter(|f| !f.is_bmc() && f.network.as_deref().is_some_and(|n| n != "private") && f.addr().is_some())
+            .min_by(|a, b| a.device.cmp(&b.device))?;
         let net = self.cluster.network(f.network.as_deref()?)?;
         let mut out = vec![
             ("Kickstart_PublicInterface", f.device.clone()),
@@ -497,14 +501,15 @@ impl Resolver {
     }
 
     /// `Kickstart_Interfaces`: one line per interface of `h` that the kickstart's `network`
-    /// commands do not configure (not `private`, not the frontend's public `skip`):
+    /// commands do not configure (not `private`, not the frontend's public `skip`, not the
+    /// BMC, which is no interface of the host's operating system):
     /// `DEVICE METHOD ADDRESS/PREFIX MTU GATEWAY MAC`, `-` for an empty field. METHOD is
     /// `dhcp` on a network the cluster's DHCP server answers, else `static`; an interface
     /// with neither is left out.
     fn interface_lines(&self, h: &HostFacts, private: Option<&Iface>, skip: Option<&str>) -> String {
         let mut lines = Vec::new();
         for f in &h.interfaces {
-            if private.is_some_and(|p| p.device == f.device) || skip == Some(f.device.as_str()) {
+            if f.is_bmc() || private.is_some_and(|p| p.device == f.device) || skip == Some(f.device.as_str()) {
                 continue;
             }
             let net = f.network.as_deref().and_then(|n| self.cluster.network(n));
@@ -576,7 +581,8 @@ pub fn network_builtins(cluster: &Cluster) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     let Some(net) = cluster.network("private") else { return out };
     let frontend = cluster.hosts.iter().filter(|h| h.appliance == "frontend").find_map(|h| {
-        let mut on: Vec<&Iface> = h.interfaces.iter().filter(|i| i.network.as_deref() == Some("private") && i.ip.is_some()).collect();
+        let mut on: Vec<&Iface> =
+            h.interfaces.iter().filter(|i| !i.is_bmc() && i.network.as_deref() == Some("private") && i.ip.is_some()).collect();
         on.sort_by(|a, b| a.device.cmp(&b.device));
         on.first().map(|i| (h.name.clone(), i.ip.clone().unwrap_or_default()))
     });
@@ -747,6 +753,9 @@ mod tests {
         h.distribution = "rocky-9".into();
         h.interfaces.push(Iface::primary("eno1", Some("52:54:00:00:00:01".into()), Some("10.77.0.254".into()), Some("private")));
         h.interfaces.push(Iface { device: "ib0".into(), mac: None, ip: Some("10.78.0.254".into()), network: Some("ib".into()), primary: false });
+        // The BMC is no interface of the host's system: it has no line, on whatever network.
+        let bmc = Iface { device: "bmc".into(), mac: Some("52:54:00:bb:00:01".into()), ip: Some("10.78.0.9".into()), network: Some("ib".into()), primary: false };
+        h.interfaces.insert(0, bmc);
         c.hosts = vec![fe, h];
         c.attributes.entry(("global".into(), String::new())).or_default().insert("Kickstart_PrivateSyslogHost".into(), ("10.77.0.9".into(), false));
         let r = Resolver::new(Arc::new(c), Given::default());

@@ -246,7 +246,8 @@ impl State {
         let mut by_addr = HashMap::new();
         let mut by_mac = HashMap::new();
         for (i, h) in cluster.hosts.iter().enumerate() {
-            for f in &h.interfaces {
+            // A request from a BMC's address or MAC is not one of its host's: BMCs do not boot.
+            for f in h.interfaces.iter().filter(|f| !f.is_bmc()) {
                 if let Some(ip) = f.addr() {
                     by_addr.insert(ip, i);
                 }
@@ -472,7 +473,7 @@ impl State {
                 None => {}
             }
         }
-        let known = self.cluster.hosts[host].interfaces.iter().any(|f| f.mac.is_some());
+        let known = self.cluster.hosts[host].boot_macs().next().is_some();
         if known && !matched {
             return Err(refuse_logged(
                 403,
@@ -556,7 +557,7 @@ impl State {
             Some(m) => {
                 let m =
                     crate::facts::addr::parse_mac(m).map_err(|_| refuse(400, format!("`mac={}` is not a MAC address", printable(m))))?;
-                if !h.interfaces.iter().any(|f| f.mac.as_deref() == Some(m.as_str())) {
+                if !h.boot_macs().any(|f| f == m) {
                     return Err(refuse(403, format!("{m} is not an interface of `{}`", h.name)));
                 }
                 m
@@ -564,9 +565,9 @@ impl State {
             None => h
                 .interfaces
                 .iter()
-                .find(|f| f.addr() == Some(ip) && f.mac.is_some())
+                .find(|f| !f.is_bmc() && f.addr() == Some(ip) && f.mac.is_some())
                 .or_else(|| h.primary().filter(|f| f.mac.is_some()))
-                .or_else(|| h.interfaces.iter().find(|f| f.mac.is_some()))
+                .or_else(|| h.interfaces.iter().find(|f| !f.is_bmc() && f.mac.is_some()))
                 .and_then(|f| f.mac.clone())
                 .ok_or_else(|| refuse(404, format!("`{}` has no interface with a MAC address", h.name)))?,
         };

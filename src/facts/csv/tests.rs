@@ -30,11 +30,11 @@ fn round_trip() {
     let exported = db.export_csv().unwrap();
     assert_eq!(
         exported,
-        "name,appliance,rack,rank,mac,ip,network,interface,cpus
-compute-0-0,compute,0,0,52:54:00:00:00:01,10.1.255.254,private,eth0,16
-compute-0-0,compute,0,0,52:54:00:00:00:11,,,eth1,16
-login-0-0,login,0,0,52:54:00:00:00:02,10.1.255.253,private,eth0,1
-nas-0-0,nas,0,0,,10.1.255.252,private,eth0,1
+        "name,appliance,rack,rank,mac,ip,network,interface,cpus,bmc_mac,bmc_ip,bmc_network
+compute-0-0,compute,0,0,52:54:00:00:00:01,10.1.255.254,private,eth0,16,,,
+compute-0-0,compute,0,0,52:54:00:00:00:11,,,eth1,16,,,
+login-0-0,login,0,0,52:54:00:00:00:02,10.1.255.253,private,eth0,1,,,
+nas-0-0,nas,0,0,,10.1.255.252,private,eth0,1,,,
 "
     );
     let (_dir2, mut other) = temp_db();
@@ -85,8 +85,66 @@ c-d,compute,0,3,,,,,4
     assert_eq!(ip("c-d").as_deref(), Some("10.1.255.252"));
     // The export says `none` for the host without one, so a round trip keeps it so.
     let exported = db.export_csv().unwrap();
-    assert!(exported.contains("\nc-c,compute,0,2,52:54:00:00:00:03,none,,eth0,4\n"), "{exported}");
+    assert!(exported.contains("\nc-c,compute,0,2,52:54:00:00:00:03,none,,eth0,4,,,\n"), "{exported}");
     let (_dir2, mut other) = temp_db();
     other.import_csv(&exported).unwrap();
     assert_eq!(other.export_csv().unwrap(), exported);
+}
+
+#[test]
+fn bmcs_round_trip_in_their_own_columns() {
+    let (_dir, mut db) = temp_db();
+    db.import_csv("name,appliance,rack,rank,mac,ip,network,interface,cpus\nold-0-0,compute,0,0,52:54:00:00:00:09,,,,1\n")
+        .expect("a file without the BMC columns still imports");
+    bmc_networks(&mut db);
+    let text = "name,appliance,mac,ip,interface,bmc_mac,bmc_ip,bmc_network
+c-a,compute,52:54:00:00:00:01,10.1.0.1,eth0,52:54:00:BB:00:01,,
+c-a,compute,52:54:00:00:00:11,10.1.0.11,eth1,,,
+c-b,compute,52:54:00:00:00:02,10.1.0.2,eth0,52:54:00:bb:00:02,10.3.0.7,oob
+c-c,compute,52:54:00:00:00:03,10.1.0.3,eth0,,none,
+c-d,compute,52:54:00:00:00:04,10.1.0.4,eth0,,,
+c-d,compute,,,,52:54:00:bb:00:04,10.2.255.254,
+";
+    assert_eq!(db.import_csv(text).unwrap(), 4);
+    let bmc = |h: &str| db.interfaces(Some(h)).unwrap().into_iter().find(|i| i.device == "bmc").map(|i| (i.mac, i.ip, i.network, i.primary));
+    let some = |s: &str| Some(s.to_string());
+    // Allocated counting down on `mgmt` once the file's own addresses are taken.
+    assert_eq!(bmc("c-a"), Some((some("52:54:00:bb:00:01"), some("10.2.255.253"), some("mgmt"), false)));
+    assert_eq!(bmc("c-b"), Some((some("52:54:00:bb:00:02"), some("10.3.0.7"), some("oob"), false)));
+    assert_eq!(bmc("c-c"), Some((None, None, some("mgmt"), false)));
+    assert_eq!(bmc("c-d").unwrap().1, some("10.2.255.254"), "a later row of BMC cells only gives the host its BMC");
+    assert_eq!(db.interfaces(Some("c-d")).unwrap().len(), 2);
+    let exported = db.export_csv().unwrap();
+    let lines: Vec<&str> = exported.lines().collect();
+    assert_eq!(
+        lines[..6],
+        [
+            "name,appliance,rack,rank,mac,ip,network,interface,cpus,bmc_mac,bmc_ip,bmc_network",
+            "c-a,compute,0,1,52:54:00:00:00:01,10.1.0.1,private,eth0,1,52:54:00:bb:00:01,10.2.255.253,mgmt",
+            "c-a,compute,0,1,52:54:00:00:00:11,10.1.0.11,private,eth1,1,,,",
+            "c-b,compute,0,2,52:54:00:00:00:02,10.1.0.2,private,eth0,1,52:54:00:bb:00:02,10.3.0.7,oob",
+            "c-c,compute,0,3,52:54:00:00:00:03,10.1.0.3,private,eth0,1,,none,mgmt",
+            "c-d,compute,0,4,52:54:00:00:00:04,10.1.0.4,private,eth0,1,52:54:00:bb:00:04,10.2.255.254,mgmt",
+        ]
+    );
+    let (_dir2, mut other) = temp_db();
+    bmc_networks(&mut other);
+    other.import_csv(&exported).unwrap();
+    assert_eq!(other.export_csv().unwrap(), exported);
+}
+
+/// Networks `mgmt` (10.2.0.0/16, DHCP) and `oob` (10.3.0.0/24).
+fn bmc_networks(db: &mut crate::facts::Db) {
+    for (name, cidr, dhcp) in [("mgmt", "10.2.0.0/16", true), ("oob", "10.3.0.0/24", false)] {
+        let spec = crate::facts::NetworkSpec {
+            name: name.into(),
+            cidr: cidr.into(),
+            zone: name.into(),
+            mtu: 1500,
+            gateway: None,
+            dns_servers: vec![],
+            dhcp,
+        };
+        db.add_network(&spec).unwrap();
+    }
 }
