@@ -95,6 +95,11 @@ fn build_writes_every_kind_and_a_manifest_that_verifies() {
         "scheduler/slurm-nodes.conf",
         "scheduler/pbs-nodes",
         "scheduler/genders",
+        "monitoring/prometheus/nodes.json",
+        "monitoring/prometheus/bmcs.json",
+        "monitoring/nagios/hosts.cfg",
+        "monitoring/ganglia/gmond.conf",
+        "monitoring/ganglia/gmetad.conf",
     ] {
         assert!(f.contains_key(want), "{want} is missing from the tree: {:?}", f.keys().collect::<Vec<_>>());
     }
