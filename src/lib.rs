@@ -87,6 +87,8 @@
 //! 9. [`services`] says which services read the files a new generation changed
 //!    ([`services::reloads`]) and reloads them ([`services::run`]). *I/O* (`run` only).
 //!
+//! [`power`] switches hosts on and off through their BMCs (`ipmitool`, many at once). *I/O.*
+//!
 //! [`explain`] answers where each line of a kickstart came from, from a kickstart built with
 //! [`kickstart::build_traced`] (provenance is collected only there).
 //!
@@ -110,8 +112,8 @@ macro_rules! internal {
 }
 
 internal!(
-    attrs, build, check, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, kickstart, load, model, plan, render, resolve,
-    resolver, services, span, syntax, write, xml
+    attrs, build, check, cond, diag, dot, emit, explain, facts, generation, graph, hostlist, kickstart, load, model, plan, power, render,
+    resolve, resolver, services, span, syntax, write, xml
 );
 // The command line (feature `cli`) and the web responder (feature `serve`).
 #[cfg(feature = "cli")]

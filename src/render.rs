@@ -21,6 +21,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("pbs-nodes.j2", include_str!("emit/templates/pbs-nodes.j2")),
     ("sge-hostgroup.j2", include_str!("emit/templates/sge-hostgroup.j2")),
     ("genders.j2", include_str!("emit/templates/genders.j2")),
+    ("nagios-hosts.cfg.j2", include_str!("emit/templates/nagios-hosts.cfg.j2")),
+    ("gmond.conf.j2", include_str!("emit/templates/gmond.conf.j2")),
+    ("gmetad.conf.j2", include_str!("emit/templates/gmetad.conf.j2")),
 ];
 
 /// The process-wide environment, built on first use; templates compile on first use too.

@@ -95,6 +95,11 @@ fn build_writes_every_kind_and_a_manifest_that_verifies() {
         "scheduler/slurm-nodes.conf",
         "scheduler/pbs-nodes",
         "scheduler/genders",
+        "monitoring/prometheus/nodes.json",
+        "monitoring/prometheus/bmcs.json",
+        "monitoring/nagios/hosts.cfg",
+        "monitoring/ganglia/gmond.conf",
+        "monitoring/ganglia/gmetad.conf",
     ] {
         assert!(f.contains_key(want), "{want} is missing from the tree: {:?}", f.keys().collect::<Vec<_>>());
     }
@@ -209,6 +214,8 @@ fn a_kickstart_does_not_grow_with_the_cluster_and_a_new_host_rewrites_only_its_f
         "dns/db.1.10.in-addr.arpa",
         "dns/db.local",
         "hosts",
+        "monitoring/nagios/hosts.cfg",
+        "monitoring/prometheus/nodes.json",
         "scheduler/clustershell.yaml",
         "scheduler/genders",
         "scheduler/pbs-nodes",

@@ -162,9 +162,12 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, target: &Target<'_>, progress: &dyn
     if [Kind::Slurm, Kind::Sge, Kind::Pbs].iter().any(|k| site.wants(*k)) {
         warnings.extend(emit::slurm::check(&site));
     }
+    if site.wants(Kind::Prometheus) {
+        warnings.extend(emit::prometheus::check(&site));
+    }
     let mut artifacts: Vec<Artifact> = Vec::new();
     type Emitter = fn(&Site<'_>) -> Result<Vec<Artifact>, minijinja::Error>;
-    let emitters: [(Kind, Emitter); 9] = [
+    let emitters: [(Kind, Emitter); 12] = [
         (Kind::Dhcpd, emit::dhcpd::artifacts),
         (Kind::Kea, emit::kea::artifacts),
         (Kind::Hosts, emit::hosts::artifacts),
@@ -174,6 +177,9 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, target: &Target<'_>, progress: &dyn
         (Kind::Pbs, emit::pbs::artifacts),
         (Kind::Sge, emit::sge::artifacts),
         (Kind::Genders, emit::genders::artifacts),
+        (Kind::Prometheus, emit::prometheus::artifacts),
+        (Kind::Nagios, emit::nagios::artifacts),
+        (Kind::Ganglia, emit::ganglia::artifacts),
     ];
     let wanted: Vec<&(Kind, Emitter)> = emitters.iter().filter(|(k, _)| site.wants(*k)).collect();
     progress.phase("files", wanted.len() as u64);

@@ -505,6 +505,11 @@ pub enum BootCmd {
         host: String,
         /// `install` or `os`.
         action: String,
+        /// Then power-cycle the host through its BMC (as `power cycle HOST`).
+        #[arg(long)]
+        reboot: bool,
+        #[command(flatten)]
+        run: super::power::RunArgs,
         #[command(flatten)]
         said: SaidArg,
     },

@@ -181,7 +181,7 @@ pub(super) fn alias(ui: &mut Ui, path: &Path, cmd: AliasCmd) -> i32 {
 pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
     let mut db = open_db_or_return!(ui, path, Access::Write);
     match cmd {
-        BootCmd::Set { host, action, said: s } => {
+        BootCmd::Set { host, action, reboot, run, said: s } => {
             let b = match action.as_str() {
                 "install" => Boot::Install,
                 "os" => Boot::Os,
@@ -189,7 +189,11 @@ pub(super) fn boot(ui: &mut Ui, path: &Path, cmd: BootCmd) -> i32 {
                     return facts_error(ui, &FactsError::bad_value("boot action", other, "use `install` or `os`"));
                 }
             };
-            said(ui, &s, db.set_boot(&host, b).map(|()| Change::new("set", "boot", host).with("action", Some(action))))
+            let set = said(ui, &s, db.set_boot(&host, b).map(|()| Change::new("set", "boot", &host).with("action", Some(action))));
+            if set != EXIT_OK || !reboot {
+                return set;
+            }
+            super::power::act(ui, &db, &[host], &run.options(crate::power::Operation::Cycle), s.json, false)
         }
     }
 }

@@ -34,6 +34,7 @@ mod docs;
 mod explain;
 mod hosts;
 mod inventory;
+mod power;
 mod reload;
 mod serve;
 
@@ -91,6 +92,9 @@ pub enum Cmd {
     /// Boot actions of hosts.
     #[command(subcommand)]
     Boot(cluster::BootCmd),
+    /// Switch hosts on, off, power-cycle or reset them, or ask their power state, through
+    /// their BMCs over IPMI (`ipmitool`, many at once).
+    Power(power::PowerArgs),
     /// Add hosts for the unknown MACs in an ISC dhcpd log (Rocks' insert-ethers).
     Discover(cluster::DiscoverArgs),
     /// Build every provisioning file of the cluster (kickstarts, DHCP, hosts, DNS, PXE,
@@ -309,6 +313,7 @@ where
         Cmd::Interface(c) => inventory::interface(&mut ui, &db, c),
         Cmd::Alias(c) => inventory::alias(&mut ui, &db, c),
         Cmd::Boot(c) => inventory::boot(&mut ui, &db, c),
+        Cmd::Power(a) => power::power(&mut ui, &db, a),
         Cmd::Discover(a) => cluster::discover(&mut ui, &db, a),
         Cmd::Completions(a) => docs::completions(a),
         Cmd::Man(a) => docs::man(&mut ui, a),

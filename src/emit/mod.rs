@@ -1,4 +1,4 @@
-//! The file emitters: one file per output kind, each `&Site -> Vec<Artifact>`. Each computes
+//! The file emitters: one file per output kind (the monitoring outputs share [`monitoring`]), each `&Site -> Vec<Artifact>`. Each computes
 //! a typed context from the [`crate::plan::Site`] and renders it with the shared minijinja
 //! environment of [`crate::render`]; none of them writes files. Kickstarts are
 //! [`crate::kickstart`]'s.
@@ -6,10 +6,14 @@
 pub mod bmc;
 pub mod dhcpd;
 pub mod dns;
+pub mod ganglia;
 pub mod genders;
 pub mod hosts;
 pub mod kea;
+pub mod monitoring;
+pub mod nagios;
 pub mod pbs;
+pub mod prometheus;
 pub mod pxe;
 pub mod sge;
 pub mod slurm;

@@ -1,0 +1,227 @@
+//! `power` and `boot set --reboot`: the real `ipmitool` against OpenIPMI's simulated BMC
+//! (`ipmi_sim`) on 127.0.0.1, next to a BMC that does not answer; and a stand-in `ipmitool`
+//! on `PATH` that records its arguments and environment, to show that the password reaches
+//! it only through `IPMI_PASSWORD` and never appears in what is printed.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "pw-Zq81-never-shown";
+
+/// Run the binary on the database `db` with `PATH` starting at `path_first` (if any).
+fn run(db: &Path, path_first: Option<&Path>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rocks-compile"));
+    cmd.env("ROCKS_COMPILE_DB", db).env("NO_COLOR", "1").args(args);
+    if let Some(dir) = path_first {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let joined = std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path))).unwrap();
+        cmd.env("PATH", joined);
+    }
+    cmd.output().unwrap()
+}
+
+/// Run and require success.
+fn ok(db: &Path, args: &[&str]) {
+    let out = run(db, None, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A cluster of three hosts: `compute-0-0` with a BMC at 127.0.0.1, `compute-0-1` at
+/// 127.0.0.2 (both on `port`), `compute-0-2` without one; credentials set globally.
+fn cluster(dir: &Path, port: u16) -> PathBuf {
+    let db = dir.join("cluster.db");
+    for i in 0..3 {
+        ok(&db, &["host", "add", &format!("compute-0-{i}"), "--appliance", "compute", "--mac", &format!("52:54:00:00:00:0{i}")]);
+    }
+    ok(&db, &["network", "add", "mgmt", "127.0.0.0/8"]);
+    ok(&db, &["interface", "add", "compute-0-0", "bmc", "--ip", "127.0.0.1", "--network", "mgmt"]);
+    ok(&db, &["interface", "add", "compute-0-1", "bmc", "--ip", "127.0.0.2", "--network", "mgmt"]);
+    ok(&db, &["attr", "set", "ipmi_user", "admin"]);
+    ok(&db, &["attr", "set", "ipmi_port", &port.to_string()]);
+    let mut set = Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
+        .env("ROCKS_COMPILE_DB", &db)
+        .args(["attr", "set", "ipmi_password", "--secret"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(set.stdin.as_mut().unwrap(), format!("{PASSWORD}\n").as_bytes()).unwrap();
+    assert!(set.wait().unwrap().success());
+    db
+}
+
+/// A free UDP port on 127.0.0.1 (and, being the same number, unused on 127.0.0.2 too).
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Standard output and error together.
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// A stand-in `ipmitool` in `dir` that appends its arguments and `$IPMI_PASSWORD` to `log`
+/// and answers as a BMC that is on.
+fn fake_ipmitool(dir: &Path, log: &Path) {
+    let script = format!(
+        "#!/bin/sh\nprintf 'args=%s\\n' \"$*\" >> '{log}'\nprintf 'env=%s\\n' \"$IPMI_PASSWORD\" >> '{log}'\necho 'Chassis Power is on'\n",
+        log = log.display()
+    );
+    let path = dir.join("ipmitool");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The cluster of [`cluster`] (BMCs on port 623) with a stand-in `ipmitool` in `bin`.
+struct Faked {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    bin: PathBuf,
+    /// What the stand-in was called with.
+    log: PathBuf,
+}
+
+impl Faked {
+    fn new() -> Faked {
+        let dir = tempfile::tempdir().unwrap();
+        let db = cluster(dir.path(), 623);
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let log = dir.path().join("calls.log");
+        fake_ipmitool(&bin, &log);
+        Faked { dir, db, bin, log }
+    }
+}
+
+#[test]
+fn the_password_travels_only_in_the_environment() {
+    let Faked { dir: _dir, db, bin, log } = Faked::new();
+
+    let out = run(&db, Some(&bin), &["power", "status", "compute-0-[0-1]"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "compute-0-0: on\ncompute-0-1: on\n");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let args: Vec<&str> = calls.lines().filter(|l| l.starts_with("args=")).collect();
+    assert_eq!(args.len(), 2, "{calls}");
+    assert!(args.contains(&"args=-I lanplus -C 3 -H 127.0.0.1 -p 623 -U admin -E chassis power status"), "{calls}");
+    assert!(args.iter().all(|a| !a.contains(PASSWORD)), "the password is in the arguments: {calls}");
+    assert_eq!(calls.lines().filter(|l| *l == format!("env={PASSWORD}")).count(), 2, "{calls}");
+
+    let dry = run(&db, Some(&bin), &["power", "off", "compute-0-0", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert_eq!(
+        String::from_utf8_lossy(&dry.stdout),
+        "compute-0-0: IPMI_PASSWORD=<ipmi_password> ipmitool -I lanplus -C 3 -H 127.0.0.1 -p 623 -U admin -E chassis power off\n"
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), calls, "--dry-run ran ipmitool");
+    assert!(!text(&dry).contains(PASSWORD));
+}
+
+#[test]
+fn hosts_without_a_bmc_or_credentials_fail_by_name() {
+    let Faked { dir: _dir, db, bin, .. } = Faked::new();
+    ok(&db, &["attr", "set", "ipmi_user", "", "--host", "compute-0-1"]);
+
+    let out = run(&db, Some(&bin), &["power", "on", "--where", "rack = 0", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0], serde_json::json!({"host": "compute-0-0", "state": "on"}));
+    assert!(json[1]["error"].as_str().unwrap().contains("`ipmi_user`"), "{json}");
+    assert!(json[2]["error"].as_str().unwrap().contains("has no BMC"), "{json}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("power::failed") && stderr.contains("`compute-0-[1-2]`"), "{stderr}");
+}
+
+#[test]
+fn boot_set_reboot_power_cycles_the_host() {
+    let Faked { dir: _dir, db, bin, log } = Faked::new();
+
+    let out = run(&db, Some(&bin), &["boot", "set", "compute-0-0", "install", "--reboot"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "set boot compute-0-0 action=install\ncompute-0-0: cycled\n");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("-E chassis power cycle\n"));
+}
+
+/// One simulated BMC on 127.0.0.1:`port` whose power-on command creates `started`.
+struct Sim {
+    child: Child,
+}
+
+impl Sim {
+    fn start(ipmi_sim: &Path, dir: &Path, port: u16, started: &Path) -> Sim {
+        let serial = free_port();
+        let lan = format!(
+            "name \"bmc1\"\nset_working_mc 0x20\n  startlan 1\n    addr 127.0.0.1 {port}\n    priv_limit admin\n\
+             \x20   allowed_auths_callback none md2 md5 straight\n    allowed_auths_user none md2 md5 straight\n\
+             \x20   allowed_auths_operator none md2 md5 straight\n    allowed_auths_admin none md2 md5 straight\n\
+             \x20   guid a123456789abcdefa123456789abcdef\n  endlan\n  serial 15 127.0.0.1 {serial} codec VM\n\
+             \x20 startcmd \"touch {started}\"\n  startnow false\n  user 2 true \"admin\" \"{PASSWORD}\" admin 10 none md2 md5 straight\n",
+            started = started.display()
+        );
+        std::fs::write(dir.join("lan.conf"), lan).unwrap();
+        std::fs::write(dir.join("cmds"), "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\nmc_enable 0x20\n")
+            .unwrap();
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        let child = Command::new(ipmi_sim)
+            .arg("-c")
+            .arg(dir.join("lan.conf"))
+            .arg("-f")
+            .arg(dir.join("cmds"))
+            .args(["-n", "-p", "-s"])
+            .arg(dir.join("state"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Sim { child }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn ipmi_sim_answers_while_an_unreachable_bmc_times_out() {
+    let (Some(ipmi_sim), Some(_)) = (common::tool("ipmi_sim"), common::tool("ipmitool")) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let db = cluster(dir.path(), port);
+    let started = dir.path().join("started");
+    let _sim = Sim::start(&ipmi_sim, dir.path(), port, &started);
+
+    // The simulator needs a moment to listen; `status` answers once it does.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let out = run(&db, None, &["power", "status", "compute-0-0", "--timeout", "3"]);
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "compute-0-0: off\n", "{}", text(&status));
+
+    let t = Instant::now();
+    let on = run(&db, None, &["power", "on", "compute-0-0", "compute-0-1", "--timeout", "2", "--fanout", "2"]);
+    assert_eq!(on.status.code(), Some(1), "{}", text(&on));
+    assert_eq!(
+        String::from_utf8_lossy(&on.stdout),
+        format!("compute-0-0: on\ncompute-0-1: failed: no answer from 127.0.0.2:{port} within 2s\n")
+    );
+    assert!(t.elapsed() < Duration::from_secs(8), "the hosts were not acted on in parallel: {:?}", t.elapsed());
+    assert!(String::from_utf8_lossy(&on.stderr).contains("`compute-0-1`"), "{}", text(&on));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !started.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(started.exists(), "`power on` did not run the BMC's start command");
+    assert!(!text(&on).contains(PASSWORD) && !text(&status).contains(PASSWORD));
+}
