@@ -19,6 +19,7 @@
 //! ipxe/<mac>.ipxe  ipxe/boot.ipxe   (MAC as 52-54-00-12-34-56)
 //! scheduler/slurm-nodes.conf  scheduler/clustershell.yaml  scheduler/pbs-nodes
 //! scheduler/sge/@<group>  scheduler/genders
+//! console/conman.conf  console/conserver.cf  power/powerman.conf   (hosts with a BMC)
 //! ```
 
 use std::borrow::Cow;
@@ -48,12 +49,28 @@ pub enum Kind {
     Pbs,
     Sge,
     Genders,
+    Conman,
+    Conserver,
+    Powerman,
 }
 
 impl Kind {
     /// Every kind, in the order builds list them.
-    pub const ALL: [Kind; 10] =
-        [Kind::Kickstart, Kind::Dhcpd, Kind::Kea, Kind::Hosts, Kind::Dns, Kind::Pxe, Kind::Slurm, Kind::Pbs, Kind::Sge, Kind::Genders];
+    pub const ALL: [Kind; 13] = [
+        Kind::Kickstart,
+        Kind::Dhcpd,
+        Kind::Kea,
+        Kind::Hosts,
+        Kind::Dns,
+        Kind::Pxe,
+        Kind::Slurm,
+        Kind::Pbs,
+        Kind::Sge,
+        Kind::Genders,
+        Kind::Conman,
+        Kind::Conserver,
+        Kind::Powerman,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -67,15 +84,19 @@ impl Kind {
             Kind::Pbs => "pbs",
             Kind::Sge => "sge",
             Kind::Genders => "genders",
+            Kind::Conman => "conman",
+            Kind::Conserver => "conserver",
+            Kind::Powerman => "powerman",
         }
     }
 
-    /// Parse one `--only` word: a kind, or the groups `dhcp` (dhcpd, kea) and `scheduler`
-    /// (slurm, pbs, sge, genders).
+    /// Parse one `--only` word: a kind, or the groups `dhcp` (dhcpd, kea), `scheduler`
+    /// (slurm, pbs, sge, genders) and `console` (conman, conserver).
     pub fn parse_group(word: &str) -> Result<Vec<Kind>, String> {
         match word.trim() {
             "dhcp" => Ok(vec![Kind::Dhcpd, Kind::Kea]),
             "scheduler" => Ok(vec![Kind::Slurm, Kind::Pbs, Kind::Sge, Kind::Genders]),
+            "console" => Ok(vec![Kind::Conman, Kind::Conserver]),
             w => w.parse().map(|k| vec![k]),
         }
     }
@@ -93,7 +114,7 @@ impl FromStr for Kind {
     fn from_str(s: &str) -> Result<Kind, String> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
             let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            format!("unknown output kind `{s}` (kinds: {}, dhcp, scheduler)", names.join(", "))
+            format!("unknown output kind `{s}` (kinds: {}, dhcp, scheduler, console)", names.join(", "))
         })
     }
 }

@@ -21,6 +21,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("pbs-nodes.j2", include_str!("emit/templates/pbs-nodes.j2")),
     ("sge-hostgroup.j2", include_str!("emit/templates/sge-hostgroup.j2")),
     ("genders.j2", include_str!("emit/templates/genders.j2")),
+    ("conman.conf.j2", include_str!("emit/templates/conman.conf.j2")),
+    ("conserver.cf.j2", include_str!("emit/templates/conserver.cf.j2")),
+    ("powerman.conf.j2", include_str!("emit/templates/powerman.conf.j2")),
 ];
 
 /// The process-wide environment, built on first use; templates compile on first use too.

@@ -157,8 +157,8 @@ fn bind_beside(
     group: Option<&str>,
 ) -> Result<(std::os::unix::net::UnixListener, SocketFile), ServeError> {
     // The error names the path asked for: the name beside it is ours, not the operator's.
-    let listener = std::os::unix::net::UnixListener::bind(fresh)
-        .map_err(|e| ServeError::Io(format!("cannot listen on `{}`: {e}", path.display())))?;
+    let listener =
+        std::os::unix::net::UnixListener::bind(fresh).map_err(|e| ServeError::Io(format!("cannot listen on `{}`: {e}", path.display())))?;
     set_owner_and_mode(fresh, mode, group)?;
     let meta = std::fs::symlink_metadata(fresh).map_err(|e| ServeError::Io(format!("cannot look at `{}`: {e}", fresh.display())))?;
     std::fs::rename(fresh, path).map_err(|e| ServeError::Io(format!("cannot move `{}` to `{}`: {e}", fresh.display(), path.display())))?;
