@@ -26,7 +26,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Only these kinds (comma-separated): kickstart, dhcpd, kea, hosts, dns, pxe, slurm, pbs,
-    /// sge, genders; `dhcp` and `scheduler` name groups. The files of the other kinds
+    /// sge, genders, conman, conserver, powerman; `dhcp`, `scheduler` and `console` name groups. The files of the other kinds
     /// go over from the previous generation unchanged.
     #[arg(long, value_name = "KIND,...", value_delimiter = ',')]
     pub only: Vec<String>,
