@@ -21,6 +21,8 @@
 //! scheduler/sge/@<group>  scheduler/genders
 //! monitoring/prometheus/nodes.json  monitoring/prometheus/bmcs.json
 //! monitoring/nagios/hosts.cfg  monitoring/ganglia/gmond.conf  monitoring/ganglia/gmetad.conf
+//! console/conman.conf  console/conserver.cf  power/powerman.conf  power/ipmipower-ipmiN.conf
+//!                                    (hosts with a BMC)
 //! ```
 
 use std::borrow::Cow;
@@ -53,11 +55,14 @@ pub enum Kind {
     Prometheus,
     Nagios,
     Ganglia,
+    Conman,
+    Conserver,
+    Powerman,
 }
 
 impl Kind {
     /// Every kind, in the order builds list them.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Kickstart,
         Kind::Dhcpd,
         Kind::Kea,
@@ -71,6 +76,9 @@ impl Kind {
         Kind::Prometheus,
         Kind::Nagios,
         Kind::Ganglia,
+        Kind::Conman,
+        Kind::Conserver,
+        Kind::Powerman,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,16 +96,21 @@ impl Kind {
             Kind::Prometheus => "prometheus",
             Kind::Nagios => "nagios",
             Kind::Ganglia => "ganglia",
+            Kind::Conman => "conman",
+            Kind::Conserver => "conserver",
+            Kind::Powerman => "powerman",
         }
     }
 
     /// Parse one `--only` word: a kind, or the groups `dhcp` (dhcpd, kea), `scheduler`
-    /// (slurm, pbs, sge, genders) and `monitoring` (prometheus, nagios, ganglia).
+    /// (slurm, pbs, sge, genders), `monitoring` (prometheus, nagios, ganglia) and `console`
+    /// (conman, conserver).
     pub fn parse_group(word: &str) -> Result<Vec<Kind>, String> {
         match word.trim() {
             "dhcp" => Ok(vec![Kind::Dhcpd, Kind::Kea]),
             "scheduler" => Ok(vec![Kind::Slurm, Kind::Pbs, Kind::Sge, Kind::Genders]),
             "monitoring" => Ok(vec![Kind::Prometheus, Kind::Nagios, Kind::Ganglia]),
+            "console" => Ok(vec![Kind::Conman, Kind::Conserver]),
             w => w.parse().map(|k| vec![k]),
         }
     }
@@ -115,7 +128,7 @@ impl FromStr for Kind {
     fn from_str(s: &str) -> Result<Kind, String> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
             let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            format!("unknown output kind `{s}` (kinds: {}, dhcp, scheduler, monitoring)", names.join(", "))
+            format!("unknown output kind `{s}` (kinds: {}, dhcp, scheduler, monitoring, console)", names.join(", "))
         })
     }
 }

@@ -147,6 +147,11 @@ impl Bmc {
         Ok(Bmc { host: host.name.clone(), addr, port, cipher, user: user.into(), user_secret, password: password.into() })
     }
 
+    /// The IPMI password, for the files that must hold it (which are then secret).
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
     /// The arguments of `ipmitool` for `op` (the password is not among them: `-E`).
     pub fn args(&self, op: Operation) -> Vec<String> {
         let (port, cipher) = (self.port.to_string(), self.cipher.to_string());

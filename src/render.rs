@@ -24,6 +24,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("nagios-hosts.cfg.j2", include_str!("emit/templates/nagios-hosts.cfg.j2")),
     ("gmond.conf.j2", include_str!("emit/templates/gmond.conf.j2")),
     ("gmetad.conf.j2", include_str!("emit/templates/gmetad.conf.j2")),
+    ("conman.conf.j2", include_str!("emit/templates/conman.conf.j2")),
+    ("conserver.cf.j2", include_str!("emit/templates/conserver.cf.j2")),
+    ("powerman.conf.j2", include_str!("emit/templates/powerman.conf.j2")),
 ];
 
 /// The process-wide environment, built on first use; templates compile on first use too.

@@ -167,7 +167,7 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, target: &Target<'_>, progress: &dyn
     }
     let mut artifacts: Vec<Artifact> = Vec::new();
     type Emitter = fn(&Site<'_>) -> Result<Vec<Artifact>, minijinja::Error>;
-    let emitters: [(Kind, Emitter); 12] = [
+    let emitters: [(Kind, Emitter); 15] = [
         (Kind::Dhcpd, emit::dhcpd::artifacts),
         (Kind::Kea, emit::kea::artifacts),
         (Kind::Hosts, emit::hosts::artifacts),
@@ -180,6 +180,9 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, target: &Target<'_>, progress: &dyn
         (Kind::Prometheus, emit::prometheus::artifacts),
         (Kind::Nagios, emit::nagios::artifacts),
         (Kind::Ganglia, emit::ganglia::artifacts),
+        (Kind::Conman, emit::conman::artifacts),
+        (Kind::Conserver, emit::conserver::artifacts),
+        (Kind::Powerman, emit::powerman::artifacts),
     ];
     let wanted: Vec<&(Kind, Emitter)> = emitters.iter().filter(|(k, _)| site.wants(*k)).collect();
     progress.phase("files", wanted.len() as u64);

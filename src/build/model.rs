@@ -50,7 +50,22 @@ pub fn check(site: &Site<'_>, has_root: Option<RootCheck<'_>>) -> Vec<Diagnostic
     attributes(site, &mut out);
     roots(c, has_root.unwrap_or(&|_, _| true), &mut out);
     selection(site, &mut out);
+    bmcs(site, &mut out);
     out
+}
+
+/// The console and power daemons' files leave out a host whose BMC cannot be used (no
+/// address, no credentials, a bad `ipmi_port`): each is reported (a warning).
+fn bmcs(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+    if ![Kind::Conman, Kind::Conserver, Kind::Powerman].iter().any(|k| site.wants(*k)) {
+        return;
+    }
+    for (host, why) in crate::emit::ipmi::unusable(site) {
+        out.push(
+            Diagnostic::warning("build::bmc-without-credentials", format!("host `{host}` has a BMC but is left out of the console and power files: {why}"))
+                .help("set `ipmi_user` and `ipmi_password` (`attr set ipmi_password --secret`) for the host, its rack, appliance or the cluster"),
+        );
+    }
 }
 
 /// The scheduler lists' selection: an appliance that does not exist is a typo (an error with

@@ -26,8 +26,9 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Only these kinds (comma-separated): kickstart, dhcpd, kea, hosts, dns, pxe, slurm, pbs,
-    /// sge, genders, prometheus, nagios, ganglia; `dhcp`, `scheduler` and `monitoring` name
-    /// groups. The files of the other kinds go over from the previous generation unchanged.
+    /// sge, genders, prometheus, nagios, ganglia, conman, conserver, powerman; `dhcp`,
+    /// `scheduler`, `monitoring` and `console` name groups. The files of the other kinds go
+    /// over from the previous generation unchanged.
     #[arg(long, value_name = "KIND,...", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Write nothing; list what would be added, changed and removed, per kind.

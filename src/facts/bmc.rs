@@ -23,7 +23,7 @@ pub const DEFAULT_BMC_NETWORK: &str = "mgmt";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BmcSpec {
     pub mac: Option<String>,
-    /// `None`: allocated (see [`allocate_bmc`]).
+    /// `None`: the highest free address of the network is allocated.
     pub ip: Option<String>,
     /// `None`: [`DEFAULT_BMC_NETWORK`].
     pub network: Option<String>,

@@ -1,0 +1,175 @@
+//! The console and power daemons' files (`console/conman.conf`, `console/conserver.cf`,
+//! `power/powerman.conf`) read by the real daemons: `conserver -S` checks its file's syntax,
+//! `conmand` starts on its file and keeps running, `powermand` starts on its file and
+//! answers `nodes` with every host that has a usable BMC. Also: the files are made only for
+//! a cluster with BMCs, the password is only in the files that must hold it (mode 0640),
+//! and a host with a BMC but no credentials is left out and reported.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const PASSWORD: &str = "pw-Console-7";
+
+/// Run the binary on the database `db` in `dir`.
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
+        .current_dir(dir)
+        .env("ROCKS_COMPILE_DB", dir.join("cluster.db"))
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Run and require success.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Two racks of hosts; every host but `compute-1-1` (no IPMI user) has a usable BMC,
+/// `compute-0-1`'s on port 6230.
+fn cluster(dir: &Path) {
+    for (name, rack) in [("compute-0-0", "0"), ("compute-0-1", "0"), ("compute-1-0", "1"), ("compute-1-1", "1")] {
+        ok(dir, &["host", "add", name, "--appliance", "compute", "--rack", rack]);
+    }
+    ok(dir, &["network", "add", "mgmt", "10.2.0.0/24"]);
+    for (name, ip) in
+        [("compute-0-0", "10.2.0.10"), ("compute-0-1", "10.2.0.11"), ("compute-1-0", "10.2.0.20"), ("compute-1-1", "10.2.0.21")]
+    {
+        ok(dir, &["interface", "add", name, "bmc", "--ip", ip, "--network", "mgmt"]);
+    }
+    ok(dir, &["attr", "set", "ipmi_user", "admin"]);
+    ok(dir, &["attr", "set", "ipmi_user", "", "--host", "compute-1-1"]);
+    ok(dir, &["attr", "set", "ipmi_port", "6230", "--host", "compute-0-1"]);
+    let mut set = Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
+        .env("ROCKS_COMPILE_DB", dir.join("cluster.db"))
+        .args(["attr", "set", "ipmi_password", "--secret"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    set.stdin.as_mut().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    assert!(set.wait().unwrap().success());
+}
+
+/// Build the tree `out` of the cluster in `dir`; what the build reported.
+fn build(dir: &Path) -> (PathBuf, String) {
+    let stderr = ok(dir, &["build", "--out", "out", "--only", "console,powerman"]);
+    (dir.join("out"), stderr)
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn files_hold_every_usable_bmc_and_report_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    cluster(tmp.path());
+    let (out, stderr) = build(tmp.path());
+    assert!(stderr.contains("build::bmc-without-credentials") && stderr.contains("compute-1-1"), "{stderr}");
+    let conman = std::fs::read_to_string(out.join("console/conman.conf")).unwrap();
+    let conserver = std::fs::read_to_string(out.join("console/conserver.cf")).unwrap();
+    let powerman = std::fs::read_to_string(out.join("power/powerman.conf")).unwrap();
+    assert!(
+        conman.contains(&format!("console name=\"compute-0-0\" dev=\"ipmi:10.2.0.10\" ipmiopts=\"U:admin,P:{PASSWORD},C:3\"")),
+        "{conman}"
+    );
+    assert!(conman.contains("# compute-0-1: no console, its BMC listens on port 6230"), "{conman}");
+    assert!(conserver.contains("-p 6230 -U admin -f /etc/rocks-compile/ipmi-password sol activate;"), "{conserver}");
+    assert!(!conserver.contains(PASSWORD), "{conserver}");
+    assert!(powerman.contains("node \"compute-0-1\" \"ipmi0\" \"10.2.0.11:6230\""), "{powerman}");
+    // ipmipower reads the credentials from a file of the device's own: never an argument.
+    assert!(!powerman.contains(PASSWORD), "{powerman}");
+    assert!(
+        powerman.contains("/usr/sbin/ipmipower --config-file=/var/lib/rocks-compile/tree/power/ipmipower-ipmi0.conf -h "),
+        "{powerman}"
+    );
+    let settings = std::fs::read_to_string(out.join("power/ipmipower-ipmi0.conf")).unwrap();
+    assert!(settings.contains(&format!("\nusername admin\npassword {PASSWORD}\n")), "{settings}");
+    assert_eq!(mode(&out.join("power/ipmipower-ipmi0.conf")), 0o640);
+    for text in [&conman, &conserver, &powerman] {
+        assert!(!text.contains("compute-1-1\""), "{text}");
+    }
+    assert_eq!(mode(&out.join("console/conman.conf")), 0o640);
+    assert_eq!(mode(&out.join("power/powerman.conf")), 0o640);
+    assert_eq!(mode(&out.join("console/conserver.cf")), 0o644);
+}
+
+#[test]
+fn no_files_without_bmcs() {
+    let tmp = tempfile::tempdir().unwrap();
+    ok(tmp.path(), &["host", "add", "compute-0-0", "--appliance", "compute"]);
+    let (out, _) = build(tmp.path());
+    assert!(!out.join("console").exists() && !out.join("power").exists());
+}
+
+#[test]
+fn conserver_checks_its_file() {
+    let Some(conserver) = common::tool("conserver") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    cluster(tmp.path());
+    let (out, _) = build(tmp.path());
+    let check = Command::new(conserver).arg("-S").arg("-C").arg(out.join("console/conserver.cf")).output().unwrap();
+    let text = String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success() && !text.contains("ERROR") && !text.contains("WARNING"), "{text}");
+}
+
+#[test]
+fn conmand_starts_on_its_file() {
+    let Some(conmand) = common::tool("conmand") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    cluster(tmp.path());
+    let (out, _) = build(tmp.path());
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let mut child = Command::new(conmand)
+        .current_dir(tmp.path())
+        .args(["-F", "-p", &port, "-c"])
+        .arg(out.join("console/conman.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(running, "conmand stopped: {err}");
+    assert!(!err.contains("ERROR") && err.contains("for 2 consoles"), "{err}");
+}
+
+#[test]
+fn powermand_serves_every_host() {
+    let Some(powermand) = common::tool("powermand") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    cluster(tmp.path());
+    let (out, _) = build(tmp.path());
+    let mut child = Command::new(powermand)
+        .args(["-f", "-s", "-1", "-c"])
+        .arg(out.join("power/powerman.conf"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The daemon hangs up on a client whose input ends before it answered.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"nodes\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    stdin.write_all(b"quit\r\n").unwrap();
+    drop(stdin);
+    let done = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
+    assert!(done.status.success(), "{text}");
+    assert!(String::from_utf8_lossy(&done.stdout).contains("306 compute-0-[0-1],compute-1-0"), "{text}");
+}
