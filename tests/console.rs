@@ -3,7 +3,8 @@
 //! `conmand` starts on its file and keeps running, `powermand` starts on its file and
 //! answers `nodes` with every host that has a usable BMC. Also: the files are made only for
 //! a cluster with BMCs, the password is only in the files that must hold it (mode 0640),
-//! and a host with a BMC but no credentials is left out and reported.
+//! and a host with a BMC but no credentials is left out and reported; `console_serial` puts
+//! the kernel console on the port serial-over-LAN reads.
 
 mod common;
 
@@ -172,4 +173,31 @@ fn powermand_serves_every_host() {
     let text = format!("{}{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
     assert!(done.status.success(), "{text}");
     assert!(String::from_utf8_lossy(&done.stdout).contains("306 compute-0-[0-1],compute-1-0"), "{text}");
+}
+
+/// `console_serial` puts the console on the port serial-over-LAN reads, last, on the
+/// installed kernel's command line (the kickstart's bootloader line, which ksvalidator
+/// accepts) and on the installer's (the PXE files); without it nothing changes.
+#[test]
+fn the_kernel_console_follows_console_serial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["host", "add", "compute-0-0", "--appliance", "compute", "--mac", "52:54:00:00:00:0a"]);
+    let pxe = |tree: &str| std::fs::read_to_string(dir.join(tree).join("tftp/pxelinux.cfg/01-52-54-00-00-00-0a")).unwrap();
+    let bootloader = |tree: &str| {
+        let ks = std::fs::read_to_string(dir.join(tree).join("kickstart/compute-0-0.ks")).unwrap();
+        ks.lines().find(|l| l.starts_with("bootloader ")).unwrap().to_string()
+    };
+    ok(dir, &["build", "--allow-default-password", "--only", "kickstart,pxe", "--out", "plain"]);
+    assert!(!pxe("plain").contains("ttyS1"), "{}", pxe("plain"));
+    assert_eq!(bootloader("plain"), "bootloader --location=mbr --timeout=5 --append=\"console=tty0 console=ttyS0,115200n8\"");
+    ok(dir, &["attr", "set", "console_serial", "ttyS1,115200"]);
+    ok(dir, &["build", "--allow-default-password", "--only", "kickstart,pxe", "--out", "serial"]);
+    let append = pxe("serial").lines().find(|l| l.trim_start().starts_with("APPEND ")).unwrap().to_string();
+    assert!(append.ends_with(" console=ttyS1,115200"), "{append}");
+    assert_eq!(
+        bootloader("serial"),
+        "bootloader --location=mbr --timeout=5 --append=\"console=tty0 console=ttyS0,115200n8 console=ttyS1,115200\""
+    );
+    common::validate(&dir.join("serial/kickstart/compute-0-0.ks"));
 }

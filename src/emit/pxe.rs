@@ -169,6 +169,10 @@ pub struct ChainServer<'a> {
     pub url: &'a str,
 }
 
+/// The attribute naming the serial port a host's BMC reads for serial-over-LAN (e.g.
+/// `ttyS1,115200`): the installer's kernel command line gets `console=` it, last.
+pub const CONSOLE_ATTR: &str = "console_serial";
+
 impl BootEntry {
     /// What host number `i` boots next; `None` when it has no install server.
     pub fn new(site: &Site<'_>, i: usize) -> Result<Option<BootEntry>, Error> {
@@ -196,7 +200,14 @@ impl BootEntry {
         let (kernel, initrd) = (path(&action.kernel)?, path(&action.initrd)?);
         let filled = vars.fill(&action.args)?;
         let install = (host.boot == Boot::Install).then_some(ks_url.as_str());
-        let args = command_line(&filled, install);
+        let mut args = command_line(&filled, install);
+        // The serial port the BMC's serial-over-LAN reads, as the last console.
+        if let Some((port, _)) = crate::resolver::stored_attr(site.cluster, host, CONSOLE_ATTR).filter(|(p, _)| !p.trim().is_empty()) {
+            let console = format!("console={}", port.trim());
+            if !args.split(' ').any(|w| w == console) {
+                args = if args.is_empty() { console } else { format!("{args} {console}") };
+            }
+        }
         let initrd_name = initrd.rsplit('/').next().unwrap_or_default().to_string();
         entry.linux = Some(Linux {
             grub_kernel: grub_word(&format!("/{kernel}")).into_owned(),
