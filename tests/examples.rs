@@ -68,3 +68,48 @@ fn readme_install_lines_work() {
     let installed = home.path().join(".local/share/bash-completion/completions/rocks-compile");
     assert!(std::fs::read_to_string(installed).unwrap().contains("complete -F"));
 }
+
+/// `examples/bmc/site.sh` as its header says to run it: the example cluster with BMCs gets
+/// consoles, power and monitoring from the same facts, and the IPMI password reaches only
+/// the files that must hold it.
+#[test]
+fn bmc_example_site_builds_power_consoles_and_monitoring() {
+    use std::io::Write;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bmc.db");
+    let tree = dir.path().join("tree");
+    let bin = env!("CARGO_BIN_EXE_rocks-compile");
+    let mut site = std::process::Command::new("sh")
+        .arg("examples/bmc/site.sh")
+        .arg(&tree)
+        .current_dir(root)
+        .env("ROCKS_COMPILE", bin)
+        .env("ROCKS_COMPILE_DB", &db)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    site.stdin.take().unwrap().write_all(b"ipmi-Example-9\n").unwrap();
+    let out = site.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read = |p: &str| std::fs::read_to_string(tree.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert!(read("console/conman.conf").contains("dev=\"ipmi:10.2.0.10\""));
+    assert!(read("console/conserver.cf").contains("console compute-1-0 {"));
+    assert!(read("power/powerman.conf").contains("node \"compute-1-0\" \"ipmi0\" \"10.2.0.20:6230\""));
+    assert!(read("power/ipmipower-ipmi0.conf").contains("password ipmi-Example-9"));
+    assert!(read("monitoring/prometheus/bmcs.json").contains("10.2.0.40"));
+    assert!(read("dns/db.mgmt.local").contains("compute-0-0-bmc"));
+    assert!(read("dhcp/dhcpd.conf").contains("52:54:00:10:00:01"));
+    assert!(read("kickstart/compute-0-0.ks").contains("console=ttyS1,115200\""));
+    for p in ["console/conserver.cf", "power/powerman.conf", "MANIFEST", "dhcp/dhcpd.conf", "hosts"] {
+        assert!(!read(p).contains("ipmi-Example-9"), "{p} holds the password");
+    }
+    let dry = std::process::Command::new(bin)
+        .args(["--db", db.to_str().unwrap(), "power", "status", "compute-[0-1]-0", "--dry-run"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert!(dry.status.success() && said.contains("-H 10.2.0.20 -p 6230") && !said.contains("ipmi-Example-9"), "{said}");
+}
