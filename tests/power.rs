@@ -155,29 +155,8 @@ struct Sim {
 impl Sim {
     fn start(ipmi_sim: &Path, dir: &Path, port: u16, started: &Path) -> Sim {
         let serial = free_port();
-        let lan = format!(
-            "name \"bmc1\"\nset_working_mc 0x20\n  startlan 1\n    addr 127.0.0.1 {port}\n    priv_limit admin\n\
-             \x20   allowed_auths_callback none md2 md5 straight\n    allowed_auths_user none md2 md5 straight\n\
-             \x20   allowed_auths_operator none md2 md5 straight\n    allowed_auths_admin none md2 md5 straight\n\
-             \x20   guid a123456789abcdefa123456789abcdef\n  endlan\n  serial 15 127.0.0.1 {serial} codec VM\n\
-             \x20 startcmd \"touch {started}\"\n  startnow false\n  user 2 true \"admin\" \"{PASSWORD}\" admin 10 none md2 md5 straight\n",
-            started = started.display()
-        );
-        std::fs::write(dir.join("lan.conf"), lan).unwrap();
-        std::fs::write(dir.join("cmds"), "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\nmc_enable 0x20\n")
-            .unwrap();
-        std::fs::create_dir_all(dir.join("state")).unwrap();
-        let child = Command::new(ipmi_sim)
-            .arg("-c")
-            .arg(dir.join("lan.conf"))
-            .arg("-f")
-            .arg(dir.join("cmds"))
-            .args(["-n", "-p", "-s"])
-            .arg(dir.join("state"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let startcmd = format!("touch {}", started.display());
+        let child = common::ipmi::start_sim(ipmi_sim, dir, ("127.0.0.1", port), serial, &startcmd, PASSWORD);
         Sim { child }
     }
 }

@@ -89,7 +89,6 @@ struct Bmc {
 
 impl Bmc {
     fn start(ipmi_sim: &Path, qemu: &Path, dir: &Path, addr: &str) -> Bmc {
-        std::fs::create_dir_all(dir.join("state")).unwrap();
         let port = free_udp();
         let serial = free_tcp();
         let pidfile = dir.join("qemu.pid");
@@ -100,29 +99,7 @@ impl Bmc {
             qemu = qemu.display(),
             pidfile = pidfile.display()
         );
-        let lan = format!(
-            "name \"bmc1\"\nset_working_mc 0x20\n  startlan 1\n    addr {addr} {port}\n    priv_limit admin\n\
-             \x20   allowed_auths_callback none md2 md5 straight\n    allowed_auths_user none md2 md5 straight\n\
-             \x20   allowed_auths_operator none md2 md5 straight\n    allowed_auths_admin none md2 md5 straight\n\
-             \x20   guid a123456789abcdefa123456789abcdef\n  endlan\n  serial 15 127.0.0.1 {serial} codec VM\n\
-             \x20 startcmd \"{qemu_cmd}\"\n  startnow false\n  user 2 true \"admin\" \"{PASSWORD}\" admin 10 none md2 md5 straight\n"
-        );
-        std::fs::write(dir.join("lan.conf"), lan).unwrap();
-        std::fs::write(dir.join("cmds"), "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\nmc_enable 0x20\n")
-            .unwrap();
-        let log = std::fs::File::create(dir.join("sim.log")).unwrap();
-        let sim = Command::new(ipmi_sim)
-            .arg("-c")
-            .arg(dir.join("lan.conf"))
-            .arg("-f")
-            .arg(dir.join("cmds"))
-            .args(["-n", "-p", "-s"])
-            .arg(dir.join("state"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let sim = common::ipmi::start_sim(ipmi_sim, dir, (addr, port), serial, &qemu_cmd, PASSWORD);
         Bmc { sim, pidfile, port }
     }
 

@@ -2,6 +2,7 @@
 //! Helpers shared by the integration tests.
 
 pub mod fastcgi;
+pub mod ipmi;
 pub mod lab;
 pub mod served;
 
