@@ -12,21 +12,12 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const PASSWORD: &str = "pw-Console-7";
 
-/// Run the binary on the database `db` in `dir`.
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
-        .current_dir(dir)
-        .env("ROCKS_COMPILE_DB", dir.join("cluster.db"))
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::rc_in as run;
 
 /// Run and require success.
 fn ok(dir: &Path, args: &[&str]) -> String {
@@ -50,15 +41,7 @@ fn cluster(dir: &Path) {
     ok(dir, &["attr", "set", "ipmi_user", "admin"]);
     ok(dir, &["attr", "set", "ipmi_user", "", "--host", "compute-1-1"]);
     ok(dir, &["attr", "set", "ipmi_port", "6230", "--host", "compute-0-1"]);
-    let mut set = Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
-        .env("ROCKS_COMPILE_DB", dir.join("cluster.db"))
-        .args(["attr", "set", "ipmi_password", "--secret"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    set.stdin.as_mut().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
-    assert!(set.wait().unwrap().success());
+    common::set_secret(&dir.join("cluster.db"), "ipmi_password", PASSWORD);
 }
 
 /// Build the tree `out` of the cluster in `dir`; what the build reported.

@@ -8,7 +8,7 @@ mod common;
 use std::net::UdpSocket;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "pw-Zq81-never-shown";
@@ -43,15 +43,7 @@ fn cluster(dir: &Path, port: u16) -> PathBuf {
     ok(&db, &["interface", "add", "compute-0-1", "bmc", "--ip", "127.0.0.2", "--network", "mgmt"]);
     ok(&db, &["attr", "set", "ipmi_user", "admin"]);
     ok(&db, &["attr", "set", "ipmi_port", &port.to_string()]);
-    let mut set = Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
-        .env("ROCKS_COMPILE_DB", &db)
-        .args(["attr", "set", "ipmi_password", "--secret"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(set.stdin.as_mut().unwrap(), format!("{PASSWORD}\n").as_bytes()).unwrap();
-    assert!(set.wait().unwrap().success());
+    common::set_secret(&db, "ipmi_password", PASSWORD);
     db
 }
 

@@ -22,22 +22,13 @@ mod common;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "pw-E2e-41";
 const HOSTS: [&str; 2] = ["compute-0-0", "compute-0-1"];
 
-/// Run the binary on the database in `dir`.
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
-        .current_dir(dir)
-        .env("ROCKS_COMPILE_DB", dir.join("cluster.db"))
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::rc_in as run;
 
 /// Standard output and error together.
 fn text(out: &Output) -> String {
@@ -144,15 +135,7 @@ fn cluster(dir: &Path, bmcs: &[Bmc]) {
         ok(dir, &["attr", "set", "ipmi_port", &bmc.port.to_string(), "--host", host]);
     }
     ok(dir, &["attr", "set", "ipmi_user", "admin"]);
-    let mut set = Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
-        .env("ROCKS_COMPILE_DB", dir.join("cluster.db"))
-        .args(["attr", "set", "ipmi_password", "--secret"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(set.stdin.as_mut().unwrap(), format!("{PASSWORD}\n").as_bytes()).unwrap();
-    assert!(set.wait().unwrap().success());
+    common::set_secret(&dir.join("cluster.db"), "ipmi_password", PASSWORD);
 }
 
 /// The PXE file of host `i` in a freshly built tree.

@@ -85,3 +85,29 @@ pub fn file_body(ks: &str, name: &str) -> String {
     let delim = ks.lines().nth(start).unwrap().rsplit(' ').next().unwrap().trim_matches('\'').to_string();
     ks.lines().skip(start + 1).take_while(|l| *l != delim).map(|l| format!("{l}\n")).collect()
 }
+
+/// Run rocks-compile in `dir` on the database `dir/cluster.db` (no colours).
+pub fn rc_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
+        .current_dir(dir)
+        .env("ROCKS_COMPILE_DB", dir.join("cluster.db"))
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `attr set KEY --secret` on the database `db`, the value given on standard input (as an
+/// operator types it: never in the arguments).
+pub fn set_secret(db: &Path, key: &str, value: &str) {
+    use std::io::Write;
+    let mut set = Command::new(env!("CARGO_BIN_EXE_rocks-compile"))
+        .env("ROCKS_COMPILE_DB", db)
+        .args(["attr", "set", key, "--secret"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    set.stdin.take().unwrap().write_all(format!("{value}\n").as_bytes()).unwrap();
+    assert!(set.wait().unwrap().success(), "attr set {key} --secret");
+}
