@@ -643,19 +643,20 @@ fn set_boot(cfg: &Config, name: &str, boot: Boot) -> Result<Response, Refusal> {
     if !cfg.db.is_file() {
         return Err(refuse_logged(500, "the boot action could not be set", format!("no cluster database at `{}`", cfg.db.display())));
     }
-    let pxe_tree = match &cfg.tree {
+    // The tree's lock first, then its manifests: every swap of the tree holds the lock, so
+    // what is read under it is one whole generation (read before it, the two manifests
+    // could come from a generation another request is swapping out and removing).
+    let generation = match cfg.tree.as_deref().filter(|t| t.is_dir()) {
         Some(tree) => {
+            let g = crate::generation::Generation::begin_within(tree, false, TREE_PATIENCE).map_err(|e| {
+                let status = if e.kind() == std::io::ErrorKind::WouldBlock { 503 } else { 500 };
+                refuse_logged(status, "the boot action could not be set now", format!("{name}: {e}"))
+            })?;
             let manifest = crate::generation::read_manifest(tree)
                 .map_err(|e| refuse_logged(500, "the boot action could not be set", format!("{name}: {e}")))?;
-            manifest.iter().any(|e| e.kind == Some(Kind::Pxe)).then_some(tree)
+            // A tree without PXE files has none to rewrite (the new generation is dropped).
+            manifest.iter().any(|e| e.kind == Some(Kind::Pxe)).then_some(g)
         }
-        None => None,
-    };
-    let generation = match pxe_tree {
-        Some(tree) => Some(crate::generation::Generation::begin_within(tree, false, TREE_PATIENCE).map_err(|e| {
-            let status = if e.kind() == std::io::ErrorKind::WouldBlock { 503 } else { 500 };
-            refuse_logged(status, "the boot action could not be set now", format!("{name}: {e}"))
-        })?),
         None => None,
     };
     let mut db = Db::open(&cfg.db).map_err(busy)?;
