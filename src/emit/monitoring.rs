@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use crate::diag::Diagnostic;
 use crate::model::{HostFacts, Iface};
 use crate::plan::Site;
-use crate::resolver::Scope;
+use crate::resolver::stored_global;
 
 use super::slurm;
 
@@ -26,13 +26,11 @@ pub fn hosts<'s>(site: &'s Site<'_>) -> Vec<&'s HostFacts> {
     slurm::by_name(site.cluster.hosts.iter().collect())
 }
 
-/// The address host `h` is watched at: of its interfaces that are not its management
-/// controller, the one on the `private` network, else the primary one, else the first
-/// with an address.
+/// The address host `h` is watched at: that of its private interface
+/// ([`HostFacts::private_iface`]: on the `private` network, else the primary one), else the
+/// first of its own interfaces (never its management controller) with an address.
 pub fn address(h: &HostFacts) -> Option<IpAddr> {
-    let os: Vec<&Iface> = h.interfaces.iter().filter(|f| !f.is_bmc()).collect();
-    let on = |pick: &dyn Fn(&Iface) -> bool| os.iter().copied().filter(|f| pick(f)).find_map(Iface::addr);
-    on(&|f| f.network.as_deref() == Some("private")).or_else(|| on(&|f| f.primary)).or_else(|| on(&|_| true))
+    h.private_iface().and_then(Iface::addr).or_else(|| h.interfaces.iter().filter(|f| !f.is_bmc()).find_map(Iface::addr))
 }
 
 /// The address of host `h`'s management controller, when it has one with an address.
@@ -40,21 +38,16 @@ pub fn bmc_address(h: &HostFacts) -> Option<IpAddr> {
     h.bmc().and_then(Iface::addr)
 }
 
-/// The value of a stored global attribute.
-pub fn global<'s>(site: &'s Site<'_>, key: &str) -> Option<&'s str> {
-    site.cluster.attributes.get(&(Scope::Global.as_str().to_string(), String::new())).and_then(|m| m.get(key)).map(|(v, _)| v.as_str())
-}
-
 /// The cluster's name: the global attribute [`CLUSTER_NAME_ATTR`], else
 /// [`DEFAULT_CLUSTER_NAME`].
 pub fn cluster_name(site: &Site<'_>) -> String {
-    global(site, CLUSTER_NAME_ATTR).map(str::trim).filter(|n| !n.is_empty()).unwrap_or(DEFAULT_CLUSTER_NAME).to_string()
+    stored_global(site.cluster, CLUSTER_NAME_ATTR).map(str::trim).filter(|n| !n.is_empty()).unwrap_or(DEFAULT_CLUSTER_NAME).to_string()
 }
 
 /// A TCP port from the global attribute `key`, else `default`; a value that is not a port
 /// number (1-65535) gives `default` and the warning `monitoring::bad-port`.
 pub fn port(site: &Site<'_>, key: &str, default: u16) -> (u16, Option<Diagnostic>) {
-    let Some(v) = global(site, key) else { return (default, None) };
+    let Some(v) = stored_global(site.cluster, key) else { return (default, None) };
     match v.trim().parse::<u16>() {
         Ok(p) if p > 0 => (p, None),
         _ => {

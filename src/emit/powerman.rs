@@ -32,7 +32,7 @@ pub const CONFIG_DIR: &str = "/var/lib/rocks-compile/tree/power";
 /// The artifacts of this kind (none when the kind is not wanted or no host has a BMC):
 /// `powerman.conf` and one FreeIPMI configuration file per device.
 pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
-    let dir = super::monitoring::global(site, CONFIG_DIR_ATTR).unwrap_or(CONFIG_DIR).trim_end_matches('/').to_string();
+    let dir = crate::resolver::stored_global(site.cluster, CONFIG_DIR_ATTR).unwrap_or(CONFIG_DIR).trim_end_matches('/').to_string();
     let mut files = Vec::new();
     let mut out = ipmi::artifact(site, (Kind::Powerman, PATH, "powerman.conf.j2"), true, |bmcs| {
         let p = Powerman::new(bmcs, &dir);

@@ -604,9 +604,18 @@ pub fn network_builtins(cluster: &Cluster) -> Vec<(&'static str, String)> {
 /// The value of stored attribute `key` for `host` (global to host scope, built-ins not
 /// included), with whether it is secret: what an emitter reads of a host's settings.
 pub fn stored_attr<'c>(cluster: &'c Cluster, host: &HostFacts, key: &str) -> Option<(&'c str, bool)> {
-    stored_scopes(host).into_iter().rev().find_map(|(scope, target)| {
-        cluster.attributes.get(&(scope.as_str().to_string(), target)).and_then(|m| m.get(key)).map(|(v, s)| (v.as_str(), *s))
-    })
+    stored_scopes(host).into_iter().rev().find_map(|(scope, target)| stored_at(cluster, scope, &target, key))
+}
+
+/// The value of attribute `key` stored at one scope and target, with whether it is secret.
+pub fn stored_at<'c>(cluster: &'c Cluster, scope: Scope, target: &str, key: &str) -> Option<(&'c str, bool)> {
+    cluster.attributes.get(&(scope.as_str().to_string(), target.to_string())).and_then(|m| m.get(key)).map(|(v, s)| (v.as_str(), *s))
+}
+
+/// The value of attribute `key` stored at the global scope: what the cluster-wide outputs
+/// read of a setting (monitoring ports, directories on the servers).
+pub fn stored_global<'c>(cluster: &'c Cluster, key: &str) -> Option<&'c str> {
+    stored_at(cluster, Scope::Global, "", key).map(|(v, _)| v)
 }
 
 /// The scopes a host's stored attributes come from, lowest precedence first, each with its
@@ -625,9 +634,8 @@ fn stored_scopes(h: &HostFacts) -> [(Scope, String); 5] {
 /// framework defaults, shared built-ins or the command line): host scope, else the host's
 /// own built-in ([`crate::resolver::builtin::HostBuiltins`]), else the stored value by precedence.
 pub fn host_value(cluster: &Cluster, host: &HostFacts, key: &str) -> Option<String> {
-    let own = cluster.attributes.get(&(Scope::Host.as_str().to_string(), host.name.clone())).and_then(|m| m.get(key));
-    if let Some((v, _)) = own {
-        return Some(v.clone());
+    if let Some((v, _)) = stored_at(cluster, Scope::Host, &host.name, key) {
+        return Some(v.to_string());
     }
     builtin::of_host(host, cluster.appliances.get(&host.appliance)).get(key).or_else(|| stored_attr(cluster, host, key).map(|(v, _)| v.to_string()))
 }
