@@ -3,10 +3,7 @@
 
 use std::io::{self, Read, Write};
 
-use super::{Config, Request, Response, State};
-
-/// The most of a request body a CGI reads (and drops).
-pub const MAX_BODY: u64 = 64 * 1024;
+use super::{Config, MAX_BODY, Request, Response, State};
 
 /// Answer the request `vars` describes (the process's environment, for a real CGI), writing
 /// the response to `out` and anything worth logging to `log`. No endpoint reads a request
@@ -15,7 +12,7 @@ pub const MAX_BODY: u64 = 64 * 1024;
 /// would otherwise wait (Apache's mod_cgid waits seconds per request).
 pub fn respond(cfg: &Config, vars: &[(String, String)], input: &mut dyn Read, out: &mut dyn Write, log: &mut dyn Write) -> io::Result<()> {
     let length = vars.iter().find(|(k, _)| k == "CONTENT_LENGTH").and_then(|(_, v)| v.trim().parse::<u64>().ok()).unwrap_or(0);
-    io::copy(&mut input.take(length.min(MAX_BODY)), &mut io::sink())?;
+    io::copy(&mut input.take(length.min(MAX_BODY as u64)), &mut io::sink())?;
     let req = Request::from_vars(
         |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()),
         vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),

@@ -57,6 +57,10 @@ use crate::kickstart::{EvalRunner, KickstartOptions};
 use crate::load::Layer;
 use crate::plan::BuildOptions;
 
+/// The largest request body either responder takes in (no endpoint reads one): a FastCGI
+/// request with more `STDIN` is refused, a CGI reads this much of it and drops it.
+pub const MAX_BODY: usize = 64 * 1024;
+
 /// Where each endpoint answers (request paths, after [`Config::prefix`] is taken off).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
@@ -139,6 +143,18 @@ pub enum SendFile {
     /// Apache (mod_xsendfile) and lighttpd: the answer is `X-Sendfile: TREE/kickstart/NAME.ks`
     /// with no body, and the web server sends that file.
     XSendfile,
+}
+
+impl SendFile {
+    /// The header that has the web server send the tree's file `rel` (under `tree`), or
+    /// `None` when the responder sends the bytes itself.
+    pub fn header(&self, tree: &std::path::Path, rel: &str) -> Option<(&'static str, String)> {
+        match self {
+            SendFile::Body => None,
+            SendFile::AccelRedirect(location) => Some(("X-Accel-Redirect", format!("{location}/{rel}"))),
+            SendFile::XSendfile => Some(("X-Sendfile", tree.join(rel).display().to_string())),
+        }
+    }
 }
 
 impl Config {

@@ -26,8 +26,7 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-/// The largest request body (`STDIN` content of one request) accepted.
-pub const MAX_BODY: usize = 64 * 1024;
+use super::MAX_BODY;
 
 /// The largest `PARAMS` stream (all name-value pairs of one request) accepted: it is passed
 /// on in records of whole pairs, and one record holds at most this many bytes.

@@ -537,11 +537,10 @@ impl State {
                 format!("no `{}`: `{name}` is not kickstartable, or `build` has not run since it was added", file.display()),
             ));
         }
-        let response = Response::ok(Vec::new()).with("Cache-Control", "no-store");
-        Ok(match &cfg.send_file {
-            SendFile::AccelRedirect(location) => response.with("X-Accel-Redirect", format!("{location}/{rel}")),
-            SendFile::XSendfile | SendFile::Body => response.with("X-Sendfile", file.display().to_string()),
-        })
+        let Some((header, value)) = cfg.send_file.header(tree, &rel) else {
+            return Err(refuse_logged(500, "the kickstart could not be sent", "the responder is not set up to send files"));
+        };
+        Ok(Response::ok(Vec::new()).with("Cache-Control", "no-store").with(header, value))
     }
 
     fn not_kickstartable(&self, name: &str) -> Refusal {
