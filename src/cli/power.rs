@@ -44,7 +44,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub fanout: usize,
     /// A host whose BMC has not answered after this many seconds fails.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = super::serve::parse_seconds)]
     pub timeout: f64,
 }
 
@@ -153,13 +153,5 @@ fn print(outcomes: &[Outcome], json: bool, dry_run: bool) {
             Ok(s) => writeln!(out, "{}: {s}", o.host),
             Err(e) => writeln!(out, "{}: failed: {e}", o.host),
         };
-    }
-}
-
-/// A timeout in seconds: a positive number.
-fn positive_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(format!("`{s}` is not a number of seconds between 0 and 86400")),
     }
 }

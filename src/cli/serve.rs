@@ -92,7 +92,7 @@ pub struct FastcgiArgs {
     #[arg(long, value_name = "GROUP")]
     pub socket_group: Option<String>,
     /// Seconds between checks of the database and framework for changes (0.01 to 86400).
-    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_interval)]
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds)]
     pub reload_interval: f64,
     /// Worker threads (default: every core; 1 to 4096).
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
@@ -103,14 +103,15 @@ pub struct FastcgiArgs {
     pub cache_mb: usize,
     /// Seconds a connection may wait for its next request before it is closed (0.01 to
     /// 86400).
-    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_interval)]
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
     pub idle_timeout: f64,
     #[command(flatten)]
     pub serve: ServeArgs,
 }
 
-/// Seconds between reload checks: a number from 0.01 to 86400 (a day).
-fn parse_interval(s: &str) -> Result<f64, String> {
+/// A number of seconds from 0.01 to 86400 (a day): reload intervals, idle timeouts, the
+/// `power` command's timeout per host.
+pub(super) fn parse_seconds(s: &str) -> Result<f64, String> {
     s.trim()
         .parse::<f64>()
         .ok()
