@@ -148,7 +148,7 @@ impl Sim {
     fn start(ipmi_sim: &Path, dir: &Path, port: u16, started: &Path) -> Sim {
         let serial = free_port();
         let startcmd = format!("touch {}", started.display());
-        let child = common::ipmi::start_sim(ipmi_sim, dir, ("127.0.0.1", port), serial, &startcmd, PASSWORD);
+        let child = common::ipmi::start_sim(ipmi_sim, dir, ("127.0.0.1", port), serial, None, &startcmd, PASSWORD);
         Sim { child }
     }
 }

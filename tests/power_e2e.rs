@@ -13,14 +13,19 @@
 //! `boot set HOST install --reboot` leaves the host's PXE file on install in a built tree
 //! and starts a new QEMU process.
 //!
-//! Not covered here: the serial console through the generated `conman.conf`. The
-//! simulator's serial-over-LAN (`sol "telnet:..."` bridged to QEMU's serial port) crashed
-//! `ipmi_sim` 1.0.13 as soon as a SOL session was activated, and FreeIPMI's console needs
-//! the `opensesspriv` workaround for this simulator, which the generated file does not hold.
+//! The console: a third guest boots the Debian installer's kernel with the kernel arguments
+//! of its host's generated PXE file (as pxelinux would), its second serial port (`ttyS1`,
+//! the host's `console_serial`) bridged to its simulated BMC's serial-over-LAN
+//! (`sol "tcp:..."`). conserver runs on the generated `console/conserver.cf` as it is
+//! (its `ipmitool ... -f FILE sol activate` reads the password from a file), and a
+//! `console -s` client must see the kernel print its version and command line. ConMan's
+//! SOL engine (FreeIPMI) is not used here: it needs the `opensesspriv` workaround with this
+//! simulator, and `ipmi_sim` 1.0.13 crashes when a FreeIPMI SOL session starts.
 
 mod common;
 
 use std::net::{TcpListener, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
@@ -69,6 +74,12 @@ fn wait_for<T>(secs: u64, what: &str, mut cond: impl FnMut() -> Option<T>) -> T 
     }
 }
 
+/// A guest that boots `kernel` with the kernel arguments of its host's PXE file.
+struct Guest {
+    kernel: PathBuf,
+    pxe_file: PathBuf,
+}
+
 /// One host's simulated BMC and the QEMU guest it powers.
 struct Bmc {
     sim: Child,
@@ -79,18 +90,45 @@ struct Bmc {
 }
 
 impl Bmc {
+    /// A BMC on `addr` whose machine is a bare QEMU guest (no disk, no kernel).
     fn start(ipmi_sim: &Path, qemu: &Path, dir: &Path, addr: &str) -> Bmc {
+        Bmc::with_guest(ipmi_sim, qemu, dir, addr, None)
+    }
+
+    /// A BMC on `addr` whose machine is QEMU: bare, or (`guest` set) booting a kernel from
+    /// its host's PXE file, with its second serial port (`ttyS1`) on the simulator's
+    /// serial-over-LAN.
+    fn with_guest(ipmi_sim: &Path, qemu: &Path, dir: &Path, addr: &str, guest: Option<&Guest>) -> Bmc {
+        std::fs::create_dir_all(dir).unwrap();
         let port = free_udp();
         let serial = free_tcp();
         let pidfile = dir.join("qemu.pid");
-        let qemu_cmd = format!(
+        let mut qemu_cmd = format!(
             "{qemu} -nodefaults -display none -machine accel=tcg -m 128 -pidfile {pidfile} -serial null \
              -chardev socket,id=ipmi0,host=127.0.0.1,port={serial},reconnect=1 \
              -device ipmi-bmc-extern,chardev=ipmi0,id=bmc0 -device isa-ipmi-bt,bmc=bmc0",
             qemu = qemu.display(),
             pidfile = pidfile.display()
         );
-        let sim = common::ipmi::start_sim(ipmi_sim, dir, (addr, port), serial, &qemu_cmd, PASSWORD);
+        let sol = guest.map(|_| free_tcp());
+        if let (Some(g), Some(sol)) = (guest, sol) {
+            // Power-on runs a script that boots the kernel with the APPEND line the host's
+            // PXE file has at that moment, as pxelinux would. QEMU holds the guest until the
+            // simulator has connected to its serial port (`wait=on`), as a BMC is wired to
+            // it: the simulator retries its connection at intervals, and a kernel that
+            // printed before then would be lost.
+            let script = dir.join("start.sh");
+            qemu_cmd = format!(
+                "#!/bin/sh\nexec {qemu_cmd} -serial tcp:127.0.0.1:{sol},server=on,wait=on -kernel {kernel} \
+                 -append \"$(sed -n 's/^ *APPEND //p' {pxe})\"\n",
+                kernel = g.kernel.display(),
+                pxe = g.pxe_file.display()
+            );
+            std::fs::write(&script, qemu_cmd).unwrap();
+            std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            qemu_cmd = script.display().to_string();
+        }
+        let sim = common::ipmi::start_sim(ipmi_sim, dir, (addr, port), serial, sol, &qemu_cmd, PASSWORD);
         Bmc { sim, pidfile, port }
     }
 
@@ -213,4 +251,141 @@ fn power_starts_stops_and_cycles_real_guests() {
     assert_eq!(ok(dir, &["power", "status", hosts]), "compute-0-0: off\ncompute-0-1: on\n");
     assert_eq!(bmcs[1].qemu(), Some(third));
     assert_eq!(bmcs[0].qemu(), None);
+}
+
+/// Read `reader` in the background; what it has read so far.
+fn collect(mut reader: impl std::io::Read + Send + 'static) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    seen
+}
+
+/// A child process that leads a process group of its own (`Command::process_group(0)`),
+/// the whole group stopped when dropped (conserver forks a process per console group, and
+/// each runs its consoles' commands).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let group = -i32::try_from(self.0.id()).unwrap();
+        // SAFETY: kill(2) on a process group this test started.
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        let _ = self.0.wait();
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY: as above; whatever ignored SIGTERM.
+        unsafe { libc::kill(group, libc::SIGKILL) };
+    }
+}
+
+#[test]
+fn the_console_of_a_guest_is_read_through_the_generated_conserver_cf() {
+    let tools = ["ipmi_sim", "ipmitool", "qemu-system-x86_64", "conserver", "console"].map(common::tool);
+    let [Some(ipmi_sim), Some(_), Some(qemu), Some(conserver), Some(console)] = tools else { return };
+    let kernel = Path::new(common::lab::DEBIAN_INSTALLER).join("linux");
+    if !kernel.is_file() {
+        let _: Option<()> = common::lab::skip_or_panic(&format!("{} is missing (see .ci/run)", kernel.display()), "the console end to end");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let host = HOSTS[0];
+    let guest = Guest { kernel, pxe_file: dir.join("out/tftp/pxelinux.cfg/01-52-54-00-e2-e0-00") };
+    let bmc = Bmc::with_guest(&ipmi_sim, &qemu, &dir.join(host), &bmc_addr(0), Some(&guest));
+
+    // The host, its BMC and credentials; its console on ttyS1, which its BMC's
+    // serial-over-LAN carries; ipmitool's password file and the consoles' logs in `dir`.
+    ok(dir, &["host", "add", host, "--appliance", "compute", "--mac", "52:54:00:e2:e0:00"]);
+    ok(dir, &["network", "add", "mgmt", "127.0.0.0/8"]);
+    ok(dir, &["interface", "add", host, "bmc", "--ip", &bmc_addr(0), "--network", "mgmt"]);
+    ok(dir, &["attr", "set", "ipmi_port", &bmc.port.to_string(), "--host", host]);
+    ok(dir, &["attr", "set", "ipmi_user", "admin"]);
+    common::set_secret(&dir.join("cluster.db"), "ipmi_password", PASSWORD);
+    let password_file = dir.join("ipmi-password");
+    std::fs::write(&password_file, PASSWORD).unwrap();
+    std::fs::set_permissions(&password_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    ok(dir, &["attr", "set", "ipmi_password_file", &password_file.display().to_string()]);
+    let logs = dir.join("consoles");
+    std::fs::create_dir(&logs).unwrap();
+    ok(dir, &["attr", "set", "console_log_dir", &logs.display().to_string()]);
+    ok(dir, &["attr", "set", "console_serial", "ttyS1,115200"]);
+    ok(dir, &["boot", "set", host, "install"]);
+    let pxe = pxe_file(dir, 0);
+    assert!(pxe.contains("SERIAL 1 115200") && pxe.contains(" console=ttyS1,115200\n"), "{pxe}");
+    let cf = dir.join("out/console/conserver.cf");
+    let text = std::fs::read_to_string(&cf).unwrap();
+    assert!(!text.contains(PASSWORD), "{text}");
+
+    // conserver on the generated file, as is, on a port of its own.
+    let port = free_tcp().to_string();
+    let passwd = dir.join("conserver.passwd");
+    std::fs::write(&passwd, "").unwrap();
+    let log = std::fs::File::create(dir.join("conserver.log")).unwrap();
+    let _server = Killed(
+        Command::new(conserver)
+            .arg("-C")
+            .arg(&cf)
+            .args(["-p", &port, "-M", "127.0.0.1", "-P"])
+            .arg(&passwd)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let server_log = || std::fs::read_to_string(dir.join("conserver.log")).unwrap_or_default();
+    let console_log = || String::from_utf8_lossy(&std::fs::read(logs.join(host)).unwrap_or_default()).into_owned();
+    // The console comes up: ipmitool's SOL session with the simulated BMC is open.
+    wait_for(30, "the console to come up", || console_log().contains("SOL Session operational").then_some(()));
+    // conserver's master process listens after it started the consoles' processes.
+    wait_for(20, "conserver to listen", || std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).ok());
+
+    // A client watching the console (read-only), then power on: the guest's kernel
+    // prints on ttyS1 and the text arrives through the BMC, ipmitool and conserver.
+    let mut client = Command::new(console);
+    client.args(["-M", "127.0.0.1", "-p", &port, "-s", host]).stdin(std::process::Stdio::null());
+    let mut client = client.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).process_group(0).spawn().unwrap();
+    let seen = collect(client.stdout.take().unwrap());
+    let errors = collect(client.stderr.take().unwrap());
+    let _client = Killed(client);
+    let shown = || {
+        format!(
+            "client: {}\nclient errors: {}\nconsole log: {}\nconserver: {}",
+            String::from_utf8_lossy(&seen.lock().unwrap()),
+            String::from_utf8_lossy(&errors.lock().unwrap()),
+            console_log(),
+            server_log()
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&seen.lock().unwrap()).contains("[spying]") {
+        assert!(Instant::now() < deadline, "timed out waiting for the client to attach; {}", shown());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ok(dir, &["power", "on", host]), format!("{host}: on\n"));
+    bmc.new_qemu(host, None);
+    let what = "the guest kernel's command line on the console";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let text = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+        // The kernel's first lines: its version, then the command line the PXE file gave.
+        if text.contains("Linux version") && text.contains("Command line:") && text.contains("inst.ks=http://") {
+            assert!(text.contains("console=ttyS1,115200"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; {}", shown());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // conserver logged the same text to the console's log file.
+    wait_for(10, "the console's log file", || console_log().contains("Linux version").then_some(()));
+    assert!(!console_log().contains(PASSWORD) && !server_log().contains(PASSWORD));
 }

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 
 use crate::diag::Diagnostic;
 use crate::emit::dhcpd::{PXE_LOADER_ATTR, PxeLoader};
+use crate::emit::ipmi;
+use crate::emit::pxe::CONSOLE_ATTR;
 use crate::facts::addr::is_usable;
 use crate::model::Cluster;
 use crate::plan::{HostSelection, Kind, Site};
@@ -55,8 +57,14 @@ pub fn check(site: &Site<'_>, has_root: Option<RootCheck<'_>>) -> Vec<Diagnostic
 }
 
 /// The console and power daemons' files leave out a host whose BMC cannot be used (no
-/// address, no credentials, a bad `ipmi_port`): each is reported (a warning).
+/// address, no credentials, a bad `ipmi_port`): each is reported (a warning). With a console
+/// file wanted, a log directory ([`ipmi::LOG_DIR_ATTR`]) that is not a plain absolute path is
+/// an error, and hosts whose kernel console is on a serial port ([`CONSOLE_ATTR`]) but which
+/// have no BMC to carry it are reported together (a warning, `build::console-without-bmc`).
 fn bmcs(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+    if [Kind::Conman, Kind::Conserver].iter().any(|k| site.wants(*k)) {
+        consoles(site, out);
+    }
     if ![Kind::Conman, Kind::Conserver, Kind::Powerman].iter().any(|k| site.wants(*k)) {
         return;
     }
@@ -64,6 +72,36 @@ fn bmcs(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
         out.push(
             Diagnostic::warning("build::bmc-without-credentials", format!("host `{host}` has a BMC but is left out of the console and power files: {why}"))
                 .help("set `ipmi_user` and `ipmi_password` (`attr set ipmi_password --secret`) for the host, its rack, appliance or the cluster"),
+        );
+    }
+}
+
+fn consoles(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+    let c = site.cluster;
+    if let Some(dir) = crate::resolver::stored_global(c, ipmi::LOG_DIR_ATTR)
+        && !(dir.starts_with('/') && ipmi::plain(dir))
+    {
+        out.push(
+            Diagnostic::error("build::bad-attribute", format!("global attribute `{}` is `{dir}`", ipmi::LOG_DIR_ATTR))
+                .help(format!(
+                    "give the console server's log directory as an absolute path of letters, digits and `._-@+:/=`, e.g. `attr set {} /var/log/consoles`",
+                    ipmi::LOG_DIR_ATTR
+                )),
+        );
+    }
+    let serial = |h: &&crate::model::HostFacts| crate::resolver::stored_attr(c, h, CONSOLE_ATTR).is_some_and(|(v, _)| !v.trim().is_empty());
+    let without: Vec<&str> = c.hosts.iter().filter(serial).filter(|h| h.bmc().is_none()).map(|h| h.name.as_str()).collect();
+    if !without.is_empty() {
+        let n = without.len();
+        let (them, have) = if n == 1 { ("it", "has") } else { ("them", "have") };
+        out.push(
+            Diagnostic::warning(
+                "build::console-without-bmc",
+                format!("{} {have} a serial console (`{CONSOLE_ATTR}`) but no BMC: no console file can reach {them}", crate::hostlist::compress(&without)),
+            )
+            .help(format!(
+                "give {them} a BMC (`interface add HOST bmc --mac MAC`), or unset `{CONSOLE_ATTR}` where no serial-over-LAN carries the console"
+            )),
         );
     }
 }

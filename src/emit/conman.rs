@@ -15,15 +15,19 @@ use super::ipmi::{self, Bmcs};
 
 /// Where the file goes in the tree.
 pub const PATH: &str = "console/conman.conf";
+/// Where each console's log goes unless [`ipmi::LOG_DIR_ATTR`] says otherwise.
+pub const DEFAULT_LOG_DIR: &str = "/var/log/conman";
 
 /// The artifacts of this kind (none when the kind is not wanted or no host has a BMC).
 pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
-    ipmi::artifact(site, (Kind::Conman, PATH, "conman.conf.j2"), true, Conman::new)
+    ipmi::artifact(site, (Kind::Conman, PATH, "conman.conf.j2"), true, |b| Conman::new(site, b))
 }
 
 /// The context of `conman.conf.j2`.
 #[derive(Debug, Serialize)]
 pub struct Conman {
+    /// The directory of the consoles' logs (one file per console, named after it).
+    pub log_dir: String,
     pub racks: Vec<ConmanRack>,
 }
 
@@ -45,9 +49,9 @@ pub struct ConmanConsole {
 }
 
 impl Conman {
-    pub fn new(bmcs: &Bmcs) -> Conman {
+    pub fn new(site: &Site<'_>, bmcs: &Bmcs) -> Conman {
         let racks = bmcs.racks.iter().map(|(rack, list)| ConmanRack { rack: *rack, consoles: list.iter().map(console).collect() }).collect();
-        Conman { racks }
+        Conman { log_dir: ipmi::log_dir(site, DEFAULT_LOG_DIR).to_string(), racks }
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::plan::{Artifact, Kind, Site};
 use crate::power::Bmc;
 
-use super::ipmi::{self, Bmcs};
+use super::ipmi::{self, Bmcs, plain};
 
 /// Where the file goes in the tree.
 pub const PATH: &str = "console/conserver.cf";
@@ -20,6 +20,8 @@ pub const PATH: &str = "console/conserver.cf";
 pub const PASSWORD_FILE_ATTR: &str = "ipmi_password_file";
 /// The password file unless [`PASSWORD_FILE_ATTR`] says otherwise.
 pub const DEFAULT_PASSWORD_FILE: &str = "/etc/rocks-compile/ipmi-password";
+/// Where each console's log goes unless [`ipmi::LOG_DIR_ATTR`] says otherwise.
+pub const DEFAULT_LOG_DIR: &str = "/var/log/conserver";
 
 /// The artifacts of this kind (none when the kind is not wanted or no host has a BMC).
 pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
@@ -29,6 +31,8 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
 /// The context of `conserver.cf.j2`.
 #[derive(Debug, Serialize)]
 pub struct Conserver {
+    /// The directory of the consoles' logs (one file per console, named after it).
+    pub log_dir: String,
     pub racks: Vec<ConserverRack>,
 }
 
@@ -71,7 +75,7 @@ impl Conserver {
                 ConserverRack { rack: *rack, consoles }
             })
             .collect();
-        Conserver { racks }
+        Conserver { log_dir: ipmi::log_dir(site, DEFAULT_LOG_DIR).to_string(), racks }
     }
 }
 
@@ -88,7 +92,3 @@ fn console(b: &Bmc, file: &str) -> ConserverConsole {
     ConserverConsole { name: b.host.clone(), exec: if skipped.is_some() { String::new() } else { exec }, skipped }
 }
 
-/// Taken as one word by conserver and by the shell it runs `exec` with.
-fn plain(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-@+:/=".contains(c))
-}

@@ -12,6 +12,22 @@ use crate::power::Bmc;
 
 use super::slurm;
 
+/// Global attribute: the directory the console daemons write each console's log to.
+pub const LOG_DIR_ATTR: &str = "console_log_dir";
+
+/// The directory the console daemons log to: the global attribute [`LOG_DIR_ATTR`], else
+/// `default` (each daemon's own). The model check refuses a value that is not a
+/// [`plain`] absolute path (`build::bad-attribute`).
+pub fn log_dir<'a>(site: &Site<'a>, default: &'a str) -> &'a str {
+    crate::resolver::stored_global(site.cluster, LOG_DIR_ATTR).map(str::trim).filter(|d| !d.is_empty()).unwrap_or(default)
+}
+
+/// Taken as one word by the daemons' files and by a shell: not empty, and only letters,
+/// digits and `._-@+:/=`.
+pub fn plain(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-@+:/=".contains(c))
+}
+
 /// The usable BMCs of the cluster, rack by rack (none: the cluster has no host with a BMC,
 /// and the daemons' files are not made).
 #[derive(Debug)]

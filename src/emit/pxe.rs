@@ -113,6 +113,8 @@ pub struct InterfaceBoot<'a> {
     pub note: Option<&'a str>,
     /// [`BootEntry::linux`].
     pub linux: Option<&'a Linux>,
+    /// [`BootEntry::serial`].
+    pub serial: Serial,
 }
 
 /// What one host boots next (the same on each of its interfaces).
@@ -126,6 +128,35 @@ pub struct BootEntry {
     pub note: Option<String>,
     /// The kernel to boot; `None`: boot the local disk.
     pub linux: Option<Linux>,
+    /// The serial port the boot loader's menu and messages go to.
+    pub serial: Serial,
+}
+
+/// A boot loader's serial port: `ttyS<unit>` at `speed` baud. It follows the host's
+/// [`CONSOLE_ATTR`] when that names a `ttyS` port (`ttyS1,115200`: unit 1 at 115200; no
+/// speed: 115200), so that the boot menu shows on the console serial-over-LAN carries;
+/// otherwise unit 0 at 115200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Serial {
+    pub unit: u32,
+    pub speed: u32,
+}
+
+impl Serial {
+    /// The port of a `console=` value (`ttyS1,115200n8`), when it is a `ttyS` port.
+    pub fn of_console(value: &str) -> Option<Serial> {
+        let (port, options) = value.trim().split_once(',').unwrap_or((value.trim(), ""));
+        let unit = port.strip_prefix("ttyS")?.parse().ok()?;
+        let digits: String = options.chars().take_while(char::is_ascii_digit).collect();
+        let speed = if digits.is_empty() { Serial::default().speed } else { digits.parse().ok()? };
+        Some(Serial { unit, speed })
+    }
+}
+
+impl Default for Serial {
+    fn default() -> Serial {
+        Serial { unit: 0, speed: 115200 }
+    }
 }
 
 /// A Linux kernel to boot over the network.
@@ -183,7 +214,9 @@ impl BootEntry {
             site.cluster.boot_actions.get(name).ok_or_else(|| {
                 Error::new(ErrorKind::InvalidOperation, format!("host `{}`: boot action `{name}` is not defined", host.name))
             })?;
-        let mut entry = BootEntry { action: name.to_string(), boot: host.boot.as_str(), note: None, linux: None };
+        let console = crate::resolver::stored_attr(site.cluster, host, CONSOLE_ATTR).map(|(p, _)| p.trim()).filter(|p| !p.is_empty());
+        let serial = console.and_then(Serial::of_console).unwrap_or_default();
+        let mut entry = BootEntry { action: name.to_string(), boot: host.boot.as_str(), note: None, linux: None, serial };
         if is_localboot(action) {
             return Ok(Some(entry));
         }
@@ -202,8 +235,8 @@ impl BootEntry {
         let install = (host.boot == Boot::Install).then_some(ks_url.as_str());
         let mut args = command_line(&filled, install);
         // The serial port the BMC's serial-over-LAN reads, as the last console.
-        if let Some((port, _)) = crate::resolver::stored_attr(site.cluster, host, CONSOLE_ATTR).filter(|(p, _)| !p.trim().is_empty()) {
-            let console = format!("console={}", port.trim());
+        if let Some(port) = console {
+            let console = format!("console={port}");
             if !args.split(' ').any(|w| w == console) {
                 args = if args.is_empty() { console } else { format!("{args} {console}") };
             }
@@ -224,7 +257,7 @@ impl BootEntry {
 
     /// The template context for the interface `mac` of host `host`.
     pub fn context<'a>(&'a self, host: &'a str, mac: &'a str) -> InterfaceBoot<'a> {
-        InterfaceBoot { host, mac, action: &self.action, boot: self.boot, note: self.note.as_deref(), linux: self.linux.as_ref() }
+        InterfaceBoot { host, mac, action: &self.action, boot: self.boot, note: self.note.as_deref(), linux: self.linux.as_ref(), serial: self.serial }
     }
 }
 
@@ -320,6 +353,16 @@ mod tests {
         assert_eq!(command_line(args, None), "inst.ks=http://10.1.1.1/install/sbin/kickstart.cgi inst.ks.sendmac ip=dhcp");
         assert_eq!(command_line("", Some("u")), "inst.ks=u");
         assert_eq!(command_line("  ", None), "");
+    }
+
+    #[test]
+    fn the_boot_loaders_serial_port_follows_the_console() {
+        assert_eq!(Serial::of_console("ttyS1,115200"), Some(Serial { unit: 1, speed: 115200 }));
+        assert_eq!(Serial::of_console(" ttyS0,9600n8 "), Some(Serial { unit: 0, speed: 9600 }));
+        assert_eq!(Serial::of_console("ttyS2"), Some(Serial { unit: 2, speed: 115200 }));
+        assert_eq!(Serial::of_console("ttyAMA0,115200"), None);
+        assert_eq!(Serial::of_console("tty0"), None);
+        assert_eq!(Serial::of_console("ttyS1,fast"), Some(Serial { unit: 1, speed: 115200 }));
     }
 
     #[test]

@@ -7,15 +7,26 @@ use std::process::{Child, Command, Stdio};
 
 /// Start `ipmi_sim` with its files in `dir` (`lan.conf`, `cmds`, `state/`, its output in
 /// `sim.log`): LAN on `addr:port`, the guest's serial (QEMU `ipmi-bmc-extern`) on 127.0.0.1
-/// `serial`, `startcmd` run by `power on`.
-pub fn start_sim(ipmi_sim: &Path, dir: &Path, (addr, port): (&str, u16), serial: u16, startcmd: &str, password: &str) -> Child {
+/// `serial`, `startcmd` run by `power on`; with `sol`, its serial-over-LAN carries the TCP
+/// port 127.0.0.1:`sol` (which the simulator connects to while a SOL session is active,
+/// retrying until something listens: a QEMU `-serial tcp:...,server=on`).
+pub fn start_sim(
+    ipmi_sim: &Path,
+    dir: &Path,
+    (addr, port): (&str, u16),
+    serial: u16,
+    sol: Option<u16>,
+    startcmd: &str,
+    password: &str,
+) -> Child {
     std::fs::create_dir_all(dir.join("state")).unwrap();
     let auths = "none md2 md5 straight";
+    let sol = sol.map(|p| format!("  sol \"tcp:127.0.0.1:{p}\" 115200\n")).unwrap_or_default();
     let lan = format!(
         "name \"bmc1\"\nset_working_mc 0x20\n  startlan 1\n    addr {addr} {port}\n    priv_limit admin\n\
          \x20   allowed_auths_callback {auths}\n    allowed_auths_user {auths}\n\
          \x20   allowed_auths_operator {auths}\n    allowed_auths_admin {auths}\n\
-         \x20   guid a123456789abcdefa123456789abcdef\n  endlan\n  serial 15 127.0.0.1 {serial} codec VM\n\
+         \x20   guid a123456789abcdefa123456789abcdef\n  endlan\n  serial 15 127.0.0.1 {serial} codec VM\n{sol}\
          \x20 startcmd \"{startcmd}\"\n  startnow false\n  user 2 true \"admin\" \"{password}\" admin 10 {auths}\n"
     );
     std::fs::write(dir.join("lan.conf"), lan).unwrap();
