@@ -83,8 +83,9 @@ fn a_cluster_without_bmcs_has_an_empty_list_prometheus_accepts() {
 fn nagios_accepts_the_hosts_and_their_groups() {
     let Some(nagios) = common::tool("nagios4") else { return };
     let d = tempfile::tempdir().unwrap();
-    let m = build(d.path(), true, &[]);
+    let m = build(d.path(), true, &[("nagios_host_template", "cluster-node")]);
     let hosts = read(&m.join("nagios/hosts.cfg"));
+    assert!(hosts.contains("use             cluster-node\n") && !hosts.contains("linux-server"), "{hosts}");
     assert!(!hosts.contains("10.2.0.10"), "a host is watched at its own address, not its BMC's:\n{hosts}");
     // What a main configuration must define besides the hosts: a command, a time period, a
     // contact, the host template and one service.
@@ -94,7 +95,7 @@ define timeperiod {\n  timeperiod_name always\n  alias always\n  monday 00:00-24
 define contact {\n  contact_name admin\n  host_notifications_enabled 0\n  service_notifications_enabled 0\n  \
 host_notification_period always\n  service_notification_period always\n  host_notification_commands check-alive\n  \
 service_notification_commands check-alive\n}\n\
-define host {\n  name linux-server\n  check_command check-alive\n  max_check_attempts 3\n  check_period always\n  \
+define host {\n  name cluster-node\n  check_command check-alive\n  max_check_attempts 3\n  check_period always\n  \
 notification_period always\n  contacts admin\n  register 0\n}\n\
 define service {\n  hostgroup_name appliance-compute,rack-1\n  service_description alive\n  check_command check-alive\n  \
 max_check_attempts 3\n  check_interval 5\n  retry_interval 1\n  check_period always\n  notification_period always\n  contacts admin\n}\n";
@@ -125,9 +126,10 @@ max_check_attempts 3\n  check_interval 5\n  retry_interval 1\n  check_period alw
 fn gmond_parses_its_configuration_and_gmetad_starts_on_the_data_sources() {
     let modules = glob_modules();
     let d = tempfile::tempdir().unwrap();
-    let m = build(d.path(), false, &[("Info_ClusterName", "Example"), ("ganglia_module_dir", &modules)]);
+    let m = build(d.path(), false, &[("Info_ClusterName", "Example"), ("ganglia_module_dir", &modules), ("ganglia_port", "8659")]);
     let gmond_conf = m.join("ganglia/gmond.conf");
     assert!(read(&gmond_conf).contains("name = \"Example\""));
+    assert!(read(&gmond_conf).contains("port = 8659") && !read(&gmond_conf).contains("8649"), "{}", read(&gmond_conf));
     if let Some(gmond) = common::tool("gmond") {
         // `-b` parses the file, loads every metric module and reports the bandwidth it needs.
         let out = common::ok(Command::new(gmond).arg("-c").arg(&gmond_conf).arg("-b"));
@@ -135,7 +137,7 @@ fn gmond_parses_its_configuration_and_gmetad_starts_on_the_data_sources() {
         assert!(said.contains("bytes/sec") && errors.trim().is_empty(), "{said}{errors}");
     }
     let gmetad_conf = read(&m.join("ganglia/gmetad.conf"));
-    assert!(gmetad_conf.contains("data_source \"Example\" 10.1.1.1:8649"), "{gmetad_conf}");
+    assert!(gmetad_conf.contains("data_source \"Example\" 10.1.1.1:8659"), "{gmetad_conf}");
     let Some(gmetad) = common::tool("gmetad") else { return };
     // gmetad has no check mode: it runs in the foreground in a namespace without a network
     // for two seconds, with its own directories and ports; still running means it read the

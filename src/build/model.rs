@@ -7,16 +7,26 @@ use std::net::IpAddr;
 
 use crate::diag::Diagnostic;
 use crate::emit::dhcpd::{PXE_LOADER_ATTR, PxeLoader};
-use crate::emit::ipmi;
+use crate::emit::{ipmi, nagios};
 use crate::emit::pxe::CONSOLE_ATTR;
 use crate::facts::addr::is_usable;
 use crate::model::Cluster;
 use crate::plan::{HostSelection, Kind, Site};
 
 /// Attributes the build reads itself: `pxe_loader` (auto, pxelinux, grub, ipxe) and `memory`
-/// (MiB, a positive integer). Each bad value is reported once per host.
+/// (MiB, a positive integer), each bad value reported once per host; and, with the Nagios
+/// file wanted, the global `nagios_host_template` (a name Nagios takes).
 fn attributes(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
     let c = site.cluster;
+    if site.wants(Kind::Nagios)
+        && let Some(t) = crate::resolver::stored_global(c, nagios::TEMPLATE_ATTR).map(str::trim).filter(|t| !t.is_empty())
+        && !nagios::template_name(t)
+    {
+        out.push(
+            Diagnostic::error("build::bad-attribute", format!("global attribute `{}` is `{t}`: not a Nagios object name", nagios::TEMPLATE_ATTR))
+                .help(format!("name the host template your Nagios configuration defines, without white space, quotes or any of ~!$%^&*|<>?,()=; (e.g. `attr set {} generic-host`)", nagios::TEMPLATE_ATTR)),
+        );
+    }
     for h in &c.hosts {
         if let Some((v, _)) = crate::resolver::stored_attr(c, h, PXE_LOADER_ATTR)
             && PxeLoader::parse(v).is_none()

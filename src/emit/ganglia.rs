@@ -23,8 +23,10 @@ pub const GMETAD_PATH: &str = "monitoring/ganglia/gmetad.conf";
 pub const MODULE_DIR_ATTR: &str = "ganglia_module_dir";
 /// Where EPEL's `ganglia-gmond` puts the metric modules.
 pub const DEFAULT_MODULE_DIR: &str = "/usr/lib64/ganglia";
-/// gmond's port, for metrics (UDP) and its XML report (TCP).
-pub const PORT: u16 = 8649;
+/// Global attribute: gmond's port, for metrics (UDP) and its XML report (TCP).
+pub const PORT_ATTR: &str = "ganglia_port";
+/// gmond's port unless [`PORT_ATTR`] says otherwise (Ganglia's own).
+pub const DEFAULT_PORT: u16 = 8649;
 /// Ganglia's multicast group.
 pub const MULTICAST: &str = "239.2.11.71";
 
@@ -71,7 +73,7 @@ impl Ganglia {
             cluster: monitoring::quotable(&monitoring::cluster_name(site)),
             module_dir: monitoring::quotable(module_dir),
             collectors,
-            port: PORT,
+            port: monitoring::port(site, PORT_ATTR, DEFAULT_PORT).0,
             metadata_interval,
             multicast: MULTICAST,
         }

@@ -1,8 +1,9 @@
 //! `monitoring/nagios/hosts.cfg`: Nagios (and Icinga 1) object definitions, to be named by
 //! a `cfg_file=` line of the main configuration: a `define hostgroup` per appliance
 //! (`appliance-<name>`) and per rack (`rack-<n>`), then a `define host` per host in natural
-//! name order, using the host template [`HOST_TEMPLATE`] (which the main configuration
-//! defines, as Nagios's sample `templates.cfg` does) and naming its two host groups.
+//! name order, using the host template of the global attribute [`TEMPLATE_ATTR`] (default
+//! [`DEFAULT_TEMPLATE`], which the main configuration defines, as Nagios's sample
+//! `templates.cfg` does) and naming its two host groups.
 //!
 //! A host is watched at its monitoring address ([`monitoring::address`]); a host without
 //! one has its name as address, for Nagios to resolve.
@@ -19,8 +20,22 @@ use super::monitoring;
 /// Where the file goes in the tree.
 pub const PATH: &str = "monitoring/nagios/hosts.cfg";
 
-/// The host template every host uses.
-pub const HOST_TEMPLATE: &str = "linux-server";
+/// Global attribute: the host template every host uses.
+pub const TEMPLATE_ATTR: &str = "nagios_host_template";
+/// The host template unless [`TEMPLATE_ATTR`] says otherwise.
+pub const DEFAULT_TEMPLATE: &str = "linux-server";
+
+/// The host template: [`TEMPLATE_ATTR`], else [`DEFAULT_TEMPLATE`]. The model check refuses
+/// a name Nagios would not take ([`template_name`]).
+pub fn template(site: &Site<'_>) -> String {
+    crate::resolver::stored_global(site.cluster, TEMPLATE_ATTR).map(str::trim).filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TEMPLATE).to_string()
+}
+
+/// Whether Nagios takes `name` as an object name: no white space, no control character and
+/// none of the characters its default `illegal_object_name_chars` lists.
+pub fn template_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control() || "`~!$%^&*|'\"<>?,()=;".contains(c))
+}
 
 /// The artifacts of this kind for the whole cluster (none when the kind is not wanted).
 pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
@@ -36,7 +51,7 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
 pub struct NagiosHosts {
     /// The cluster's name, for the header comment ([`monitoring::quotable`]).
     pub cluster: String,
-    pub template: &'static str,
+    pub template: String,
     /// Appliance groups (natural order), then rack groups (by number).
     pub groups: Vec<NagiosGroup>,
     pub hosts: Vec<NagiosHost>,
@@ -79,7 +94,7 @@ impl NagiosHosts {
                 groups: format!("{},{}", appliance_group(&h.appliance), rack_group(h.rack)),
             })
             .collect();
-        NagiosHosts { cluster: monitoring::quotable(&monitoring::cluster_name(site)), template: HOST_TEMPLATE, groups, hosts }
+        NagiosHosts { cluster: monitoring::quotable(&monitoring::cluster_name(site)), template: template(site), groups, hosts }
     }
 }
 
