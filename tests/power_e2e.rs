@@ -16,7 +16,8 @@
 //! The console: a third guest boots the Debian installer's kernel with the kernel arguments
 //! of its host's generated PXE file (as pxelinux would), its second serial port (`ttyS1`,
 //! the host's `console_serial`) bridged to its simulated BMC's serial-over-LAN
-//! (`sol "tcp:..."`). conserver runs on the generated `console/conserver.cf` as it is
+//! (`sol "tcp:..."`). conserver runs as the built-in frontend's unit runs it (node
+//! console-server), on the generated `console/conserver.cf` as it is
 //! (its `ipmitool ... -f FILE sol activate` reads the password from a file), and a
 //! `console -s` client must see the kernel print its version and command line. ConMan's
 //! SOL engine (FreeIPMI) is not used here: it needs the `opensesspriv` workaround with this
@@ -253,6 +254,20 @@ fn power_starts_stops_and_cycles_real_guests() {
     assert_eq!(bmcs[0].qemu(), None);
 }
 
+/// The words of conserver's `ExecStart` in the built-in frontend's kickstart (its unit's
+/// drop-in, node console-server) for a frontend whose tree is `tree`.
+fn frontend_conserver(tree: &Path) -> Vec<String> {
+    use rocks_compile::{Attrs, KickstartOptions, Layer};
+    let (fw, diags) = rocks_compile::open(&[Layer::Embedded], "default").unwrap();
+    assert!(diags.is_empty(), "{}", rocks_compile::render_diagnostics(&diags, &fw.sources));
+    let given = Attrs::from([("RocksCompile_TreeDir".to_string(), tree.display().to_string())]);
+    let (ks, diags) = rocks_compile::compile_appliance(&fw, "frontend", &given, &KickstartOptions::default());
+    let ks = rocks_compile::render(&ks.unwrap_or_else(|| panic!("{diags:?}"))).unwrap();
+    let unit = common::file_body(&ks, "/etc/systemd/system/conserver.service.d/50-rocks-compile.conf");
+    let line = unit.lines().filter_map(|l| l.strip_prefix("ExecStart=")).rfind(|c| !c.trim().is_empty());
+    line.unwrap_or_else(|| panic!("no ExecStart in\n{unit}")).split_whitespace().map(str::to_string).collect()
+}
+
 /// Read `reader` in the background; what it has read so far.
 fn collect(mut reader: impl std::io::Read + Send + 'static) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -324,15 +339,18 @@ fn the_console_of_a_guest_is_read_through_the_generated_conserver_cf() {
     let text = std::fs::read_to_string(&cf).unwrap();
     assert!(!text.contains(PASSWORD), "{text}");
 
-    // conserver on the generated file, as is, on a port of its own.
+    // conserver as the frontend's unit runs it (node console-server, its tree here), on
+    // the generated file as is, on a port and address of its own.
+    let exec = frontend_conserver(&dir.join("out"));
+    assert_eq!(exec[..2], ["/usr/sbin/conserver".to_string(), "-C".into()], "{exec:?}");
+    assert_eq!(Path::new(&exec[2]), cf);
     let port = free_tcp().to_string();
     let passwd = dir.join("conserver.passwd");
     std::fs::write(&passwd, "").unwrap();
     let log = std::fs::File::create(dir.join("conserver.log")).unwrap();
     let _server = Killed(
         Command::new(conserver)
-            .arg("-C")
-            .arg(&cf)
+            .args(&exec[1..])
             .args(["-p", &port, "-M", "127.0.0.1", "-P"])
             .arg(&passwd)
             .stdin(std::process::Stdio::null())

@@ -407,21 +407,27 @@ fn the_real_kea_reloads_and_its_refusal_is_reported() {
 }
 
 /// The frontend's `/etc/rocks-compile/services.toml` (written by the built-in framework,
-/// the Slurm section appended when `slurm` is on) is a valid services file for the tree its
+/// the Slurm, console and power sections appended as `slurm`, `console_server` and `powerman` say) is a valid services file for the tree its
 /// web server publishes.
 #[test]
 fn the_frontend_writes_a_valid_services_file() {
     use rocks_compile::{Attrs, KickstartOptions, Layer};
     let (fw, diags) = rocks_compile::open(&[Layer::Embedded], "default").unwrap();
     assert!(diags.is_empty(), "{}", rocks_compile::render_diagnostics(&diags, &fw.sources));
-    for slurm in ["yes", "no"] {
-        let given = Attrs::from([("slurm".to_string(), slurm.to_string())]);
+    let cases = [("yes", "conserver", "no"), ("no", "conman", "yes"), ("yes", "none", "yes"), ("no", "conserver", "yes")];
+    for (slurm, console, powerman) in cases {
+        let given = Attrs::from([
+            ("slurm".to_string(), slurm.to_string()),
+            ("console_server".to_string(), console.to_string()),
+            ("powerman".to_string(), powerman.to_string()),
+        ]);
         let (ks, diags) = rocks_compile::compile_appliance(&fw, "frontend", &given, &KickstartOptions::default());
         let ks = rocks_compile::render(&ks.unwrap_or_else(|| panic!("{diags:?}"))).unwrap();
         let name = "/etc/rocks-compile/services.toml";
         let mut body = common::file_body(&ks, name);
-        if let Some(start) = ks.lines().position(|l| l.starts_with(&format!("cat >> {name} << "))) {
-            body.extend(ks.lines().skip(start + 1).take_while(|l| *l != "EOF").map(|l| format!("{l}\n")));
+        let lines: Vec<&str> = ks.lines().collect();
+        for (start, _) in lines.iter().enumerate().filter(|(_, l)| l.starts_with(&format!("cat >> {name} << "))) {
+            body.extend(lines[start + 1..].iter().take_while(|l| **l != "EOF").map(|l| format!("{l}\n")));
         }
         let mut sources = rocks_compile::Sources::new();
         let id = sources.add(name, body.clone());
@@ -438,5 +444,18 @@ fn the_frontend_writes_a_valid_services_file() {
         );
         assert_eq!(s.kea, None);
         assert_eq!(s.slurm.is_some(), slurm == "yes", "{body}");
+        let command = |c: Option<Vec<String>>| c.map(|c| c.join(" "));
+        assert_eq!(command(s.conserver), (console == "conserver").then(|| "systemctl reload-or-restart conserver".to_string()), "{body}");
+        assert_eq!(command(s.conman), (console == "conman").then(|| "systemctl restart conman".to_string()), "{body}");
+        assert_eq!(command(s.powerman), (powerman == "yes").then(|| "systemctl restart powerman".to_string()), "{body}");
+        // Each daemon is installed and reads the tree's file exactly when it is reloaded.
+        for (daemon, on) in [("conserver", console == "conserver"), ("conmand", console == "conman"), ("powermand", powerman == "yes")] {
+            let start = format!("ExecStart=/usr/sbin/{daemon} ");
+            let line = ks.lines().find(|l| l.starts_with(&start));
+            assert_eq!(line.is_some(), on, "{daemon}: {line:?}");
+            if let Some(l) = line {
+                assert!(l.contains("/var/lib/rocks-compile/tree/"), "{l}");
+            }
+        }
     }
 }

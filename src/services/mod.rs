@@ -23,6 +23,12 @@
 //! command = ["rndc", "reload", "{zone}"]     # each added or changed dns/db.<zone>
 //! [slurm]                                    # scheduler/slurm-nodes.conf changed
 //! command = ["scontrol", "reconfigure"]
+//! [conman]                                   # console/conman.conf changed
+//! command = ["systemctl", "restart", "conman"]
+//! [conserver]                                # console/conserver.cf changed
+//! command = ["systemctl", "kill", "-s", "HUP", "conserver"]
+//! [powerman]                                 # a file under power/ changed
+//! command = ["systemctl", "restart", "powerman"]
 //! ```
 //!
 //! A file that was removed calls for no reload: the service would find nothing to read (the
@@ -65,6 +71,12 @@ pub struct Services {
     pub dns: Option<Dns>,
     /// Run when `scheduler/slurm-nodes.conf` changed.
     pub slurm: Option<Vec<String>>,
+    /// Run when `console/conman.conf` changed.
+    pub conman: Option<Vec<String>>,
+    /// Run when `console/conserver.cf` changed.
+    pub conserver: Option<Vec<String>>,
+    /// Run when a file under `power/` (PowerMan's) changed.
+    pub powerman: Option<Vec<String>>,
 }
 
 /// named.
@@ -111,6 +123,9 @@ impl Services {
         };
         let dhcp = command(raw.dhcp.map(|s| s.command), "dhcp", false);
         let slurm = command(raw.slurm.map(|s| s.command), "slurm", false);
+        let conman = command(raw.conman.map(|s| s.command), "conman", false);
+        let conserver = command(raw.conserver.map(|s| s.command), "conserver", false);
+        let powerman = command(raw.powerman.map(|s| s.command), "powerman", false);
         let dns = raw.dns.map(|d| Dns {
             command: command(Some(d.command), "dns", true).unwrap_or_default(),
             reconfig: command(d.reconfig, "dns", false),
@@ -140,7 +155,7 @@ impl Services {
             crate::diag::sort(&mut problems);
             return Err(problems);
         }
-        Ok(Services { timeout: Duration::from_secs(timeout), tree: raw.tree, dhcp, kea, dns, slurm })
+        Ok(Services { timeout: Duration::from_secs(timeout), tree: raw.tree, dhcp, kea, dns, slurm, conman, conserver, powerman })
     }
 
     /// Do builds of the tree `dir` reload? Only those of [`Services::tree`] when it is set
@@ -156,11 +171,22 @@ impl Services {
 
     /// No service at all.
     pub fn none() -> Services {
-        Services { timeout: Duration::from_secs(DEFAULT_TIMEOUT), tree: None, dhcp: None, kea: None, dns: None, slurm: None }
+        Services {
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT),
+            tree: None,
+            dhcp: None,
+            kea: None,
+            dns: None,
+            slurm: None,
+            conman: None,
+            conserver: None,
+            powerman: None,
+        }
     }
 }
 
-const HELP: &str = "the services file holds `timeout = SECONDS`, `tree = \"DIR\"` and the tables `[dhcp]`, `[dns]`, `[slurm]` \
+const HELP: &str = "the services file holds `timeout = SECONDS`, `tree = \"DIR\"` and the tables `[dhcp]`, `[dns]`, `[slurm]`, \
+`[conman]`, `[conserver]`, `[powerman]` \
 (`command = [\"program\", \"arg\", ...]`; `[dns]` also `reconfig`) and `[kea]` (`socket = \"PATH\"`)";
 
 /// The file as written.
@@ -173,6 +199,9 @@ struct Raw {
     kea: Option<RawKea>,
     dns: Option<RawDns>,
     slurm: Option<RawCommand>,
+    conman: Option<RawCommand>,
+    conserver: Option<RawCommand>,
+    powerman: Option<RawCommand>,
 }
 
 #[derive(Deserialize)]
@@ -223,7 +252,7 @@ mod tests {
 
     #[test]
     fn problems_point_at_their_place() {
-        expect_test::expect!["services.toml:1:2: error[services::syntax]: invalid services file: unknown field `dchp`, expected one of `timeout`, `tree`, `dhcp`, `kea`, `dns`, `slurm`"]
+        expect_test::expect!["services.toml:1:2: error[services::syntax]: invalid services file: unknown field `dchp`, expected one of `timeout`, `tree`, `dhcp`, `kea`, `dns`, `slurm`, `conman`, `conserver`, `powerman`"]
         .assert_eq(&parse("[dchp]\ncommand = [\"x\"]\n").unwrap_err());
         expect_test::expect![[r#"
             services.toml:1:11: error[services::invalid]: `timeout` must be from 1 to 86400 seconds

@@ -23,6 +23,12 @@ pub enum Target {
     Zone(String),
     /// Slurm: `scheduler/slurm-nodes.conf`.
     Slurm,
+    /// ConMan: `console/conman.conf`.
+    Conman,
+    /// conserver: `console/conserver.cf`.
+    Conserver,
+    /// PowerMan: `power/powerman.conf` and the `ipmipower` files it names.
+    Powerman,
 }
 
 /// Why a target is due when its files did not change in this build.
@@ -37,6 +43,9 @@ impl Target {
             Kind::Dns if path == emit::dns::NAMED_CONF => Some(Target::Named),
             Kind::Dns => emit::dns::zone_of(path).map(|z| Target::Zone(z.to_string())),
             Kind::Slurm if path == emit::slurm::PATH => Some(Target::Slurm),
+            Kind::Conman if path == emit::conman::PATH => Some(Target::Conman),
+            Kind::Conserver if path == emit::conserver::PATH => Some(Target::Conserver),
+            Kind::Powerman => Some(Target::Powerman),
             _ => None,
         }
     }
@@ -48,6 +57,9 @@ impl Target {
             Target::Kea => "kea",
             Target::Named | Target::Zone(_) => "dns",
             Target::Slurm => "slurm",
+            Target::Conman => "conman",
+            Target::Conserver => "conserver",
+            Target::Powerman => "powerman",
         }
     }
 
@@ -67,6 +79,9 @@ impl Target {
             "kea" => Some(Target::Kea),
             "named" => Some(Target::Named),
             "slurm" => Some(Target::Slurm),
+            "conman" => Some(Target::Conman),
+            "conserver" => Some(Target::Conserver),
+            "powerman" => Some(Target::Powerman),
             l => l.strip_prefix("zone ").map(str::trim).filter(|z| !z.is_empty()).map(|z| Target::Zone(z.to_string())),
         }
     }
@@ -93,7 +108,8 @@ pub fn due<'a>(changes: impl IntoIterator<Item = (Change, Option<Kind>, &'a str)
 /// One reload to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reload {
-    /// The section of the services file: `dhcp`, `kea`, `dns`, `slurm`.
+    /// The section of the services file: `dhcp`, `kea`, `dns`, `slurm`, `conman`,
+    /// `conserver`, `powerman`.
     pub service: &'static str,
     /// The zone a per-zone dns reload is for.
     pub zone: Option<String>,
@@ -127,7 +143,11 @@ pub fn reloads(services: &Services, due: &BTreeMap<Target, Vec<String>>) -> Vec<
             because: because.clone(),
         };
         match (target, services) {
-            (Target::Dhcp, Services { dhcp: Some(c), .. }) | (Target::Slurm, Services { slurm: Some(c), .. }) => {
+            (Target::Dhcp, Services { dhcp: Some(c), .. })
+            | (Target::Slurm, Services { slurm: Some(c), .. })
+            | (Target::Conman, Services { conman: Some(c), .. })
+            | (Target::Conserver, Services { conserver: Some(c), .. })
+            | (Target::Powerman, Services { powerman: Some(c), .. }) => {
                 out.push(one(Action::Command(c.clone())));
             }
             (Target::Kea, Services { kea: Some(socket), .. }) => out.push(one(Action::Kea { socket: socket.clone() })),
@@ -140,8 +160,9 @@ pub fn reloads(services: &Services, due: &BTreeMap<Target, Vec<String>>) -> Vec<
             _ => {}
         }
     }
-    // The zones go after named's reconfig and before Slurm.
-    let at = out.iter().position(|r| r.service == "slurm").unwrap_or(out.len());
+    // The zones go after named's reconfig and before what follows them (Slurm, the consoles,
+    // power).
+    let at = out.iter().position(|r| r.targets.iter().any(|t| *t > Target::Named && !matches!(t, Target::Zone(_)))).unwrap_or(out.len());
     let Some(dns) = services.dns.as_ref().filter(|_| !zones.is_empty()) else { return out };
     let per_zone = dns.command.iter().any(|w| w.contains(ZONE_PLACEHOLDER));
     let zone_reloads: Vec<Reload> = if per_zone {
@@ -217,6 +238,9 @@ mod tests {
                 reconfig: Some(vec!["rndc".into(), "reconfig".into()]),
             }),
             slurm: Some(vec!["scontrol".into(), "reconfigure".into()]),
+            conman: Some(vec!["systemctl".into(), "restart".into(), "conman".into()]),
+            conserver: Some(vec!["systemctl".into(), "kill".into(), "-s".into(), "HUP".into(), "conserver".into()]),
+            powerman: Some(vec!["systemctl".into(), "restart".into(), "powerman".into()]),
             ..Services::none()
         }
     }
@@ -238,6 +262,10 @@ mod tests {
             (Change::Changed, Some(Kind::Slurm), "scheduler/clustershell.yaml"),
             (Change::Changed, Some(Kind::Slurm), "scheduler/slurm-nodes.conf"),
             (Change::Changed, None, "dns/db.foreign"),
+            (Change::Changed, Some(Kind::Powerman), "power/ipmipower-ipmi0.conf"),
+            (Change::Changed, Some(Kind::Conserver), "console/conserver.cf"),
+            (Change::Added, Some(Kind::Powerman), "power/powerman.conf"),
+            (Change::Changed, Some(Kind::Conman), "console/conman.conf"),
         ];
         expect_test::expect![[r#"
             dhcp: systemctl restart dhcpd <- dhcp/dhcpd.conf
@@ -246,6 +274,9 @@ mod tests {
             dns (zone 2.10.in-addr.arpa): rndc reload 2.10.in-addr.arpa <- dns/db.2.10.in-addr.arpa
             dns (zone local): rndc reload local <- dns/db.local
             slurm: scontrol reconfigure <- scheduler/slurm-nodes.conf
+            conman: systemctl restart conman <- console/conman.conf
+            conserver: systemctl kill -s HUP conserver <- console/conserver.cf
+            powerman: systemctl restart powerman <- power/ipmipower-ipmi0.conf, power/powerman.conf
         "#]]
         .assert_eq(&shown(&reloads(&services(), &due(changes, &[]))));
     }
@@ -273,12 +304,32 @@ mod tests {
 
     #[test]
     fn keys_and_quoting_round_trip() {
-        for t in [Target::Dhcp, Target::Kea, Target::Named, Target::Zone("1.10.in-addr.arpa".into()), Target::Slurm] {
+        for t in [
+            Target::Dhcp,
+            Target::Kea,
+            Target::Named,
+            Target::Zone("1.10.in-addr.arpa".into()),
+            Target::Slurm,
+            Target::Conman,
+            Target::Conserver,
+            Target::Powerman,
+        ] {
             assert_eq!(Target::from_key(&t.key()), Some(t));
         }
         assert_eq!(Target::from_key("zone "), None);
         assert_eq!(Action::Command(vec!["sh".into(), "-c".into(), "echo 'hi' >&2".into()]).to_string(), r#"sh -c 'echo '\''hi'\'' >&2'"#);
         assert_eq!(emit::dns::zone_of("dns/db.local"), Some("local"));
         assert_eq!(emit::dns::zone_of("dns/named.conf"), None);
+    }
+
+    #[test]
+    fn zones_go_before_the_console_and_power_reloads_without_slurm() {
+        let no_slurm = Services { slurm: None, ..services() };
+        let changes = [(Change::Changed, Some(Kind::Conserver), "console/conserver.cf"), (Change::Changed, Some(Kind::Dns), "dns/db.local")];
+        expect_test::expect![[r#"
+            dns (zone local): rndc reload local <- dns/db.local
+            conserver: systemctl kill -s HUP conserver <- console/conserver.cf
+        "#]]
+        .assert_eq(&shown(&reloads(&no_slurm, &due(changes, &[]))));
     }
 }
