@@ -30,6 +30,11 @@ pub const PASSWORD_ATTR: &str = "ipmi_password";
 pub const PORT_ATTR: &str = "ipmi_port";
 /// The attribute holding the RMCP+ cipher suite of a host's BMC.
 pub const CIPHER_ATTR: &str = "ipmi_cipher";
+/// The attribute holding the FreeIPMI workaround flags a host's BMC needs (e.g.
+/// `opensesspriv`, several separated by commas or blanks), for the FreeIPMI tools the console
+/// and power daemons run (ConMan's `W:`, `ipmipower`'s `workaround-flags`). `ipmitool` has
+/// none.
+pub const WORKAROUNDS_ATTR: &str = "ipmi_workarounds";
 /// The cipher suite used unless [`CIPHER_ATTR`] says otherwise: 3 (HMAC-SHA1, AES-128),
 /// which every IPMI 2.0 BMC offers (`ipmitool`'s own default, 17, is not, and asking which
 /// suites a BMC offers is not answered by all of them).
@@ -105,6 +110,8 @@ pub struct Bmc {
     pub user: String,
     /// The user name is a secret attribute: it is shown as `<ipmi_user>`.
     pub user_secret: bool,
+    /// FreeIPMI workaround flags ([`WORKAROUNDS_ATTR`]), in the order given.
+    pub workarounds: Vec<String>,
     password: String,
 }
 
@@ -114,6 +121,13 @@ pub struct Outcome {
     pub host: String,
     /// The state (`on`, `off`, `cycled`, `reset`), or why the host failed.
     pub result: Result<String, String>,
+}
+
+/// The flags of a [`WORKAROUNDS_ATTR`] value (separated by commas or blanks), or `None` when
+/// one is not a word of ASCII letters and digits.
+fn workarounds(value: &str) -> Option<Vec<String>> {
+    let words: Vec<String> = value.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).map(str::to_string).collect();
+    words.iter().all(|w| w.chars().all(|c| c.is_ascii_alphanumeric())).then_some(words)
 }
 
 impl fmt::Debug for Bmc {
@@ -144,7 +158,11 @@ impl Bmc {
             None => DEFAULT_CIPHER,
             Some((c, _)) => c.trim().parse().ok().filter(|&c| c <= 17).ok_or_else(|| format!("`{CIPHER_ATTR}` `{c}` is not a cipher suite (0 to 17)"))?,
         };
-        Ok(Bmc { host: host.name.clone(), addr, port, cipher, user: user.into(), user_secret, password: password.into() })
+        let workarounds = match stored_attr(cluster, host, WORKAROUNDS_ATTR) {
+            None => Vec::new(),
+            Some((w, _)) => workarounds(w).ok_or_else(|| format!("`{WORKAROUNDS_ATTR}` `{w}` is not a list of FreeIPMI workaround flags"))?,
+        };
+        Ok(Bmc { host: host.name.clone(), addr, port, cipher, user: user.into(), user_secret, workarounds, password: password.into() })
     }
 
     /// The IPMI password, for the files that must hold it (which are then secret).
@@ -222,5 +240,19 @@ pub fn run(bmcs: &[Bmc], options: &PowerOptions) -> Vec<Outcome> {
     match rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("power-{i}")).build() {
         Ok(pool) => pool.install(|| bmcs.par_iter().with_max_len(1).map(each).collect()),
         Err(_) => bmcs.iter().map(each).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workarounds;
+
+    #[test]
+    fn workaround_flags_are_words_separated_by_commas_or_blanks() {
+        assert_eq!(workarounds("opensesspriv"), Some(vec!["opensesspriv".to_string()]));
+        assert_eq!(workarounds(" opensesspriv, solpayloadsize  intel20 "), Some(vec!["opensesspriv".into(), "solpayloadsize".into(), "intel20".into()]));
+        assert_eq!(workarounds(""), Some(vec![]));
+        assert_eq!(workarounds("opensesspriv;reboot"), None);
+        assert_eq!(workarounds("W:x"), None);
     }
 }

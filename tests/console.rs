@@ -70,7 +70,10 @@ fn files_hold_every_usable_bmc_and_report_the_others() {
     assert!(conman.contains("# compute-0-1: no console, its BMC listens on port 6230"), "{conman}");
     assert!(conserver.contains("-p 6230 -U admin -f /etc/rocks-compile/ipmi-password sol activate;"), "{conserver}");
     assert!(!conserver.contains(PASSWORD), "{conserver}");
-    assert!(powerman.contains("node \"compute-0-1\" \"ipmi0\" \"10.2.0.11:6230\""), "{powerman}");
+    assert!(
+        powerman.contains("-h 10.2.0.10,10.2.0.11:6230,10.2.0.20 ") && powerman.contains("node \"compute-0-1\" \"ipmi0\" \"10.2.0.11\"\n"),
+        "{powerman}"
+    );
     // ipmipower reads the credentials from a file of the device's own: never an argument.
     assert!(!powerman.contains(PASSWORD), "{powerman}");
     assert!(

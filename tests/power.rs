@@ -196,3 +196,91 @@ fn ipmi_sim_answers_while_an_unreachable_bmc_times_out() {
     assert!(started.exists(), "`power on` did not run the BMC's start command");
     assert!(!text(&on).contains(PASSWORD) && !text(&status).contains(PASSWORD));
 }
+
+/// PowerMan end to end: `powermand` on the generated `power/powerman.conf`, whose `ipmipower`
+/// device reads the generated settings file (user, password, cipher suite and the FreeIPMI
+/// workaround this simulator needs, from `ipmi_workarounds`), drives the simulated BMC:
+/// `status` says off, `on` runs the BMC's start command, and `status` then says on.
+#[test]
+fn powermand_drives_a_simulated_bmc_through_the_generated_files() {
+    use std::io::{Read, Write};
+    let tools = ["ipmi_sim", "powermand", "ipmipower"].map(common::tool);
+    let [Some(ipmi_sim), Some(powermand), Some(_)] = tools else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let db = cluster(dir.path(), port);
+    ok(&db, &["attr", "set", "ipmi_user", "", "--host", "compute-0-1"]);
+    ok(&db, &["attr", "set", "ipmi_workarounds", "opensesspriv"]);
+    let out = dir.path().join("out");
+    ok(&db, &["attr", "set", "ipmi_config_dir", &out.join("power").display().to_string()]);
+    ok(&db, &["build", "--out", &out.display().to_string(), "--only", "powerman"]);
+    // The machine "runs" while the start command does.
+    let started = dir.path().join("started");
+    let script = dir.path().join("start.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ntouch {}\nexec sleep 60\n", started.display())).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sim = common::ipmi::start_sim(
+        &ipmi_sim,
+        &dir.path().join("sim"),
+        ("127.0.0.1", port),
+        free_port(),
+        None,
+        &script.display().to_string(),
+        PASSWORD,
+    );
+    let _sim = Sim { child: sim };
+
+    let mut daemon = Command::new(powermand)
+        .args(["-f", "-s", "-1", "-c"])
+        .arg(out.join("power/powerman.conf"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (sink, mut stdout) = (seen.clone(), daemon.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut stdin = daemon.stdin.take().unwrap();
+    // Send `command` until the daemon's output (after what it had said) holds `want`.
+    let mut ask = |command: &str, want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let from = seen.lock().unwrap().len();
+            stdin.write_all(format!("{command}\r\n").as_bytes()).unwrap();
+            let asked = Instant::now();
+            while asked.elapsed() < Duration::from_secs(8) {
+                let said = seen.lock().unwrap()[from..].to_string();
+                if said.contains(want) {
+                    return;
+                }
+                if said.contains("103 Query complete") || said.contains("102 Command completed") {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            assert!(Instant::now() < deadline, "`{command}` never answered `{want}`: {}", seen.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    // The simulator needs a moment to listen; until then the node's state is unknown.
+    ask("status compute-0-0", "302 off:     compute-0-0\r\n");
+    ask("on compute-0-0", "102 Command completed successfully");
+    assert!(started.exists(), "`on` did not run the BMC's start command: {}", seen.lock().unwrap());
+    ask("status compute-0-0", "302 on:      compute-0-0\r\n");
+    stdin.write_all(b"quit\r\n").unwrap();
+    drop(stdin);
+    let mut errors = String::new();
+    daemon.stderr.take().unwrap().read_to_string(&mut errors).unwrap();
+    assert!(daemon.wait().unwrap().success(), "{errors}");
+    let said = seen.lock().unwrap().clone();
+    assert!(!said.contains(PASSWORD) && !errors.contains(PASSWORD), "{said}{errors}");
+}

@@ -43,7 +43,7 @@ pub struct ConmanRack {
 pub struct ConmanConsole {
     pub name: String,
     pub addr: String,
-    /// `U:user,P:password,C:cipher`.
+    /// `U:user,P:password,C:cipher`, then `W:flag` per FreeIPMI workaround.
     pub ipmiopts: String,
     pub skipped: Option<String>,
 }
@@ -69,7 +69,8 @@ fn console(b: &Bmc) -> ConmanConsole {
     } else {
         format!("0x{}", b.password().bytes().map(|c| format!("{c:02x}")).collect::<String>())
     };
-    let ipmiopts = if skipped.is_some() { String::new() } else { format!("U:{},P:{password},C:{}", b.user, b.cipher) };
+    let workarounds: String = b.workarounds.iter().map(|w| format!(",W:{w}")).collect();
+    let ipmiopts = if skipped.is_some() { String::new() } else { format!("U:{},P:{password},C:{}{workarounds}", b.user, b.cipher) };
     ConmanConsole { name: b.host.clone(), addr: b.addr.clone(), ipmiopts, skipped }
 }
 

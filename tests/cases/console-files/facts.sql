@@ -13,4 +13,5 @@ INSERT INTO attributes (scope, target, key, value, secret) VALUES
     ('global', '', 'ipmi_password', 'golden-secret', 1),
     ('host', 'compute-0-1', 'ipmi_port', '6230', 0),
     ('rack', '1', 'ipmi_password_file', '/etc/conserver/rack1.ipmi', 0),
-    ('host', 'compute-1-1', 'ipmi_user', '', 0);
+    ('host', 'compute-1-1', 'ipmi_user', '', 0),
+    ('rack', '1', 'ipmi_workarounds', 'opensesspriv, solpayloadsize', 0);
