@@ -97,7 +97,15 @@ fn bmc_example_site_builds_power_consoles_and_monitoring() {
     let read = |p: &str| std::fs::read_to_string(tree.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     assert!(read("console/conman.conf").contains("dev=\"ipmi:10.2.0.10\""));
     assert!(read("console/conserver.cf").contains("console compute-1-0 {"));
-    assert!(read("power/powerman.conf").contains("node \"compute-1-0\" \"ipmi0\" \"10.2.0.20:6230\""));
+    // Rack 1: another port, and a FreeIPMI workaround, so an ipmipower device of its own.
+    assert!(read("power/powerman.conf").contains("-h 10.2.0.20:6230 "), "{}", read("power/powerman.conf"));
+    assert!(read("power/powerman.conf").contains("node \"compute-1-0\" \"ipmi1\" \"10.2.0.20\"\n"));
+    assert!(read("power/ipmipower-ipmi1.conf").contains("\nworkaround-flags opensesspriv\n"));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning") && !String::from_utf8_lossy(&out.stderr).contains('⚠'),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(read("power/ipmipower-ipmi0.conf").contains("password ipmi-Example-9"));
     assert!(read("monitoring/prometheus/bmcs.json").contains("10.2.0.40"));
     assert!(read("dns/db.mgmt.local").contains("compute-0-0-bmc"));

@@ -18,6 +18,10 @@ tree=${1:-bmc-tree}
 "$rc" attr set ipmi_port 6230 --rack 1
 # The serial port the BMCs' serial-over-LAN reads: the kernels' last console.
 "$rc" attr set console_serial ttyS1,115200
+# The frontend has no BMC: its console stays on its own screen.
+"$rc" attr set console_serial '' --appliance frontend
+# Rack 1's BMCs need a FreeIPMI workaround (for ConMan's and PowerMan's FreeIPMI tools).
+"$rc" attr set ipmi_workarounds opensesspriv --rack 1
 "$rc" attr set node_exporter_port 9100
 printf '%s\n' 'choose-a-root-password' | "$rc" attr set Kickstart_PrivateRootPassword --secret
 "$rc" build --framework . --framework examples/site --out "$tree"

@@ -103,11 +103,14 @@ fn consoles(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
     let without: Vec<&str> = c.hosts.iter().filter(serial).filter(|h| h.bmc().is_none()).map(|h| h.name.as_str()).collect();
     if !without.is_empty() {
         let n = without.len();
-        let (them, have) = if n == 1 { ("it", "has") } else { ("them", "have") };
+        let (hosts, them, have) = if n == 1 { ("host", "it", "has") } else { ("hosts", "them", "have") };
         out.push(
             Diagnostic::warning(
                 "build::console-without-bmc",
-                format!("{} {have} a serial console (`{CONSOLE_ATTR}`) but no BMC: no console file can reach {them}", crate::hostlist::compress(&without)),
+                format!(
+                    "{hosts} `{}` {have} a serial console (`{CONSOLE_ATTR}`) but no BMC: no console file can reach {them}",
+                    crate::hostlist::compress(&without)
+                ),
             )
             .help(format!(
                 "give {them} a BMC (`interface add HOST bmc --mac MAC`), or unset `{CONSOLE_ATTR}` where no serial-over-LAN carries the console"
