@@ -3,8 +3,9 @@
 //! collector that polls it.
 //!
 //! Every `gmond` reports the cluster's name ([`monitoring::cluster_name`]) and sends its
-//! metrics to the frontends' monitoring addresses ([`monitoring::address`]) on port
-//! [`PORT`]; `gmetad` polls those frontends. Without a frontend with an address, the hosts
+//! metrics to the frontends' monitoring addresses ([`monitoring::address`]) on the port of
+//! the global attribute [`PORT_ATTR`] (default [`DEFAULT_PORT`]); `gmetad` polls those
+//! frontends. Without a frontend with an address, the hosts
 //! use Ganglia's multicast channel ([`MULTICAST`]) and `gmetad` polls the `gmond` of its own
 //! host. Metric modules load from the global attribute [`MODULE_DIR_ATTR`] (default
 //! [`DEFAULT_MODULE_DIR`], where EPEL's `ganglia-gmond` installs them).
