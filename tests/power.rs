@@ -112,6 +112,15 @@ fn the_password_travels_only_in_the_environment() {
     );
     assert_eq!(std::fs::read_to_string(&log).unwrap(), calls, "--dry-run ran ipmitool");
     assert!(!text(&dry).contains(PASSWORD));
+
+    // The hosts any SQL selects, after the names given, each once.
+    let sql = "SELECT h.name FROM hosts h JOIN interfaces i ON i.host_id = h.id WHERE i.device = 'bmc' ORDER BY i.ip";
+    let query = run(&db, Some(&bin), &["power", "status", "compute-0-1", "--query", sql, "--dry-run"]);
+    assert!(query.status.success(), "{}", text(&query));
+    let line = |host: &str, ip: &str| {
+        format!("{host}: IPMI_PASSWORD=<ipmi_password> ipmitool -I lanplus -C 3 -H {ip} -p 623 -U admin -E chassis power status\n")
+    };
+    assert_eq!(String::from_utf8_lossy(&query.stdout), line("compute-0-1", "127.0.0.2") + &line("compute-0-0", "127.0.0.1"));
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::model::Cluster;
 use crate::power::{self, Bmc, Operation, Outcome, PowerOptions};
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("hosts_or_where").required(true).multiple(true).args(["hosts", "where_sql"])))]
+#[command(group(ArgGroup::new("hosts_or_where").required(true).multiple(true).args(["hosts", "where_sql", "query"])))]
 pub struct PowerArgs {
     /// `on`, `off`, `cycle`, `reset` or `status`.
     #[arg(value_parser = Operation::ALL.map(Operation::as_str))]
@@ -27,6 +27,9 @@ pub struct PowerArgs {
     /// Also the hosts this SQL expression over `host_view` selects, e.g. `rack = 3`.
     #[arg(long = "where", value_name = "SQL_EXPR")]
     pub where_sql: Option<String>,
+    /// Also the hosts any read-only SQL selects (first column: host name; joins allowed).
+    #[arg(long, value_name = "SQL")]
+    pub query: Option<String>,
     #[command(flatten)]
     pub run: RunArgs,
     /// Print the outcome as a JSON array.
@@ -72,6 +75,12 @@ pub(super) fn power(ui: &mut Ui, path: &Path, a: PowerArgs) -> i32 {
     if let Some(w) = &a.where_sql {
         match db.hosts(&HostFilter { appliance: None, where_sql: Some(w.clone()) }) {
             Ok(hosts) => names.extend(hosts.into_iter().map(|h| h.name)),
+            Err(e) => return facts_error(ui, &e),
+        }
+    }
+    if let Some(sql) = &a.query {
+        match db.query_hosts(sql) {
+            Ok(hosts) => names.extend(hosts),
             Err(e) => return facts_error(ui, &e),
         }
     }
