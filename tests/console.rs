@@ -68,8 +68,11 @@ fn files_hold_every_usable_bmc_and_report_the_others() {
         "{conman}"
     );
     assert!(conman.contains("# compute-0-1: no console, its BMC listens on port 6230"), "{conman}");
-    assert!(conserver.contains("-p 6230 -U admin -f /etc/rocks-compile/ipmi-password sol activate;"), "{conserver}");
+    // conserver's ipmitool reads the password from a file build writes beside conserver.cf.
+    assert!(conserver.contains("-p 6230 -U admin -f /var/lib/rocks-compile/tree/console/ipmi-password-0 sol activate;"), "{conserver}");
     assert!(!conserver.contains(PASSWORD), "{conserver}");
+    assert_eq!(std::fs::read_to_string(out.join("console/ipmi-password-0")).unwrap(), format!("{PASSWORD}\n"));
+    assert_eq!(mode(&out.join("console/ipmi-password-0")), 0o640);
     assert!(
         powerman.contains("-h 10.2.0.10,10.2.0.11:6230,10.2.0.20 ") && powerman.contains("node \"compute-0-1\" \"ipmi0\" \"10.2.0.11\"\n"),
         "{powerman}"

@@ -17,8 +17,8 @@
 //! of its host's generated PXE file (as pxelinux would), its second serial port (`ttyS1`,
 //! the host's `console_serial`) bridged to its simulated BMC's serial-over-LAN
 //! (`sol "tcp:..."`). conserver runs as the built-in frontend's unit runs it (node
-//! console-server), on the generated `console/conserver.cf` as it is
-//! (its `ipmitool ... -f FILE sol activate` reads the password from a file), and a
+//! console-server), on the generated `console/conserver.cf` as it is (its `ipmitool ... -f
+//! FILE sol activate` reads the password from the file build wrote into the tree), and a
 //! `console -s` client must see the kernel print its version and command line. ConMan's
 //! SOL engine (FreeIPMI) is not used here: it needs the `opensesspriv` workaround with this
 //! simulator, and `ipmi_sim` 1.0.13 crashes when a FreeIPMI SOL session starts.
@@ -317,17 +317,15 @@ fn the_console_of_a_guest_is_read_through_the_generated_conserver_cf() {
     let bmc = Bmc::with_guest(&ipmi_sim, &qemu, &dir.join(host), &bmc_addr(0), Some(&guest));
 
     // The host, its BMC and credentials; its console on ttyS1, which its BMC's
-    // serial-over-LAN carries; ipmitool's password file and the consoles' logs in `dir`.
+    // serial-over-LAN carries; the consoles' logs in `dir`.
     ok(dir, &["host", "add", host, "--appliance", "compute", "--mac", "52:54:00:e2:e0:00"]);
     ok(dir, &["network", "add", "mgmt", "127.0.0.0/8"]);
     ok(dir, &["interface", "add", host, "bmc", "--ip", &bmc_addr(0), "--network", "mgmt"]);
     ok(dir, &["attr", "set", "ipmi_port", &bmc.port.to_string(), "--host", host]);
     ok(dir, &["attr", "set", "ipmi_user", "admin"]);
     common::set_secret(&dir.join("cluster.db"), "ipmi_password", PASSWORD);
-    let password_file = dir.join("ipmi-password");
-    std::fs::write(&password_file, PASSWORD).unwrap();
-    std::fs::set_permissions(&password_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    ok(dir, &["attr", "set", "ipmi_password_file", &password_file.display().to_string()]);
+    // conserver's ipmitool reads the password from the file build writes into the tree.
+    ok(dir, &["attr", "set", "console_config_dir", &dir.join("out/console").display().to_string()]);
     let logs = dir.join("consoles");
     std::fs::create_dir(&logs).unwrap();
     ok(dir, &["attr", "set", "console_log_dir", &logs.display().to_string()]);

@@ -44,7 +44,7 @@ impl Cluster {
             base: base.to_string(),
             n2: self.kickstart("n2", &[]),
             n3: self.kickstart("n3", &[]),
-            guarded: ["KEYS", "MANIFEST.private"].iter().map(|f| std::fs::read(self.tree().join(f)).unwrap()).collect(),
+            guarded: self.guarded().into_iter().map(|(_, bytes)| bytes).collect(),
             socket,
             privileged,
             boot_of_n2: &boot,
@@ -140,12 +140,12 @@ fn text(b: &[u8]) -> String {
 }
 
 /// What the web server serves from the tree itself: never a host's kickstart, the build's
-/// keys nor the private manifest, whatever the path looks like (trailing slash, path-info,
-/// encoded slash, dot segments), from outside the allowed networks or from another host.
+/// keys, the private manifest nor the console and power daemons' files (the IPMI password),
+/// whatever the path looks like (trailing slash, path-info, encoded slash, dot segments),
+/// from outside the allowed networks or from another host.
 fn check_the_tree_guards_the_responders_files(c: &Cluster, base: &str) {
     let secret = c.kickstart("n2", &[]);
-    let keys = std::fs::read(c.tree().join("KEYS")).unwrap();
-    let private = std::fs::read(c.tree().join("MANIFEST.private")).unwrap();
+    let guarded = c.guarded();
     for path in [
         "kickstart/n2.ks/",
         "kickstart/n2.ks/x",
@@ -159,6 +159,16 @@ fn check_the_tree_guards_the_responders_files(c: &Cluster, base: &str) {
         "MANIFEST.private",
         "./MANIFEST.private",
         "MANIFEST%2eprivate",
+        "console/conman.conf",
+        "console/ipmi-password-0",
+        "./console/ipmi-password-0",
+        "console%2fipmi-password-0",
+        "console/",
+        "power/powerman.conf",
+        "power/ipmipower-ipmi0.conf",
+        "power/./ipmipower-ipmi0.conf",
+        "power%2fipmipower-ipmi0.conf",
+        "power/",
     ] {
         for from in ["127.0.1.5", "127.0.0.3"] {
             let out = Command::new("curl")
@@ -167,11 +177,17 @@ fn check_the_tree_guards_the_responders_files(c: &Cluster, base: &str) {
                 .output()
                 .unwrap();
             let body = &out.stdout;
-            let found = |needle: &[u8]| needle.len() > 64 && body.windows(64).any(|w| w == &needle[..64]);
+            let found = |needle: &[u8]| {
+                let n = needle.len().min(64);
+                n >= 16 && body.windows(n).any(|w| w == &needle[..n])
+            };
+            assert!(!found(&secret), "{from} got n2's kickstart at {path}: {}", text(body));
+            for (name, bytes) in &guarded {
+                assert!(!found(bytes), "{from} got {name} at {path}: {}", text(body));
+            }
             assert!(
-                !found(&secret) && !found(&keys) && !found(&private),
-                "{from} got n2's kickstart, the keys or the private manifest at {path}: {}",
-                text(body)
+                !body.windows(common::served::IPMI_PASSWORD.len()).any(|w| w == common::served::IPMI_PASSWORD.as_bytes()),
+                "{from} got the IPMI password at {path}"
             );
         }
     }

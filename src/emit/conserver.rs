@@ -1,31 +1,53 @@
 //! `console/conserver.cf`: the conserver daemon's configuration, one console per host with
 //! a usable BMC ([`super::ipmi`]), rack by rack, each running `ipmitool ... sol activate`.
 //! The IPMI password is not in the file nor in `ipmitool`'s arguments: `ipmitool -f FILE`
-//! reads it from the file named by the attribute [`PASSWORD_FILE_ATTR`] (default
-//! [`DEFAULT_PASSWORD_FILE`]), which the operator creates on the console server, readable
-//! by the user conserver runs as only. A host whose user name or password file has a
+//! reads it from a file. By default build writes those files beside `conserver.cf`, one per
+//! distinct password (`console/ipmi-password-N`, secret, mode 0640), named by their path
+//! under the global attribute [`PASSWORD_DIR_ATTR`] (default [`PASSWORD_DIR`], the tree's
+//! `console/` in the frontend's layout); a host whose attribute [`PASSWORD_FILE_ATTR`] is set
+//! uses that file of the operator's instead. A host whose user name or password file has a
 //! character the shell would read (anything but letters, digits and `._-@+:/=`) is left out
 //! with a comment saying why.
 
 use serde::Serialize;
 
-use crate::plan::{Artifact, Kind, Site};
+use crate::plan::{Artifact, Kind, SECRET_MODE, Site};
 use crate::power::Bmc;
 
 use super::ipmi::{self, Bmcs, plain};
 
 /// Where the file goes in the tree.
 pub const PATH: &str = "console/conserver.cf";
-/// The attribute naming the file `ipmitool` reads a host's IPMI password from.
+/// The attribute naming a file of the operator's that `ipmitool` reads a host's IPMI
+/// password from, instead of the one build writes.
 pub const PASSWORD_FILE_ATTR: &str = "ipmi_password_file";
-/// The password file unless [`PASSWORD_FILE_ATTR`] says otherwise.
-pub const DEFAULT_PASSWORD_FILE: &str = "/etc/rocks-compile/ipmi-password";
+/// The global attribute naming the directory where the console server finds the password
+/// files build writes (`console/ipmi-password-N` in the tree).
+pub const PASSWORD_DIR_ATTR: &str = "console_config_dir";
+/// The password files' directory unless [`PASSWORD_DIR_ATTR`] says otherwise: the tree's
+/// `console/` in the frontend's layout (`RocksCompile_TreeDir`).
+pub const PASSWORD_DIR: &str = "/var/lib/rocks-compile/tree/console";
 /// Where each console's log goes unless [`ipmi::LOG_DIR_ATTR`] says otherwise.
 pub const DEFAULT_LOG_DIR: &str = "/var/log/conserver";
 
-/// The artifacts of this kind (none when the kind is not wanted or no host has a BMC).
+/// The artifacts of this kind (none when the kind is not wanted or no host has a BMC):
+/// `conserver.cf` and the password files its consoles read.
 pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
-    ipmi::artifact(site, (Kind::Conserver, PATH, "conserver.cf.j2"), false, |b| Conserver::new(site, b))
+    let dir = crate::resolver::stored_global(site.cluster, PASSWORD_DIR_ATTR).map(str::trim).filter(|d| !d.is_empty()).unwrap_or(PASSWORD_DIR);
+    let dir = dir.trim_end_matches('/').to_string();
+    let mut files = Vec::new();
+    let mut out = ipmi::artifact(site, (Kind::Conserver, PATH, "conserver.cf.j2"), false, |b| {
+        let c = Conserver::new(site, b, &dir);
+        files.clone_from(&c.password_files);
+        c
+    })?;
+    for (path, text) in files {
+        let mut a = Artifact::new(Kind::Conserver, path, text);
+        a.secret = true;
+        a.mode = SECRET_MODE;
+        out.push(a);
+    }
+    Ok(out)
 }
 
 /// The context of `conserver.cf.j2`.
@@ -34,6 +56,9 @@ pub struct Conserver {
     /// The directory of the consoles' logs (one file per console, named after it).
     pub log_dir: String,
     pub racks: Vec<ConserverRack>,
+    /// The password files build writes: (path in the tree, contents), in order of first use.
+    #[serde(skip)]
+    pub password_files: Vec<(String, String)>,
 }
 
 /// The consoles of one rack.
@@ -53,29 +78,35 @@ pub struct ConserverConsole {
 }
 
 impl Conserver {
-    pub fn new(site: &Site<'_>, bmcs: &Bmcs) -> Conserver {
+    /// The configuration for `bmcs`, the password files build writes in `dir` on the console
+    /// server.
+    pub fn new(site: &Site<'_>, bmcs: &Bmcs, dir: &str) -> Conserver {
         let c = site.cluster;
         let hosts: std::collections::HashMap<&str, &crate::model::HostFacts> = c.hosts.iter().map(|h| (h.name.as_str(), h)).collect();
-        let racks = bmcs
-            .racks
-            .iter()
-            .map(|(rack, list)| {
-                let consoles = list
-                    .iter()
-                    .map(|b| {
-                        let file = hosts
-                            .get(b.host.as_str())
-                            .and_then(|h| crate::resolver::stored_attr(c, h, PASSWORD_FILE_ATTR))
-                            .map(|(v, _)| v.to_string())
-                            .filter(|v| !v.is_empty())
-                            .unwrap_or_else(|| DEFAULT_PASSWORD_FILE.to_string());
-                        console(b, &file)
-                    })
-                    .collect();
-                ConserverRack { rack: *rack, consoles }
-            })
-            .collect();
-        Conserver { log_dir: ipmi::log_dir(site, DEFAULT_LOG_DIR).to_string(), racks }
+        // The distinct passwords of the hosts without a file of the operator's.
+        let mut passwords: Vec<&str> = Vec::new();
+        let mut racks = Vec::new();
+        for (rack, list) in &bmcs.racks {
+            let mut consoles = Vec::new();
+            for b in list {
+                let own = hosts
+                    .get(b.host.as_str())
+                    .and_then(|h| crate::resolver::stored_attr(c, h, PASSWORD_FILE_ATTR))
+                    .map(|(v, _)| v.trim().to_string())
+                    .filter(|v| !v.is_empty());
+                let file = own.unwrap_or_else(|| {
+                    let i = passwords.iter().position(|p| *p == b.password()).unwrap_or_else(|| {
+                        passwords.push(b.password());
+                        passwords.len() - 1
+                    });
+                    format!("{dir}/ipmi-password-{i}")
+                });
+                consoles.push(console(b, &file));
+            }
+            racks.push(ConserverRack { rack: *rack, consoles });
+        }
+        let password_files = passwords.iter().enumerate().map(|(i, p)| (format!("console/ipmi-password-{i}"), format!("{p}\n"))).collect();
+        Conserver { log_dir: ipmi::log_dir(site, DEFAULT_LOG_DIR).to_string(), racks, password_files }
     }
 }
 

@@ -9,6 +9,13 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_rocks-compile");
 
+/// The IPMI password of the cluster's BMCs (long enough to be looked for in any answer).
+pub const IPMI_PASSWORD: &str = "ipmi-Web-Guarded-4417";
+
+/// The files of [`Cluster::guarded`], relative to the tree.
+pub const GUARDED: [&str; 6] =
+    ["KEYS", "MANIFEST.private", "console/conman.conf", "console/ipmi-password-0", "power/powerman.conf", "power/ipmipower-ipmi0.conf"];
+
 /// A child process stopped with `SIGTERM` (killed when that takes over 5 s) and reaped when
 /// dropped.
 pub struct Proc(pub Child);
@@ -83,9 +90,24 @@ impl Cluster {
                 "lo",
             ]);
         }
+        // BMCs for n2 and n3, so that the tree holds the console and power daemons' files
+        // (console/, power/), which hold the IPMI password and are never served.
+        c.rc(&["network", "add", "mgmt", "10.250.0.0/24"]);
+        for n in [2, 3] {
+            c.rc(&["interface", "add", &format!("n{n}"), "bmc", "--ip", &format!("10.250.0.{n}"), "--network", "mgmt"]);
+        }
+        c.rc(&["attr", "set", "ipmi_user", "admin"]);
+        super::set_secret(&c.db(), "ipmi_password", IPMI_PASSWORD);
         c.rc(&["build", "--allow-default-password", "--out", c.tree().to_str().unwrap()]);
         std::fs::create_dir_all(c.path("run")).unwrap();
         c
+    }
+
+    /// The tree's files that no web server may serve, with a name for messages: the build's
+    /// keys, the private manifest, and the console and power daemons' files (each holds the
+    /// IPMI password or is a file of it).
+    pub fn guarded(&self) -> Vec<(&'static str, Vec<u8>)> {
+        GUARDED.iter().map(|f| (*f, std::fs::read(self.tree().join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))).collect()
     }
 
     pub fn path(&self, p: &str) -> PathBuf {

@@ -3,7 +3,8 @@
 //! `tests/web.rs`: `n2` (127.0.0.2) and `n3` (127.0.0.3) on a DHCP network, 127.0.0.1 the
 //! admin network; 127.0.1.5 is outside every allowed network. The attackers are `n3` and
 //! 127.0.1.5, and what they want is `n2`'s kickstart (any line only `n2`'s has), the build's
-//! `KEYS` or `MANIFEST.private`, or a change of `n2`'s next boot.
+//! `KEYS`, `MANIFEST.private` or the console and power daemons' files (the IPMI password), or a
+//! change of `n2`'s next boot.
 //!
 //! Each family of tricks of the review is here: encodings, dot segments, trailing slashes and
 //! path-info; forwarded and spoofed headers; other methods; oversized URLs, headers and
@@ -27,8 +28,8 @@ pub struct Target<'a> {
     pub n2: Vec<u8>,
     /// `n3`'s kickstart.
     pub n3: Vec<u8>,
-    /// Files of the tree that are never served: the build's input keys (`TREE/KEYS`) and
-    /// the private manifest.
+    /// Files of the tree that are never served: the build's input keys (`TREE/KEYS`), the
+    /// private manifest, and the console and power daemons' files (the IPMI password).
     pub guarded: Vec<Vec<u8>>,
     /// The responder's FastCGI socket, when the configuration has one.
     pub socket: Option<&'a Path>,
@@ -175,6 +176,21 @@ impl Target<'_> {
             "MANIFEST%2eprivate",
             "MANIFEST.private/",
             "manifest.private",
+            "console/conman.conf",
+            "console/conserver.cf/../conman.conf",
+            "console/ipmi-password-0",
+            "console/ipmi-password-0/",
+            "console//ipmi-password-0",
+            "console%2fipmi-password-0",
+            "%63onsole/ipmi-password-0",
+            "CONSOLE/ipmi-password-0",
+            "console/",
+            "power/powerman.conf",
+            "power/ipmipower-ipmi0.conf",
+            "./power/ipmipower-ipmi0.conf",
+            "power%2fipmipower-ipmi0.conf",
+            "power/ipmipower-ipmi0.conf::$DATA",
+            "power/",
         ];
         for from in ["127.0.0.3", "127.0.1.5"] {
             for path in PATHS {
