@@ -33,8 +33,47 @@ pub const CIPHER_ATTR: &str = "ipmi_cipher";
 /// The attribute holding the FreeIPMI workaround flags a host's BMC needs (e.g.
 /// `opensesspriv`, several separated by commas or blanks), for the FreeIPMI tools the console
 /// and power daemons run (ConMan's `W:`, `ipmipower`'s `workaround-flags`). `ipmitool` has
-/// none.
+/// none, so `power` does not read it; the model check refuses a flag FreeIPMI does not know
+/// ([`FREEIPMI_WORKAROUNDS`]), which would stop the tool.
 pub const WORKAROUNDS_ATTR: &str = "ipmi_workarounds";
+/// The workaround flags FreeIPMI 1.6's configuration files take (`freeipmi.conf(5)`); each
+/// tool uses those it knows and refuses any other name.
+pub const FREEIPMI_WORKAROUNDS: [&str; 34] = [
+    "assumeio",
+    "spinpoll",
+    "idzero",
+    "forcepermsg",
+    "unexpectedauth",
+    "endianseq",
+    "noauthcodecheck",
+    "authcap",
+    "nochecksumcheck",
+    "intel20",
+    "supermicro20",
+    "sun20",
+    "opensesspriv",
+    "integritycheckvalue",
+    "assumemaxsdrrecordcount",
+    "solpayloadsize",
+    "solport",
+    "solstatus",
+    "solchannelsupport",
+    "serialalertsdeferred",
+    "solpacketseq",
+    "skipchecks",
+    "assumesystemevent",
+    "discretereading",
+    "ignorescanningdisabled",
+    "assumebmcowner",
+    "ignoreauthcode",
+    "slowcommit",
+    "veryslowcommit",
+    "solchannelassumelanchannel",
+    "ignorestateflag",
+    "malformedack",
+    "guidformat",
+    "ipmiping",
+];
 /// The cipher suite used unless [`CIPHER_ATTR`] says otherwise: 3 (HMAC-SHA1, AES-128),
 /// which every IPMI 2.0 BMC offers (`ipmitool`'s own default, 17, is not, and asking which
 /// suites a BMC offers is not answered by all of them).
@@ -110,7 +149,8 @@ pub struct Bmc {
     pub user: String,
     /// The user name is a secret attribute: it is shown as `<ipmi_user>`.
     pub user_secret: bool,
-    /// FreeIPMI workaround flags ([`WORKAROUNDS_ATTR`]), in the order given.
+    /// FreeIPMI workaround flags ([`WORKAROUNDS_ATTR`]), in the order given (those FreeIPMI
+    /// knows: the model check reports the others).
     pub workarounds: Vec<String>,
     password: String,
 }
@@ -123,11 +163,14 @@ pub struct Outcome {
     pub result: Result<String, String>,
 }
 
-/// The flags of a [`WORKAROUNDS_ATTR`] value (separated by commas or blanks), or `None` when
-/// one is not a word of ASCII letters and digits.
-fn workarounds(value: &str) -> Option<Vec<String>> {
-    let words: Vec<String> = value.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).map(str::to_string).collect();
-    words.iter().all(|w| w.chars().all(|c| c.is_ascii_alphanumeric())).then_some(words)
+/// The flags of a [`WORKAROUNDS_ATTR`] value (separated by commas or blanks): `Ok` with
+/// them all, or `Err` with the first word that is not a flag of [`FREEIPMI_WORKAROUNDS`].
+pub fn workarounds(value: &str) -> Result<Vec<String>, String> {
+    let words: Vec<&str> = value.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).collect();
+    match words.iter().find(|w| !FREEIPMI_WORKAROUNDS.contains(w)) {
+        Some(bad) => Err((*bad).to_string()),
+        None => Ok(words.into_iter().map(str::to_string).collect()),
+    }
 }
 
 impl fmt::Debug for Bmc {
@@ -158,10 +201,9 @@ impl Bmc {
             None => DEFAULT_CIPHER,
             Some((c, _)) => c.trim().parse().ok().filter(|&c| c <= 17).ok_or_else(|| format!("`{CIPHER_ATTR}` `{c}` is not a cipher suite (0 to 17)"))?,
         };
-        let workarounds = match stored_attr(cluster, host, WORKAROUNDS_ATTR) {
-            None => Vec::new(),
-            Some((w, _)) => workarounds(w).ok_or_else(|| format!("`{WORKAROUNDS_ATTR}` `{w}` is not a list of FreeIPMI workaround flags"))?,
-        };
+        let workarounds = stored_attr(cluster, host, WORKAROUNDS_ATTR)
+            .map(|(w, _)| w.split(|c: char| c == ',' || c.is_whitespace()).filter(|f| FREEIPMI_WORKAROUNDS.contains(f)).map(str::to_string).collect())
+            .unwrap_or_default();
         Ok(Bmc { host: host.name.clone(), addr, port, cipher, user: user.into(), user_secret, workarounds, password: password.into() })
     }
 
@@ -249,10 +291,10 @@ mod tests {
 
     #[test]
     fn workaround_flags_are_words_separated_by_commas_or_blanks() {
-        assert_eq!(workarounds("opensesspriv"), Some(vec!["opensesspriv".to_string()]));
-        assert_eq!(workarounds(" opensesspriv, solpayloadsize  intel20 "), Some(vec!["opensesspriv".into(), "solpayloadsize".into(), "intel20".into()]));
-        assert_eq!(workarounds(""), Some(vec![]));
-        assert_eq!(workarounds("opensesspriv;reboot"), None);
-        assert_eq!(workarounds("W:x"), None);
+        assert_eq!(workarounds("opensesspriv"), Ok(vec!["opensesspriv".to_string()]));
+        assert_eq!(workarounds(" opensesspriv, solpayloadsize  intel20 "), Ok(vec!["opensesspriv".into(), "solpayloadsize".into(), "intel20".into()]));
+        assert_eq!(workarounds(""), Ok(vec![]));
+        assert_eq!(workarounds("opensesspriv;reboot"), Err("opensesspriv;reboot".into()));
+        assert_eq!(workarounds("opensesspriv opensespriv"), Err("opensespriv".into()));
     }
 }

@@ -19,7 +19,8 @@
 //! (`sol "tcp:..."`). conserver runs as the built-in frontend's unit runs it (node
 //! console-server), on the generated `console/conserver.cf` as it is (its `ipmitool ... -f
 //! FILE sol activate` reads the password from the file build wrote into the tree), and a
-//! `console -s` client must see the kernel print its version and command line. ConMan's
+//! `console -s` client run by root must see the kernel print its version and command line,
+//! while another user is refused (the console users are root only). ConMan's
 //! SOL engine (FreeIPMI) is not used here: it needs the `opensesspriv` workaround with this
 //! simulator, and `ipmi_sim` 1.0.13 crashes when a FreeIPMI SOL session starts.
 
@@ -367,7 +368,7 @@ fn the_console_of_a_guest_is_read_through_the_generated_conserver_cf() {
 
     // A client watching the console (read-only), then power on: the guest's kernel
     // prints on ttyS1 and the text arrives through the BMC, ipmitool and conserver.
-    let mut client = Command::new(console);
+    let mut client = Command::new(&console);
     client.args(["-M", "127.0.0.1", "-p", &port, "-s", host]).stdin(std::process::Stdio::null());
     let mut client = client.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).process_group(0).spawn().unwrap();
     let seen = collect(client.stdout.take().unwrap());
@@ -386,6 +387,18 @@ fn the_console_of_a_guest_is_read_through_the_generated_conserver_cf() {
     while !String::from_utf8_lossy(&seen.lock().unwrap()).contains("[spying]") {
         assert!(Instant::now() < deadline, "timed out waiting for the client to attach; {}", shown());
         std::thread::sleep(Duration::from_millis(100));
+    }
+    // Only the console users (`console_users`, default root) may: another user is refused.
+    if let Some(setpriv) = common::tool("setpriv") {
+        let other = Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&console)
+            .args(["-M", "127.0.0.1", "-p", &port, "-s", host])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&other.stdout).into_owned() + &String::from_utf8_lossy(&other.stderr);
+        assert!(said.contains("permission denied") && !said.contains("[spying]"), "another user: {said}");
     }
     assert_eq!(ok(dir, &["power", "on", host]), format!("{host}: on\n"));
     bmc.new_qemu(host, None);

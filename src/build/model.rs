@@ -7,7 +7,8 @@ use std::net::IpAddr;
 
 use crate::diag::Diagnostic;
 use crate::emit::dhcpd::{PXE_LOADER_ATTR, PxeLoader};
-use crate::emit::{ipmi, nagios};
+use crate::emit::{conserver, ipmi, nagios};
+use crate::power::{FREEIPMI_WORKAROUNDS, WORKAROUNDS_ATTR};
 use crate::emit::pxe::CONSOLE_ATTR;
 use crate::facts::addr::is_usable;
 use crate::model::Cluster;
@@ -75,6 +76,9 @@ fn bmcs(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
     if [Kind::Conman, Kind::Conserver].iter().any(|k| site.wants(*k)) {
         consoles(site, out);
     }
+    if [Kind::Conman, Kind::Powerman].iter().any(|k| site.wants(*k)) {
+        workarounds(site, out);
+    }
     if ![Kind::Conman, Kind::Conserver, Kind::Powerman].iter().any(|k| site.wants(*k)) {
         return;
     }
@@ -86,18 +90,64 @@ fn bmcs(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn consoles(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
-    let c = site.cluster;
-    if let Some(dir) = crate::resolver::stored_global(c, ipmi::LOG_DIR_ATTR)
+/// A global attribute naming a directory on the console server (`key`, what it holds) that
+/// is set but is not an absolute path of [`ipmi::plain`] characters.
+fn server_dir(site: &Site<'_>, (key, what, example): (&str, &str, &str), out: &mut Vec<Diagnostic>) {
+    if let Some(dir) = crate::resolver::stored_global(site.cluster, key).map(str::trim).filter(|d| !d.is_empty())
         && !(dir.starts_with('/') && ipmi::plain(dir))
     {
         out.push(
-            Diagnostic::error("build::bad-attribute", format!("global attribute `{}` is `{dir}`", ipmi::LOG_DIR_ATTR))
-                .help(format!(
-                    "give the console server's log directory as an absolute path of letters, digits and `._-@+:/=`, e.g. `attr set {} /var/log/consoles`",
-                    ipmi::LOG_DIR_ATTR
-                )),
+            Diagnostic::error("build::bad-attribute", format!("global attribute `{key}` is `{dir}`"))
+                .help(format!("give the directory of {what} as an absolute path of letters, digits and `._-@+:/=`, e.g. `attr set {key} {example}`")),
         );
+    }
+}
+
+/// The FreeIPMI workaround flags of the hosts with a BMC: a value with a word FreeIPMI does
+/// not know would stop ConMan's console or PowerMan's `ipmipower` device; one error per
+/// value, naming its hosts.
+fn workarounds(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+    let c = site.cluster;
+    let mut bad: BTreeMap<(&str, String), Vec<&str>> = BTreeMap::new();
+    for h in c.hosts.iter().filter(|h| h.bmc().is_some()) {
+        if let Some((v, _)) = crate::resolver::stored_attr(c, h, WORKAROUNDS_ATTR)
+            && let Err(word) = crate::power::workarounds(v)
+        {
+            bad.entry((v, word)).or_default().push(&h.name);
+        }
+    }
+    for ((value, word), hosts) in bad {
+        let help = match crate::diag::did_you_mean(&word, FREEIPMI_WORKAROUNDS) {
+            Some(s) => format!("did you mean `{s}`? (FreeIPMI's flags are listed in freeipmi.conf(5))"),
+            None => format!("give FreeIPMI workaround flags separated by commas or blanks: {}", FREEIPMI_WORKAROUNDS.join(", ")),
+        };
+        let (which, have) = if hosts.len() == 1 { ("host", "has") } else { ("hosts", "have") };
+        out.push(
+            Diagnostic::error(
+                "build::bad-attribute",
+                format!("{which} `{}` {have} `{WORKAROUNDS_ATTR}` = `{value}`: `{word}` is not a FreeIPMI workaround flag", crate::hostlist::compress(&hosts)),
+            )
+            .help(help),
+        );
+    }
+}
+
+fn consoles(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
+    let c = site.cluster;
+    server_dir(site, (ipmi::LOG_DIR_ATTR, "the console server's logs", "/var/log/consoles"), out);
+    if site.wants(Kind::Conserver) {
+        server_dir(site, (conserver::PASSWORD_DIR_ATTR, "the password files on the console server", "/var/lib/rocks-compile/tree/console"), out);
+        if let Some(users) = crate::resolver::stored_global(c, conserver::USERS_ATTR)
+            && conserver::users(users).is_none()
+        {
+            out.push(
+                Diagnostic::error("build::bad-attribute", format!("global attribute `{}` is `{users}`", conserver::USERS_ATTR))
+                    .help(format!(
+                        "list the user names that may use the consoles, separated by commas or blanks, e.g. `attr set {} root,admin`",
+                        conserver::USERS_ATTR
+                    )),
+            );
+        }
     }
     let serial = |h: &&crate::model::HostFacts| crate::resolver::stored_attr(c, h, CONSOLE_ATTR).is_some_and(|(v, _)| !v.trim().is_empty());
     let without: Vec<&str> = c.hosts.iter().filter(serial).filter(|h| h.bmc().is_none()).map(|h| h.name.as_str()).collect();
@@ -113,7 +163,7 @@ fn consoles(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
                 ),
             )
             .help(format!(
-                "give {them} a BMC (`interface add HOST bmc --mac MAC`), or unset `{CONSOLE_ATTR}` where no serial-over-LAN carries the console"
+                "give {them} a BMC (`interface add HOST bmc --ip ADDR --network NET`), or unset `{CONSOLE_ATTR}` where no serial-over-LAN carries the console"
             )),
         );
     }

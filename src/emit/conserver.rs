@@ -29,6 +29,18 @@ pub const PASSWORD_DIR_ATTR: &str = "console_config_dir";
 pub const PASSWORD_DIR: &str = "/var/lib/rocks-compile/tree/console";
 /// Where each console's log goes unless [`ipmi::LOG_DIR_ATTR`] says otherwise.
 pub const DEFAULT_LOG_DIR: &str = "/var/log/conserver";
+/// The global attribute listing the users who may use the consoles (conserver's `rw`).
+pub const USERS_ATTR: &str = "console_users";
+/// The console users unless [`USERS_ATTR`] says otherwise.
+pub const DEFAULT_USERS: &str = "root";
+
+/// The user names of a [`USERS_ATTR`] value (separated by commas or blanks), or `None` when
+/// there is none or one is not a user name (letters, digits, `._-`, not starting with `-`).
+pub fn users(value: &str) -> Option<Vec<&str>> {
+    let names: Vec<&str> = value.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).collect();
+    let name = |n: &&str| !n.starts_with('-') && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    (!names.is_empty() && names.iter().all(name)).then_some(names)
+}
 
 /// The artifacts of this kind (none when the kind is not wanted or no host has a BMC):
 /// `conserver.cf` and the password files its consoles read.
@@ -55,6 +67,8 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
 pub struct Conserver {
     /// The directory of the consoles' logs (one file per console, named after it).
     pub log_dir: String,
+    /// Who may use the consoles: conserver's `rw` list ([`USERS_ATTR`]).
+    pub users: String,
     pub racks: Vec<ConserverRack>,
     /// The password files build writes: (path in the tree, contents), in order of first use.
     #[serde(skip)]
@@ -106,7 +120,8 @@ impl Conserver {
             racks.push(ConserverRack { rack: *rack, consoles });
         }
         let password_files = passwords.iter().enumerate().map(|(i, p)| (format!("console/ipmi-password-{i}"), format!("{p}\n"))).collect();
-        Conserver { log_dir: ipmi::log_dir(site, DEFAULT_LOG_DIR).to_string(), racks, password_files }
+        let users = crate::resolver::stored_global(c, USERS_ATTR).and_then(users).unwrap_or_else(|| vec![DEFAULT_USERS]).join(",");
+        Conserver { log_dir: ipmi::log_dir(site, DEFAULT_LOG_DIR).to_string(), users, racks, password_files }
     }
 }
 

@@ -133,8 +133,9 @@ pub struct BootEntry {
 }
 
 /// A boot loader's serial port: `ttyS<unit>` at `speed` baud. It follows the host's
-/// [`CONSOLE_ATTR`] when that names a `ttyS` port (`ttyS1,115200`: unit 1 at 115200; no
-/// speed: 115200), so that the boot menu shows on the console serial-over-LAN carries;
+/// [`CONSOLE_ATTR`] when that names one of the four standard ports `ttyS0`-`ttyS3`
+/// (`ttyS1,115200`: unit 1 at 115200; no speed: 115200; pxelinux takes a higher number for an
+/// I/O address), so that the boot menu shows on the console serial-over-LAN carries;
 /// otherwise unit 0 at 115200.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Serial {
@@ -146,7 +147,7 @@ impl Serial {
     /// The port of a `console=` value (`ttyS1,115200n8`), when it is a `ttyS` port.
     pub fn of_console(value: &str) -> Option<Serial> {
         let (port, options) = value.trim().split_once(',').unwrap_or((value.trim(), ""));
-        let unit = port.strip_prefix("ttyS")?.parse().ok()?;
+        let unit = port.strip_prefix("ttyS")?.parse().ok().filter(|u| *u <= 3)?;
         let digits: String = options.chars().take_while(char::is_ascii_digit).collect();
         let speed = if digits.is_empty() { Serial::default().speed } else { digits.parse().ok()? };
         Some(Serial { unit, speed })
@@ -362,6 +363,7 @@ mod tests {
         assert_eq!(Serial::of_console("ttyS2"), Some(Serial { unit: 2, speed: 115200 }));
         assert_eq!(Serial::of_console("ttyAMA0,115200"), None);
         assert_eq!(Serial::of_console("tty0"), None);
+        assert_eq!(Serial::of_console("ttyS4,115200"), None);
         assert_eq!(Serial::of_console("ttyS1,fast"), Some(Serial { unit: 1, speed: 115200 }));
     }
 

@@ -26,7 +26,7 @@
 //! [conman]                                   # console/conman.conf changed
 //! command = ["systemctl", "restart", "conman"]
 //! [conserver]                                # console/conserver.cf changed
-//! command = ["systemctl", "kill", "-s", "HUP", "conserver"]
+//! command = ["systemctl", "reload-or-restart", "conserver"]
 //! [powerman]                                 # a file under power/ changed
 //! command = ["systemctl", "restart", "powerman"]
 //! ```

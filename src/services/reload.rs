@@ -239,7 +239,7 @@ mod tests {
             }),
             slurm: Some(vec!["scontrol".into(), "reconfigure".into()]),
             conman: Some(vec!["systemctl".into(), "restart".into(), "conman".into()]),
-            conserver: Some(vec!["systemctl".into(), "kill".into(), "-s".into(), "HUP".into(), "conserver".into()]),
+            conserver: Some(vec!["systemctl".into(), "reload-or-restart".into(), "conserver".into()]),
             powerman: Some(vec!["systemctl".into(), "restart".into(), "powerman".into()]),
             ..Services::none()
         }
@@ -275,7 +275,7 @@ mod tests {
             dns (zone local): rndc reload local <- dns/db.local
             slurm: scontrol reconfigure <- scheduler/slurm-nodes.conf
             conman: systemctl restart conman <- console/conman.conf
-            conserver: systemctl kill -s HUP conserver <- console/conserver.cf
+            conserver: systemctl reload-or-restart conserver <- console/conserver.cf
             powerman: systemctl restart powerman <- power/ipmipower-ipmi0.conf, power/powerman.conf
         "#]]
         .assert_eq(&shown(&reloads(&services(), &due(changes, &[]))));
@@ -328,7 +328,7 @@ mod tests {
         let changes = [(Change::Changed, Some(Kind::Conserver), "console/conserver.cf"), (Change::Changed, Some(Kind::Dns), "dns/db.local")];
         expect_test::expect![[r#"
             dns (zone local): rndc reload local <- dns/db.local
-            conserver: systemctl kill -s HUP conserver <- console/conserver.cf
+            conserver: systemctl reload-or-restart conserver <- console/conserver.cf
         "#]]
         .assert_eq(&shown(&reloads(&no_slurm, &due(changes, &[]))));
     }
