@@ -102,3 +102,45 @@ fn the_frontend_installs_the_shipped_web_server_and_systemd_configuration() {
     assert_eq!(blocks, 4, "{example}");
     assert!(conf.contains("alias /export/rocks/install/;") && conf.contains("allow 10.77.0.0/24;"), "{conf}");
 }
+
+/// The console and power daemons' drop-ins (node `console-server`) are units systemd takes
+/// without a complaint (`systemd-analyze verify`, on a stand-in of the distribution's unit
+/// as Rocky's EPEL packages ship it: a forking daemon with a pid file), and each runs its
+/// daemon on the tree's file.
+#[test]
+fn the_console_and_power_drop_ins_are_valid_units() {
+    let Some(analyze) = common::tool("systemd-analyze") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cluster.db");
+    run(&db, &["init", "--network", "10.77.0.0/24"]);
+    run(&db, &["host", "add", "cluster", "--appliance", "frontend", "--ip", "10.77.0.1", "--mac", "52:54:00:77:00:01"]);
+    run(&db, &["attr", "set", "powerman", "yes"]);
+    for (console, daemon, file) in [("conserver", "conserver", "console/conserver.cf"), ("conman", "conmand", "console/conman.conf")] {
+        run(&db, &["attr", "set", "console_server", console]);
+        let ks = run(&db, &["kickstart", "--host", "cluster", "--allow-default-password"]);
+        let units = dir.path().join(format!("units-{console}"));
+        for (unit, daemon, file) in [(console, daemon, file), ("powerman", "powermand", "power/powerman.conf")] {
+            let drop_in = file_body(&ks, &format!("/etc/systemd/system/{unit}.service.d/50-rocks-compile.conf"));
+            assert!(
+                drop_in.contains(&format!("ExecStart=/usr/sbin/{daemon} ")) && drop_in.contains(&format!(" {TREE}/{file}\n")),
+                "{drop_in}"
+            );
+            let d = units.join(format!("{unit}.service.d"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(
+                units.join(format!("{unit}.service")),
+                format!("[Unit]\nDescription={unit}\n\n[Service]\nType=forking\nPIDFile=/run/{unit}.pid\nExecStart=/usr/sbin/{daemon}\n\n[Install]\nWantedBy=multi-user.target\n"),
+            )
+            .unwrap();
+            std::fs::write(d.join("50-rocks-compile.conf"), drop_in).unwrap();
+            let out = Command::new(&analyze)
+                .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
+                .arg("verify")
+                .arg(units.join(format!("{unit}.service")))
+                .output()
+                .unwrap();
+            let said = text(&out.stdout) + &text(&out.stderr);
+            assert!(out.status.success() && said.trim().is_empty(), "{unit} ({console}): {said}");
+        }
+    }
+}
