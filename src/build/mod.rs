@@ -162,7 +162,12 @@ pub fn plan(db: &Db, req: &BuildRequest<'_>, target: &Target<'_>, progress: &dyn
     if [Kind::Slurm, Kind::Sge, Kind::Pbs].iter().any(|k| site.wants(*k)) {
         warnings.extend(emit::slurm::check(&site));
     }
-    warnings.extend(emit::monitoring::check(&site));
+    if site.wants(Kind::Prometheus) {
+        warnings.extend(emit::prometheus::check(&site));
+    }
+    if site.wants(Kind::Ganglia) {
+        warnings.extend(emit::ganglia::check(&site));
+    }
     let mut artifacts: Vec<Artifact> = Vec::new();
     type Emitter = fn(&Site<'_>) -> Result<Vec<Artifact>, minijinja::Error>;
     let emitters: [(Kind, Emitter); 15] = [

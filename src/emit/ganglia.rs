@@ -43,6 +43,11 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
     ])
 }
 
+/// Facts the files cannot use as they are: a [`PORT_ATTR`] that is not a port.
+pub fn check(site: &Site<'_>) -> Vec<crate::diag::Diagnostic> {
+    monitoring::port(site, PORT_ATTR, DEFAULT_PORT).1.into_iter().collect()
+}
+
 /// The context of `gmond.conf.j2` and `gmetad.conf.j2`.
 #[derive(Debug, Serialize)]
 pub struct Ganglia {

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use crate::diag::Diagnostic;
 use crate::model::{HostFacts, Iface};
-use crate::plan::{Kind, Site};
+use crate::plan::Site;
 use crate::resolver::stored_global;
 
 use super::slurm;
@@ -57,16 +57,6 @@ pub fn port(site: &Site<'_>, key: &str, default: u16) -> (u16, Option<Diagnostic
             (default, Some(d))
         }
     }
-}
-
-/// Settings the monitoring outputs cannot use as they are, for the kinds `site` wants: a
-/// port attribute (`node_exporter_port`, `ganglia_port`) that is not a port number.
-pub fn check(site: &Site<'_>) -> Vec<Diagnostic> {
-    let ports = [
-        (Kind::Prometheus, super::prometheus::PORT_ATTR, super::prometheus::DEFAULT_PORT),
-        (Kind::Ganglia, super::ganglia::PORT_ATTR, super::ganglia::DEFAULT_PORT),
-    ];
-    ports.into_iter().filter(|(kind, ..)| site.wants(*kind)).filter_map(|(_, key, default)| port(site, key, default).1).collect()
 }
 
 /// `s` without the characters that would end or escape a double-quoted string (`"`, `\`)

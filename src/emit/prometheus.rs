@@ -44,6 +44,11 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
 }
 
 
+/// Facts the target lists cannot use as they are: a [`PORT_ATTR`] that is not a port.
+pub fn check(site: &Site<'_>) -> Vec<crate::diag::Diagnostic> {
+    monitoring::port(site, PORT_ATTR, DEFAULT_PORT).1.into_iter().collect()
+}
+
 /// One target group of a `file_sd_configs` file.
 #[derive(Debug, Serialize)]
 pub struct TargetGroup {
