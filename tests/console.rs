@@ -118,7 +118,14 @@ fn conmand_starts_on_its_file() {
     let Some(conmand) = common::tool("conmand") else { return };
     let tmp = tempfile::tempdir().unwrap();
     cluster(tmp.path());
+    // Rack 1's BMCs need FreeIPMI workarounds (ConMan's `W:`); the logs go to `logs/`.
+    ok(tmp.path(), &["attr", "set", "ipmi_workarounds", "opensesspriv solpayloadsize", "--rack", "1"]);
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    ok(tmp.path(), &["attr", "set", "console_log_dir", logs.to_str().unwrap()]);
     let (out, _) = build(tmp.path());
+    let conf = std::fs::read_to_string(out.join("console/conman.conf")).unwrap();
+    assert!(conf.contains(",C:3,W:opensesspriv,W:solpayloadsize\"") && conf.contains("server loopback=on\n"), "{conf}");
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
     let mut child = Command::new(conmand)
         .current_dir(tmp.path())
@@ -136,6 +143,10 @@ fn conmand_starts_on_its_file() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(running, "conmand stopped: {err}");
     assert!(!err.contains("ERROR") && err.contains("for 2 consoles"), "{err}");
+    // It opened each console's log in the directory of `console_log_dir`.
+    for host in ["compute-0-0", "compute-1-0"] {
+        assert!(logs.join(format!("{host}.log")).exists(), "no log of {host} in {}: {err}", logs.display());
+    }
 }
 
 #[test]
