@@ -13,14 +13,14 @@
 //! [`run`] gives one [`Outcome`] per host, in the order given.
 
 use std::fmt;
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use rayon::prelude::*;
 
 use crate::model::{Cluster, HostFacts};
 use crate::resolver::stored_attr;
+use crate::services::run::Ended;
 
 /// The attribute naming the IPMI user of a host's BMC.
 pub const USER_ATTR: &str = "ipmi_user";
@@ -232,39 +232,25 @@ impl Bmc {
 
     /// Run `op` once; the state, or why it failed (never holding the credentials).
     pub fn run(&self, op: Operation, options: &PowerOptions) -> Result<String, String> {
-        let mut child = Command::new(&options.program)
-            .args(self.args(op))
-            .env(PASSWORD_ENV, &self.password)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run `{}`: {e}", options.program))?;
-        let deadline = Instant::now() + options.timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("no answer from {}:{} within {}s", self.addr, self.port, options.timeout.as_secs_f64()));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => return Err(format!("cannot wait for `{}`: {e}", options.program)),
+        let mut cmd = Command::new(&options.program);
+        cmd.args(self.args(op)).env(PASSWORD_ENV, &self.password);
+        let program = &options.program;
+        // Standard error, then standard output: its last line or word is ipmitool's last.
+        let (ended, output) = crate::services::run::run_program(cmd, options.timeout);
+        match ended {
+            Ended::Exited(status) if status.success() => Ok(match op {
+                // `Chassis Power is on`
+                Operation::Status => output.split_whitespace().last().unwrap_or(op.done()).to_ascii_lowercase(),
+                _ => op.done().to_string(),
+            }),
+            Ended::Exited(status) => {
+                let last = output.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("no message");
+                Err(self.hide(&format!("`{program}` failed ({status}): {last}")))
             }
-        };
-        let (mut out, mut err) = (String::new(), String::new());
-        child.stdout.take().map(|mut s| s.read_to_string(&mut out));
-        child.stderr.take().map(|mut s| s.read_to_string(&mut err));
-        if !status.success() {
-            let last = err.lines().chain(out.lines()).map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("no message");
-            return Err(self.hide(&format!("`{}` failed ({status}): {last}", options.program)));
+            Ended::TimedOut => Err(format!("no answer from {}:{} within {}s", self.addr, self.port, options.timeout.as_secs_f64())),
+            Ended::NotStarted(e) => Err(format!("cannot run `{program}`: {e}")),
+            Ended::NotWaited(e) => Err(format!("cannot wait for `{program}`: {e}")),
         }
-        Ok(match op {
-            // `Chassis Power is on`
-            Operation::Status => out.split_whitespace().last().unwrap_or(op.done()).to_ascii_lowercase(),
-            _ => op.done().to_string(),
-        })
     }
 
     /// `text` with the credentials replaced.

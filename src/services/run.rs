@@ -122,33 +122,62 @@ pub fn write_due(dir: &Path, due: &[Target]) -> io::Result<()> {
 fn command(words: &[String], timeout: Duration) -> Outcome {
     let failed = |status: String, output: String| Outcome { ok: false, status, output };
     let Some((program, args)) = words.split_first() else { return failed("is empty".into(), String::new()) };
-    let spawned =
-        Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).spawn();
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let (ended, output) = run_program(cmd, timeout);
+    match ended {
+        Ended::Exited(s) if s.success() => Outcome { ok: true, status: "exited with status 0".into(), output },
+        Ended::Exited(s) => match s.code() {
+            Some(c) => failed(format!("exited with status {c}"), output),
+            None => failed(format!("was killed ({s})"), output),
+        },
+        Ended::TimedOut => failed(format!("did not finish within {} s (killed)", timeout.as_secs_f64()), output),
+        Ended::NotStarted(e) => failed(format!("could not start: {e}"), output),
+        Ended::NotWaited(e) => failed(format!("could not be waited for: {e}"), output),
+    }
+}
+
+/// How a program run by [`run_program`] ended.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    Exited(std::process::ExitStatus),
+    /// It ran past the timeout; it and what it started were killed.
+    TimedOut,
+    NotStarted(io::Error),
+    NotWaited(io::Error),
+}
+
+/// Run `cmd` (program, arguments and environment as the caller set them; also used by
+/// [`crate::power`]) with standard input empty, in a process group of its own that is killed
+/// when it runs past `timeout`: how it ended, and what it printed (standard error, then
+/// standard output, trimmed; the last [`MAX_OUTPUT`] bytes).
+pub(crate) fn run_program(mut cmd: Command, timeout: Duration) -> (Ended, String) {
+    let spawned = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).spawn();
     let mut child = match spawned {
         Ok(c) => c,
-        Err(e) => return failed(format!("could not start: {e}"), String::new()),
+        Err(e) => return (Ended::NotStarted(e), String::new()),
     };
     let (tx, rx) = mpsc::channel();
     let stdout = collect(child.stdout.take().expect("stdout was piped"), tx.clone());
     let stderr = collect(child.stderr.take().expect("stderr was piped"), tx);
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(2);
-    let status = loop {
+    let ended = loop {
         match child.try_wait() {
-            Ok(Some(s)) => break Ok(s),
+            Ok(Some(s)) => break Ended::Exited(s),
             Ok(None) if Instant::now() >= deadline => {
                 // The whole group: what the command started goes too.
                 let group = child.id() as libc::pid_t;
                 // SAFETY: kill(2) with a negated process-group id; no memory is involved.
                 unsafe { libc::kill(-group, libc::SIGKILL) };
                 let _ = child.wait();
-                break Err(format!("did not finish within {} s (killed)", timeout.as_secs_f64()));
+                break Ended::TimedOut;
             }
             Ok(None) => {
                 std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
-            Err(e) => break Err(format!("could not be waited for: {e}")),
+            Err(e) => break Ended::NotWaited(e),
         }
     };
     let drained = Instant::now() + DRAIN;
@@ -163,15 +192,7 @@ fn command(words: &[String], timeout: Duration) -> Outcome {
         if c.cut { format!("...{}", t.trim_end()) } else { t.trim().to_string() }
     };
     let output = [text(&stderr), text(&stdout)].into_iter().filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n");
-    let output = tail(output);
-    match status {
-        Ok(s) if s.success() => Outcome { ok: true, status: "exited with status 0".into(), output },
-        Ok(s) => match s.code() {
-            Some(c) => failed(format!("exited with status {c}"), output),
-            None => failed(format!("was killed ({s})"), output),
-        },
-        Err(why) => failed(why, output),
-    }
+    (ended, tail(output))
 }
 
 /// What a command printed on one pipe: its last [`MAX_OUTPUT`] bytes or a little more.
