@@ -92,6 +92,8 @@ impl Powerman {
         // first use.
         // Each device's BMCs: (address, what `ipmipower -h` is given).
         let mut groups: Vec<(Credentials<'_>, Vec<(&str, String)>)> = Vec::new();
+        // (device, BMC address) of every plug so far.
+        let mut taken: std::collections::HashSet<(usize, &str)> = std::collections::HashSet::new();
         let mut racks = Vec::new();
         for (rack, list) in &bmcs.racks {
             let mut nodes = Vec::new();
@@ -110,7 +112,7 @@ impl Powerman {
                     groups.push((key, Vec::new()));
                     groups.len() - 1
                 });
-                if groups[i].1.iter().any(|(addr, _)| *addr == b.addr) {
+                if !taken.insert((i, b.addr.as_str())) {
                     let skipped = Some(format!("its BMC address {} is another host's BMC address on another port, which ipmipower's answers do not tell apart", b.addr));
                     nodes.push(PowermanNode { name, device: String::new(), plug: String::new(), skipped });
                     continue;

@@ -46,6 +46,11 @@ impl Allocator {
         &self.network
     }
 
+    /// The row of that network.
+    pub(crate) fn network_id(&self) -> i64 {
+        self.network_id
+    }
+
     /// The address of the host `vars` describes.
     pub(crate) fn next(&mut self, conn: &Connection, vars: &TemplateVars<'_>) -> Result<IpAddr> {
         match &mut self.policy {

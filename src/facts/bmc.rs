@@ -9,8 +9,13 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::addr::{Countdown, ip_key};
-use super::allocate::used_ips;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use super::addr::ip_key;
+use super::allocate::Allocator;
+use super::appliance::IpPolicy;
+use super::template::TemplateVars;
 use super::error::{FactsError, Result};
 use super::interface::{InterfaceSpec, insert_interface};
 use super::network::load_network;
@@ -50,19 +55,28 @@ pub(crate) fn insert_bmc(conn: &Connection, host_id: i64, host: &str, spec: &Bmc
     insert_interface(conn, host_id, &iface)
 }
 
-/// Give the BMC of `host`, when it has no address, the highest free address of its network.
-pub(crate) fn allocate_bmc(conn: &Connection, host: &str) -> Result<()> {
+/// Give the BMC of `host`, when it has no address, the highest free address of its network,
+/// from the countdown `allocators` keeps per network (made on first use, then handing out
+/// address after address: an import of many BMCs reads each network's addresses once).
+pub(crate) fn allocate_bmc(conn: &Connection, host: &str, allocators: &mut HashMap<String, Allocator>) -> Result<()> {
     let sql = "SELECT i.id, n.name, i.ip FROM interfaces i JOIN hosts h ON h.id = i.host_id LEFT JOIN networks n ON n.id = i.network_id
                WHERE h.name = ?1 AND i.device = ?2";
     let found: Option<(i64, Option<String>, Option<String>)> =
         conn.query_row(sql, params![host, BMC_DEVICE], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
     let Some((iface_id, network, None)) = found else { return Ok(()) };
-    let (network_id, net) = load_network(conn, network.as_deref().unwrap_or(DEFAULT_BMC_NETWORK))?;
-    let taken = used_ips(conn, network_id)?.into_iter().chain(net.reserved());
-    let ip = Countdown::new(&net.cidr, taken).next().ok_or_else(|| FactsError::NoFreeAddress(net.name.clone()))?;
+    let network = network.unwrap_or_else(|| DEFAULT_BMC_NETWORK.to_string());
+    let ips = match allocators.entry(network) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => {
+            let (network_id, net) = load_network(conn, e.key())?;
+            e.insert(Allocator::new(conn, network_id, net, IpPolicy::Countdown)?)
+        }
+    };
+    // A countdown takes no template values.
+    let ip = ips.next(conn, &TemplateVars { appliance: "", rack: 0, rank: 0 })?;
     conn.execute(
         "UPDATE interfaces SET ip = ?1, ip_key = ?2, network_id = ?3 WHERE id = ?4",
-        params![ip.to_string(), ip_key(ip), network_id, iface_id],
+        params![ip.to_string(), ip_key(ip), ips.network_id(), iface_id],
     )?;
     Ok(())
 }

@@ -121,8 +121,9 @@ impl Db {
                         bad.push(FactsError::Csv { line, reason: e.to_string(), source: Some(Box::new(e)) });
                     }
                 }
+                let mut allocators = std::collections::HashMap::new();
                 for (line, name) in allocate_bmcs {
-                    if let Err(e) = allocate_bmc(tx, &name) {
+                    if let Err(e) = allocate_bmc(tx, &name, &mut allocators) {
                         bad.push(FactsError::Csv { line, reason: e.to_string(), source: Some(Box::new(e)) });
                     }
                 }

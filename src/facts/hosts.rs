@@ -373,7 +373,7 @@ pub(crate) fn insert_host(conn: &Connection, spec: &HostSpec) -> Result<i64> {
     }
     if let Some(bmc) = &spec.bmc {
         insert_bmc(conn, id, &spec.name, bmc)?;
-        allocate_bmc(conn, &spec.name)?;
+        allocate_bmc(conn, &spec.name, &mut std::collections::HashMap::new())?;
     }
     Ok(id)
 }

@@ -604,12 +604,17 @@ pub fn network_builtins(cluster: &Cluster) -> Vec<(&'static str, String)> {
 /// The value of stored attribute `key` for `host` (global to host scope, built-ins not
 /// included), with whether it is secret: what an emitter reads of a host's settings.
 pub fn stored_attr<'c>(cluster: &'c Cluster, host: &HostFacts, key: &str) -> Option<(&'c str, bool)> {
-    stored_scopes(host).into_iter().rev().find_map(|(scope, target)| stored_at(cluster, scope, &target, key))
+    stored_scopes(host).into_iter().rev().find_map(|(scope, target)| stored_in(cluster, (scope.as_str().to_string(), target), key))
 }
 
 /// The value of attribute `key` stored at one scope and target, with whether it is secret.
 pub fn stored_at<'c>(cluster: &'c Cluster, scope: Scope, target: &str, key: &str) -> Option<(&'c str, bool)> {
-    cluster.attributes.get(&(scope.as_str().to_string(), target.to_string())).and_then(|m| m.get(key)).map(|(v, s)| (v.as_str(), *s))
+    stored_in(cluster, (scope.as_str().to_string(), target.to_string()), key)
+}
+
+/// The value of attribute `key` stored at `(scope, target)` (the map's own key, moved in).
+fn stored_in<'c>(cluster: &'c Cluster, at: (String, String), key: &str) -> Option<(&'c str, bool)> {
+    cluster.attributes.get(&at).and_then(|m| m.get(key)).map(|(v, s)| (v.as_str(), *s))
 }
 
 /// The value of attribute `key` stored at the global scope: what the cluster-wide outputs

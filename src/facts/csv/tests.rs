@@ -104,8 +104,9 @@ c-b,compute,52:54:00:00:00:02,10.1.0.2,eth0,52:54:00:bb:00:02,10.3.0.7,oob
 c-c,compute,52:54:00:00:00:03,10.1.0.3,eth0,,none,
 c-d,compute,52:54:00:00:00:04,10.1.0.4,eth0,,,
 c-d,compute,,,,52:54:00:bb:00:04,10.2.255.254,
+c-e,compute,52:54:00:00:00:05,10.1.0.5,eth0,52:54:00:bb:00:05,,
 ";
-    assert_eq!(db.import_csv(text).unwrap(), 4);
+    assert_eq!(db.import_csv(text).unwrap(), 5);
     let bmc = |h: &str| db.interfaces(Some(h)).unwrap().into_iter().find(|i| i.device == "bmc").map(|i| (i.mac, i.ip, i.network, i.primary));
     let some = |s: &str| Some(s.to_string());
     // Allocated counting down on `mgmt` once the file's own addresses are taken.
@@ -113,6 +114,7 @@ c-d,compute,,,,52:54:00:bb:00:04,10.2.255.254,
     assert_eq!(bmc("c-b"), Some((some("52:54:00:bb:00:02"), some("10.3.0.7"), some("oob"), false)));
     assert_eq!(bmc("c-c"), Some((None, None, some("mgmt"), false)));
     assert_eq!(bmc("c-d").unwrap().1, some("10.2.255.254"), "a later row of BMC cells only gives the host its BMC");
+    assert_eq!(bmc("c-e").unwrap().1, some("10.2.255.252"), "the next address down");
     assert_eq!(db.interfaces(Some("c-d")).unwrap().len(), 2);
     let exported = db.export_csv().unwrap();
     let lines: Vec<&str> = exported.lines().collect();
