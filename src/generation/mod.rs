@@ -237,29 +237,13 @@ pub fn finish(g: Generation, plan: &Plan, staged: &(dyn Fn(usize) + Sync)) -> io
 /// tree that has only an old-style `SHA256SUMS` gives its entries, with the size and mode of
 /// each file as it is on disk (files no longer there left out) and no kind.
 pub fn read_manifest(dir: &Path) -> io::Result<Vec<ManifestEntry>> {
+    let root = match sys::open_dir_path(dir) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(at(e, dir.display())),
+    };
     use std::os::fd::AsFd;
-    use std::os::unix::fs::MetadataExt;
-    // A generation swapped out while it is read is being removed, its files one by one: the
-    // two manifests may then no longer both be there. Read again from the generation now at
-    // the path (a few times: a tree swapped that often is being rebuilt in a loop).
-    let mut tries = 0;
-    loop {
-        let root = match sys::open_dir_path(dir) {
-            Ok(fd) => fd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(at(e, dir.display())),
-        };
-        let read = baseline::Manifests::read(root.as_fd(), dir).map(|m| m.entries);
-        let swapped = || {
-            let held = std::fs::File::from(root.try_clone().ok()?).metadata().ok()?;
-            let now = std::fs::metadata(dir).ok()?;
-            Some((held.dev(), held.ino()) != (now.dev(), now.ino()))
-        };
-        match read {
-            Err(_) if tries < 5 && swapped() == Some(true) => tries += 1,
-            read => return read,
-        }
-    }
+    baseline::Manifests::read(root.as_fd(), dir).map(|m| m.entries)
 }
 
 /// Compare `plan` with the tree at `dir`: every added, changed or removed path, sorted by

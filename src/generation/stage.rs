@@ -62,6 +62,12 @@ struct Staged {
 }
 
 impl Generation {
+    /// Does the tree this generation replaces list a file of `kind` (in its manifests, read
+    /// under the lock)?
+    pub fn has_kind(&self, kind: Kind) -> bool {
+        self.base.entries.values().any(|e| e.kind == Some(kind))
+    }
+
     /// Start a new generation of `dir`: wait for the lock, clean up what a killed run left
     /// beside the tree, read the tree's manifest and create the staging directory.
     pub fn begin(dir: &Path, prune: bool) -> io::Result<Generation> {

@@ -11,12 +11,10 @@ use super::{Config, MAX_BODY, Request, Response, State};
 /// and dropped first: a web server that is still writing it to a script that never reads
 /// would otherwise wait (Apache's mod_cgid waits seconds per request).
 pub fn respond(cfg: &Config, vars: &[(String, String)], input: &mut dyn Read, out: &mut dyn Write, log: &mut dyn Write) -> io::Result<()> {
-    let length = vars.iter().find(|(k, _)| k == "CONTENT_LENGTH").and_then(|(_, v)| v.trim().parse::<u64>().ok()).unwrap_or(0);
+    let get = |n: &str| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let length = get("CONTENT_LENGTH").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
     io::copy(&mut input.take(length.min(MAX_BODY as u64)), &mut io::sink())?;
-    let req = Request::from_vars(
-        |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str()),
-        vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    );
+    let req = Request::from_vars(get, vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let response = match State::load(cfg, false) {
         Ok(state) => {
             let answer = state.answer(cfg, &req);

@@ -86,7 +86,7 @@ pub struct Coalesced<W> {
 
 impl<W> Coalesced<W> {
     pub fn new(inner: W) -> Coalesced<W> {
-        Coalesced { inner, held: Vec::with_capacity(HOLD), sent: 0, framing: Framing::START, ending: None }
+        Coalesced { inner, held: Vec::new(), sent: 0, framing: Framing::START, ending: None }
     }
 }
 

@@ -566,8 +566,9 @@ impl State {
                 .iter()
                 .find(|f| !f.is_bmc() && f.addr() == Some(ip) && f.mac.is_some())
                 .or_else(|| h.primary().filter(|f| f.mac.is_some()))
-                .or_else(|| h.interfaces.iter().find(|f| !f.is_bmc() && f.mac.is_some()))
-                .and_then(|f| f.mac.clone())
+                .and_then(|f| f.mac.as_deref())
+                .or_else(|| h.boot_macs().next())
+                .map(str::to_string)
                 .ok_or_else(|| refuse(404, format!("`{}` has no interface with a MAC address", h.name)))?,
         };
         let site = Site::with(&self.cluster, &cfg.build, &self.derived);
@@ -642,19 +643,16 @@ fn set_boot(cfg: &Config, name: &str, boot: Boot) -> Result<Response, Refusal> {
     if !cfg.db.is_file() {
         return Err(refuse_logged(500, "the boot action could not be set", format!("no cluster database at `{}`", cfg.db.display())));
     }
-    // The tree's lock first, then its manifests: every swap of the tree holds the lock, so
-    // what is read under it is one whole generation (read before it, the two manifests
-    // could come from a generation another request is swapping out and removing).
+    // The tree's lock first, then its manifests (read by the new generation under the lock:
+    // every swap of the tree holds it, so they are of one whole generation).
     let generation = match cfg.tree.as_deref().filter(|t| t.is_dir()) {
         Some(tree) => {
             let g = crate::generation::Generation::begin_within(tree, false, TREE_PATIENCE).map_err(|e| {
                 let status = if e.kind() == std::io::ErrorKind::WouldBlock { 503 } else { 500 };
                 refuse_logged(status, "the boot action could not be set now", format!("{name}: {e}"))
             })?;
-            let manifest = crate::generation::read_manifest(tree)
-                .map_err(|e| refuse_logged(500, "the boot action could not be set", format!("{name}: {e}")))?;
             // A tree without PXE files has none to rewrite (the new generation is dropped).
-            manifest.iter().any(|e| e.kind == Some(Kind::Pxe)).then_some(g)
+            g.has_kind(Kind::Pxe).then_some(g)
         }
         None => None,
     };
