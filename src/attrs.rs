@@ -24,6 +24,12 @@ pub fn has_default_password(attrs: &Attrs) -> bool {
 /// [`crate::resolver::builtin::origin_of`].
 pub type Origins = BTreeMap<String, String>;
 
+/// The words of an attribute value that lists several (user names, flags), separated by
+/// commas or blanks.
+pub fn words(value: &str) -> impl Iterator<Item = &str> {
+    value.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty())
+}
+
 /// Rocks' membership name of an appliance: `compute` -> `Compute`.
 pub fn capitalised(s: &str) -> String {
     let mut c = s.chars();

@@ -167,16 +167,20 @@ impl Artifact {
         self
     }
 
+    /// The artifact marked secret (mode [`SECRET_MODE`]): a file that holds a secret whatever
+    /// its bytes look like (a password in a form [`Artifact::with_secrets`] may not find).
+    pub fn secret(mut self) -> Artifact {
+        self.secret = true;
+        self.mode = SECRET_MODE;
+        self
+    }
+
     /// Mark the artifact secret (mode [`SECRET_MODE`]) when its bytes contain any of `secrets`.
-    pub fn with_secrets(mut self, secrets: &[&str]) -> Artifact {
+    pub fn with_secrets(self, secrets: &[&str]) -> Artifact {
         // Runs once per file of the tree (300,000 at 100k hosts): no copy, no work without
         // secrets, and a substring search rather than a comparison at every offset.
         let holds = |s: &str| !s.is_empty() && memchr::memmem::find(&self.bytes, s.as_bytes()).is_some();
-        if secrets.iter().any(|s| holds(s)) {
-            self.secret = true;
-            self.mode = SECRET_MODE;
-        }
-        self
+        if secrets.iter().any(|s| holds(s)) { self.secret() } else { self }
     }
 }
 

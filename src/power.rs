@@ -166,7 +166,7 @@ pub struct Outcome {
 /// The flags of a [`WORKAROUNDS_ATTR`] value (separated by commas or blanks): `Ok` with
 /// them all, or `Err` with the first word that is not a flag of [`FREEIPMI_WORKAROUNDS`].
 pub fn workarounds(value: &str) -> Result<Vec<String>, String> {
-    let words: Vec<&str> = value.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = crate::attrs::words(value).collect();
     match words.iter().find(|w| !FREEIPMI_WORKAROUNDS.contains(w)) {
         Some(bad) => Err((*bad).to_string()),
         None => Ok(words.into_iter().map(str::to_string).collect()),
@@ -201,9 +201,8 @@ impl Bmc {
             None => DEFAULT_CIPHER,
             Some((c, _)) => c.trim().parse().ok().filter(|&c| c <= 17).ok_or_else(|| format!("`{CIPHER_ATTR}` `{c}` is not a cipher suite (0 to 17)"))?,
         };
-        let workarounds = stored_attr(cluster, host, WORKAROUNDS_ATTR)
-            .map(|(w, _)| w.split(|c: char| c == ',' || c.is_whitespace()).filter(|f| FREEIPMI_WORKAROUNDS.contains(f)).map(str::to_string).collect())
-            .unwrap_or_default();
+        // `power` reads none; a bad value is the model check's to refuse.
+        let workarounds = stored_attr(cluster, host, WORKAROUNDS_ATTR).and_then(|(w, _)| workarounds(w).ok()).unwrap_or_default();
         Ok(Bmc { host: host.name.clone(), addr, port, cipher, user: user.into(), user_secret, workarounds, password: password.into() })
     }
 

@@ -319,9 +319,7 @@ pub fn unchanged(jobs: &mut Jobs, opts: &KickstartOptions<'_>, previous: &Previo
         gj.hosts = compile;
     }
     let text = Previous::render_keys(keys.iter().map(|(n, k)| (n.as_str(), k.as_str())));
-    let mut artifact = Artifact::new(crate::plan::Kind::Kickstart, KEYS, text);
     // The keys are digests of every input, secrets included: readable like the kickstarts.
-    artifact.mode = crate::plan::SECRET_MODE;
-    artifact.secret = true;
+    let artifact = Artifact::new(crate::plan::Kind::Kickstart, KEYS, text).secret();
     Ok(Unchanged { kept, artifact })
 }

@@ -20,7 +20,7 @@ use crate::plan::{HostSelection, Kind, Site};
 fn attributes(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
     let c = site.cluster;
     if site.wants(Kind::Nagios)
-        && let Some(t) = crate::resolver::stored_global(c, nagios::TEMPLATE_ATTR).map(str::trim).filter(|t| !t.is_empty())
+        && let Some(t) = crate::resolver::stored_global(c, nagios::TEMPLATE_ATTR)
         && !nagios::template_name(t)
     {
         out.push(
@@ -79,6 +79,10 @@ fn bmcs(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
     if [Kind::Conman, Kind::Powerman].iter().any(|k| site.wants(*k)) {
         workarounds(site, out);
     }
+    if site.wants(Kind::Powerman) {
+        let settings = (crate::emit::powerman::CONFIG_DIR_ATTR, "the ipmipower settings files on the power server", crate::emit::powerman::CONFIG_DIR);
+        server_dir(site, settings, out);
+    }
     if ![Kind::Conman, Kind::Conserver, Kind::Powerman].iter().any(|k| site.wants(*k)) {
         return;
     }
@@ -93,7 +97,7 @@ fn bmcs(site: &Site<'_>, out: &mut Vec<Diagnostic>) {
 /// A global attribute naming a directory on the console server (`key`, what it holds) that
 /// is set but is not an absolute path of [`ipmi::plain`] characters.
 fn server_dir(site: &Site<'_>, (key, what, example): (&str, &str, &str), out: &mut Vec<Diagnostic>) {
-    if let Some(dir) = crate::resolver::stored_global(site.cluster, key).map(str::trim).filter(|d| !d.is_empty())
+    if let Some(dir) = crate::resolver::stored_global(site.cluster, key)
         && !(dir.starts_with('/') && ipmi::plain(dir))
     {
         out.push(

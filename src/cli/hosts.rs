@@ -60,9 +60,7 @@ pub(super) fn host_kickstarts_cmd(ui: &mut Ui, path: &Path, a: super::KickstartA
     let result = host_kickstarts_with(&db, &names, &layers, &given, &facts, &opts, threads, |host, text| match &generation {
         Some(g) => {
             // A kickstart holds root's password hash and the site's keys: 0640.
-            let mut artifact = Artifact::new(Kind::Kickstart, format!("{host}.ks"), text);
-            artifact.mode = crate::plan::SECRET_MODE;
-            artifact.secret = true;
+            let artifact = Artifact::new(Kind::Kickstart, format!("{host}.ks"), text).secret();
             if let Err(e) = g.add(&artifact) {
                 io_error.lock().expect("no panic while holding the lock").get_or_insert(e);
             }

@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::plan::{Artifact, Kind, SECRET_MODE, Site};
+use crate::plan::{Artifact, Kind, Site};
 use crate::power::Bmc;
 
 use super::ipmi::{self, Bmcs, plain};
@@ -37,7 +37,7 @@ pub const DEFAULT_USERS: &str = "root";
 /// The user names of a [`USERS_ATTR`] value (separated by commas or blanks), or `None` when
 /// there is none or one is not a user name (letters, digits, `._-`, not starting with `-`).
 pub fn users(value: &str) -> Option<Vec<&str>> {
-    let names: Vec<&str> = value.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).collect();
+    let names: Vec<&str> = crate::attrs::words(value).collect();
     let name = |n: &&str| !n.starts_with('-') && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     (!names.is_empty() && names.iter().all(name)).then_some(names)
 }
@@ -45,7 +45,7 @@ pub fn users(value: &str) -> Option<Vec<&str>> {
 /// The artifacts of this kind (none when the kind is not wanted or no host has a BMC):
 /// `conserver.cf` and the password files its consoles read.
 pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
-    let dir = crate::resolver::stored_global(site.cluster, PASSWORD_DIR_ATTR).map(str::trim).filter(|d| !d.is_empty()).unwrap_or(PASSWORD_DIR);
+    let dir = crate::resolver::stored_global(site.cluster, PASSWORD_DIR_ATTR).unwrap_or(PASSWORD_DIR);
     let dir = dir.trim_end_matches('/').to_string();
     let mut files = Vec::new();
     let mut out = ipmi::artifact(site, (Kind::Conserver, PATH, "conserver.cf.j2"), false, |b| {
@@ -53,12 +53,7 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
         files.clone_from(&c.password_files);
         c
     })?;
-    for (path, text) in files {
-        let mut a = Artifact::new(Kind::Conserver, path, text);
-        a.secret = true;
-        a.mode = SECRET_MODE;
-        out.push(a);
-    }
+    out.extend(files.into_iter().map(|(path, text)| Artifact::new(Kind::Conserver, path, text).secret()));
     Ok(out)
 }
 
@@ -96,15 +91,14 @@ impl Conserver {
     /// server.
     pub fn new(site: &Site<'_>, bmcs: &Bmcs, dir: &str) -> Conserver {
         let c = site.cluster;
-        let hosts: std::collections::HashMap<&str, &crate::model::HostFacts> = c.hosts.iter().map(|h| (h.name.as_str(), h)).collect();
         // The distinct passwords of the hosts without a file of the operator's.
         let mut passwords: Vec<&str> = Vec::new();
         let mut racks = Vec::new();
         for (rack, list) in &bmcs.racks {
             let mut consoles = Vec::new();
             for b in list {
-                let own = hosts
-                    .get(b.host.as_str())
+                let own = c
+                    .host(&b.host)
                     .and_then(|h| crate::resolver::stored_attr(c, h, PASSWORD_FILE_ATTR))
                     .map(|(v, _)| v.trim().to_string())
                     .filter(|v| !v.is_empty());

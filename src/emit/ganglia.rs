@@ -74,7 +74,7 @@ impl Ganglia {
             .map(|ip| ip.to_string())
             .collect();
         let metadata_interval = if collectors.is_empty() { 0 } else { 30 };
-        let module_dir = crate::resolver::stored_global(site.cluster, MODULE_DIR_ATTR).map(str::trim).filter(|d| !d.is_empty()).unwrap_or(DEFAULT_MODULE_DIR);
+        let module_dir = crate::resolver::stored_global(site.cluster, MODULE_DIR_ATTR).unwrap_or(DEFAULT_MODULE_DIR);
         Ganglia {
             cluster: monitoring::quotable(&monitoring::cluster_name(site)),
             module_dir: monitoring::quotable(module_dir),

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::plan::{Artifact, Kind, SECRET_MODE, Site};
+use crate::plan::{Artifact, Kind, Site};
 use crate::power::Bmc;
 
 use super::slurm;
@@ -19,7 +19,7 @@ pub const LOG_DIR_ATTR: &str = "console_log_dir";
 /// `default` (each daemon's own). The model check refuses a value that is not a
 /// [`plain`] absolute path (`build::bad-attribute`).
 pub fn log_dir<'a>(site: &Site<'a>, default: &'a str) -> &'a str {
-    crate::resolver::stored_global(site.cluster, LOG_DIR_ATTR).map(str::trim).filter(|d| !d.is_empty()).unwrap_or(default)
+    crate::resolver::stored_global(site.cluster, LOG_DIR_ATTR).unwrap_or(default)
 }
 
 /// Taken as one word by the daemons' files and by a shell: not empty, and only letters,
@@ -60,11 +60,13 @@ impl Bmcs {
     }
 }
 
-/// The unusable BMCs of `site`: `(host, why)` for each host with a BMC interface that
-/// [`Bmc::of`] refuses.
+/// The unusable BMCs of `site`: `(host, why)` for each host with a BMC interface that has an
+/// address (one without is the error `build::bmc-without-address`) and that [`Bmc::of`]
+/// refuses.
 pub fn unusable(site: &Site<'_>) -> Vec<(String, String)> {
     let c = site.cluster;
-    c.hosts.iter().filter(|h| h.bmc().is_some()).filter_map(|h| Bmc::of(c, h).err().map(|why| (h.name.clone(), why))).collect()
+    let addressed = |h: &&crate::model::HostFacts| h.bmc().is_some_and(|b| b.ip.is_some());
+    c.hosts.iter().filter(addressed).filter_map(|h| Bmc::of(c, h).err().map(|why| (h.name.clone(), why))).collect()
 }
 
 /// The one file of `kind` at `path`: `template` rendered with the context `make` computes
@@ -85,10 +87,6 @@ pub fn artifact<T: Serialize>(
         return Ok(Vec::new());
     }
     let text = crate::render::render(template, &make(&bmcs))?;
-    let mut artifact = Artifact::new(kind, path, text).with_secrets(&site.secrets);
-    if password {
-        artifact.secret = true;
-        artifact.mode = SECRET_MODE;
-    }
-    Ok(vec![artifact])
+    let artifact = Artifact::new(kind, path, text);
+    Ok(vec![if password { artifact.secret() } else { artifact.with_secrets(&site.secrets) }])
 }

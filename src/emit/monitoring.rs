@@ -41,14 +41,14 @@ pub fn bmc_address(h: &HostFacts) -> Option<IpAddr> {
 /// The cluster's name: the global attribute [`CLUSTER_NAME_ATTR`], else
 /// [`DEFAULT_CLUSTER_NAME`].
 pub fn cluster_name(site: &Site<'_>) -> String {
-    stored_global(site.cluster, CLUSTER_NAME_ATTR).map(str::trim).filter(|n| !n.is_empty()).unwrap_or(DEFAULT_CLUSTER_NAME).to_string()
+    stored_global(site.cluster, CLUSTER_NAME_ATTR).unwrap_or(DEFAULT_CLUSTER_NAME).to_string()
 }
 
 /// A TCP port from the global attribute `key`, else `default`; a value that is not a port
 /// number (1-65535) gives `default` and the warning `monitoring::bad-port`.
 pub fn port(site: &Site<'_>, key: &str, default: u16) -> (u16, Option<Diagnostic>) {
     let Some(v) = stored_global(site.cluster, key) else { return (default, None) };
-    match v.trim().parse::<u16>() {
+    match v.parse::<u16>() {
         Ok(p) if p > 0 => (p, None),
         _ => {
             let d = Diagnostic::warning("monitoring::bad-port", format!("global attribute `{key}` is `{v}`: not a port number"))

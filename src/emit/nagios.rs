@@ -28,7 +28,7 @@ pub const DEFAULT_TEMPLATE: &str = "linux-server";
 /// The host template: [`TEMPLATE_ATTR`], else [`DEFAULT_TEMPLATE`]. The model check refuses
 /// a name Nagios would not take ([`template_name`]).
 pub fn template(site: &Site<'_>) -> String {
-    crate::resolver::stored_global(site.cluster, TEMPLATE_ATTR).map(str::trim).filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TEMPLATE).to_string()
+    crate::resolver::stored_global(site.cluster, TEMPLATE_ATTR).unwrap_or(DEFAULT_TEMPLATE).to_string()
 }
 
 /// Whether Nagios takes `name` as an object name: no white space, no control character and

@@ -42,12 +42,7 @@ pub fn artifacts(site: &Site<'_>) -> Result<Vec<Artifact>, minijinja::Error> {
         files = p.devices.iter().map(|d| (format!("power/ipmipower-{}.conf", d.name), d.settings.clone())).collect();
         p
     })?;
-    for (path, text) in files {
-        let mut a = Artifact::new(Kind::Powerman, path, text);
-        a.secret = true;
-        a.mode = crate::plan::SECRET_MODE;
-        out.push(a);
-    }
+    out.extend(files.into_iter().map(|(path, text)| Artifact::new(Kind::Powerman, path, text).secret()));
     Ok(out)
 }
 

@@ -617,10 +617,11 @@ fn stored_in<'c>(cluster: &'c Cluster, at: (String, String), key: &str) -> Optio
     cluster.attributes.get(&at).and_then(|m| m.get(key)).map(|(v, s)| (v.as_str(), *s))
 }
 
-/// The value of attribute `key` stored at the global scope: what the cluster-wide outputs
-/// read of a setting (monitoring ports, directories on the servers).
+/// The value of attribute `key` stored at the global scope, trimmed: what the cluster-wide
+/// outputs read of a setting (monitoring ports, directories on the servers). An empty value
+/// is no value (the output's default applies).
 pub fn stored_global<'c>(cluster: &'c Cluster, key: &str) -> Option<&'c str> {
-    stored_at(cluster, Scope::Global, "", key).map(|(v, _)| v)
+    stored_at(cluster, Scope::Global, "", key).map(|(v, _)| v.trim()).filter(|v| !v.is_empty())
 }
 
 /// The scopes a host's stored attributes come from, lowest precedence first, each with its

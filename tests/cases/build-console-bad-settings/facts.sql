@@ -9,4 +9,5 @@ INSERT OR REPLACE INTO attributes (scope, target, key, value, secret) VALUES
     ('rack', '0', 'ipmi_workarounds', 'opensespriv,solpayloadsize', 0),
     ('global', '', 'console_users', 'root;reboot', 0),
     ('global', '', 'console_config_dir', 'tree/console', 0),
-    ('global', '', 'console_log_dir', '', 0);
+    ('global', '', 'console_log_dir', '', 0),
+    ('global', '', 'ipmi_config_dir', '/srv/power dir', 0);
