@@ -632,6 +632,19 @@ fn cgi_answers_from_the_environment_alone() {
     assert_eq!(privileged("GET", "/ipxe", "40000"), "200", "iPXE firmware picks its own port");
     assert_eq!(privileged("POST", "/reinstall", "40000"), "403");
     assert_eq!(privileged("POST", "/reinstall", "700"), "200");
+    // `--tree` given relative: X-Sendfile still names the file by its absolute path, which a
+    // web server in another directory can open.
+    let out = Command::new(BIN)
+        .current_dir(c.dir.path())
+        .arg("--db")
+        .arg(c.db())
+        .args(["cgi", "--tree", "tree", "--x-sendfile"])
+        .env_clear()
+        .envs([("REQUEST_METHOD", "GET"), ("PATH_INFO", "/kickstart"), ("REMOTE_ADDR", "127.0.0.2")])
+        .output()
+        .unwrap();
+    let sent = format!("X-Sendfile: {}\r\n", c.tree().join("kickstart/n2.ks").display());
+    assert!(text(&out.stdout).starts_with("Status: 200 ") && text(&out.stdout).contains(&sent), "{}", text(&out.stdout));
     // A kickstart that does not compile is a 500 with one line, never a partial file.
     let broken = c.path("broken");
     std::fs::create_dir_all(broken.join("nodes")).unwrap();

@@ -155,7 +155,9 @@ fn config(ui: &mut Ui, db: &Path, a: &ServeArgs) -> Result<Config, i32> {
         (None, true) => SendFile::XSendfile,
         (None, false) => SendFile::Body,
     };
-    cfg.tree = a.tree.clone();
+    // Absolute: `X-Sendfile` names the file to a web server whose directory is not ours.
+    // (It fails only for an empty path, which stays as it is.)
+    cfg.tree = a.tree.as_deref().map(|t| std::path::absolute(t).unwrap_or_else(|_| t.to_path_buf()));
     cfg.build = BuildOptions { kickstart_url: a.kickstart_url.clone(), ..BuildOptions::default() };
     Ok(cfg)
 }
